@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { CommandId, IsoTime, OrderId } from './ids';
+import type { CommandType } from './commands';
+
+export const SagaStatus = z.enum(['running', 'completed', 'rejected', 'cancelled']);
+export type SagaStatus = z.infer<typeof SagaStatus>;
+
+/** A command as the saga issued it: enough to re-send it, byte for byte, after a crash. */
+export const IssuedCommand = z.strictObject({
+  commandId: CommandId,
+  type: z.custom<CommandType>((v) => typeof v === 'string'),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export const SagaTimer = z.strictObject({ step: z.string().min(1), dueAt: IsoTime });
+
+/** The saga began for an order (its first input was OrderPlaced). */
+export const SagaStarted = z.strictObject({
+  orderId: OrderId,
+  inputEventId: z.string().min(1),
+  state: z.string().min(1),
+  commands: z.array(IssuedCommand),
+  timer: SagaTimer.nullable(),
+});
+
+/**
+ * One input applied to the saga: the event (or timer) that came in, the state it left and
+ * entered, the commands it issued and the timer armed afterwards. Appended before the
+ * commands are dispatched, so a crash between the two re-sends them on restart.
+ */
+export const SagaTransitioned = z.strictObject({
+  orderId: OrderId,
+  input: z.strictObject({ type: z.string().min(1), eventId: z.string().min(1) }),
+  from: z.string().min(1),
+  to: z.string().min(1),
+  commands: z.array(IssuedCommand),
+  timer: SagaTimer.nullable(),
+  status: SagaStatus,
+  flags: z.array(z.string()),
+  at: IsoTime,
+});
+
+/** The saga reached a final state. */
+export const SagaEnded = z.strictObject({
+  orderId: OrderId,
+  status: SagaStatus.exclude(['running']),
+  flags: z.array(z.string()),
+  endedAt: IsoTime,
+});
+
+export const sagaEvents = { SagaStarted, SagaTransitioned, SagaEnded } as const;

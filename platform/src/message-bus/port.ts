@@ -1,0 +1,86 @@
+/**
+ * The message bus, with Kafka's semantics: topics split into partitions, a message's key
+ * picks its partition (so one key's messages stay in order), consumer groups commit
+ * offsets after their handler succeeds (at-least-once), a message that keeps failing goes
+ * to `<topic>.dlq` with its error after bounded retries, and never blocks its partition.
+ */
+export interface OutgoingMessage {
+  key: string;
+  /** JSON text. */
+  value: string;
+  headers?: Record<string, string>;
+}
+
+export interface BusMessage extends OutgoingMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Milliseconds since the epoch, when the message was published. */
+  timestamp: number;
+  headers: Record<string, string>;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+}
+
+/**
+ * A publisher's progress marker stored with its messages: where the bus can (the embedded
+ * log), in the same transaction; with Kafka, in a transaction of the transactional producer.
+ */
+export interface PublishCheckpoint {
+  name: string;
+  value: string;
+}
+
+export interface RetryPolicy {
+  /** Attempts per message before it is dead-lettered (first try included). Default 5. */
+  maxAttempts: number;
+  /** Backoff before retry n is min(initialMs * 2^(n-1), maxMs). */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: string[];
+  /** One message at a time per partition; the offset is committed after it resolves. */
+  handler?: (message: BusMessage) => Promise<void>;
+  /**
+   * Or a batch of one partition's messages in order: the offsets are committed after it
+   * resolves. If it throws, the batch is retried message by message under the retry policy.
+   */
+  batchHandler?: (messages: BusMessage[]) => Promise<void>;
+  maxBatchSize?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Where a new group starts. Default 'earliest'. */
+  startFrom?: 'earliest' | 'latest';
+}
+
+export interface Consumer {
+  /** Stops fetching, lets the handler in flight finish, commits, and leaves the group. */
+  stop(): Promise<void>;
+}
+
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  /** Next offset the group will read. */
+  committed: number;
+  /** Offset the next published message will get. */
+  end: number;
+  lag: number;
+}
+
+export interface MessageBus {
+  /** Creates missing topics; an existing topic is left as it is. */
+  createTopics(topics: TopicSpec[]): Promise<void>;
+  publish(topic: string, messages: OutgoingMessage[], options?: { checkpoint?: PublishCheckpoint }): Promise<void>;
+  readCheckpoint(name: string): Promise<string | undefined>;
+  consume(options: ConsumerOptions): Promise<Consumer>;
+  /** Moves a group's committed offsets (the group must not be consuming that topic). */
+  resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest'): Promise<void>;
+  lag(groupId: string): Promise<PartitionLag[]>;
+  close(): Promise<void>;
+}
