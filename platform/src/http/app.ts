@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics';
+import { notFoundHandler, problemHandler, UnsupportedMediaTypeError } from './problem';
+import './request-context';
+
+export interface HttpAppOptions {
+  /** Service name, reported by /healthz. */
+  name: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Largest accepted JSON body (body-parser syntax). Default 64kb. */
+  bodyLimit?: string;
+  /** Extra readiness details for /healthz; a throw turns it into a 503. */
+  health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+}
+
+/** A caller-chosen correlation id is kept only if it is short and plain, so it is safe in logs and headers. */
+const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function correlate(logger: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const requestId = randomUUID();
+    const header = req.headers['x-correlation-id'];
+    const correlationId = typeof header === 'string' && SAFE_ID.test(header) ? header : requestId;
+    req.requestId = requestId;
+    req.correlationId = correlationId;
+    req.log = logger.child({ requestId, correlationId });
+    res.setHeader('x-correlation-id', correlationId);
+    res.setHeader('x-request-id', requestId);
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // The route pattern, not the URL, so ids in paths don't explode the label set.
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.httpRequestDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      req.log.info(
+        { method: req.method, url: req.originalUrl, status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+/**
+ * Bodies must be JSON: anything else with a body is refused with 415 rather than silently
+ * ignored (express.json skips other types and the handler would see no body at all).
+ */
+const requireJson: RequestHandler = (req, _res, next) => {
+  const length = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
+  if (hasBody && !req.is('application/json')) {
+    throw new UnsupportedMediaTypeError('request bodies must be application/json');
+  }
+  next();
+};
+
+/**
+ * An Express 5 app with the edge every service shares: security headers, ids and logs per
+ * request, JSON-only bodies with a size limit, /healthz and /metrics. The caller mounts its
+ * routers and then calls `finishApp` to add the 404 and problem+json handlers.
+ */
+export function createHttpApp(options: HttpAppOptions): Express {
+  const { name, logger, metrics } = options;
+  const app = express();
+  // Services sit behind no trusted proxy by default: req.ip is the socket address (rate limits key on it).
+  app.set('trust proxy', false);
+  app.disable('x-powered-by');
+  app.use(correlate(logger, metrics));
+  app.use(helmet());
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      const details = options.health ? await options.health() : {};
+      res.json({ status: 'ok', service: name, ...details });
+    } catch (err) {
+      logger.warn({ err }, 'health check failed');
+      res.status(503).json({ status: 'unavailable', service: name });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  });
+
+  app.use(requireJson);
+  app.use(express.json({ limit: options.bodyLimit ?? '64kb', strict: true, type: 'application/json' }));
+  return app;
+}
+
+/** Adds the 404 for unmatched routes and the problem+json error handler: call after mounting routers. */
+export function finishApp(app: Express): Express {
+  app.use(notFoundHandler);
+  app.use(problemHandler);
+  return app;
+}
