@@ -1,0 +1,63 @@
+import { Router, type Request } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type { AuthUser, Jwt } from '@saga/platform/auth/jwt';
+import { UnauthorizedError } from '@saga/platform/errors';
+import { TooManyRequestsError } from '@saga/platform/http/problem';
+import { parseWith } from '@saga/platform/http/validate';
+import { LoginRequest, RegisterRequest, type UserStore } from '../users/user-store';
+
+export interface RateLimitOptions {
+  windowMs: number;
+  limit: number;
+}
+
+export interface AuthRouterDeps {
+  users: UserStore;
+  jwt: Pick<Jwt, 'sign'>;
+  /** Per client IP. Default: 10 logins a minute. */
+  loginRateLimit?: RateLimitOptions;
+  /** Per client IP. Default: 20 registrations a minute (each costs a scrypt hash). */
+  registerRateLimit?: RateLimitOptions;
+}
+
+/** The limiter answers through the problem handler, so a 429 is problem+json like every other error. */
+function limiter({ windowMs, limit }: RateLimitOptions, what: string) {
+  return rateLimit({
+    windowMs,
+    limit,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: (_req, _res, next) => next(new TooManyRequestsError(`too many ${what} attempts; try again later`)),
+  });
+}
+
+const session = (jwt: Pick<Jwt, 'sign'>, user: AuthUser) => ({
+  token: jwt.sign(user),
+  user: { id: user.id, email: user.email, role: user.role },
+});
+
+/** `POST /api/auth/register` and `POST /api/auth/login`, both answering `{ token, user }`. */
+export function createAuthRouter(deps: AuthRouterDeps): Router {
+  const { users, jwt } = deps;
+  const router = Router();
+
+  router.post(
+    '/api/auth/register',
+    limiter(deps.registerRateLimit ?? { windowMs: 60_000, limit: 20 }, 'registration'),
+    async (req: Request, res) => {
+      const body = parseWith(RegisterRequest, req.body);
+      const user = await users.register({ ...body, role: 'customer' });
+      req.log.info({ userId: user.id }, 'user registered');
+      res.status(201).json(session(jwt, user));
+    },
+  );
+
+  router.post('/api/auth/login', limiter(deps.loginRateLimit ?? { windowMs: 60_000, limit: 10 }, 'login'), async (req, res) => {
+    const { email, password } = parseWith(LoginRequest, req.body);
+    const user = await users.authenticate(email, password);
+    if (!user) throw new UnauthorizedError('invalid email or password');
+    res.json(session(jwt, user));
+  });
+
+  return router;
+}

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AuthUser, Role } from '@saga/platform/auth/jwt';
+import { hashPassword, verifyPassword } from '@saga/platform/auth/passwords';
+import type { Collection, Document, DocumentStore } from '@saga/platform/document-store/port';
+import { ConflictError } from '@saga/platform/errors';
+import { deterministicId } from '@saga/platform/ids';
+
+/** Emails compare case-insensitively: stored and looked up trimmed and lower-cased. */
+export const UserEmail = z
+  .email()
+  .max(254)
+  .transform((e) => e.trim().toLowerCase());
+
+/** At least 8 characters; the upper bound only keeps scrypt's input sane. */
+export const Password = z.string().min(8, { error: 'password must be at least 8 characters' }).max(200);
+
+export const RegisterRequest = z.strictObject({
+  email: UserEmail,
+  password: Password,
+  name: z.string().trim().min(1).max(100),
+});
+export type RegisterRequest = z.input<typeof RegisterRequest>;
+
+/** Login does not apply the password policy: a wrong password is a 401, never a hint about the rules. */
+export const LoginRequest = z.strictObject({
+  email: z.string().min(1).max(254),
+  password: z.string().min(1).max(200),
+});
+
+interface UserDoc extends Document {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  passwordHash: string;
+  createdAt: string;
+}
+
+export interface NewUser {
+  email: string;
+  password: string;
+  name: string;
+  role?: Role;
+}
+
+export interface UserStore {
+  /** Creates a user; ConflictError (409) when the email is taken. */
+  register(user: NewUser): Promise<AuthUser>;
+  /** The user when the password matches, else null (same work either way). */
+  authenticate(email: string, password: string): Promise<AuthUser | null>;
+  findByEmail(email: string): Promise<AuthUser | null>;
+}
+
+export const USERS_COLLECTION = { name: 'users', indexes: ['email'] };
+
+const normalise = (email: string) => email.trim().toLowerCase();
+/**
+ * The id is derived from the normalised email, so even two processes racing to register
+ * the same address write one document instead of two users sharing an email.
+ */
+const userIdOf = (email: string) => deterministicId('user', normalise(email));
+const toAuthUser = (d: UserDoc): AuthUser => ({ id: d.id, email: d.email, role: d.role, name: d.name });
+
+export async function createUserStore(
+  docs: DocumentStore,
+  clock: () => Date = () => new Date(),
+): Promise<UserStore> {
+  const users: Collection<UserDoc> = await docs.collection<UserDoc>(USERS_COLLECTION);
+  // Login with an unknown email still runs scrypt, against this, so timing does not reveal which emails exist.
+  const dummyHash = hashPassword(randomUUID());
+  // Registrations are serialised in-process so the check-then-insert below cannot interleave.
+  let registering: Promise<unknown> = Promise.resolve();
+
+  const findDoc = async (email: string) => users.get(userIdOf(email));
+
+  return {
+    register(user) {
+      const run = async () => {
+        const email = normalise(user.email);
+        if (await findDoc(email)) throw new ConflictError('an account with this email already exists');
+        const doc: UserDoc = {
+          id: userIdOf(email),
+          email,
+          name: user.name,
+          role: user.role ?? 'customer',
+          passwordHash: await hashPassword(user.password),
+          createdAt: clock().toISOString(),
+        };
+        await users.upsert(doc);
+        return toAuthUser(doc);
+      };
+      const result = registering.then(run, run);
+      registering = result.catch(() => undefined);
+      return result;
+    },
+    async authenticate(email, password) {
+      const doc = await findDoc(email);
+      const ok = await verifyPassword(password, doc ? doc.passwordHash : await dummyHash);
+      return doc && ok ? toAuthUser(doc) : null;
+    },
+    async findByEmail(email) {
+      const doc = await findDoc(email);
+      return doc ? toAuthUser(doc) : null;
+    },
+  };
+}
