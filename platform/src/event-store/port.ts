@@ -56,6 +56,8 @@ export interface StreamSubscribeOptions {
  */
 export interface EventSubscription extends AsyncIterable<RecordedEvent> {
   close(): Promise<void>;
+  /** Events the adapter holds that the consumer has not pulled yet (bounded by a page), where it can tell. */
+  readonly buffered?: number;
 }
 
 export interface StreamInfo {

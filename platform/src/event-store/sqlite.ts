@@ -1,0 +1,341 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventMetadata, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import { categoryOf } from '@saga/event-schemas/streams';
+import { ConflictError } from '../errors';
+import { decodeEvent, encodeBatch } from './codec';
+import { pagedSubscription, Wakeup, type Page, type PagedSubscription } from './paged-subscription';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type CategoryInfo,
+  type EventStore,
+  type ExpectedRevision,
+  type LogFilter,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StreamInfo,
+} from './port';
+
+/**
+ * The event log and the stream index. `position` is the rowid, so the global order is the
+ * insert order, and because SQLite admits one writer at a time a reader never sees a later
+ * position before an earlier one. The stream row carries the revision check: an append
+ * bumps it with a guarded UPDATE/INSERT, so the check costs no extra statement.
+ */
+export const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS events (
+  position  INTEGER PRIMARY KEY,
+  stream_id TEXT    NOT NULL,
+  revision  INTEGER NOT NULL,
+  event_id  TEXT    NOT NULL UNIQUE,
+  type      TEXT    NOT NULL,
+  data      TEXT    NOT NULL,
+  metadata  TEXT    NOT NULL,
+  UNIQUE (stream_id, revision)
+);
+CREATE TABLE IF NOT EXISTS streams (
+  stream_id  TEXT    PRIMARY KEY,
+  category   TEXT    NOT NULL,
+  revision   INTEGER NOT NULL,
+  updated_at TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS streams_by_category ON streams (category, stream_id);
+`;
+
+/** WAL with synchronous=NORMAL survives a process crash (an OS crash may lose the last commits). */
+export function applySqlitePragmas(db: Database.Database): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+}
+
+export interface SqliteEventStoreOptions {
+  dataDir: string;
+  /** Events a subscription reads at a time (and so holds at most). */
+  pageSize?: number;
+  /** How often a waiting subscription looks for appends made by another process. */
+  pollMs?: number;
+}
+
+type Row = [position: number, streamId: string, revision: number, eventId: string, type: string, data: string, metadata: string];
+const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata';
+const MAX = Number.MAX_SAFE_INTEGER;
+
+class RevisionConflict {
+  constructor(readonly actual: number) {}
+}
+
+export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
+  const pageSize = options.pageSize ?? 256;
+  mkdirSync(options.dataDir, { recursive: true });
+  const db = new Database(join(options.dataDir, 'events.sqlite'));
+  applySqlitePragmas(db);
+  db.exec(sqliteSchema);
+
+  const insertEvent = db.prepare<[string, number, string, string, string, string]>(
+    'INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const createStream = db.prepare<[string, string, number, string]>(
+    'INSERT INTO streams (stream_id, category, revision, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+  );
+  const advanceExact = db.prepare<[number, string, string, number]>(
+    'UPDATE streams SET revision = ?, updated_at = ? WHERE stream_id = ? AND revision = ?',
+  );
+  const advanceExisting = db
+    .prepare<[number, string, string], { revision: number }>(
+      'UPDATE streams SET revision = revision + ?, updated_at = ? WHERE stream_id = ? RETURNING revision',
+    )
+    .pluck();
+  const advanceAny = db
+    .prepare<[string, string, number, string, number, string], number>(
+      `INSERT INTO streams (stream_id, category, revision, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (stream_id) DO UPDATE SET revision = revision + ?, updated_at = ? RETURNING revision`,
+    )
+    .pluck();
+  const streamRevision = db.prepare<[string], number>('SELECT revision FROM streams WHERE stream_id = ?').pluck();
+  const headPosition = db.prepare<[], number | null>('SELECT max(position) FROM events').pluck();
+  const eventsById = db.prepare<[string], { stream_id: string; revision: number; position: number; event_id: string }>(
+    'SELECT stream_id, revision, position, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))',
+  );
+  const streamForwards = db
+    .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`)
+    .raw(true);
+  const streamBackwards = db
+    .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
+    .raw(true);
+  const categories = db.prepare<[], { category: string; streams: number }>(
+    'SELECT category, count(*) AS streams FROM streams GROUP BY category ORDER BY category',
+  );
+  const streamsPage = db.prepare<[string | null, string | null, string, number], { stream_id: string; category: string; revision: number; updated_at: string; position: number }>(
+    `SELECT s.stream_id, s.category, s.revision, s.updated_at, e.position
+       FROM streams s JOIN events e ON e.stream_id = s.stream_id AND e.revision = s.revision
+      WHERE (? IS NULL OR s.category = ?) AND s.stream_id > ?
+      ORDER BY s.stream_id LIMIT ?`,
+  );
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+
+  // One statement per filter shape, built on first use.
+  const logReads = new Map<string, Database.Statement>();
+  const logRead = (backwards: boolean, filter: LogFilter | undefined) => {
+    const types = filter?.eventTypes !== undefined;
+    const prefixes = filter?.streamPrefixes !== undefined;
+    const key = `${backwards}${types}${prefixes}`;
+    let stmt = logReads.get(key);
+    if (!stmt) {
+      stmt = db
+        .prepare(
+          `SELECT ${COLUMNS} FROM events WHERE position BETWEEN ? AND ?` +
+            (types ? ' AND type IN (SELECT value FROM json_each(?))' : '') +
+            (prefixes ? ' AND EXISTS (SELECT 1 FROM json_each(?) p WHERE substr(stream_id, 1, length(p.value)) = p.value)' : '') +
+            ` ORDER BY position ${backwards ? 'DESC' : ''} LIMIT ?`,
+        )
+        .raw(true);
+      logReads.set(key, stmt);
+    }
+    return stmt;
+  };
+  const logParams = (from: number, to: number, filter: LogFilter | undefined, limit: number) => {
+    const params: (number | string)[] = [from, to];
+    if (filter?.eventTypes !== undefined) params.push(JSON.stringify(filter.eventTypes));
+    if (filter?.streamPrefixes !== undefined) params.push(JSON.stringify(filter.streamPrefixes));
+    params.push(limit);
+    return params;
+  };
+
+  const decodeRows = (rows: Row[]): RecordedEvent[] => {
+    const out = new Array<RecordedEvent>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out[i] = decodeEvent(r[3], r[4], r[1], r[2], r[0], JSON.parse(r[5]), JSON.parse(r[6]) as EventMetadata);
+    }
+    return out;
+  };
+
+  const writeBatch = db.transaction(
+    (streamId: string, rows: { eventId: string; type: string; data: string; metadata: string }[], expected: ExpectedRevision, now: string): AppendResult => {
+      const k = rows.length;
+      let first: number;
+      if (expected === 'no_stream' || expected === -1) {
+        if (createStream.run(streamId, categoryOf(streamId), k - 1, now).changes === 0) throw new RevisionConflict(streamRevision.get(streamId) ?? -1);
+        first = 0;
+      } else if (expected === 'any') {
+        first = advanceAny.get(streamId, categoryOf(streamId), k - 1, now, k, now)! - k + 1;
+      } else if (expected === 'stream_exists') {
+        const last = advanceExisting.get(k, now, streamId) as number | undefined;
+        if (last === undefined) throw new RevisionConflict(-1);
+        first = last - k + 1;
+      } else {
+        if (advanceExact.run(expected + k, now, streamId, expected).changes === 0) throw new RevisionConflict(streamRevision.get(streamId) ?? -1);
+        first = expected + 1;
+      }
+      let position = 0;
+      for (let i = 0; i < k; i++) {
+        const r = rows[i]!;
+        position = Number(insertEvent.run(streamId, first + i, r.eventId, r.type, r.data, r.metadata).lastInsertRowid);
+      }
+      return { nextExpectedRevision: first + k - 1, position };
+    },
+  );
+
+  /**
+   * After a failed append: is this batch exactly one that is already in the stream, i.e. a
+   * retry whose first reply was lost? Returns that append's result, 'partial' if only some of
+   * the ids are there, or undefined if none are.
+   */
+  const priorAppend = (streamId: string, eventIds: string[]): { first: number; result: AppendResult } | 'partial' | undefined => {
+    const found = eventsById.all(JSON.stringify(eventIds));
+    if (found.length === 0) return undefined;
+    if (found.length !== eventIds.length) return 'partial';
+    const byId = new Map(found.map((f) => [f.event_id, f]));
+    const head = byId.get(eventIds[0]!)!;
+    for (let i = 0; i < eventIds.length; i++) {
+      const f = byId.get(eventIds[i]!)!;
+      if (f.stream_id !== streamId || f.revision !== head.revision + i) return 'partial';
+    }
+    const last = byId.get(eventIds[eventIds.length - 1]!)!;
+    return { first: head.revision, result: { nextExpectedRevision: last.revision, position: last.position } };
+  };
+
+  const wakeup = new Wakeup(() => {
+    const v = dataVersion.get() as number;
+    const changed = v !== lastDataVersion;
+    lastDataVersion = v;
+    return changed;
+  }, options.pollMs ?? 15);
+  let lastDataVersion = dataVersion.get() as number;
+  const subscriptions = new Set<PagedSubscription>();
+  let closed = false;
+
+  const track = (make: (onClose: () => void) => PagedSubscription): PagedSubscription => {
+    if (closed) throw new Error('event store is closed');
+    const sub = make(() => subscriptions.delete(sub));
+    subscriptions.add(sub);
+    return sub;
+  };
+
+  return {
+    async append(streamId, events: NewEvent[], opts) {
+      const expected = opts?.expectedRevision ?? 'any';
+      const now = new Date().toISOString();
+      const encoded = encodeBatch(events, now);
+      if (encoded.length === 0) {
+        const actual = streamRevision.get(streamId) ?? -1;
+        const ok = expected === 'any' || (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
+        if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
+        return { nextExpectedRevision: actual, position: headPosition.get() ?? -1 };
+      }
+      const rows = encoded.map((e) => ({
+        eventId: e.eventId,
+        type: e.type,
+        data: JSON.stringify(e.data),
+        metadata: JSON.stringify(e.metadata),
+      }));
+      try {
+        const result = writeBatch.immediate(streamId, rows, expected, now);
+        wakeup.notify();
+        return result;
+      } catch (err) {
+        const duplicateId = err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes('events.event_id');
+        if (!(err instanceof RevisionConflict) && !duplicateId) throw err;
+        const prior = priorAppend(streamId, rows.map((r) => r.eventId));
+        // The same batch with the same expectation: report what the first attempt did.
+        if (prior !== undefined && prior !== 'partial') {
+          const sameExpectation =
+            expected === 'any' || expected === 'stream_exists' || (expected === 'no_stream' ? prior.first === 0 : prior.first === expected + 1);
+          if (sameExpectation) return prior.result;
+        }
+        if (err instanceof RevisionConflict) throw new WrongExpectedRevisionError(streamId, expected, err.actual);
+        throw new ConflictError(`stream ${streamId}: some of these event ids were already appended in another batch`, {
+          streamId,
+          eventIds: rows.map((r) => r.eventId),
+        });
+      }
+    },
+
+    async readStream(streamId, opts: ReadStreamOptions = {}) {
+      const limit = opts.limit ?? -1;
+      const from = opts.fromRevision;
+      if (opts.direction === 'backwards') {
+        const start = from === undefined || from === 'end' ? MAX : from === 'start' ? 0 : from;
+        return decodeRows(streamBackwards.all(streamId, start, limit) as Row[]);
+      }
+      if (from === 'end') return [];
+      return decodeRows(streamForwards.all(streamId, from === undefined || from === 'start' ? 0 : from, limit) as Row[]);
+    },
+
+    async readAll(opts: ReadAllOptions = {}) {
+      const limit = opts.limit ?? -1;
+      const from = opts.fromPosition;
+      const backwards = opts.direction === 'backwards';
+      if (backwards) {
+        const start = from === undefined || from === 'end' ? MAX : from === 'start' ? 0 : from;
+        return decodeRows(logRead(true, opts.filter).all(...logParams(0, start, opts.filter, limit)) as Row[]);
+      }
+      if (from === 'end') return [];
+      const start = from === undefined || from === 'start' ? 0 : from;
+      return decodeRows(logRead(false, opts.filter).all(...logParams(start, MAX, opts.filter, limit)) as Row[]);
+    },
+
+    subscribeToAll(opts = {}) {
+      const filter = opts.filter;
+      const read = logRead(false, filter);
+      const readPage = (cursor: number): Page => {
+        if (!filter) {
+          const events = decodeRows(read.all(...logParams(cursor + 1, MAX, undefined, pageSize)) as Row[]);
+          return { events, cursor: events.length > 0 ? events[events.length - 1]!.position : cursor, atHead: events.length < pageSize };
+        }
+        // Bound the filtered scan by the head, so that once it is scanned the cursor can move
+        // past events the filter skipped instead of scanning them again on every wake-up.
+        const head = headPosition.get() ?? 0;
+        const events = decodeRows(read.all(...logParams(cursor + 1, head, filter, pageSize)) as Row[]);
+        const full = events.length === pageSize;
+        return { events, cursor: full ? events[events.length - 1]!.position : Math.max(cursor, head), atHead: !full };
+      };
+      return track((onClose) => pagedSubscription(readPage, opts.after ?? 0, wakeup, opts.onCaughtUp, onClose));
+    },
+
+    subscribeToStream(streamId, opts = {}) {
+      const readPage = (cursor: number): Page => {
+        const events = decodeRows(streamForwards.all(streamId, cursor + 1, pageSize) as Row[]);
+        return { events, cursor: events.length > 0 ? events[events.length - 1]!.revision : cursor, atHead: events.length < pageSize };
+      };
+      return track((onClose) => pagedSubscription(readPage, opts.after ?? -1, wakeup, opts.onCaughtUp, onClose));
+    },
+
+    async streamRevision(streamId) {
+      return streamRevision.get(streamId) ?? -1;
+    },
+
+    async headPosition() {
+      return headPosition.get() ?? -1;
+    },
+
+    async listCategories(): Promise<CategoryInfo[]> {
+      return categories.all();
+    },
+
+    async listStreams(opts = {}) {
+      const limit = opts.limit ?? 100;
+      const category = opts.category ?? null;
+      const rows = streamsPage.all(category, category, opts.after ?? '', limit + 1);
+      const streams: StreamInfo[] = rows.slice(0, limit).map((r) => ({
+        streamId: r.stream_id,
+        category: r.category,
+        revision: r.revision,
+        lastPosition: r.position,
+        updatedAt: r.updated_at,
+      }));
+      return rows.length > limit ? { streams, next: streams[streams.length - 1]!.streamId } : { streams };
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      wakeup.stop();
+      db.close();
+    },
+  };
+}
