@@ -20,6 +20,12 @@ export interface BusMessage extends OutgoingMessage {
   headers: Record<string, string>;
 }
 
+/** One topic's share of a multi-topic publish. */
+export interface TopicMessages {
+  topic: string;
+  messages: OutgoingMessage[];
+}
+
 export interface TopicSpec {
   name: string;
   partitions: number;
@@ -77,6 +83,11 @@ export interface MessageBus {
   /** Creates missing topics; an existing topic is left as it is. */
   createTopics(topics: TopicSpec[]): Promise<void>;
   publish(topic: string, messages: OutgoingMessage[], options?: { checkpoint?: PublishCheckpoint }): Promise<void>;
+  /**
+   * Messages for several topics and the checkpoint, all or nothing (one transaction), so a
+   * publisher whose input interleaves topics (the relay) can still batch.
+   */
+  publishMany(batches: TopicMessages[], options?: { checkpoint?: PublishCheckpoint }): Promise<void>;
   readCheckpoint(name: string): Promise<string | undefined>;
   consume(options: ConsumerOptions): Promise<Consumer>;
   /** Moves a group's committed offsets (the group must not be consuming that topic). */

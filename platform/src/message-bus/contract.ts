@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetterTopic } from '@saga/event-schemas/streams';
+import { partitionForKey } from './partitioner';
+import type { BusMessage, Consumer, ConsumerOptions, MessageBus } from './port';
+
+/**
+ * The behaviour every MessageBus adapter must show, run against each adapter by its own
+ * `*.int.spec.ts`. Every test uses fresh topic and group names, so a shared broker is fine.
+ */
+export function messageBusContract(name: string, open: () => Promise<MessageBus>): void {
+  describe(`MessageBus contract: ${name}`, () => {
+    let bus: MessageBus;
+    const consumers: Consumer[] = [];
+
+    beforeAll(async () => {
+      bus = await open();
+    });
+    afterAll(async () => {
+      await Promise.all(consumers.map((c) => c.stop()));
+      await bus.close();
+    });
+
+    const unique = (what: string) => `${what}-${randomUUID().slice(0, 8)}`;
+    const fastRetry = { maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+
+    async function consume(options: ConsumerOptions): Promise<Consumer> {
+      const consumer = await bus.consume(options);
+      consumers.push(consumer);
+      return consumer;
+    }
+
+    /** Consumes into an array until `count` messages arrived. */
+    async function collect(groupId: string, topic: string, count: number, extra: Partial<ConsumerOptions> = {}) {
+      const received: BusMessage[] = [];
+      const consumer = await consume({
+        groupId,
+        topics: [topic],
+        handler: async (m) => {
+          received.push(m);
+        },
+        ...extra,
+      });
+      await until(() => received.length >= count, `${groupId} to receive ${count} messages from ${topic}`);
+      return { received, consumer };
+    }
+
+    const numbered = (keys: string[], perKey: number) =>
+      Array.from({ length: perKey }, (_, seq) => keys.map((key) => ({ key, value: JSON.stringify({ key, seq }) }))).flat();
+
+    it('keeps each key in order while spreading keys over partitions', async () => {
+      const topic = unique('order');
+      await bus.createTopics([{ name: topic, partitions: 4 }]);
+      const keys = Array.from({ length: 12 }, (_, i) => `stream-${i}`);
+      const messages = numbered(keys, 20);
+      for (let i = 0; i < messages.length; i += 37) await bus.publish(topic, messages.slice(i, i + 37));
+
+      const { received } = await collect(unique('g'), topic, messages.length);
+
+      expect(received).toHaveLength(messages.length);
+      for (const key of keys) {
+        const own = received.filter((m) => m.key === key);
+        expect(own.map((m) => (JSON.parse(m.value) as { seq: number }).seq)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+        expect(new Set(own.map((m) => m.partition))).toEqual(new Set([partitionForKey(key, 4)]));
+      }
+      expect(new Set(received.map((m) => m.partition)).size).toBeGreaterThan(1);
+    });
+
+    it('delivers every message to each consumer group', async () => {
+      const topic = unique('fanout');
+      await bus.createTopics([{ name: topic, partitions: 3 }]);
+      const messages = numbered(['a', 'b', 'c', 'd'], 10);
+      await bus.publish(topic, messages);
+
+      const [first, second] = await Promise.all([
+        collect(unique('g1'), topic, messages.length),
+        collect(unique('g2'), topic, messages.length),
+      ]);
+
+      const sorted = (ms: { value: string }[]) => ms.map((m) => m.value).sort();
+      expect(sorted(first.received)).toEqual(sorted(messages));
+      expect(sorted(second.received)).toEqual(sorted(messages));
+    });
+
+    it('redelivers a message whose handler threw, without committing it first', async () => {
+      const topic = unique('retry');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      await bus.publish(topic, [
+        { key: 'k', value: '"a"' },
+        { key: 'k', value: '"b"' },
+        { key: 'k', value: '"c"' },
+      ]);
+      const seen: string[] = [];
+      const committedAtRetry: number[] = [];
+      let failed = false;
+      await consume({
+        groupId,
+        topics: [topic],
+        retry: fastRetry,
+        handler: async (m) => {
+          seen.push(JSON.parse(m.value) as string);
+          if (m.value === '"b"' && !failed) {
+            failed = true;
+            throw new Error('transient');
+          }
+          if (m.value === '"b"') committedAtRetry.push(...(await bus.lag(groupId)).map((l) => l.committed));
+        },
+      });
+      await until(() => seen.length === 4, 'redelivery');
+      await until(async () => (await bus.lag(groupId))[0]?.committed === 3, 'commit of all three');
+
+      expect(seen).toEqual(['a', 'b', 'b', 'c']);
+      // While "b" was being retried, the committed offset had not moved past it.
+      expect(committedAtRetry[0]).toBeLessThanOrEqual(1);
+    });
+
+    it('resumes a stopped group from its committed offset, losing nothing', async () => {
+      const topic = unique('resume');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      const messages = numbered(['k'], 60);
+      await bus.publish(topic, messages);
+
+      const firstRun: number[] = [];
+      let stopping: Promise<void> | undefined;
+      const first = await consume({
+        groupId,
+        topics: [topic],
+        maxBatchSize: 8,
+        handler: async (m) => {
+          firstRun.push(m.offset);
+          if (firstRun.length === 25) stopping = first.stop();
+          await new Promise((r) => setTimeout(r, 1));
+        },
+      });
+      await until(() => stopping !== undefined, 'first consumer to reach 25');
+      await stopping;
+      const [afterStop] = await bus.lag(groupId);
+      // Everything handled before the stop was committed, and nothing beyond it.
+      expect(afterStop).toEqual({ topic, partition: 0, committed: firstRun.length, end: 60, lag: 60 - firstRun.length });
+
+      const { received } = await collect(groupId, topic, 60 - firstRun.length);
+      expect(firstRun).toEqual(Array.from({ length: firstRun.length }, (_, i) => i));
+      expect(received.map((m) => m.offset)).toEqual(Array.from({ length: 60 - firstRun.length }, (_, i) => i + firstRun.length));
+    });
+
+    it('dead-letters a poison message after maxAttempts and moves on', async () => {
+      const topic = unique('poison');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      await bus.publish(topic, [
+        { key: 'k', value: '"ok-1"' },
+        { key: 'k', value: '"poison"', headers: { trace: 't-1' } },
+        { key: 'k', value: '"ok-2"' },
+      ]);
+      const handled: string[] = [];
+      let poisonAttempts = 0;
+      await consume({
+        groupId,
+        topics: [topic],
+        retry: fastRetry,
+        handler: async (m) => {
+          if (m.value === '"poison"') {
+            poisonAttempts++;
+            throw new RangeError('cannot digest this');
+          }
+          handled.push(JSON.parse(m.value) as string);
+        },
+      });
+      await until(() => handled.length === 2, 'the message after the poison one');
+      expect(handled).toEqual(['ok-1', 'ok-2']);
+      expect(poisonAttempts).toBe(3);
+
+      const { received } = await collect(unique('dlq-reader'), deadLetterTopic(topic), 1);
+      const { 'dlq-failed-at': failedAt, ...headers } = received[0]!.headers;
+      expect({ key: received[0]!.key, value: received[0]!.value, headers }).toEqual({
+        key: 'k',
+        value: '"poison"',
+        headers: {
+          trace: 't-1',
+          'dlq-error': 'RangeError: cannot digest this',
+          'dlq-original-topic': topic,
+          'dlq-original-partition': '0',
+          'dlq-original-offset': '1',
+          'dlq-attempts': '3',
+        },
+      });
+      expect(Number.isNaN(Date.parse(failedAt ?? ''))).toBe(false);
+      await until(async () => (await bus.lag(groupId))[0]?.committed === 3, 'commit past the poison message');
+    });
+
+    it('replays from the earliest offset, or skips to the latest, after resetOffsets', async () => {
+      const topic = unique('replay');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 2 }]);
+      const messages = numbered(['x', 'y', 'z'], 3);
+      await bus.publish(topic, messages);
+      const first = await collect(groupId, topic, messages.length);
+      await expect(bus.resetOffsets(groupId, topic, 'earliest')).rejects.toThrow();
+      await first.consumer.stop();
+
+      await bus.resetOffsets(groupId, topic, 'earliest');
+      const replay = await collect(groupId, topic, messages.length);
+      expect(replay.received.map((m) => m.value).sort()).toEqual(messages.map((m) => m.value).sort());
+      await replay.consumer.stop();
+
+      await bus.resetOffsets(groupId, topic, 'latest');
+      await bus.publish(topic, [{ key: 'x', value: '"after-reset"' }]);
+      const latest = await collect(groupId, topic, 1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(latest.received.map((m) => m.value)).toEqual(['"after-reset"']);
+    });
+
+    it('reports lag per partition from committed and end offsets', async () => {
+      const topic = unique('lag');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 2 }]);
+      const keys = ['alpha', 'beta', 'gamma', 'delta', 'epsilon'];
+      const firstBatch = numbered(keys, 2);
+      await bus.publish(topic, firstBatch);
+      const { consumer } = await collect(groupId, topic, firstBatch.length);
+      await consumer.stop();
+      const laterBatch = numbered(keys, 1);
+      await bus.publish(topic, laterBatch);
+
+      const count = (ms: { key: string }[], p: number) => ms.filter((m) => partitionForKey(m.key, 2) === p).length;
+      const expected = [0, 1].map((partition) => ({
+        topic,
+        partition,
+        committed: count(firstBatch, partition),
+        end: count(firstBatch, partition) + count(laterBatch, partition),
+        lag: count(laterBatch, partition),
+      }));
+      expect(await bus.lag(groupId)).toEqual(expected);
+    });
+
+    it('stores a publisher checkpoint with its messages', async () => {
+      const topic = unique('checkpoint');
+      const checkpoint = unique('relay');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      expect(await bus.readCheckpoint(checkpoint)).toBeUndefined();
+      await bus.publish(topic, [{ key: 'k', value: '1' }], { checkpoint: { name: checkpoint, value: '41' } });
+      await bus.publishMany([{ topic, messages: [{ key: 'k', value: '2' }] }], { checkpoint: { name: checkpoint, value: '42' } });
+      expect(await bus.readCheckpoint(checkpoint)).toBe('42');
+      const { received } = await collect(unique('g'), topic, 2);
+      expect(received.map((m) => m.value)).toEqual(['1', '2']);
+    });
+
+    it('processes a batch handler in order and commits once per batch', async () => {
+      const topic = unique('batch');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      await bus.publish(topic, numbered(['k'], 30));
+      const batches: number[][] = [];
+      await consume({
+        groupId,
+        topics: [topic],
+        maxBatchSize: 10,
+        batchHandler: async (ms) => {
+          batches.push(ms.map((m) => m.offset));
+        },
+      });
+      await until(() => batches.flat().length === 30, 'all batches');
+      expect(batches.flat()).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      expect(batches.every((b) => b.length <= 10)).toBe(true);
+      await until(async () => (await bus.lag(groupId))[0]?.committed === 30, 'commit');
+    });
+  });
+}
+
+/** Polls until the condition holds, or fails naming what it waited for. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,539 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { deadLetterTopic } from '@saga/event-schemas/streams';
+import { IllegalStateError } from '../errors';
+import { newId } from '../ids';
+import { backoffMs, deadLetterMessage, Interrupt, resolveRetryPolicy, validateConsumerOptions } from './delivery';
+import { partitionForKey } from './partitioner';
+import type {
+  BusMessage,
+  Consumer,
+  ConsumerOptions,
+  MessageBus,
+  OutgoingMessage,
+  PartitionLag,
+  PublishCheckpoint,
+  RetryPolicy,
+  TopicMessages,
+  TopicSpec,
+} from './port';
+
+/**
+ * The embedded message bus: a durable log in `${dataDir}/bus.sqlite` with Kafka's semantics.
+ *
+ * - Publishing to a topic that does not exist creates it with `defaultPartitions` (like
+ *   Kafka's `auto.create.topics.enable`), so a relay never fails on a new category.
+ * - A consumer group's members (in this or another process) divide each topic's partitions
+ *   among themselves; a member works a partition only while it holds that partition's lease,
+ *   renewed by its heartbeat, and an offset commit is refused to a member that lost it.
+ * - Consumers on this connection are woken at once by a publish; other processes' publishes
+ *   are noticed by polling `PRAGMA data_version`, which costs no read of the log.
+ */
+export interface SqliteMessageBusOptions {
+  dataDir: string;
+  /** Partitions of a topic created on first publish or first subscription. Default 4. */
+  defaultPartitions?: number;
+  /** Group membership timing. A dead member's partitions move after `leaseTtlMs`. */
+  membership?: { heartbeatMs: number; leaseTtlMs: number };
+  /** How often other processes' writes are looked for. Default 10 ms. */
+  pollMs?: number;
+}
+
+const defaultMembership = { heartbeatMs: 1_000, leaseTtlMs: 5_000 };
+
+interface MessageRow {
+  offset: number;
+  key: string;
+  value: string;
+  headers: string | null;
+  timestamp: number;
+}
+
+export async function openSqliteMessageBus(options: SqliteMessageBusOptions): Promise<MessageBus> {
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const db = new Database(path.join(options.dataDir, 'bus.sqlite'), { timeout: 10_000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS bus_topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bus_partitions (
+      topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+      PRIMARY KEY (topic, partition)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bus_messages (
+      topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+      key TEXT NOT NULL, value TEXT NOT NULL, headers TEXT, timestamp INTEGER NOT NULL,
+      PRIMARY KEY (topic, partition, offset));
+    CREATE TABLE IF NOT EXISTS bus_offsets (
+      group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, committed INTEGER NOT NULL,
+      PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bus_members (
+      group_id TEXT NOT NULL, member_id TEXT NOT NULL, topics TEXT NOT NULL, expires_at INTEGER NOT NULL,
+      PRIMARY KEY (group_id, member_id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bus_leases (
+      group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, owner TEXT NOT NULL, expires_at INTEGER NOT NULL,
+      PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bus_checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  `);
+  return new SqliteMessageBus(db, options);
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+  topic: db.prepare<[string], { partitions: number }>('SELECT partitions FROM bus_topics WHERE name = ?'),
+    insertTopic: db.prepare('INSERT INTO bus_topics (name, partitions) VALUES (?, ?)'),
+    insertPartition: db.prepare('INSERT INTO bus_partitions (topic, partition, next_offset) VALUES (?, ?, 0)'),
+    nextOffsets: db.prepare<[string], { partition: number; next_offset: number }>(
+      'SELECT partition, next_offset FROM bus_partitions WHERE topic = ? ORDER BY partition',
+    ),
+    setNextOffset: db.prepare('UPDATE bus_partitions SET next_offset = ? WHERE topic = ? AND partition = ?'),
+    insertMessage: db.prepare(
+      'INSERT INTO bus_messages (topic, partition, offset, key, value, headers, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    fetch: db.prepare<[string, number, number, number], MessageRow>(
+      'SELECT offset, key, value, headers, timestamp FROM bus_messages WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?',
+    ),
+    upsertCheckpoint: db.prepare(
+      'INSERT INTO bus_checkpoints (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+    ),
+    checkpoint: db.prepare<[string], { value: string }>('SELECT value FROM bus_checkpoints WHERE name = ?'),
+    initOffset: db.prepare(
+      'INSERT INTO bus_offsets (group_id, topic, partition, committed) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    committed: db.prepare<[string, string, number], { committed: number }>(
+      'SELECT committed FROM bus_offsets WHERE group_id = ? AND topic = ? AND partition = ?',
+    ),
+    // Fenced: only the member holding the partition's lease may move its offset.
+    commit: db.prepare(`UPDATE bus_offsets SET committed = ?
+      WHERE group_id = ? AND topic = ? AND partition = ?
+        AND EXISTS (SELECT 1 FROM bus_leases l WHERE l.group_id = bus_offsets.group_id AND l.topic = bus_offsets.topic
+                    AND l.partition = bus_offsets.partition AND l.owner = ?)`),
+    setOffset: db.prepare(`INSERT INTO bus_offsets (group_id, topic, partition, committed) VALUES (?, ?, ?, ?)
+      ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed = excluded.committed`),
+    lag: db.prepare<[string], { topic: string; partition: number; committed: number; next_offset: number }>(
+      `SELECT o.topic, o.partition, o.committed, p.next_offset FROM bus_offsets o
+       JOIN bus_partitions p ON p.topic = o.topic AND p.partition = o.partition
+       WHERE o.group_id = ? ORDER BY o.topic, o.partition`,
+    ),
+    upsertMember: db.prepare(`INSERT INTO bus_members (group_id, member_id, topics, expires_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (group_id, member_id) DO UPDATE SET topics = excluded.topics, expires_at = excluded.expires_at`),
+    dropExpiredMembers: db.prepare('DELETE FROM bus_members WHERE group_id = ? AND expires_at < ?'),
+    members: db.prepare<[string, number], { member_id: string; topics: string }>(
+      'SELECT member_id, topics FROM bus_members WHERE group_id = ? AND expires_at >= ? ORDER BY member_id',
+    ),
+    deleteMember: db.prepare('DELETE FROM bus_members WHERE group_id = ? AND member_id = ?'),
+    renewLeases: db.prepare('UPDATE bus_leases SET expires_at = ? WHERE group_id = ? AND owner = ?'),
+    ownedLeases: db.prepare<[string, string], { topic: string; partition: number }>(
+      'SELECT topic, partition FROM bus_leases WHERE group_id = ? AND owner = ?',
+    ),
+    acquireLease: db.prepare(`INSERT INTO bus_leases (group_id, topic, partition, owner, expires_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (group_id, topic, partition) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+      WHERE bus_leases.owner = excluded.owner OR bus_leases.expires_at < ?`),
+    releaseLease: db.prepare('DELETE FROM bus_leases WHERE group_id = ? AND topic = ? AND partition = ? AND owner = ?'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+class SqliteMessageBus implements MessageBus {
+  readonly defaultPartitions: number;
+  readonly membership: { heartbeatMs: number; leaseTtlMs: number };
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly consumers = new Set<SqliteConsumer>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private dataVersion = 0;
+  private closed = false;
+
+  readonly sql: Statements;
+  private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => void>;
+  private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
+
+  constructor(
+    readonly db: Database.Database,
+    private readonly options: SqliteMessageBusOptions,
+  ) {
+    this.defaultPartitions = options.defaultPartitions ?? 4;
+    this.membership = options.membership ?? defaultMembership;
+    this.sql = prepareStatements(db);
+    this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
+      const now = Date.now();
+      for (const { topic, messages } of batches) {
+        if (messages.length > 0) this.append(topic, messages, now);
+      }
+      if (checkpoint) this.sql.upsertCheckpoint.run(checkpoint.name, checkpoint.value);
+    });
+    this.createTopicsTx = db.transaction((topics: TopicSpec[]) => {
+      for (const t of topics) this.ensureTopic(t.name, t.partitions);
+    });
+  }
+
+  async createTopics(topics: TopicSpec[]): Promise<void> {
+    for (const t of topics) {
+      if (!Number.isInteger(t.partitions) || t.partitions < 1) throw new RangeError(`topic ${t.name}: partitions must be an integer >= 1`);
+    }
+    this.createTopicsTx.immediate(topics);
+  }
+
+  async publish(topic: string, messages: OutgoingMessage[], options?: { checkpoint?: PublishCheckpoint }): Promise<void> {
+    await this.publishMany([{ topic, messages }], options);
+  }
+
+  async publishMany(batches: TopicMessages[], options?: { checkpoint?: PublishCheckpoint }): Promise<void> {
+    this.assertOpen();
+    this.publishTx.immediate(batches, options?.checkpoint);
+    for (const { topic, messages } of batches) if (messages.length > 0) this.notify(topic);
+  }
+
+  async readCheckpoint(name: string): Promise<string | undefined> {
+    this.assertOpen();
+    return this.sql.checkpoint.get(name)?.value;
+  }
+
+  async consume(options: ConsumerOptions): Promise<Consumer> {
+    this.assertOpen();
+    validateConsumerOptions(options);
+    const consumer = new SqliteConsumer(this, options, resolveRetryPolicy(options.retry));
+    this.consumers.add(consumer);
+    this.startPolling();
+    consumer.start();
+    return {
+      stop: async () => {
+        await consumer.stop();
+        this.consumers.delete(consumer);
+      },
+    };
+  }
+
+  async resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest'): Promise<void> {
+    this.assertOpen();
+    this.db
+      .transaction(() => {
+        const live = this.sql.members.all(groupId, Date.now()).filter((m) => (JSON.parse(m.topics) as string[]).includes(topic));
+        if (live.length > 0) throw new IllegalStateError(`group ${groupId} is consuming ${topic}; stop it before resetting offsets`);
+        this.ensureTopic(topic, this.defaultPartitions);
+        for (const p of this.sql.nextOffsets.all(topic)) {
+          this.sql.setOffset.run(groupId, topic, p.partition, to === 'earliest' ? 0 : p.next_offset);
+        }
+      })
+      .immediate();
+  }
+
+  async lag(groupId: string): Promise<PartitionLag[]> {
+    this.assertOpen();
+    return this.sql.lag.all(groupId).map((r) => ({
+      topic: r.topic,
+      partition: r.partition,
+      committed: r.committed,
+      end: r.next_offset,
+      lag: Math.max(0, r.next_offset - r.committed),
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+    this.consumers.clear();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.closed = true;
+    this.db.close();
+  }
+
+  /** Partition count of a topic, creating it if missing (call inside a write transaction). */
+  ensureTopic(topic: string, partitions: number): number {
+    const known = this.partitionCounts.get(topic) ?? this.sql.topic.get(topic)?.partitions;
+    if (known !== undefined) {
+      this.partitionCounts.set(topic, known);
+      return known;
+    }
+    this.sql.insertTopic.run(topic, partitions);
+    for (let p = 0; p < partitions; p++) this.sql.insertPartition.run(topic, p);
+    // Cached only once committed: a rolled-back creation must not be remembered.
+    return partitions;
+  }
+
+  private append(topic: string, messages: OutgoingMessage[], now: number): void {
+    const partitions = this.ensureTopic(topic, this.defaultPartitions);
+    const next = this.sql.nextOffsets.all(topic).map((r) => r.next_offset);
+    const start = next.slice();
+    for (const m of messages) {
+      const p = partitions === 1 ? 0 : partitionForKey(m.key, partitions);
+      const headers = m.headers === undefined || Object.keys(m.headers).length === 0 ? null : JSON.stringify(m.headers);
+      this.sql.insertMessage.run(topic, p, next[p]!, m.key, m.value, headers, now);
+      next[p]! += 1;
+    }
+    for (let p = 0; p < partitions; p++) if (next[p] !== start[p]) this.sql.setNextOffset.run(next[p], topic, p);
+  }
+
+  /** Appends dead letters and commits past the poison message in one transaction. */
+  deadLetter(fenced: () => boolean, topic: string, message: OutgoingMessage): boolean {
+    return this.db
+      .transaction(() => {
+        this.ensureTopic(deadLetterTopic(topic), this.ensureTopic(topic, this.defaultPartitions));
+        if (!fenced()) return false;
+        this.append(deadLetterTopic(topic), [message], Date.now());
+        return true;
+      })
+      .immediate();
+  }
+
+  fetch(topic: string, partition: number, from: number, limit: number): BusMessage[] {
+    return this.sql.fetch.all(topic, partition, from, limit).map((r) => ({
+      topic,
+      partition,
+      offset: r.offset,
+      key: r.key,
+      value: r.value,
+      headers: r.headers === null ? {} : (JSON.parse(r.headers) as Record<string, string>),
+      timestamp: r.timestamp,
+    }));
+  }
+
+  /** Resolves when something may have been published to the topic, or when interrupted. */
+  waitForTopic(topic: string, interrupt: Interrupt): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(topic);
+      if (!set) this.waiters.set(topic, (set = new Set()));
+      const waiters = set;
+      const wake = () => {
+        waiters.delete(wake);
+        if (waiters.size === 0) this.waiters.delete(topic);
+        off();
+        resolve();
+      };
+      waiters.add(wake);
+      const off = interrupt.onFire(wake);
+    });
+  }
+
+  private notify(topic: string): void {
+    const set = this.waiters.get(topic);
+    if (!set) return;
+    for (const wake of [...set]) wake();
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer) return;
+    this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    this.pollTimer = setInterval(() => {
+      if (this.closed || this.waiters.size === 0) return;
+      // data_version moves only when another connection commits, so this reads no table.
+      const version = this.db.pragma('data_version', { simple: true }) as number;
+      if (version === this.dataVersion) return;
+      this.dataVersion = version;
+      for (const topic of [...this.waiters.keys()]) this.notify(topic);
+    }, this.options.pollMs ?? 10);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new IllegalStateError('message bus is closed');
+  }
+}
+
+class SqliteConsumer {
+  readonly memberId = newId();
+  readonly maxBatchSize: number;
+  private readonly workers = new Map<string, PartitionWorker>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    readonly bus: SqliteMessageBus,
+    readonly options: ConsumerOptions,
+    readonly policy: RetryPolicy,
+  ) {
+    this.maxBatchSize = options.maxBatchSize ?? 256;
+  }
+
+  start(): void {
+    const { sql, db } = this.bus;
+    db.transaction(() => {
+      for (const topic of this.options.topics) {
+        const partitions = this.bus.ensureTopic(topic, this.bus.defaultPartitions);
+        const ends = sql.nextOffsets.all(topic);
+        for (let p = 0; p < partitions; p++) {
+          const start = this.options.startFrom === 'latest' ? ends[p]!.next_offset : 0;
+          sql.initOffset.run(this.options.groupId, topic, p, start);
+        }
+      }
+    }).immediate();
+    this.rebalance();
+    this.heartbeat = setInterval(() => this.rebalance(), this.bus.membership.heartbeatMs);
+  }
+
+  /** Heartbeat: renew membership and leases, then take or give up partitions to match the assignment. */
+  private rebalance(): void {
+    if (this.stopping) return;
+    const { sql, db } = this.bus;
+    const { groupId, topics } = this.options;
+    const now = Date.now();
+    const expires = now + this.bus.membership.leaseTtlMs;
+    const decided = db
+      .transaction(() => {
+        sql.upsertMember.run(groupId, this.memberId, JSON.stringify(topics), expires);
+        sql.dropExpiredMembers.run(groupId, now);
+        sql.renewLeases.run(expires, groupId, this.memberId);
+        const owned = new Set(sql.ownedLeases.all(groupId, this.memberId).map((l) => workerKey(l.topic, l.partition)));
+        const members = sql.members.all(groupId, now).map((m) => ({ id: m.member_id, topics: JSON.parse(m.topics) as string[] }));
+        const assigned: { topic: string; partition: number }[] = [];
+        for (const topic of topics) {
+          const subscribers = members.filter((m) => m.topics.includes(topic)).map((m) => m.id);
+          const me = subscribers.indexOf(this.memberId);
+          const partitions = this.bus.ensureTopic(topic, this.bus.defaultPartitions);
+          for (let p = 0; p < partitions; p++) {
+            if (p % subscribers.length !== me) continue;
+            const key = workerKey(topic, p);
+            if (owned.has(key) || sql.acquireLease.run(groupId, topic, p, this.memberId, expires, now).changes === 1) {
+              owned.add(key);
+              assigned.push({ topic, partition: p });
+            }
+          }
+        }
+        return { owned, assigned };
+      })
+      .immediate();
+    const assignedKeys = new Set(decided.assigned.map((a) => workerKey(a.topic, a.partition)));
+    for (const [key, worker] of this.workers) {
+      // Lost the lease (we stalled past its expiry): stop without committing, the new owner redelivers.
+      if (!decided.owned.has(key)) worker.abandon();
+      // Another member joined and the partition is now theirs: finish, commit, hand over.
+      else if (!assignedKeys.has(key)) worker.revoke();
+    }
+    for (const { topic, partition } of decided.assigned) {
+      const key = workerKey(topic, partition);
+      if (this.workers.has(key)) continue;
+      const worker = new PartitionWorker(this, topic, partition);
+      this.workers.set(key, worker);
+      void worker.run().finally(() => {
+        if (this.workers.get(key) === worker) this.workers.delete(key);
+      });
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      const workers = [...this.workers.values()];
+      for (const w of workers) w.revoke();
+      await Promise.all(workers.map((w) => w.finished));
+      this.bus.sql.deleteMember.run(this.options.groupId, this.memberId);
+    })();
+    return this.stopped;
+  }
+}
+
+const workerKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+type Outcome = 'handled' | 'dead-lettered' | 'interrupted';
+
+/** Works one partition strictly in order while this member holds its lease. */
+class PartitionWorker {
+  private next = 0;
+  private committedOffset = 0;
+  private revoked = false;
+  private lost = false;
+  private readonly leave = new Interrupt();
+  finished: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly consumer: SqliteConsumer,
+    private readonly topic: string,
+    private readonly partition: number,
+  ) {}
+
+  run(): Promise<void> {
+    this.finished = this.loop();
+    return this.finished;
+  }
+
+  revoke(): void {
+    this.revoked = true;
+    this.leave.fire();
+  }
+
+  abandon(): void {
+    this.lost = true;
+    this.leave.fire();
+  }
+
+  private get leaving(): boolean {
+    return this.revoked || this.lost;
+  }
+
+  private async loop(): Promise<void> {
+    const { bus, options } = this.consumer;
+    this.next = bus.sql.committed.get(options.groupId, this.topic, this.partition)?.committed ?? 0;
+    this.committedOffset = this.next;
+    try {
+      while (!this.leaving) {
+        const messages = bus.fetch(this.topic, this.partition, this.next, this.consumer.maxBatchSize);
+        if (messages.length === 0) {
+          await bus.waitForTopic(this.topic, this.leave);
+          continue;
+        }
+        await this.deliver(messages);
+        this.commit();
+      }
+    } finally {
+      if (!this.lost) {
+        this.commit();
+        bus.sql.releaseLease.run(options.groupId, this.topic, this.partition, this.consumer.memberId);
+      }
+    }
+  }
+
+  private async deliver(messages: BusMessage[]): Promise<void> {
+    const { batchHandler, handler } = this.consumer.options;
+    if (batchHandler) {
+      try {
+        await batchHandler(messages);
+        this.next = messages[messages.length - 1]!.offset + 1;
+        return;
+      } catch {
+        // The batch failed as a whole; find the culprit by retrying message by message below.
+      }
+    }
+    const one = handler ?? ((m: BusMessage) => batchHandler!([m]));
+    for (const message of messages) {
+      if (this.leaving) return;
+      const outcome = await this.handle(message, one);
+      if (outcome === 'interrupted') return;
+      this.next = message.offset + 1;
+    }
+  }
+
+  private async handle(message: BusMessage, one: (m: BusMessage) => Promise<void>): Promise<Outcome> {
+    const { policy } = this.consumer;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+      try {
+        await one(message);
+        return 'handled';
+      } catch (error) {
+        lastError = error;
+        if (attempt < policy.maxAttempts && !(await this.leave.sleep(backoffMs(attempt, policy)))) return 'interrupted';
+      }
+    }
+    const dead = deadLetterMessage(message, lastError, policy.maxAttempts, Date.now());
+    const moved = this.consumer.bus.deadLetter(() => this.tryCommit(message.offset + 1), this.topic, dead);
+    if (!moved) {
+      this.lost = true;
+      return 'interrupted';
+    }
+    return 'dead-lettered';
+  }
+
+  private commit(): void {
+    if (this.next === this.committedOffset || this.lost) return;
+    if (!this.tryCommit(this.next)) this.lost = true;
+  }
+
+  private tryCommit(offset: number): boolean {
+    const { bus, options, memberId } = this.consumer;
+    const ok = bus.sql.commit.run(offset, options.groupId, this.topic, this.partition, memberId).changes === 1;
+    if (ok) this.committedOffset = offset;
+    return ok;
+  }
+}
