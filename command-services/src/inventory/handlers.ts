@@ -5,10 +5,10 @@
  *     deps = { store: EventStore; clock: () => Date; logger?: Logger; newId?: () => string;
  *              maxAttempts?: number (default 50); sleep?: Sleep }
  *
- *   addProduct(input: AddProductRequest, options?: { userId?: string }): Promise<{ sku: Sku; created: boolean }>
+ *   addProduct(input: AddProductRequest & { actor?: Actor }): Promise<{ sku: Sku; created: boolean }>
  *     Same sku with the same name/price/currency again -> created: false (seeding is idempotent).
  *     Throws ConflictError (sku taken by another product), ValidationError (zod, on append).
- *   restock(input: { sku: string; quantity: number }, options?: { userId?: string }): Promise<{ sku: Sku; available: number }>
+ *   restock(input: { sku: string; quantity: number; actor?: Actor }): Promise<{ sku: Sku; available: number }>
  *     Throws NotFoundError (unknown sku).
  *   priceLookup(skus: readonly string[]): Promise<Map<string, ProductPrice>>   (a PriceLookup for createOrderHandlers)
  *   snapshot(): Promise<InventoryState>   (caught up with the store)
@@ -31,6 +31,7 @@ import { expectedRevisionOf, foldRecorded, rejectionError, type Aggregate, type 
 import { ignore, isEvents } from '../shared/decision';
 import { createKeyedQueue } from '../shared/keyed-queue';
 import { toNewEvents } from '../shared/new-events';
+import type { Actor } from '../shared/actor';
 import type { PriceLookup, ProductPrice } from '../shared/price-lookup';
 import { realSleep, silentLogger, type Clock, type Logger, type Sleep } from '../shared/runtime';
 import { decide, type InventoryCommand } from './decide';
@@ -47,8 +48,9 @@ export interface InventoryHandlerDeps {
 }
 
 export interface InventoryHandlers {
-  addProduct(input: AddProductRequest, options?: { userId?: string }): Promise<{ sku: Sku; created: boolean }>;
-  restock(input: { sku: string; quantity: number }, options?: { userId?: string }): Promise<{ sku: Sku; available: number }>;
+  /** Role checks are the HTTP layer's; `actor` is recorded as the events' user. */
+  addProduct(input: AddProductRequest & { actor?: Actor }): Promise<{ sku: Sku; created: boolean }>;
+  restock(input: { sku: string; quantity: number; actor?: Actor }): Promise<{ sku: Sku; available: number }>;
   priceLookup: PriceLookup;
   snapshot(): Promise<InventoryState>;
   handleSagaCommand(envelope: CommandEnvelope<'ReserveStock' | 'ReleaseStock' | 'CommitStock'>): Promise<CommandOutcome<InventoryEvent>>;
@@ -112,19 +114,20 @@ export function createInventoryHandlers(deps: InventoryHandlerDeps): InventoryHa
   }
 
   return {
-    async addProduct(input, options = {}) {
+    async addProduct({ actor, ...product }) {
+      const { sku, name, price, currency, stock } = product;
       const outcome = await execute(
-        { type: 'AddProduct', data: input },
-        { commandId: newId(), correlationId: input.sku, ...(options.userId === undefined ? {} : { userId: options.userId }) },
+        { type: 'AddProduct', data: { sku, name, price, currency, stock } },
+        { commandId: newId(), correlationId: sku, ...(actor === undefined ? {} : { userId: actor.userId }) },
       );
       if (outcome.kind === 'rejected') throw rejectionError(outcome);
-      return { sku: input.sku, created: outcome.kind === 'appended' };
+      return { sku, created: outcome.kind === 'appended' };
     },
 
-    async restock({ sku, quantity }, options = {}) {
+    async restock({ sku, quantity, actor }) {
       const outcome = await execute(
         { type: 'Restock', data: { sku: sku as Sku, quantity } },
-        { commandId: newId(), correlationId: sku, ...(options.userId === undefined ? {} : { userId: options.userId }) },
+        { commandId: newId(), correlationId: sku, ...(actor === undefined ? {} : { userId: actor.userId }) },
       );
       if (outcome.kind === 'rejected') throw rejectionError(outcome);
       const state = await snapshot();
