@@ -1,7 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { messageBusContract, until } from './contract';
 import { openSqliteMessageBus } from './sqlite';
 import type { BusMessage } from './port';
@@ -55,6 +56,87 @@ describe('sqlite message bus', () => {
     await bus.publish('fresh', [{ key: 'k', value: '1' }]);
     await bus.resetOffsets('probe', 'fresh', 'earliest');
     expect((await bus.lag('probe')).map((l) => l.partition)).toEqual([0, 1, 2]);
+    await bus.close();
+  });
+});
+
+interface ChildMessage {
+  value: string;
+  partition: number;
+  offset: number;
+  at: number;
+}
+
+/** Starts a consumer in another process on the same bus file. */
+async function consumerProcess(dataDir: string, groupId: string, topic: string) {
+  const script = path.join(import.meta.dirname, 'sqlite.consumer-process.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, groupId, topic], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const received: ChildMessage[] = [];
+  let ready = false;
+  let buffer = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const line of lines) {
+      if (line === 'ready') ready = true;
+      else if (line) received.push(JSON.parse(line) as ChildMessage);
+    }
+  });
+  await until(() => ready, 'the consumer process to start', 30_000);
+  return { child, received };
+}
+
+describe('sqlite message bus shared by two processes', () => {
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  const membership = { heartbeatMs: 100, leaseTtlMs: 600 };
+
+  it('delivers to a consumer in another process within milliseconds of the publish', async () => {
+    const dataDir = tempDir();
+    const bus = await openSqliteMessageBus({ dataDir, membership });
+    await bus.createTopics([{ name: 't', partitions: 2 }]);
+    const { child, received } = await consumerProcess(dataDir, 'g', 't');
+    children.push(child);
+    await new Promise((r) => setTimeout(r, 300));
+
+    const sentAt = Date.now();
+    await bus.publish('t', [{ key: 'a', value: '"hello"' }]);
+    await until(() => received.length === 1, 'the other process to get the message');
+    expect(received.map((m) => m.value)).toEqual(['"hello"']);
+    expect(received[0]!.at - sentAt).toBeLessThan(250);
+    await bus.close();
+  });
+
+  it('splits a group\'s partitions between processes, and takes over those of a dead member', async () => {
+    const dataDir = tempDir();
+    const bus = await openSqliteMessageBus({ dataDir, membership });
+    await bus.createTopics([{ name: 't', partitions: 4 }]);
+    const mine: BusMessage[] = [];
+    await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void mine.push(m) });
+    const other = await consumerProcess(dataDir, 'g', 't');
+    children.push(other.child);
+    await new Promise((r) => setTimeout(r, 1_000));
+
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    await bus.publish('t', keys.map((key) => ({ key, value: JSON.stringify(key) })));
+    await until(() => mine.length + other.received.length >= 40, 'both processes to drain the topic');
+    await new Promise((r) => setTimeout(r, 200));
+
+    const values = [...mine.map((m) => m.value), ...other.received.map((m) => m.value)].sort();
+    expect(values).toEqual(keys.map((k) => JSON.stringify(k)).sort());
+    expect(mine.length).toBeGreaterThan(0);
+    expect(other.received.length).toBeGreaterThan(0);
+    const minePartitions = new Set(mine.map((m) => m.partition));
+    expect(other.received.filter((m) => minePartitions.has(m.partition))).toEqual([]);
+
+    other.child.kill('SIGKILL');
+    mine.length = 0;
+    await bus.publish('t', keys.map((key) => ({ key, value: JSON.stringify(`${key}-after`) })));
+    await until(() => new Set(mine.map((m) => m.value)).size === 40, 'this process to take over the dead member\'s partitions');
+    expect([...new Set(mine.map((m) => m.value))].sort()).toEqual(keys.map((k) => JSON.stringify(`${k}-after`)).sort());
     await bus.close();
   });
 });
