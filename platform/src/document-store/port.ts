@@ -16,6 +16,11 @@ export interface CollectionSpec {
   name: string;
   /** Top-level or dotted field paths that can be filtered and sorted on. */
   indexes: string[];
+  /**
+   * Compound indexes, each a list of declared fields (id is appended), so a filter on the
+   * first fields sorted by the next one reads the index in order, e.g. `[['status', 'createdAt']]`.
+   */
+  compound?: string[][];
 }
 
 export interface Document {

@@ -1,0 +1,307 @@
+/**
+ * Embedded document store: one SQLite file (`readmodels.sqlite`, WAL), one table per
+ * collection (`id`, `doc` JSON), an expression index per declared field or compound. Every
+ * query shape is checked with EXPLAIN QUERY PLAN the first time it is prepared, so a shape
+ * that would scan a table fails loudly instead of getting slow.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { IllegalStateError, NotFoundError, ValidationError } from '../errors';
+import type { Collection, CollectionSpec, Document, DocumentStore, Filter, FindOptions, Page, Scalar, WriteOp } from './port';
+import {
+  checkCollectionName,
+  checkDocument,
+  encodeCursor,
+  indexKey,
+  planFind,
+  resolveSpec,
+  toConditions,
+  type Condition,
+  type FindPlan,
+  type ResolvedSpec,
+  type Segment,
+} from './query';
+
+/** The SQLite adapter adds a test hook: the query plans a find or count would run. */
+export interface SqliteDocumentStore extends DocumentStore {
+  explainFind(collection: string, options?: FindOptions): string[];
+  explainCount(collection: string, filter?: Filter): string[];
+}
+
+type Param = string | number | null;
+interface Sql {
+  text: string;
+  params: Param[];
+}
+interface Row {
+  id: string;
+  doc: string;
+  sv: Scalar;
+}
+
+const CHECKPOINTS = '_checkpoints';
+/** Index names carry their key and a random token, so a renamed table keeps valid, unique names. */
+const INDEX_NAME = /^(.+)@[0-9a-f]{8}$/;
+
+const quote = (identifier: string): string => `"${identifier}"`;
+/**
+ * Each declared field is a virtual generated column over the JSON, indexed. Queries name the
+ * column rather than repeat the expression: SQLite uses row-value ranges `(col, id) < (?, ?)`
+ * on real columns as index bounds, but not on expression indexes, and keyset pages need that.
+ */
+const expr = (field: string): string => (field === 'id' ? 'id' : quote(`@${field}`));
+const columnDef = (field: string): string => `${expr(field)} ANY AS (json_extract(doc, '$.${field}')) VIRTUAL`;
+/** better-sqlite3 binds no booleans; JSON booleans read back from json_extract as 1 and 0. */
+const bind = (v: Scalar): Param => (typeof v === 'boolean' ? (v ? 1 : 0) : v);
+
+function conditionSql(c: Condition): Sql {
+  const e = expr(c.field);
+  switch (c.kind) {
+    case 'eq':
+      return c.value === null ? { text: `${e} IS NULL`, params: [] } : { text: `${e} = ?`, params: [bind(c.value)] };
+    case 'in':
+      return { text: `${e} IN (SELECT value FROM json_each(?))`, params: [JSON.stringify(c.values)] };
+    case 'range': {
+      const ops = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' } as const;
+      return {
+        text: c.bounds.map((b) => `${e} ${ops[b.op]} ?`).join(' AND '),
+        params: c.bounds.map((b) => bind(b.value)),
+      };
+    }
+    default: {
+      const never: never = c;
+      throw new Error(`unknown condition ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function whereSql(conditions: Condition[], extra: Sql[] = []): Sql {
+  const parts = [...conditions.map(conditionSql), ...extra];
+  if (parts.length === 0) return { text: '', params: [] };
+  return { text: ` WHERE ${parts.map((p) => p.text).join(' AND ')}`, params: parts.flatMap((p) => p.params) };
+}
+
+function segmentSql(table: string, plan: FindPlan, segment: Segment, limit: number): Sql {
+  const { field, direction } = plan.sort;
+  const dir = direction === 'asc' ? 'ASC' : 'DESC';
+  const after = direction === 'asc' ? '>' : '<';
+  const e = expr(field);
+  const extra: Sql[] = [];
+  let order = `${e} ${dir}, id ${dir}`;
+  switch (segment.kind) {
+    case 'ids':
+      order = `id ${dir}`;
+      if (segment.afterId !== undefined) extra.push({ text: `id ${after} ?`, params: [segment.afterId] });
+      break;
+    case 'nulls':
+      extra.push({ text: `${e} IS NULL`, params: [] });
+      if (segment.afterId !== undefined) extra.push({ text: `id ${after} ?`, params: [segment.afterId] });
+      break;
+    case 'values':
+      extra.push(
+        segment.after
+          ? { text: `(${e}, id) ${after} (?, ?)`, params: [bind(segment.after.value), segment.after.id] }
+          : { text: `${e} IS NOT NULL`, params: [] },
+      );
+      break;
+  }
+  const where = whereSql(plan.conditions, extra);
+  return {
+    text: `SELECT id, doc, ${e} AS sv FROM ${quote(table)}${where.text} ORDER BY ${order} LIMIT ?`,
+    params: [...where.params, limit],
+  };
+}
+
+function countSql(table: string, conditions: Condition[]): Sql {
+  const where = whereSql(conditions);
+  return { text: `SELECT count(*) AS n FROM ${quote(table)}${where.text}`, params: where.params };
+}
+
+export async function openSqliteDocumentStore(options: { dataDir: string }): Promise<SqliteDocumentStore> {
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const db = new Database(path.join(options.dataDir, 'readmodels.sqlite'));
+  db.pragma('journal_mode = WAL');
+  // Read models can be rebuilt from the event store; NORMAL still never loses a committed
+  // transaction to a process crash, and documents and checkpoints commit together.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(`CREATE TABLE IF NOT EXISTS ${quote(CHECKPOINTS)} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT`);
+
+  const specs = new Map<string, ResolvedSpec>();
+  const statements = new Map<string, Database.Statement>();
+
+  /** One prepared statement per query shape; a new shape must not plan a table scan. */
+  function statement(sqlText: string, guard?: { table: string; params: Param[] }): Database.Statement {
+    let stmt = statements.get(sqlText);
+    if (!stmt) {
+      if (guard) {
+        const table = guard.table;
+        const scan = planOf(sqlText, guard.params).find((line) => line === `SCAN ${table}`);
+        if (scan) throw new IllegalStateError(`query would scan collection ${table}: ${sqlText}`);
+      }
+      stmt = db.prepare(sqlText);
+      statements.set(sqlText, stmt);
+    }
+    return stmt;
+  }
+
+  function planOf(sqlText: string, params: Param[]): string[] {
+    const rows = db.prepare(`EXPLAIN QUERY PLAN ${sqlText}`).all(...params) as { detail: string }[];
+    return rows.map((r) => r.detail);
+  }
+
+  function specOf(name: string): ResolvedSpec {
+    const spec = specs.get(checkCollectionName(name));
+    if (!spec) throw new NotFoundError(`collection ${name} is not open in this store`);
+    return spec;
+  }
+
+  function tableExists(name: string): boolean {
+    return statement(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined;
+  }
+
+  const ensureCollection = db.transaction((spec: ResolvedSpec) => {
+    db.exec(`CREATE TABLE IF NOT EXISTS ${quote(spec.name)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL) STRICT`);
+    const columns = new Set((db.pragma(`table_xinfo(${quote(spec.name)})`) as { name: string }[]).map((c) => c.name));
+    for (const field of spec.fields) {
+      if (!columns.has(`@${field}`)) db.exec(`ALTER TABLE ${quote(spec.name)} ADD COLUMN ${columnDef(field)}`);
+    }
+    const existing = new Set(
+      (statement(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).all(spec.name) as { name: string }[])
+        .map((r) => INDEX_NAME.exec(r.name)?.[1])
+        .filter((k): k is string => k !== undefined),
+    );
+    for (const fields of spec.indexes) {
+      const key = indexKey(fields);
+      if (existing.has(key)) continue;
+      const name = `${key}@${randomBytes(4).toString('hex')}`;
+      db.exec(`CREATE INDEX ${quote(name)} ON ${quote(spec.name)} (${[...fields.map(expr), 'id'].join(', ')})`);
+    }
+  });
+
+  const writeBatch = db.transaction((ops: WriteOp[], checkpoints: Record<string, string>) => {
+    // Each op is checked as it is applied: a bad op rolls back the ones before it.
+    for (const op of ops) {
+      const table = specOf(op.collection).name;
+      if (op.op === 'upsert') {
+        const { id, json } = checkDocument(table, op.doc);
+        statement(`INSERT INTO ${quote(table)} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`).run(id, json);
+      } else if (op.op === 'delete') {
+        if (typeof op.id !== 'string') throw new ValidationError('delete needs a string id');
+        statement(`DELETE FROM ${quote(table)} WHERE id = ?`).run(op.id);
+      } else {
+        throw new ValidationError(`unknown write op ${JSON.stringify((op as { op: unknown }).op)}`);
+      }
+    }
+    for (const [name, value] of Object.entries(checkpoints)) {
+      if (typeof value !== 'string') throw new ValidationError(`checkpoint ${name} must be a string`);
+      statement(`INSERT INTO ${quote(CHECKPOINTS)} (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`).run(name, value);
+    }
+  });
+
+  const swap = db.transaction((source: string, target: string) => {
+    if (!tableExists(source)) throw new NotFoundError(`collection ${source} does not exist`);
+    db.exec(`DROP TABLE IF EXISTS ${quote(target)}`);
+    db.exec(`ALTER TABLE ${quote(source)} RENAME TO ${quote(target)}`);
+  });
+
+  function find<T extends Document>(spec: ResolvedSpec, options?: FindOptions): Page<T> {
+    const plan = planFind(spec, options);
+    const rows: Row[] = [];
+    for (const segment of plan.segments) {
+      // One row more than the page tells whether there is a next page.
+      const want = plan.limit + 1 - rows.length;
+      if (want <= 0) break;
+      const sql = segmentSql(spec.name, plan, segment, want);
+      rows.push(...(statement(sql.text, { table: spec.name, params: sql.params }).all(...sql.params) as Row[]));
+    }
+    const page = rows.slice(0, plan.limit);
+    const last = page[page.length - 1];
+    const nextCursor =
+      rows.length > plan.limit && last
+        ? encodeCursor({ field: plan.sort.field, direction: plan.sort.direction, value: last.sv, id: last.id })
+        : null;
+    return { items: page.map((r) => JSON.parse(r.doc) as T), nextCursor };
+  }
+
+  function openCollection<T extends Document>(spec: ResolvedSpec): Collection<T> {
+    const table = spec.name;
+    return {
+      name: table,
+      get: async (id) => {
+        const row = statement(`SELECT doc FROM ${quote(table)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+        return row ? (JSON.parse(row.doc) as T) : null;
+      },
+      getMany: async (ids) => {
+        const rows = statement(`SELECT id, doc FROM ${quote(table)} WHERE id IN (SELECT value FROM json_each(?))`).all(
+          JSON.stringify(ids),
+        ) as { id: string; doc: string }[];
+        const byId = new Map(rows.map((r) => [r.id, r.doc]));
+        return [...new Set(ids)].flatMap((id) => {
+          const doc = byId.get(id);
+          return doc === undefined ? [] : [JSON.parse(doc) as T];
+        });
+      },
+      find: async (options) => find<T>(spec, options),
+      count: async (filter) => {
+        const sql = countSql(table, toConditions(spec, filter));
+        return (statement(sql.text, { table, params: sql.params }).get(...sql.params) as { n: number }).n;
+      },
+      upsert: async (doc) => writeBatch([{ collection: table, op: 'upsert', doc }], {}),
+      delete: async (id) => writeBatch([{ collection: table, op: 'delete', id }], {}),
+    };
+  }
+
+  return {
+    async collection<T extends Document>(spec: CollectionSpec) {
+      const resolved = resolveSpec(spec);
+      ensureCollection(resolved);
+      specs.set(resolved.name, resolved);
+      return openCollection<T>(resolved);
+    },
+    async write(ops, checkpoints = {}) {
+      writeBatch(ops, checkpoints);
+    },
+    async getCheckpoint(name) {
+      const row = statement(`SELECT value FROM ${quote(CHECKPOINTS)} WHERE name = ?`).get(name) as { value: string } | undefined;
+      return row?.value;
+    },
+    async swapCollection(source, target) {
+      checkCollectionName(source);
+      checkCollectionName(target);
+      if (source === target) throw new ValidationError('cannot swap a collection with itself');
+      swap(source, target);
+      const spec = specs.get(source);
+      specs.delete(source);
+      if (spec) specs.set(target, { ...spec, name: target });
+    },
+    async dropCollection(name) {
+      checkCollectionName(name);
+      db.exec(`DROP TABLE IF EXISTS ${quote(name)}`);
+      specs.delete(name);
+    },
+    async listCollections() {
+      const rows = statement(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[];
+      return rows.map((r) => r.name).filter((n) => !n.startsWith('_') && !n.startsWith('sqlite_'));
+    },
+    async close() {
+      statements.clear();
+      db.close();
+    },
+    explainFind(collection, options) {
+      const spec = specOf(collection);
+      const plan = planFind(spec, options);
+      return plan.segments.flatMap((s) => {
+        const sql = segmentSql(spec.name, plan, s, plan.limit + 1);
+        return planOf(sql.text, sql.params);
+      });
+    },
+    explainCount(collection, filter) {
+      const spec = specOf(collection);
+      const sql = countSql(spec.name, toConditions(spec, filter));
+      return planOf(sql.text, sql.params);
+    },
+  };
+}
