@@ -1,0 +1,329 @@
+import {
+  BACKWARDS,
+  END,
+  EventStoreDBClient,
+  FORWARDS,
+  NO_STREAM,
+  START,
+  STREAM_EXISTS,
+  ANY,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  eventTypeFilter,
+  excludeSystemEvents,
+  jsonEvent,
+  streamNameFilter,
+  type AllStreamRecordedEvent,
+  type AppendExpectedRevision,
+  type Filter,
+  type JSONType,
+  type Position,
+  type ReadableSubscription,
+  type CatchupSubscription,
+  type ResolvedEvent,
+  type AllStreamResolvedEvent,
+  type RecordedEvent as EsdbRecordedEvent,
+  type StreamingRead,
+} from '@eventstore/db-client';
+import type { EventMetadata, RecordedEvent } from '@saga/event-schemas/envelope';
+import { categoryOf } from '@saga/event-schemas/streams';
+import { decodeEvent, encodeBatch, matchesFilter } from './codec';
+import {
+  WrongExpectedRevisionError,
+  type CategoryInfo,
+  type EventStore,
+  type EventSubscription,
+  type ExpectedRevision,
+  type LogFilter,
+  type StreamInfo,
+} from './port';
+
+export interface EsdbEventStoreOptions {
+  /** e.g. `esdb://localhost:2113?tls=false` */
+  url: string;
+  /** Events a subscription lets the client buffer before gRPC flow control holds the server back. */
+  pageSize?: number;
+}
+
+/** EventStoreDB's positions are commit/prepare pairs; for events written outside legacy TCP transactions the two are equal. */
+const toPosition = (n: number): Position => ({ commit: BigInt(n), prepare: BigInt(n) });
+
+const toExpected = (e: ExpectedRevision): AppendExpectedRevision =>
+  e === 'any' ? ANY : e === 'no_stream' || e === -1 ? NO_STREAM : e === 'stream_exists' ? STREAM_EXISTS : BigInt(e);
+
+const isSystem = (e: { type: string; streamId: string }) => e.type.startsWith('$') || e.streamId.startsWith('$');
+
+/** A link event's data is `<revision>@<streamId>`. */
+function linkTarget(data: unknown): string | undefined {
+  const text = data instanceof Uint8Array ? Buffer.from(data).toString('utf8') : typeof data === 'string' ? data : undefined;
+  const at = text?.indexOf('@') ?? -1;
+  return at < 0 ? undefined : text!.slice(at + 1);
+}
+
+function toRecorded(e: EsdbRecordedEvent | AllStreamRecordedEvent): RecordedEvent {
+  return decodeEvent(
+    e.id,
+    e.type,
+    e.streamId,
+    Number(e.revision),
+    e.position ? Number(e.position.commit) : -1,
+    e.data,
+    e.metadata as EventMetadata,
+  );
+}
+
+async function* events<E extends ResolvedEvent | AllStreamResolvedEvent>(read: StreamingRead<E>): AsyncGenerator<E> {
+  try {
+    for await (const resolved of read) yield resolved;
+  } catch (err) {
+    if (err instanceof StreamNotFoundError) return;
+    throw err;
+  } finally {
+    await read.cancel().catch(() => undefined);
+  }
+}
+
+export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promise<EventStore> {
+  const client = EventStoreDBClient.connectionString(options.url);
+  const pageSize = options.pageSize ?? 256;
+  const subscriptions = new Set<EventSubscription>();
+
+  async function lastOf(streamId: string): Promise<RecordedEvent | undefined> {
+    for await (const { event } of events(client.readStream(streamId, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }))) {
+      if (event) return toRecorded(event);
+    }
+    return undefined;
+  }
+
+  async function readLog(
+    direction: 'forwards' | 'backwards',
+    from: Position | typeof START | typeof END,
+    filter: LogFilter | undefined,
+    limit: number,
+    accept: (e: RecordedEvent) => boolean = () => true,
+  ): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    if (limit <= 0) return out;
+    const read = client.readAll({ direction: direction === 'backwards' ? BACKWARDS : FORWARDS, fromPosition: from });
+    for await (const { event } of events(read)) {
+      if (!event || isSystem(event) || !matchesFilter(event.type, event.streamId, filter)) continue;
+      const recorded = toRecorded(event);
+      if (!accept(recorded)) continue;
+      out.push(recorded);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Stream ids a system projection links to (`$streams`, `$category-<c>`), system streams left out. */
+  async function linkedStreams(stream: string): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const { event, link } of events(client.readStream(stream, { resolveLinkTos: false }))) {
+      const target = linkTarget((link ?? event)?.data);
+      if (target && !target.startsWith('$')) ids.push(target);
+    }
+    return [...new Set(ids)];
+  }
+
+  /**
+   * Wraps a catch-up subscription. The client's readable is piped from the gRPC stream, so
+   * with a high-water mark of one page it stops reading and HTTP/2 flow control holds the
+   * server back: a slow consumer never makes us buffer more than about a page.
+   */
+  function wrap<E extends ResolvedEvent | AllStreamResolvedEvent>(
+    sub: ReadableSubscription<E> & CatchupSubscription,
+    accept: (e: RecordedEvent) => boolean,
+    onCaughtUp: (() => void) | undefined,
+  ): EventSubscription {
+    const source = sub[Symbol.asyncIterator]();
+    let pulled = 0;
+    let caughtUpAt: number | undefined;
+    let signalled = false;
+    let closed = false;
+    let release!: () => void;
+    const closedSignal = new Promise<IteratorResult<E>>((resolve) => (release = () => resolve({ done: true, value: undefined })));
+
+    // `caughtUp` is emitted when the server's message passes through the client, possibly
+    // ahead of events still buffered; signal it once the consumer has pulled those too.
+    const maybeSignal = () => {
+      if (!signalled && caughtUpAt !== undefined && pulled >= caughtUpAt) {
+        signalled = true;
+        onCaughtUp?.();
+      }
+    };
+    sub.once('caughtUp', () => {
+      caughtUpAt = pulled + sub.readableLength;
+      maybeSignal();
+    });
+
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      subscriptions.delete(subscription);
+      release();
+      await sub.unsubscribe().catch(() => undefined);
+      sub.destroy();
+    };
+
+    const iterator: AsyncIterableIterator<RecordedEvent> = {
+      async next() {
+        for (;;) {
+          if (closed) return { done: true, value: undefined };
+          const r = await Promise.race([source.next(), closedSignal]);
+          if (r.done || closed) return { done: true, value: undefined };
+          pulled++;
+          maybeSignal();
+          const event = r.value.event;
+          if (!event || isSystem(event)) continue;
+          const recorded = toRecorded(event);
+          if (accept(recorded)) return { done: false, value: recorded };
+        }
+      },
+      async return() {
+        await close();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    const subscription: EventSubscription = {
+      [Symbol.asyncIterator]: () => iterator,
+      close,
+      get buffered() {
+        // The client's subscription is a Transform; count what waits on both of its sides.
+        const writable = (sub as unknown as { writableLength?: number }).writableLength ?? 0;
+        return sub.readableLength + writable;
+      },
+    };
+    subscriptions.add(subscription);
+    return subscription;
+  }
+
+  return {
+    async append(streamId, batch, opts) {
+      const expected = opts?.expectedRevision ?? 'any';
+      const encoded = encodeBatch(batch, new Date().toISOString());
+      try {
+        const result = await client.appendToStream(
+          streamId,
+          encoded.map((e) =>
+            jsonEvent({ id: e.eventId, type: e.type, data: e.data as JSONType, metadata: e.metadata as unknown as JSONType }),
+          ),
+          { expectedRevision: toExpected(expected) },
+        );
+        return {
+          nextExpectedRevision: Number(result.nextExpectedRevision),
+          position: result.position ? Number(result.position.commit) : -1,
+        };
+      } catch (err) {
+        if (err instanceof WrongExpectedVersionError) {
+          const actual = err.actualVersion === NO_STREAM ? -1 : Number(err.actualVersion);
+          throw new WrongExpectedRevisionError(streamId, expected, actual);
+        }
+        throw err;
+      }
+    },
+
+    async readStream(streamId, opts = {}) {
+      const backwards = opts.direction === 'backwards';
+      const from = opts.fromRevision ?? (backwards ? 'end' : 'start');
+      if (opts.limit !== undefined && opts.limit <= 0) return [];
+      const read = client.readStream(streamId, {
+        direction: backwards ? BACKWARDS : FORWARDS,
+        fromRevision: from === 'start' ? START : from === 'end' ? END : BigInt(from),
+        ...(opts.limit !== undefined ? { maxCount: opts.limit } : {}),
+      });
+      const out: RecordedEvent[] = [];
+      for await (const { event } of events(read)) if (event) out.push(toRecorded(event));
+      return out;
+    },
+
+    async readAll(opts = {}) {
+      const backwards = opts.direction === 'backwards';
+      const from = opts.fromPosition ?? (backwards ? 'end' : 'start');
+      const limit = opts.limit ?? Number.MAX_SAFE_INTEGER;
+      if (from === 'start') return readLog(opts.direction ?? 'forwards', START, opts.filter, limit);
+      if (from === 'end') return readLog(opts.direction ?? 'forwards', END, opts.filter, limit);
+      if (!backwards) return readLog('forwards', toPosition(from), opts.filter, limit, (e) => e.position >= from);
+      // The port's start position is inclusive in both directions: take the event at `from`
+      // (if one starts there) from a forward read, the rest from a backward read below it.
+      const [atFrom] = await readLog('forwards', toPosition(from), opts.filter, 1, (e) => e.position === from);
+      const below = await readLog('backwards', toPosition(from), opts.filter, atFrom ? limit - 1 : limit, (e) => e.position < from);
+      return atFrom ? [atFrom, ...below] : below;
+    },
+
+    subscribeToAll(opts = {}) {
+      const filter = opts.filter;
+      // The server filters on one thing (stream name or event type); the other, if both are
+      // given, and system events are filtered here.
+      let serverFilter: Filter;
+      if (filter?.streamPrefixes) serverFilter = streamNameFilter({ prefixes: filter.streamPrefixes });
+      else if (filter?.eventTypes)
+        serverFilter = eventTypeFilter({ regex: `^(${filter.eventTypes.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$` });
+      else serverFilter = excludeSystemEvents();
+      const after = opts.after;
+      const sub = client.subscribeToAll(
+        { fromPosition: after === undefined || after < 0 ? START : toPosition(after), filter: serverFilter },
+        { highWaterMark: pageSize },
+      );
+      return wrap(sub, (e) => matchesFilter(e.type, e.streamId, filter) && (after === undefined || e.position > after), opts.onCaughtUp);
+    },
+
+    subscribeToStream(streamId, opts = {}) {
+      const after = opts.after;
+      const sub = client.subscribeToStream(
+        streamId,
+        { fromRevision: after === undefined || after < 0 ? START : BigInt(after) },
+        { highWaterMark: pageSize },
+      );
+      return wrap(sub, (e) => after === undefined || e.revision > after, opts.onCaughtUp);
+    },
+
+    async streamRevision(streamId) {
+      return (await lastOf(streamId))?.revision ?? -1;
+    },
+
+    async headPosition() {
+      const [last] = await readLog('backwards', END, undefined, 1);
+      return last?.position ?? -1;
+    },
+
+    // Listing relies on the standard system projections ($streams, $stream_by_category), which
+    // the server runs with RUN_PROJECTIONS=All and START_STANDARD_PROJECTIONS=true. They are
+    // eventually consistent: a stream appears shortly after its first event.
+    async listCategories(): Promise<CategoryInfo[]> {
+      const counts = new Map<string, number>();
+      for (const id of await linkedStreams('$streams')) counts.set(categoryOf(id), (counts.get(categoryOf(id)) ?? 0) + 1);
+      return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([category, streams]) => ({ category, streams }));
+    },
+
+    async listStreams(opts = {}) {
+      const limit = opts.limit ?? 100;
+      const ids = (await linkedStreams(opts.category ? `$category-${opts.category}` : '$streams'))
+        .filter((id) => opts.after === undefined || id > opts.after)
+        .sort();
+      const page = ids.slice(0, limit);
+      const streams: StreamInfo[] = [];
+      for (const streamId of page) {
+        const read = client.readStream(streamId, { direction: BACKWARDS, fromRevision: END, maxCount: 1 });
+        for await (const { event } of events(read)) {
+          if (!event) continue;
+          streams.push({
+            streamId,
+            category: categoryOf(streamId),
+            revision: Number(event.revision),
+            lastPosition: event.position ? Number(event.position.commit) : -1,
+            updatedAt: event.created.toISOString(),
+          });
+        }
+      }
+      return ids.length > limit ? { streams, next: page[page.length - 1]! } : { streams };
+    },
+
+    async close() {
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      await client.dispose();
+    },
+  };
+}
