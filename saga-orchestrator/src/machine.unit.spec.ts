@@ -1,0 +1,439 @@
+import { describe, it, expect } from 'vitest';
+import { initialTransition, transition } from 'xstate';
+import { getShortestPaths, getSimplePaths } from 'xstate/graph';
+import type { OrderId, LineItem } from '@saga/event-schemas/ids';
+import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput, type SagaSnapshot } from './machine';
+import { sagaSteps, type StepName } from './steps';
+
+const orderId = 'order-1' as OrderId;
+const items = [{ sku: 'MUG-001', quantity: 2 }] as LineItem[];
+const input: SagaInput = {
+  orderId,
+  customerEmail: 'alice@example.com',
+  items,
+  total: 2400,
+  currency: 'EUR',
+  paymentToken: 'tok_4242',
+  stepTimeoutMs: 30_000,
+  startedAt: '2026-01-01T00:00:00.000Z',
+};
+const t = (seconds: number) => new Date(Date.parse(input.startedAt) + seconds * 1000).toISOString();
+
+// The commands, written from the requirement (issue 4 and the design), not from the machine.
+const reserve = { step: 'reserveStock', command: { type: 'ReserveStock', data: { orderId, items } } };
+const charge = {
+  step: 'chargePayment',
+  command: { type: 'ChargePayment', data: { orderId, amount: 2400, currency: 'EUR', paymentToken: 'tok_4242' } },
+};
+const confirm = { step: 'confirmOrder', command: { type: 'ConfirmOrder', data: { orderId } } };
+const commit = { step: 'commitStock', command: { type: 'CommitStock', data: { orderId } } };
+const release = { step: 'releaseStock', command: { type: 'ReleaseStock', data: { orderId } } };
+const refund = (reason: string) => ({ step: 'refundPayment', command: { type: 'RefundPayment', data: { orderId, reason } } });
+const reject = (reason: string) => ({ step: 'rejectOrder', command: { type: 'RejectOrder', data: { orderId, reason } } });
+const cancel = (reason: string) => ({ step: 'cancelOrder', command: { type: 'CancelOrder', data: { orderId, reason } } });
+const mail = (step: StepName, template: string, data: Record<string, string | number>) => ({
+  step,
+  command: { type: 'SendEmail', data: { orderId, to: 'alice@example.com', template, data: { orderId, ...data } } },
+});
+const confirmationEmail = mail('sendConfirmationEmail', 'order-confirmed', { total: 2400, currency: 'EUR', items: 1 });
+const rejectionEmail = (reason: string) => mail('sendRejectionEmail', 'order-rejected', { reason });
+const cancellationEmail = (reason: string) => mail('sendCancellationEmail', 'order-cancelled', { reason });
+
+const sent = (actions: Parameters<typeof commandsOf>[0]) => commandsOf(actions).map(({ step, command }) => ({ step, command }));
+
+/** A saga test read as a conversation: expect this command; given this reply; expect the next. */
+class Conversation {
+  private last: unknown[];
+  constructor(
+    private snapshot: SagaSnapshot,
+    commands: unknown[],
+  ) {
+    this.last = commands;
+  }
+  static start(): Conversation {
+    const [snapshot, actions] = initialTransition(sagaMachine, input);
+    return new Conversation(snapshot, sent(actions));
+  }
+  expect(commands: unknown[], state: string): this {
+    expect(this.last).toEqual(commands);
+    expect(this.snapshot.value).toBe(state);
+    return this;
+  }
+  given(event: SagaEvent): this {
+    const [next, actions] = transition(sagaMachine, this.snapshot, event);
+    this.snapshot = next;
+    this.last = sent(actions);
+    return this;
+  }
+  /** The step now waiting times out (at its deadline). */
+  timeout(): this {
+    const timer = this.snapshot.context.timer;
+    if (!timer) throw new Error(`no timer armed in ${String(this.snapshot.value)}`);
+    return this.given({ type: 'StepTimedOut', step: timer.step, at: timer.dueAt });
+  }
+  ends(status: string, flags: string[] = []): void {
+    expect(statusOf(String(this.snapshot.value))).toBe(status);
+    expect(this.snapshot.context.flags).toEqual(flags);
+    expect(this.snapshot.context.timer).toBeNull();
+  }
+  get context() {
+    return this.snapshot.context;
+  }
+}
+
+const happyToConfirming = () =>
+  Conversation.start()
+    .expect([reserve], 'reservingStock')
+    .given({ type: 'StockReserved', at: t(1) })
+    .expect([charge], 'chargingPayment')
+    .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(2) })
+    .expect([confirm], 'confirmingOrder');
+
+describe('order saga, path by path', () => {
+  it('happy path: reserve, charge, confirm, commit stock, email, completed', () => {
+    const saga = happyToConfirming()
+      .given({ type: 'OrderConfirmed', at: t(3) })
+      .expect([commit], 'committingStock')
+      .given({ type: 'StockCommitted', at: t(4) })
+      .expect([confirmationEmail], 'sendingConfirmationEmail')
+      .given({ type: 'EmailSent', at: t(5) })
+      .expect([], 'completed');
+    saga.ends('completed');
+  });
+
+  it('arms a deadline stepTimeoutMs after each step starts', () => {
+    const saga = Conversation.start();
+    expect(saga.context.timer).toEqual({ step: 'reserveStock', dueAt: t(30) });
+    saga.given({ type: 'StockReserved', at: t(7) });
+    expect(saga.context.timer).toEqual({ step: 'chargePayment', dueAt: t(37) });
+  });
+
+  it('stock unavailable: reject the order, email the customer, rejected', () => {
+    Conversation.start()
+      .given({ type: 'StockReservationFailed', reason: 'insufficient stock for MUG-001', at: t(1) })
+      .expect([reject('insufficient stock for MUG-001')], 'rejectingOrder')
+      .given({ type: 'OrderRejected', at: t(2) })
+      .expect([rejectionEmail('insufficient stock for MUG-001')], 'sendingRejectionEmail')
+      .given({ type: 'EmailSent', at: t(3) })
+      .expect([], 'rejected')
+      .ends('rejected');
+  });
+
+  it('payment declined: release stock, reject, email, rejected', () => {
+    Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .given({ type: 'PaymentDeclined', reason: 'card_declined', at: t(2) })
+      .expect([release], 'releasingStock')
+      .given({ type: 'StockReleased', at: t(3) })
+      .expect([reject('payment declined: card_declined')], 'rejectingOrder')
+      .given({ type: 'OrderRejected', at: t(4) })
+      .expect([rejectionEmail('payment declined: card_declined')], 'sendingRejectionEmail')
+      .given({ type: 'EmailSent', at: t(5) })
+      .ends('rejected');
+  });
+
+  it('payment timed out, then captured late: release, reject, email, and the late capture is refunded', () => {
+    const saga = Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .expect([release], 'releasingStock')
+      .given({ type: 'StockReleased', at: t(32) })
+      .expect([reject('payment timed out')], 'rejectingOrder')
+      .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(33) })
+      .expect(
+        [{ step: 'refundLateCapture', command: { type: 'RefundPayment', data: { orderId, reason: 'captured after the saga gave up: payment timed out' } } }],
+        'rejectingOrder',
+      )
+      .given({ type: 'OrderRejected', at: t(34) })
+      .given({ type: 'EmailSent', at: t(35) })
+      .expect([], 'rejected');
+    saga.ends('rejected', ['paymentTimedOut', 'lateCaptureRefunded']);
+  });
+
+  it('a capture arriving after the saga ended is still refunded, once', () => {
+    const saga = Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .given({ type: 'StockReleased', at: t(32) })
+      .given({ type: 'OrderRejected', at: t(33) })
+      .given({ type: 'EmailSent', at: t(34) })
+      .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(40) })
+      .expect(
+        [{ step: 'refundLateCapture', command: { type: 'RefundPayment', data: { orderId, reason: 'captured after the saga gave up: payment timed out' } } }],
+        'rejected',
+      )
+      .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(41) })
+      .expect([], 'rejected');
+    saga.ends('rejected', ['paymentTimedOut', 'lateCaptureRefunded']);
+  });
+
+  it('stock reservation timed out, then reserved late: reject, email, and the late reservation is released', () => {
+    Conversation.start()
+      .timeout()
+      .expect([reject('stock reservation timed out')], 'rejectingOrder')
+      .given({ type: 'StockReserved', at: t(31) })
+      .expect([{ step: 'releaseLateReservation', command: { type: 'ReleaseStock', data: { orderId } } }], 'rejectingOrder')
+      .given({ type: 'OrderRejected', at: t(32) })
+      .expect([rejectionEmail('stock reservation timed out')], 'sendingRejectionEmail')
+      .given({ type: 'EmailFailed', error: 'smtp down', at: t(33) })
+      .ends('rejected', ['stockReservationTimedOut', 'lateReservationReleased', 'emailFailed']);
+  });
+
+  it('email fails after its retries: the order stays confirmed, completed with the emailFailed flag', () => {
+    happyToConfirming()
+      .given({ type: 'OrderConfirmed', at: t(3) })
+      .given({ type: 'StockCommitted', at: t(4) })
+      .given({ type: 'EmailFailed', error: 'mailbox unavailable', at: t(5) })
+      .expect([], 'completed')
+      .ends('completed', ['emailFailed']);
+  });
+
+  it('email times out: completed with the emailTimedOut flag', () => {
+    happyToConfirming()
+      .given({ type: 'OrderConfirmed', at: t(3) })
+      .given({ type: 'StockCommitted', at: t(4) })
+      .timeout()
+      .expect([], 'completed')
+      .ends('completed', ['emailTimedOut']);
+  });
+
+  it('a step after the pivot that times out re-sends its command and waits again', () => {
+    const saga = happyToConfirming().timeout().expect([confirm], 'confirmingOrder');
+    expect(saga.context.timer).toEqual({ step: 'confirmOrder', dueAt: t(62) });
+    expect(saga.context.attempts.confirmOrder).toBe(2);
+    saga.given({ type: 'OrderConfirmed', at: t(63) }).expect([commit], 'committingStock');
+  });
+
+  it('a stale or early timer changes nothing', () => {
+    const saga = Conversation.start().given({ type: 'StockReserved', at: t(1) });
+    saga.given({ type: 'StepTimedOut', step: 'reserveStock', at: t(100) }).expect([], 'chargingPayment');
+    saga.given({ type: 'StepTimedOut', step: 'chargePayment', at: t(30) }).expect([], 'chargingPayment');
+  });
+
+  describe('customer cancels in each running state before the pivot', () => {
+    it('while reserving stock: cancel, email; a reservation landing later is released', () => {
+      Conversation.start()
+        .given({ type: 'OrderCancellationRequested', reason: 'changed my mind', at: t(1) })
+        .expect([cancel('changed my mind')], 'cancellingOrder')
+        .given({ type: 'StockReserved', at: t(2) })
+        .expect([{ step: 'releaseLateReservation', command: { type: 'ReleaseStock', data: { orderId } } }], 'cancellingOrder')
+        .given({ type: 'OrderCancelled', at: t(3) })
+        .expect([cancellationEmail('changed my mind')], 'sendingCancellationEmail')
+        .given({ type: 'EmailSent', at: t(4) })
+        .ends('cancelled', ['lateReservationReleased']);
+    });
+
+    it('while charging payment: release stock, cancel, email; a capture landing later is refunded', () => {
+      Conversation.start()
+        .given({ type: 'StockReserved', at: t(1) })
+        .given({ type: 'OrderCancellationRequested', at: t(2) })
+        .expect([release], 'releasingStock')
+        .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(3) })
+        .expect(
+          [{ step: 'refundLateCapture', command: { type: 'RefundPayment', data: { orderId, reason: 'captured after the saga gave up: cancelled by the customer' } } }],
+          'releasingStock',
+        )
+        .given({ type: 'StockReleased', at: t(4) })
+        .expect([cancel('cancelled by the customer')], 'cancellingOrder')
+        .given({ type: 'OrderCancelled', at: t(5) })
+        .expect([cancellationEmail('cancelled by the customer')], 'sendingCancellationEmail')
+        .given({ type: 'EmailSent', at: t(6) })
+        .ends('cancelled', ['lateCaptureRefunded']);
+    });
+
+    it('while confirming the order: refund, release, cancel, email (reverse order)', () => {
+      happyToConfirming()
+        .given({ type: 'OrderCancellationRequested', reason: 'too slow', at: t(3) })
+        .expect([refund('too slow')], 'refundingPayment')
+        .given({ type: 'PaymentRefunded', at: t(4) })
+        .expect([release], 'releasingStock')
+        .given({ type: 'StockReleased', at: t(5) })
+        .expect([cancel('too slow')], 'cancellingOrder')
+        .given({ type: 'OrderCancelled', at: t(6) })
+        .expect([cancellationEmail('too slow')], 'sendingCancellationEmail')
+        .given({ type: 'EmailSent', at: t(7) })
+        .ends('cancelled');
+    });
+
+    it('after the pivot a cancellation request is ignored (the order service refuses it anyway)', () => {
+      happyToConfirming()
+        .given({ type: 'OrderConfirmed', at: t(3) })
+        .given({ type: 'OrderCancellationRequested', at: t(4) })
+        .expect([], 'committingStock');
+    });
+  });
+});
+
+describe('the machine matches the step table', () => {
+  const states = sagaMachine.root.states;
+  for (const row of sagaSteps) {
+    if (row.state === null) continue;
+    it(`${row.step}: waits in ${row.state}, ends on ${row.success}${row.failure ? ` or ${row.failure}` : ''}, timeout ${row.onTimeout}`, () => {
+      const node = states[row.state];
+      expect(node, row.state).toBeDefined();
+      expect((node!.meta as { step: string }).step).toBe(row.step);
+      const entry = node!.entry.map((a) => (typeof a === 'object' && a !== null ? (a as { params?: unknown }).params : undefined));
+      expect(entry).toContainEqual({ step: row.step });
+      expect(node!.on[row.success]?.length ?? 0).toBeGreaterThan(0);
+      if (row.failure) expect(node!.on[row.failure]?.length ?? 0).toBeGreaterThan(0);
+      const timeout = node!.on.StepTimedOut ?? [];
+      expect(timeout).toHaveLength(1);
+      const retries = timeout[0]!.target === undefined;
+      expect(retries).toBe(row.onTimeout === 'retry');
+    });
+  }
+});
+
+// ---- model-based: every path of the machine, checked against the design's invariants ----
+
+/** Plausible inputs in a state: replies only to commands already sent, the due timer, a cancel. */
+function plausibleEvents(snapshot: SagaSnapshot): SagaEvent[] {
+  const c = snapshot.context;
+  const at = c.timer?.dueAt ?? t(1000);
+  const sent = (step: StepName) => (c.attempts[step] ?? 0) > 0;
+  const events: SagaEvent[] = [{ type: 'OrderCancellationRequested', at }];
+  // One timeout per step is enough to walk its edge; more retries would only repeat it.
+  if (c.timer && (c.attempts[c.timer.step] ?? 0) < 2) events.push({ type: 'StepTimedOut', step: c.timer.step, at: c.timer.dueAt });
+  // Each service answers a command once: no second reply once one has been seen.
+  const reservationAnswered = c.stockReserved || c.flags.includes('lateReservationReleased') || c.reason === 'out of stock';
+  const paymentAnswered = c.paymentId !== null || c.flags.includes('lateCaptureRefunded') || c.reason === 'payment declined: card_declined';
+  if (sent('reserveStock') && !reservationAnswered) events.push({ type: 'StockReserved', at }, { type: 'StockReservationFailed', reason: 'out of stock', at });
+  if (sent('chargePayment') && !paymentAnswered)
+    events.push({ type: 'PaymentCaptured', paymentId: 'pay-1', at }, { type: 'PaymentDeclined', reason: 'card_declined', at });
+  if (sent('confirmOrder')) events.push({ type: 'OrderConfirmed', at });
+  if (sent('commitStock')) events.push({ type: 'StockCommitted', at });
+  if (sent('refundPayment')) events.push({ type: 'PaymentRefunded', at });
+  if (sent('releaseStock')) events.push({ type: 'StockReleased', at });
+  if (sent('rejectOrder')) events.push({ type: 'OrderRejected', at });
+  if (sent('cancelOrder')) events.push({ type: 'OrderCancelled', at });
+  if (sent('sendConfirmationEmail') || sent('sendRejectionEmail') || sent('sendCancellationEmail'))
+    events.push({ type: 'EmailSent', at }, { type: 'EmailFailed', error: 'smtp', at });
+  return events;
+}
+
+interface Ledger {
+  reserved: number;
+  released: number;
+  committed: number;
+  captured: number;
+  refunded: number;
+  commands: { step: string; type: string; template?: string }[];
+}
+
+const eventsOf = (path: { steps: { event: unknown }[] }) =>
+  path.steps.map((s) => s.event as SagaEvent).filter((e) => !e.type.startsWith('xstate.'));
+
+/** The reply a service gives when the step succeeds. */
+function success(step: StepName, at: string): SagaEvent {
+  const type = sagaSteps.find((s) => s.step === step)!.success;
+  if (type === 'PaymentCaptured') return { type, paymentId: 'pay-1', at };
+  return { type, at } as SagaEvent;
+}
+
+/**
+ * Replays a path through the pure machine, counting what the world would have done; with
+ * `answerUntilEnded`, every step still waiting then succeeds, until the saga ends.
+ */
+function replay(events: SagaEvent[], options: { answerUntilEnded?: boolean } = {}): { snapshot: SagaSnapshot; ledger: Ledger } {
+  let [snapshot, actions] = initialTransition(sagaMachine, input);
+  const ledger: Ledger = { reserved: 0, released: 0, committed: 0, captured: 0, refunded: 0, commands: [] };
+  const sentIds = new Set<string>();
+  const record = (acts: typeof actions) => {
+    for (const { step, command } of commandsOf(acts)) {
+      ledger.commands.push({ step, type: command.type, ...(command.type === 'SendEmail' ? { template: command.data.template } : {}) });
+      // Receivers deduplicate by command id (orderId, step, type): a re-sent command counts once.
+      const id = `${step}/${command.type}`;
+      if (sentIds.has(id)) continue;
+      sentIds.add(id);
+      if (command.type === 'ReleaseStock') ledger.released++;
+      if (command.type === 'CommitStock') ledger.committed++;
+      if (command.type === 'RefundPayment') ledger.refunded++;
+    }
+  };
+  record(actions);
+  for (const event of events) {
+    if (event.type === 'StockReserved') ledger.reserved++;
+    if (event.type === 'PaymentCaptured') ledger.captured++;
+    [snapshot, actions] = transition(sagaMachine, snapshot, event);
+    record(actions);
+  }
+  for (let i = 0; options.answerUntilEnded && snapshot.context.timer && i < 20; i++) {
+    const event = success(snapshot.context.timer.step, snapshot.context.timer.dueAt);
+    if (event.type === 'StockReserved') ledger.reserved++;
+    if (event.type === 'PaymentCaptured') ledger.captured++;
+    [snapshot, actions] = transition(sagaMachine, snapshot, event);
+    record(actions);
+  }
+  return { snapshot, ledger };
+}
+
+describe('every path of the machine (xstate/graph)', () => {
+  const options = { input, events: plausibleEvents, limit: 200_000 } as const;
+  // Simple paths: every acyclic way to reach every distinct (state, context).
+  const paths = getSimplePaths(sagaMachine, options);
+
+  it('reaches every state of the machine', () => {
+    const reached = new Set(paths.map((p) => String(p.state.value)));
+    expect([...reached].sort()).toEqual(Object.keys(sagaMachine.root.states).sort());
+  });
+
+  it('walks many paths, each through the pure machine', () => {
+    expect(paths.length).toBeGreaterThan(100);
+  });
+
+  it('on every path: nothing undone that was not done, nothing undone twice, stock never both sold and released', () => {
+    for (const path of paths) {
+      const events = eventsOf(path);
+      const { snapshot, ledger } = replay(events);
+      expect(snapshot.value).toEqual(path.state.value);
+      const where = `${events.map((e) => e.type).join(' > ')}`;
+      expect(ledger.released, where).toBeLessThanOrEqual(ledger.reserved);
+      expect(ledger.refunded, where).toBeLessThanOrEqual(ledger.captured);
+      expect(ledger.committed + ledger.released, where).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('every path, then any input, then every service answering: ends, with stock and money balanced', () => {
+    // An input the machine ignores leaves no edge in the graph, so each path is extended by
+    // every plausible input (a late capture, say) before the services answer to the end.
+    let checked = 0;
+    for (const path of paths) {
+      const prefix = eventsOf(path);
+      for (const extra of [null, ...plausibleEvents(path.state as SagaSnapshot)]) {
+        const events = extra ? [...prefix, extra] : prefix;
+        const where = events.map((e) => e.type).join(' > ');
+        const { snapshot, ledger } = replay(events, { answerUntilEnded: true });
+        const status = statusOf(String(snapshot.value));
+        const emails = ledger.commands.filter((c) => c.type === 'SendEmail').map((c) => c.template);
+        expect(snapshot.context.timer, where).toBeNull();
+        if (status === 'completed') {
+          // Money captured and kept, stock sold: the order is confirmed.
+          expect({ kept: ledger.captured - ledger.refunded, sold: ledger.committed, released: ledger.released }, where).toEqual({
+            kept: 1,
+            sold: 1,
+            released: 0,
+          });
+          expect(emails, where).toEqual(['order-confirmed']);
+        } else {
+          expect(['rejected', 'cancelled'], where).toContain(status);
+          // Everything that was done is undone: nothing kept, nothing held, nothing sold.
+          expect({ kept: ledger.captured - ledger.refunded, held: ledger.reserved - ledger.released, sold: ledger.committed }, where).toEqual({
+            kept: 0,
+            held: 0,
+            sold: 0,
+          });
+          expect(emails, where).toEqual([status === 'rejected' ? 'order-rejected' : 'order-cancelled']);
+          expect(ledger.commands.some((c) => c.type === (status === 'rejected' ? 'RejectOrder' : 'CancelOrder')), where).toBe(true);
+        }
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
+  });
+
+  it('shortest paths reach each ending', () => {
+    const shortest = getShortestPaths(sagaMachine, options);
+    const endings = new Set(shortest.map((p) => String(p.state.value)).filter((s) => statusOf(s) !== 'running'));
+    expect([...endings].sort()).toEqual(['cancelled', 'completed', 'rejected']);
+  });
+});
