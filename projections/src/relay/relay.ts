@@ -1,0 +1,130 @@
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import { categories, categoryOf, eventTopic } from '@saga/event-schemas/streams';
+import type { EventStore } from '@saga/platform/event-store/port';
+import type { MessageBus, OutgoingMessage, TopicMessages } from '@saga/platform/message-bus/port';
+
+export interface RelayDeps {
+  store: EventStore;
+  bus: MessageBus;
+  /** Names the checkpoint, so two relays (e.g. a re-publish) keep separate progress. Default 'relay'. */
+  name?: string;
+  log?: (msg: string, extra?: object) => void;
+  /** Most events published in one transaction. Default 500. */
+  maxBatchSize?: number;
+  /** Partitions of the event topics the relay creates. Default 4. */
+  topicPartitions?: number;
+}
+
+export interface Relay {
+  stop(): Promise<void>;
+}
+
+/** The checkpoint's name on the bus: the global position of the last event published. */
+export const relayCheckpointName = (name: string) => `relay.${name}`;
+
+const IDLE = Symbol('idle');
+const nextTurn = () => new Promise<typeof IDLE>((resolve) => setImmediate(() => resolve(IDLE)));
+
+/**
+ * Follows the event store's global log from the relay's checkpoint and publishes each event to
+ * its category topic, keyed by stream id (so one stream stays in order). Events already waiting
+ * are published together, and the checkpoint goes in the same bus transaction as the messages:
+ * on the embedded bus a restart neither loses nor repeats an event; on Kafka the transactional
+ * producer gives the same, and consumers tolerate redelivery anyway.
+ */
+export async function startRelay(deps: RelayDeps): Promise<Relay> {
+  const { store, bus } = deps;
+  const name = deps.name ?? 'relay';
+  const log = deps.log ?? (() => {});
+  const maxBatchSize = deps.maxBatchSize ?? 500;
+  const partitions = deps.topicPartitions ?? 4;
+  const checkpointName = relayCheckpointName(name);
+
+  const knownTopics = new Set(categories.map(eventTopic));
+  await bus.createTopics([...knownTopics].map((topic) => ({ name: topic, partitions })));
+
+  const saved = await bus.readCheckpoint(checkpointName);
+  const after = saved === undefined ? undefined : Number(saved);
+  if (after !== undefined && !Number.isInteger(after)) throw new RangeError(`relay checkpoint ${checkpointName} is not a position: ${saved}`);
+  const subscription = store.subscribeToAll(after === undefined ? {} : { after });
+  log('relay started', { name, after: after ?? null });
+
+  let stopping = false;
+  let wakeFromBackoff: (() => void) | undefined;
+
+  async function publish(batch: RecordedEvent[]): Promise<void> {
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const event of batch) {
+      const topic = eventTopic(categoryOf(event.streamId));
+      let messages = byTopic.get(topic);
+      if (!messages) byTopic.set(topic, (messages = []));
+      messages.push({ key: event.streamId, value: JSON.stringify(event) });
+    }
+    const fresh = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
+    if (fresh.length > 0) {
+      await bus.createTopics(fresh.map((topic) => ({ name: topic, partitions })));
+      for (const t of fresh) knownTopics.add(t);
+    }
+    const batches: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const position = batch[batch.length - 1]!.position;
+    await bus.publishMany(batches, { checkpoint: { name: checkpointName, value: String(position) } });
+  }
+
+  /** Retries until published or stopped: a relay that gave up would silently stall every consumer. */
+  async function publishUntilDone(batch: RecordedEvent[]): Promise<boolean> {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await publish(batch);
+        return true;
+      } catch (error) {
+        const delay = Math.min(100 * 2 ** (attempt - 1), 5_000);
+        log('relay publish failed; retrying', { name, attempt, delayMs: delay, error: String(error), from: batch[0]!.position });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          wakeFromBackoff = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeFromBackoff = undefined;
+      }
+    }
+    return false;
+  }
+
+  const loop = (async () => {
+    const events = subscription[Symbol.asyncIterator]();
+    let pending: Promise<IteratorResult<RecordedEvent>> | undefined;
+    let ended = false;
+    while (!stopping && !ended) {
+      const first = await (pending ?? events.next());
+      pending = undefined;
+      if (first.done) break;
+      const batch = [first.value];
+      // Take what is already waiting, without waiting for more: latency stays one event's.
+      while (batch.length < maxBatchSize) {
+        pending = events.next();
+        const next = await Promise.race([pending, nextTurn()]);
+        if (next === IDLE) break;
+        pending = undefined;
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        batch.push(next.value);
+      }
+      if (!(await publishUntilDone(batch))) break;
+    }
+  })();
+  loop.catch((error: unknown) => log('relay stopped on an error', { name, error: String(error) }));
+
+  return {
+    async stop() {
+      stopping = true;
+      wakeFromBackoff?.();
+      await subscription.close();
+      await loop.catch(() => undefined);
+      log('relay stopped', { name });
+    },
+  };
+}
