@@ -1,0 +1,123 @@
+/**
+ * The command API on real embedded adapters (SQLite event and document stores in a temp
+ * dir) listening on 127.0.0.1:0, for the HTTP specs and the benchmark. Not a composition
+ * root: the app's own wiring lives in app/.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Express } from 'express';
+import { createJwt, type Jwt } from '@saga/platform/auth/jwt';
+import type { DocumentStore } from '@saga/platform/document-store/port';
+import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
+import type { EventStore } from '@saga/platform/event-store/port';
+import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
+import { createHttpApp, finishApp } from '@saga/platform/http/app';
+import { createLogger } from '@saga/platform/logging';
+import { createMetrics, type Metrics } from '@saga/platform/metrics';
+import { createInventoryHandlers, type InventoryHandlers } from '../inventory/handlers';
+import { createOrderHandlers, type OrderHandlers } from '../order/handlers';
+import { createUserStore, type UserStore } from '../users/user-store';
+import { createAuthRouter, type RateLimitOptions } from './auth-routes';
+import { createCommandRouter } from './command-routes';
+
+export const TEST_JWT = { secret: 'command-api-test-secret-0123456789abcdef', issuer: 'order-saga', audience: 'order-saga-api', ttlSeconds: 600 };
+
+export interface TestStack {
+  baseUrl: string;
+  app: Express;
+  jwt: Jwt;
+  store: EventStore;
+  docs: DocumentStore;
+  users: UserStore;
+  orders: OrderHandlers;
+  inventory: InventoryHandlers;
+  metrics: Metrics;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** Stands in for the payment gateway's tokenizer: a stable token, the last four digits, never the number. */
+export async function fakeTokenizeCard(card: string) {
+  return { token: `tok_${createHash('sha256').update(card).digest('hex').slice(0, 24)}`, last4: card.slice(-4) };
+}
+
+export async function startTestStack(options: { loginRateLimit?: RateLimitOptions; registerRateLimit?: RateLimitOptions } = {}): Promise<TestStack> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'command-api-'));
+  const store = await openSqliteEventStore({ dataDir });
+  const docs = await openSqliteDocumentStore({ dataDir });
+  const clock = () => new Date();
+  const inventory = createInventoryHandlers({ store, clock });
+  const orders = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
+  const users = await createUserStore(docs);
+  const jwt = createJwt(TEST_JWT);
+  const metrics = createMetrics('command-api-test');
+  const logger = createLogger({ name: 'command-api-test', level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent' });
+
+  const app = createHttpApp({ name: 'command-api-test', logger, metrics });
+  app.use(
+    createAuthRouter({
+      users,
+      jwt,
+      ...(options.loginRateLimit ? { loginRateLimit: options.loginRateLimit } : {}),
+      registerRateLimit: options.registerRateLimit ?? { windowMs: 60_000, limit: 1000 },
+    }),
+  );
+  app.use(createCommandRouter({ jwt, orders, inventory, tokenizeCard: fakeTokenizeCard }));
+  finishApp(app);
+
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    app,
+    jwt,
+    store,
+    docs,
+    users,
+    orders,
+    inventory,
+    metrics,
+    dataDir,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+      await docs.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CallOptions {
+  token?: string;
+  /** Sent as JSON unless `raw` is given. */
+  body?: unknown;
+  /** Sent verbatim (with `contentType`, default application/json). */
+  raw?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface CallResult<T> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** One real HTTP request; the body comes back parsed when it is JSON of any flavour. */
+export async function call<T = any>(baseUrl: string, method: string, url: string, options: CallOptions = {}): Promise<CallResult<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (options.raw !== undefined) body = options.raw;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+  const res = await fetch(`${baseUrl}${url}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const text = await res.text();
+  const isJson = /json/.test(res.headers.get('content-type') ?? '');
+  return { status: res.status, headers: res.headers, body: (isJson && text ? JSON.parse(text) : text) as T };
+}
