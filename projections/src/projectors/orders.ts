@@ -1,0 +1,241 @@
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { PricedLineItem } from '@saga/event-schemas/ids';
+import type { EventType } from '@saga/event-schemas/catalog';
+import type { SagaStatus } from '@saga/event-schemas/saga';
+import type { Collection, DocumentStore, Filter } from '@saga/platform/document-store/port';
+import { publicView, type PublicView, type ProjectedDoc, type Projection } from './projection';
+
+/**
+ * The orders read model: one document per order, fed by the order's own stream and by the
+ * inventory, payment, email and saga events that carry its id. Each field is derived from
+ * one stream only, so the document ends the same whatever order the bus interleaves the
+ * streams in (a rebuild from the global log must equal the live model).
+ */
+export type OrderStatus = 'pending' | 'confirmed' | 'rejected' | 'cancelled';
+
+export interface TimelineEntry {
+  position: number;
+  streamId: string;
+  revision: number;
+  type: string;
+  at: string;
+}
+
+export interface OrderDoc extends ProjectedDoc {
+  orderId: string;
+  /** Null until OrderPlaced arrives (another stream's event may overtake it on the bus). */
+  customerId: string | null;
+  customerEmail: string | null;
+  status: OrderStatus;
+  items: PricedLineItem[];
+  total: number;
+  currency: string | null;
+  paymentMethod: { last4: string } | null;
+  reason: string | null;
+  cancellationRequested: boolean;
+  stock: { status: 'none' | 'reserved' | 'unavailable' | 'released' | 'committed'; reason: string | null };
+  payment: {
+    status: 'none' | 'authorized' | 'captured' | 'declined' | 'refunded';
+    paymentId: string | null;
+    captured: number;
+    refunded: number;
+    declineReason: string | null;
+  };
+  email: { status: 'none' | 'sent' | 'failed'; template: string | null; attempts: number };
+  saga: { state: string | null; status: SagaStatus | null; flags: string[] };
+  timeline: TimelineEntry[];
+  createdAt: string;
+  updatedAt: string;
+  lastPosition: number;
+}
+
+const eventTypes = [
+  'OrderPlaced',
+  'OrderConfirmed',
+  'OrderRejected',
+  'OrderCancellationRequested',
+  'OrderCancelled',
+  'StockReserved',
+  'StockReservationFailed',
+  'StockReleased',
+  'StockCommitted',
+  'PaymentAuthorized',
+  'PaymentCaptured',
+  'PaymentDeclined',
+  'PaymentRefunded',
+  'EmailSent',
+  'EmailFailed',
+  'SagaStarted',
+  'SagaTransitioned',
+  'SagaEnded',
+] as const satisfies readonly EventType[];
+
+function emptyOrder(orderId: string, at: string): OrderDoc {
+  return {
+    id: orderId,
+    orderId,
+    customerId: null,
+    customerEmail: null,
+    status: 'pending',
+    items: [],
+    total: 0,
+    currency: null,
+    paymentMethod: null,
+    reason: null,
+    cancellationRequested: false,
+    stock: { status: 'none', reason: null },
+    payment: { status: 'none', paymentId: null, captured: 0, refunded: 0, declineReason: null },
+    email: { status: 'none', template: null, attempts: 0 },
+    saga: { state: null, status: null, flags: [] },
+    timeline: [],
+    createdAt: at,
+    updatedAt: at,
+    lastPosition: -1,
+    _applied: {},
+  };
+}
+
+/** Inserts keeping the timeline in global-log order, whichever stream arrived first. */
+function withEntry(timeline: TimelineEntry[], entry: TimelineEntry): TimelineEntry[] {
+  const index = timeline.findIndex((e) => e.position > entry.position);
+  return index < 0 ? [...timeline, entry] : [...timeline.slice(0, index), entry, ...timeline.slice(index)];
+}
+
+function evolveFields(doc: OrderDoc, event: RecordedEvent): OrderDoc {
+  switch (event.type) {
+    case 'OrderPlaced': {
+      const d = event.data;
+      return {
+        ...doc,
+        customerId: d.customerId,
+        customerEmail: d.customerEmail,
+        items: d.items,
+        total: d.total,
+        currency: d.currency,
+        paymentMethod: { last4: d.payment.last4 },
+        createdAt: d.placedAt,
+      };
+    }
+    case 'OrderConfirmed':
+      return { ...doc, status: 'confirmed' };
+    case 'OrderRejected':
+      return { ...doc, status: 'rejected', reason: event.data.reason };
+    case 'OrderCancellationRequested':
+      return { ...doc, cancellationRequested: true };
+    case 'OrderCancelled':
+      return { ...doc, status: 'cancelled', reason: event.data.reason };
+    case 'StockReserved':
+      return { ...doc, stock: { status: 'reserved', reason: null } };
+    case 'StockReservationFailed':
+      return { ...doc, stock: { status: 'unavailable', reason: event.data.reason } };
+    case 'StockReleased':
+      return { ...doc, stock: { ...doc.stock, status: 'released' } };
+    case 'StockCommitted':
+      return { ...doc, stock: { ...doc.stock, status: 'committed' } };
+    case 'PaymentAuthorized':
+      return { ...doc, payment: { ...doc.payment, status: 'authorized', paymentId: event.data.paymentId } };
+    case 'PaymentCaptured':
+      return {
+        ...doc,
+        payment: {
+          ...doc.payment,
+          status: 'captured',
+          paymentId: event.data.paymentId,
+          captured: doc.payment.captured + event.data.amount,
+        },
+      };
+    case 'PaymentDeclined':
+      return { ...doc, payment: { ...doc.payment, status: 'declined', declineReason: event.data.reason } };
+    case 'PaymentRefunded':
+      return { ...doc, payment: { ...doc.payment, status: 'refunded', refunded: doc.payment.refunded + event.data.amount } };
+    case 'EmailSent':
+      return { ...doc, email: { status: 'sent', template: event.data.template, attempts: event.data.attempts } };
+    case 'EmailFailed':
+      return { ...doc, email: { status: 'failed', template: event.data.template, attempts: event.data.attempts } };
+    case 'SagaStarted':
+      return { ...doc, saga: { state: event.data.state, status: 'running', flags: [] } };
+    case 'SagaTransitioned':
+      return { ...doc, saga: { state: event.data.to, status: event.data.status, flags: event.data.flags } };
+    case 'SagaEnded':
+      return { ...doc, saga: { ...doc.saga, status: event.data.status, flags: event.data.flags } };
+    default:
+      return doc;
+  }
+}
+
+/** Every event this projection handles carries the order id in its data. */
+const orderIdOf = (event: RecordedEvent): string | null =>
+  'orderId' in event.data && typeof event.data.orderId === 'string' ? event.data.orderId : null;
+
+export const ordersProjection: Projection<OrderDoc> = {
+  name: 'orders',
+  collection: {
+    name: 'orders',
+    indexes: ['customerId', 'status', 'createdAt', 'updatedAt'],
+    // The list queries: a customer's orders, by status or not, newest first; the admin's, likewise.
+    compound: [
+      ['customerId', 'createdAt'],
+      ['status', 'createdAt'],
+      ['customerId', 'status', 'createdAt'],
+    ],
+  },
+  eventTypes,
+  docIds: (event) => {
+    const id = orderIdOf(event);
+    return id ? [id] : [];
+  },
+  evolve: (doc, event, id) => {
+    const at = event.metadata.occurredAt;
+    const base = doc ?? emptyOrder(id, at);
+    const next = evolveFields(base, event);
+    return {
+      ...next,
+      timeline: withEntry(base.timeline, {
+        position: event.position,
+        streamId: event.streamId,
+        revision: event.revision,
+        type: event.type,
+        at,
+      }),
+      updatedAt: at > base.updatedAt ? at : base.updatedAt,
+      lastPosition: Math.max(base.lastPosition, event.position),
+    };
+  },
+};
+
+export type OrderView = PublicView<OrderDoc>;
+
+export interface ListOrdersQuery {
+  /** Set for a customer: only their orders. Absent for an admin. */
+  customerId?: string;
+  status?: OrderStatus;
+  cursor?: string;
+  limit: number;
+}
+
+/** The queries the read API calls; the filter is built here from typed values only. */
+export async function openOrderQueries(store: DocumentStore) {
+  const orders: Collection<OrderDoc> = await store.collection<OrderDoc>(ordersProjection.collection);
+  return {
+    async get(orderId: string): Promise<OrderView | null> {
+      const doc = await orders.get(orderId);
+      return doc ? publicView(doc) : null;
+    },
+    async list(query: ListOrdersQuery): Promise<{ items: OrderView[]; nextCursor: string | null }> {
+      const filter: Filter = {};
+      if (query.customerId !== undefined) filter.customerId = query.customerId;
+      if (query.status !== undefined) filter.status = query.status;
+      const page = await orders.find({
+        filter,
+        sort: { field: 'createdAt', direction: 'desc' },
+        limit: query.limit,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
+      return { items: page.items.map(publicView), nextCursor: page.nextCursor };
+    },
+    async countByStatus(status: OrderStatus): Promise<number> {
+      return orders.count({ status });
+    },
+  };
+}
+export type OrderQueries = Awaited<ReturnType<typeof openOrderQueries>>;

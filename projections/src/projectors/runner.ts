@@ -1,0 +1,182 @@
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import { RecordedEventJson } from '@saga/event-schemas/envelope';
+import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
+import type { Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
+import {
+  applyEvent,
+  checkpointOf,
+  groupIdOf,
+  handles,
+  idsNeeded,
+  topicsOf,
+  type AnyProjection,
+  type WorkingSet,
+} from './projection';
+
+/** What one applied batch changed: the documents as now stored, and the events behind them. */
+export interface ProjectionChange {
+  projection: string;
+  docs: Document[];
+  events: RecordedEvent[];
+  /** Highest global position this projection has applied so far. */
+  position: number;
+}
+
+export type ProjectorState = 'stopped' | 'running' | 'paused';
+
+export interface ProjectorStatus {
+  name: string;
+  state: ProjectorState;
+  groupId: string;
+  topics: string[];
+  position: number;
+  eventsApplied: number;
+  eventsSkipped: number;
+  lastError: string | null;
+}
+
+export interface ProjectorRunner {
+  readonly projection: AnyProjection;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Applies a batch in the order given; exposed so a replay or a test can feed events directly. */
+  applyBatch(events: RecordedEvent[]): Promise<ProjectionChange | null>;
+  onChange(listener: (change: ProjectionChange) => void): () => void;
+  status(): ProjectorStatus;
+}
+
+/** Where an admin replay for one consumer group is published; only that group reads it. */
+export const replayTopicOf = (groupId: string): string => `replay.${groupId}`;
+
+export function decodeEventMessage(message: BusMessage): RecordedEvent {
+  // The value is the stored RecordedEvent; the envelope is checked, the data was validated on append.
+  return RecordedEventJson.parse(JSON.parse(message.value)) as RecordedEvent;
+}
+
+export interface ProjectorRunnerDeps {
+  bus: MessageBus;
+  store: DocumentStore;
+  projection: AnyProjection;
+  maxBatchSize?: number;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Consumes a projection's topics in its own consumer group (`projection-<name>`) and applies
+ * each batch with one atomic write: the changed documents and the position checkpoint.
+ * Batches from different partitions are applied one at a time, because one document is fed
+ * by several streams (an order by its order, payment, email and saga streams), and two
+ * concurrent read-modify-writes of it would lose one.
+ */
+export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunner {
+  const { bus, store, projection } = deps;
+  const groupId = groupIdOf(projection);
+  const topics = [...topicsOf(projection), replayTopicOf(groupId)];
+  const checkpoint = checkpointOf(projection.collection.name);
+  const listeners = new Set<(change: ProjectionChange) => void>();
+  let consumer: Consumer | null = null;
+  let state: ProjectorState = 'stopped';
+  let position = -1;
+  let positionLoaded = false;
+  let eventsApplied = 0;
+  let eventsSkipped = 0;
+  let lastError: string | null = null;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function apply(events: RecordedEvent[]): Promise<ProjectionChange | null> {
+    if (!positionLoaded) {
+      position = Number((await store.getCheckpoint(checkpoint)) ?? -1);
+      positionLoaded = true;
+    }
+    const relevant = events.filter((e) => handles(projection, e));
+    if (relevant.length === 0) return null;
+    // Reopened per batch: after a rebuild swaps the collection in, this names the new one.
+    const collection = await store.collection(projection.collection);
+    const ids = idsNeeded(projection, relevant);
+    const loaded = await collection.getMany(ids);
+    const set: WorkingSet = { docs: new Map(loaded.map((d) => [d.id, d])), changed: new Set() };
+    const applied: RecordedEvent[] = [];
+    for (const event of relevant) {
+      if (applyEvent(projection, set, event)) applied.push(event);
+      else eventsSkipped++;
+    }
+    const maxPosition = Math.max(position, ...relevant.map((e) => e.position));
+    const ops: WriteOp[] = [...set.changed].map((id) => ({
+      collection: projection.collection.name,
+      op: 'upsert',
+      doc: set.docs.get(id) as Document,
+    }));
+    await store.write(ops, { [checkpoint]: String(maxPosition) });
+    position = maxPosition;
+    eventsApplied += applied.length;
+    if (ops.length === 0) return null;
+    const change: ProjectionChange = {
+      projection: projection.name,
+      docs: ops.map((o) => (o.op === 'upsert' ? o.doc : null)).filter((d): d is Document => d !== null),
+      events: applied,
+      position,
+    };
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        deps.onError?.(error);
+      }
+    }
+    return change;
+  }
+
+  function applyBatch(events: RecordedEvent[]): Promise<ProjectionChange | null> {
+    const run = queue.then(() => apply(events));
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  return {
+    projection,
+    applyBatch,
+    async start() {
+      if (consumer) return;
+      await bus.createTopics(topics.map((name) => ({ name, partitions: 4 })));
+      consumer = await bus.consume({
+        groupId,
+        topics,
+        maxBatchSize: deps.maxBatchSize ?? 500,
+        batchHandler: async (messages) => {
+          try {
+            await applyBatch(messages.map(decodeEventMessage));
+            lastError = null;
+          } catch (error) {
+            lastError = error instanceof Error ? error.message : String(error);
+            deps.onError?.(error);
+            throw error;
+          }
+        },
+      });
+      state = 'running';
+    },
+    async stop() {
+      const running = consumer;
+      consumer = null;
+      state = 'stopped';
+      if (running) await running.stop();
+      await queue;
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    status() {
+      return {
+        name: projection.name,
+        state,
+        groupId,
+        topics,
+        position,
+        eventsApplied,
+        eventsSkipped,
+        lastError,
+      };
+    },
+  };
+}
