@@ -87,6 +87,7 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
   const client = EventStoreDBClient.connectionString(options.url);
   const pageSize = options.pageSize ?? 256;
   const subscriptions = new Set<EventSubscription>();
+  let storeClosed = false;
 
   async function lastOf(streamId: string): Promise<RecordedEvent | undefined> {
     for await (const { event } of events(client.readStream(streamId, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }))) {
@@ -322,6 +323,8 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
     },
 
     async close() {
+      if (storeClosed) return;
+      storeClosed = true;
       await Promise.all([...subscriptions].map((s) => s.close()));
       await client.dispose();
     },
