@@ -133,7 +133,7 @@ function decodeCursor(raw: string, sort: SortSpec): KeysetCursor {
   if (!Array.isArray(parsed) || parsed.length !== 4) throw invalid();
   const [field, direction, value, id] = parsed as unknown[];
   if (field !== sort.field || direction !== sort.direction || !isScalar(value) || typeof id !== 'string') throw invalid();
-  return { field, direction, value, id };
+  return { field: sort.field, direction: sort.direction, value, id };
 }
 
 export interface SortSpec {

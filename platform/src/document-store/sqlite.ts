@@ -226,15 +226,17 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
     return { items: page.map((r) => JSON.parse(r.doc) as T), nextCursor };
   }
 
-  function openCollection<T extends Document>(spec: ResolvedSpec): Collection<T> {
-    const table = spec.name;
+  /** A handle reads its collection's current spec, and fails once the collection is swapped away or dropped. */
+  function openCollection<T extends Document>(table: string): Collection<T> {
     return {
       name: table,
       get: async (id) => {
+        specOf(table);
         const row = statement(`SELECT doc FROM ${quote(table)} WHERE id = ?`).get(id) as { doc: string } | undefined;
         return row ? (JSON.parse(row.doc) as T) : null;
       },
       getMany: async (ids) => {
+        specOf(table);
         const rows = statement(`SELECT id, doc FROM ${quote(table)} WHERE id IN (SELECT value FROM json_each(?))`).all(
           JSON.stringify(ids),
         ) as { id: string; doc: string }[];
@@ -244,9 +246,9 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
           return doc === undefined ? [] : [JSON.parse(doc) as T];
         });
       },
-      find: async (options) => find<T>(spec, options),
+      find: async (options) => find<T>(specOf(table), options),
       count: async (filter) => {
-        const sql = countSql(table, toConditions(spec, filter));
+        const sql = countSql(table, toConditions(specOf(table), filter));
         return (statement(sql.text, { table, params: sql.params }).get(...sql.params) as { n: number }).n;
       },
       upsert: async (doc) => writeBatch([{ collection: table, op: 'upsert', doc }], {}),
@@ -259,7 +261,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       const resolved = resolveSpec(spec);
       ensureCollection(resolved);
       specs.set(resolved.name, resolved);
-      return openCollection<T>(resolved);
+      return openCollection<T>(resolved.name);
     },
     async write(ops, checkpoints = {}) {
       writeBatch(ops, checkpoints);
