@@ -1,0 +1,356 @@
+/**
+ * The one HTTP client of the app: every route the UI calls, with the shapes it expects.
+ * Errors come back as `ApiError` carrying the server's problem+json, so a page can show
+ * the title, the detail and each field issue next to its field.
+ */
+
+export type Role = 'customer' | 'admin' | 'service';
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+export interface Session {
+  token: string;
+  user: User;
+}
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  issues: FieldIssue[];
+}
+
+export class ApiError extends Error {
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    super(problem.detail ? `${problem.title}: ${problem.detail}` : problem.title);
+    this.name = 'ApiError';
+    this.problem = problem;
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+  /** The issue for one form field, matched on the first segment of its path (`items.0.sku` -> `items`). */
+  issueFor(field: string): string | undefined {
+    return this.problem.issues.find((i) => i.path === field || i.path.split('.')[0] === field)?.message;
+  }
+}
+
+export interface Product {
+  sku: string;
+  name: string;
+  price: number;
+  currency: string;
+  available: number;
+  reserved: number;
+}
+
+export type OrderStatus = 'pending' | 'confirmed' | 'rejected' | 'cancelled';
+
+export interface OrderLine {
+  sku: string;
+  name?: string;
+  quantity: number;
+  unitPrice?: number;
+}
+
+export interface TimelineEntry {
+  at: string;
+  type: string;
+  detail?: string;
+}
+
+export interface OrderSummary {
+  orderId: string;
+  status: OrderStatus;
+  total?: number;
+  currency?: string;
+  placedAt?: string;
+  updatedAt?: string;
+  items?: OrderLine[];
+  reason?: string;
+}
+
+/** The order read model; the sub-states are shown when the projection provides them. */
+export interface OrderDetail extends OrderSummary {
+  customerId?: string;
+  customerEmail?: string;
+  payment?: Record<string, unknown>;
+  stock?: Record<string, unknown>;
+  email?: Record<string, unknown>;
+  timeline?: TimelineEntry[];
+}
+
+export type SagaStatus = 'running' | 'completed' | 'rejected' | 'cancelled';
+
+/** One applied input; `input` is the event (or timer) type, as a string or `{type, eventId}`. */
+export interface SagaHistoryEntry {
+  from: string;
+  to: string;
+  input: string | { type: string; eventId?: string };
+  at: string;
+}
+
+export interface SagaInstance {
+  orderId: string;
+  state: string;
+  status: SagaStatus;
+  history: SagaHistoryEntry[];
+  flags?: string[];
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface StreamInfo {
+  streamId: string;
+  category?: string;
+  revision?: number;
+  count?: number;
+  lastEventAt?: string;
+}
+
+export interface CategoryInfo {
+  category: string;
+  streams: number;
+}
+
+export interface StreamList {
+  categories: CategoryInfo[];
+  streams: StreamInfo[];
+}
+
+export interface RecordedEvent {
+  eventId: string;
+  type: string;
+  streamId: string;
+  revision: number;
+  position: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+}
+
+export interface StreamEvents {
+  items: RecordedEvent[];
+  /** The revision to ask for next, or null at the end of the stream. */
+  nextFrom: number | null;
+}
+
+export interface StateChange {
+  path: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface StateAtRevision {
+  state: unknown;
+  revision: number;
+  changes: StateChange[] | null;
+}
+
+export interface RebuildProgress {
+  done: number;
+  total: number;
+  rate?: number;
+  eta?: number;
+  phase?: string;
+}
+
+export interface ProjectionStatus {
+  name: string;
+  status: string;
+  position: number;
+  lag: number;
+  rebuild?: RebuildProgress | null;
+  /** Which copy of the read model serves queries; it changes when a rebuild swaps in. */
+  generation?: number | string;
+  swappedAt?: string;
+}
+
+export interface Email {
+  emailId: string;
+  orderId: string;
+  to: string;
+  subject: string;
+  body: string;
+  template: string;
+  sentAt: string;
+}
+
+export interface Stats {
+  capturedTotal?: number;
+  refundedTotal?: number;
+  confirmedTotal?: number;
+  currency?: string;
+  [key: string]: unknown;
+}
+
+export interface NewProduct {
+  sku: string;
+  name: string;
+  price: number;
+  currency: string;
+  stock: number;
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+function withQuery(path: string, query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+function asIssues(raw: unknown): FieldIssue[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((i: { path?: unknown; message?: unknown }) => ({
+    path: Array.isArray(i?.path) ? i.path.join('.') : String(i?.path ?? ''),
+    message: String(i?.message ?? 'invalid'),
+  }));
+}
+
+/** Turns any failed response into a Problem, whether or not the body is problem+json. */
+async function problemFrom(res: Response): Promise<Problem> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as Partial<Problem> & { issues?: unknown; message?: string };
+    return {
+      type: body.type ?? 'about:blank',
+      title: body.title ?? res.statusText ?? 'Request failed',
+      status: body.status ?? res.status,
+      detail: body.detail ?? body.message,
+      issues: asIssues(body.issues),
+    };
+  } catch {
+    return {
+      type: 'about:blank',
+      title: res.statusText || `HTTP ${res.status}`,
+      status: res.status,
+      detail: text.slice(0, 300) || undefined,
+      issues: [],
+    };
+  }
+}
+
+export interface ApiOptions {
+  /** The current bearer token, read at call time so a new login takes effect at once. */
+  token: () => string | null;
+  /** Called on 401 so the app can drop a stale session. */
+  onUnauthorized?: () => void;
+  fetch?: typeof fetch;
+}
+
+export type Api = ReturnType<typeof createApi>;
+
+export function createApi(options: ApiOptions) {
+  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+
+  async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const token = options.token();
+    const h: Record<string, string> = { Accept: 'application/json, application/problem+json', ...headers };
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    if (token) h.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await doFetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new ApiError({
+        type: 'network-error',
+        title: 'The server could not be reached',
+        status: 0,
+        detail: err instanceof Error ? err.message : String(err),
+        issues: [],
+      });
+    }
+    if (!res.ok) {
+      const problem = await problemFrom(res);
+      if (res.status === 401 && token) options.onUnauthorized?.();
+      throw new ApiError(problem);
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  const get = <T>(path: string, query?: Query) => request<T>('GET', withQuery(path, query));
+  const enc = encodeURIComponent;
+
+  return {
+    login: (email: string, password: string) => request<Session>('POST', '/api/auth/login', { email, password }),
+    register: (email: string, password: string, name: string) =>
+      request<Session>('POST', '/api/auth/register', { email, password, name }),
+
+    products: () => get<{ items: Product[] }>('/api/products'),
+    addProduct: (p: NewProduct) => request<unknown>('POST', '/api/admin/products', p),
+    restock: (sku: string, quantity: number) =>
+      request<unknown>('POST', `/api/admin/products/${enc(sku)}/restock`, { quantity }),
+
+    placeOrder: (items: { sku: string; quantity: number }[], card: string, idempotencyKey: string) =>
+      request<{ orderId: string }>('POST', '/api/orders', { items, payment: { card } }, { 'Idempotency-Key': idempotencyKey }),
+    cancelOrder: (orderId: string) => request<unknown>('POST', `/api/orders/${enc(orderId)}/cancel`, {}),
+    orders: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<OrderSummary>>('/api/orders', q),
+    order: (orderId: string) => get<OrderDetail>(`/api/orders/${enc(orderId)}`),
+
+    sagaDefinition: () => get<unknown>('/api/saga-definition'),
+    sagas: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<SagaInstance>>('/api/sagas', q),
+    saga: (orderId: string) => get<SagaInstance>(`/api/sagas/${enc(orderId)}`),
+
+    streams: (category?: string) => get<Partial<StreamList> & { items?: StreamInfo[] }>('/api/streams', { category }),
+    streamEvents: (streamId: string, from: number, limit: number) =>
+      get<Partial<StreamEvents> & { events?: RecordedEvent[] }>(`/api/streams/${enc(streamId)}/events`, { from, limit }),
+    streamState: (streamId: string, revision: number) =>
+      get<StateAtRevision>(`/api/streams/${enc(streamId)}/state`, { revision }),
+
+    projections: () => get<{ items: ProjectionStatus[] } | ProjectionStatus[]>('/api/projections'),
+    rebuild: (name: string) => request<unknown>('POST', `/api/projections/${enc(name)}/rebuild`, {}),
+    stats: () => get<Stats>('/api/stats'),
+
+    mailbox: () => get<{ items: Email[] }>('/api/mailbox'),
+  };
+}
+
+/** Reads every page of a cursor-paginated list, up to a cap so a huge history can't stall the page. */
+export async function allPages<T>(
+  fetchPage: (cursor: string | null) => Promise<Page<T>>,
+  maxPages = 20,
+): Promise<{ items: T[]; complete: boolean }> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < maxPages; i++) {
+    const page = await fetchPage(cursor);
+    items.push(...page.items);
+    if (!page.nextCursor) return { items, complete: true };
+    cursor = page.nextCursor;
+  }
+  return { items, complete: false };
+}
+
+/** A fresh key per checkout attempt; crypto.randomUUID needs a secure context, so fall back to getRandomValues. */
+export function newIdempotencyKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** EventSource cannot send headers, so the live stream takes the token as a query parameter. */
+export function liveUrl(token: string): string {
+  return withQuery('/api/live', { access_token: token });
+}

@@ -1,0 +1,48 @@
+/** Display helpers; money is always integer minor units with an ISO 4217 code. */
+
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+
+export function money(minor: number | undefined, currency = 'USD'): string {
+  if (minor === undefined || minor === null || Number.isNaN(minor)) return '–';
+  let f = moneyFormats.get(currency);
+  if (!f) {
+    try {
+      f = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    } catch {
+      f = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2 });
+    }
+    moneyFormats.set(currency, f);
+  }
+  const digits = f.resolvedOptions().maximumFractionDigits ?? 2;
+  return f.format(minor / 10 ** digits);
+}
+
+export function dateTime(iso: string | undefined): string {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+export function clockTime(iso: string | undefined): string {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toLocaleTimeString(undefined, { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+export function duration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '–';
+  if (ms < 1) return '<1 ms';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+export function shortId(id: string): string {
+  return id.length > 12 ? `${id.slice(0, 8)}…` : id;
+}
+
+export function count(n: number | undefined): string {
+  return n === undefined || n === null ? '–' : n.toLocaleString();
+}

@@ -1,0 +1,106 @@
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { liveUrl } from './api';
+
+/**
+ * One EventSource for the whole app (`GET /api/live?access_token=`), shared by every page.
+ * The server names each message by what changed; pages pick the kinds they care about.
+ * EventSource reconnects by itself and sends Last-Event-ID, so the server can resume.
+ */
+export const liveKinds = ['order', 'saga', 'product', 'projection', 'event', 'email', 'message'] as const;
+export type LiveKind = (typeof liveKinds)[number];
+
+export interface LiveMessage {
+  kind: string;
+  id: string;
+  data: unknown;
+  receivedAt: number;
+}
+
+export type LiveState = 'connecting' | 'open' | 'closed' | 'off';
+type Listener = (msg: LiveMessage) => void;
+
+interface LiveContext {
+  state: LiveState;
+  subscribe: (listener: Listener) => () => void;
+}
+
+const Context = createContext<LiveContext>({ state: 'off', subscribe: () => () => {} });
+
+function parse(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return data;
+  }
+}
+
+export function LiveProvider({ token, children }: { token: string | null; children: ReactNode }) {
+  const [state, setState] = useState<LiveState>('off');
+  const listeners = useRef(new Set<Listener>());
+
+  useEffect(() => {
+    if (!token) {
+      setState('off');
+      return;
+    }
+    let source: EventSource | null = null;
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let stopped = false;
+
+    const dispatch = (kind: string) => (e: MessageEvent<string>) => {
+      const data = parse(e.data);
+      // An unnamed message may still say what it is about in its body.
+      const named = kind === 'message' && data && typeof data === 'object' && 'kind' in data ? String((data as { kind: unknown }).kind) : kind;
+      const msg: LiveMessage = { kind: named, id: e.lastEventId, data, receivedAt: Date.now() };
+      for (const l of listeners.current) l(msg);
+    };
+
+    const open = () => {
+      setState('connecting');
+      source = new EventSource(liveUrl(token));
+      source.onopen = () => setState('open');
+      source.onerror = () => {
+        // CLOSED means the browser gave up (e.g. a 401 or a non-SSE answer); try again later ourselves.
+        if (source?.readyState === EventSource.CLOSED) {
+          setState('closed');
+          source.close();
+          if (!stopped) retry = setTimeout(open, 5000);
+        } else setState('connecting');
+      };
+      for (const kind of liveKinds) source.addEventListener(kind, dispatch(kind) as EventListener);
+    };
+    open();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      source?.close();
+    };
+  }, [token]);
+
+  const subscribe = useCallback((l: Listener) => {
+    listeners.current.add(l);
+    return () => {
+      listeners.current.delete(l);
+    };
+  }, []);
+  const value = useMemo(() => ({ state, subscribe }), [state, subscribe]);
+  return <Context.Provider value={value}>{children}</Context.Provider>;
+}
+
+/** Calls `onMessage` for every live message whose kind is in `kinds` (all kinds when empty). */
+export function useLive(kinds: readonly string[], onMessage: Listener): void {
+  const { subscribe } = useContext(Context);
+  const handler = useRef(onMessage);
+  handler.current = onMessage;
+  const key = kinds.join(',');
+  useEffect(() => {
+    const wanted = new Set(key ? key.split(',') : []);
+    return subscribe((msg) => {
+      if (wanted.size === 0 || wanted.has(msg.kind)) handler.current(msg);
+    });
+  }, [subscribe, key]);
+}
+
+export function useLiveState(): LiveState {
+  return useContext(Context).state;
+}

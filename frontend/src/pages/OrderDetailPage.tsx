@@ -1,0 +1,240 @@
+import type { LiveMessage } from '../live';
+import { useLive } from '../live';
+import { useSession } from '../session';
+import { useAction, useResource, useThrottled } from '../hooks';
+import { clockTime, dateTime, duration, money } from '../format';
+import { Link } from '../router';
+import { inputType } from '../saga/instance';
+import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
+import type { OrderDetail, SagaInstance } from '../api';
+
+/** True when a live message is about this order (its body names the order or the stream). */
+export function concernsOrder(msg: LiveMessage, orderId: string): boolean {
+  const d = msg.data;
+  if (!d || typeof d !== 'object') return true;
+  const o = d as Record<string, unknown>;
+  const meta = o.metadata as Record<string, unknown> | undefined;
+  const ids = [o.orderId, o.correlationId, meta?.correlationId, (o.data as Record<string, unknown> | undefined)?.orderId];
+  if (ids.some((v) => typeof v === 'string')) return ids.includes(orderId);
+  return typeof o.streamId === 'string' ? o.streamId.endsWith(orderId) : true;
+}
+
+export function OrderDetailPage({ orderId }: { orderId: string }) {
+  const { api } = useSession();
+  const order = useResource(() => api.order(orderId), [orderId]);
+  const saga = useResource(() => api.saga(orderId), [orderId]);
+  const reloadOrder = useThrottled(order.reload, 200);
+  const reloadSaga = useThrottled(saga.reload, 200);
+  useLive(['order', 'saga', 'event'], (msg) => {
+    if (!concernsOrder(msg, orderId)) return;
+    reloadOrder();
+    reloadSaga();
+  });
+  const cancel = useAction(async () => {
+    await api.cancelOrder(orderId);
+    reloadOrder();
+    reloadSaga();
+  });
+
+  const o = order.data;
+  const ended = o ? o.status !== 'pending' : false;
+  return (
+    <div>
+      <PageHeader title="Order">
+        <Link to="/orders">← all orders</Link>
+      </PageHeader>
+      <p className="muted">
+        <code data-testid="order-id">{orderId}</code>
+      </p>
+      <ProblemBox error={order.error} onRetry={order.reload} />
+      {order.loading && !o ? <Spinner label="Loading order" /> : null}
+      {o ? (
+        <div className="detail-grid">
+          <section className="card" aria-labelledby="order-summary">
+            <h2 id="order-summary">
+              Status <StatusBadge status={o.status} testId="order-status" />
+              {o.status === 'pending' ? <Spinner label="the saga is running" /> : null}
+            </h2>
+            {o.reason ? (
+              <p className="reason" data-testid="order-reason">
+                {o.reason}
+              </p>
+            ) : null}
+            <OrderLines order={o} />
+            <dl className="facts">
+              <dt>Placed</dt>
+              <dd>{dateTime(o.placedAt)}</dd>
+              {o.customerEmail ? (
+                <>
+                  <dt>Customer</dt>
+                  <dd>{o.customerEmail}</dd>
+                </>
+              ) : null}
+              <SubState label="Stock" value={o.stock} />
+              <SubState label="Payment" value={o.payment} />
+              <SubState label="Email" value={o.email} />
+            </dl>
+            <div className="actions">
+              <button
+                type="button"
+                className="button danger"
+                onClick={() => void cancel.start()}
+                disabled={cancel.pending || ended}
+                title={ended ? 'The order has ended' : 'Ask the saga to undo what it did and cancel'}
+                data-testid="cancel-order"
+              >
+                {cancel.pending ? 'Cancelling…' : 'Cancel order'}
+              </button>
+              <Link to={`/sagas/${encodeURIComponent(orderId)}`} className="button" data-testid="open-saga">
+                Open in saga visualiser
+              </Link>
+              <Link to={`/events/${encodeURIComponent(`order-${orderId}`)}`} className="button">
+                Order stream
+              </Link>
+            </div>
+            <ProblemBox error={cancel.error} />
+          </section>
+          <section className="card" aria-labelledby="order-timeline">
+            <h2 id="order-timeline">Timeline</h2>
+            <Timeline order={o} />
+          </section>
+          <section className="card span-2" aria-labelledby="order-saga">
+            <h2 id="order-saga">Saga</h2>
+            <ProblemBox error={saga.error} onRetry={saga.reload} />
+            {saga.data ? <SagaSteps saga={saga.data} /> : saga.loading ? <Spinner label="Loading saga" /> : null}
+          </section>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function OrderLines({ order }: { order: OrderDetail }) {
+  const items = order.items ?? [];
+  if (items.length === 0) return null;
+  return (
+    <table className="table compact" data-testid="order-items">
+      <thead>
+        <tr>
+          <th scope="col">Item</th>
+          <th scope="col" className="num">
+            Qty
+          </th>
+          <th scope="col" className="num">
+            Unit
+          </th>
+          <th scope="col" className="num">
+            Line
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {items.map((i) => (
+          <tr key={i.sku}>
+            <td>
+              {i.name ?? i.sku} <code className="muted">{i.sku}</code>
+            </td>
+            <td className="num">{i.quantity}</td>
+            <td className="num">{money(i.unitPrice, order.currency)}</td>
+            <td className="num">{i.unitPrice === undefined ? '–' : money(i.unitPrice * i.quantity, order.currency)}</td>
+          </tr>
+        ))}
+      </tbody>
+      <tfoot>
+        <tr>
+          <th scope="row" colSpan={3}>
+            Total
+          </th>
+          <td className="num" data-testid="order-total">
+            {money(order.total, order.currency)}
+          </td>
+        </tr>
+      </tfoot>
+    </table>
+  );
+}
+
+/** A read-model sub-state such as `{status: 'captured', amount: 1200}`, shown compactly. */
+function SubState({ label, value }: { label: string; value: Record<string, unknown> | undefined }) {
+  if (!value) return null;
+  const status = typeof value.status === 'string' ? value.status : undefined;
+  const rest = Object.entries(value).filter(([k]) => k !== 'status');
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd data-testid={`order-${label.toLowerCase()}`}>
+        {status ? <StatusBadge status={status} /> : null}{' '}
+        {rest.map(([k, v]) => (
+          <span key={k} className="kv">
+            {k}: {typeof v === 'object' ? JSON.stringify(v) : String(v)}
+          </span>
+        ))}
+      </dd>
+    </>
+  );
+}
+
+function Timeline({ order }: { order: OrderDetail }) {
+  const entries = order.timeline ?? [];
+  if (entries.length === 0) return <Empty>No events yet.</Empty>;
+  return (
+    <ol className="timeline" data-testid="order-timeline">
+      {entries.map((t, i) => (
+        <li key={i}>
+          <time dateTime={t.at}>{clockTime(t.at)}</time>
+          <span className="timeline-type">{t.type}</span>
+          {t.detail ? <span className="muted"> {t.detail}</span> : null}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function SagaSteps({ saga }: { saga: SagaInstance }) {
+  const history = saga.history ?? [];
+  return (
+    <div data-testid="order-saga">
+      <p>
+        State <code data-testid="saga-state">{saga.state}</code> · <StatusBadge status={saga.status} testId="saga-status" />
+        {saga.flags?.length ? <span className="muted"> · flags: {saga.flags.join(', ')}</span> : null}
+      </p>
+      {history.length === 0 ? (
+        <Empty>No steps yet.</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table className="table compact">
+            <thead>
+              <tr>
+                <th scope="col">#</th>
+                <th scope="col">Input</th>
+                <th scope="col">From → to</th>
+                <th scope="col">At</th>
+                <th scope="col" className="num">
+                  Took
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {history.map((h, i) => {
+                const prev = history[i - 1];
+                return (
+                  <tr key={i}>
+                    <td>{i + 1}</td>
+                    <td>
+                      <code>{inputType(h.input)}</code>
+                    </td>
+                    <td>
+                      {h.from} → <strong>{h.to}</strong>
+                    </td>
+                    <td>{clockTime(h.at)}</td>
+                    <td className="num">{prev ? duration(Date.parse(h.at) - Date.parse(prev.at)) : '–'}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,107 @@
+import { useEffect, useState } from 'react';
+import type { OrderSummary } from '../api';
+import { useSession } from '../session';
+import { useAction, useResource, useThrottled } from '../hooks';
+import { useLive } from '../live';
+import { dateTime, money, shortId } from '../format';
+import { Link } from '../router';
+import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
+
+const statuses = ['', 'pending', 'confirmed', 'rejected', 'cancelled'] as const;
+const pageSize = 20;
+
+export function OrdersPage() {
+  const { api } = useSession();
+  const [status, setStatus] = useState<string>('');
+  const first = useResource(() => api.orders({ status, limit: pageSize }), [status]);
+  const [more, setMore] = useState<OrderSummary[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  useEffect(() => {
+    setMore([]);
+    setCursor(first.data?.nextCursor ?? null);
+  }, [first.data]);
+  const loadMore = useAction(async () => {
+    if (!cursor) return;
+    const page = await api.orders({ status, cursor, limit: pageSize });
+    setMore((m) => [...m, ...page.items]);
+    setCursor(page.nextCursor);
+  });
+
+  // A live change refreshes the first page; rows further down keep their last known status.
+  const reload = useThrottled(first.reload, 300);
+  useLive(['order', 'saga'], reload);
+
+  const rows = dedupe([...(first.data?.items ?? []), ...more]);
+  return (
+    <div>
+      <PageHeader title="My orders">
+        <label className="inline-field">
+          Status{' '}
+          <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="orders-status-filter">
+            {statuses.map((s) => (
+              <option key={s} value={s}>
+                {s || 'all'}
+              </option>
+            ))}
+          </select>
+        </label>
+        {first.loading ? <Spinner label={first.data ? 'Refreshing' : 'Loading orders'} /> : null}
+      </PageHeader>
+      <ProblemBox error={first.error} onRetry={first.reload} />
+      {first.data && rows.length === 0 ? (
+        <Empty>
+          No orders{status ? ` with status ${status}` : ''} yet. <Link to="/shop">Go shopping</Link>.
+        </Empty>
+      ) : null}
+      {rows.length > 0 ? (
+        <div className="table-wrap">
+          <table className="table" data-testid="orders-table">
+            <thead>
+              <tr>
+                <th scope="col">Order</th>
+                <th scope="col">Status</th>
+                <th scope="col">Items</th>
+                <th scope="col" className="num">
+                  Total
+                </th>
+                <th scope="col">Placed</th>
+                <th scope="col">Saga</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((o) => (
+                <tr key={o.orderId} data-testid={`order-row-${o.orderId}`}>
+                  <td>
+                    <Link to={`/orders/${encodeURIComponent(o.orderId)}`} title={o.orderId}>
+                      <code>{shortId(o.orderId)}</code>
+                    </Link>
+                  </td>
+                  <td>
+                    <StatusBadge status={o.status} testId={`order-status-${o.orderId}`} />
+                  </td>
+                  <td>{o.items?.map((i) => `${i.quantity}× ${i.name ?? i.sku}`).join(', ') ?? '–'}</td>
+                  <td className="num">{money(o.total, o.currency)}</td>
+                  <td>{dateTime(o.placedAt)}</td>
+                  <td>
+                    <Link to={`/sagas/${encodeURIComponent(o.orderId)}`}>visualise</Link>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      <ProblemBox error={loadMore.error} />
+      {cursor ? (
+        <button type="button" className="button" onClick={() => void loadMore.start()} disabled={loadMore.pending} data-testid="orders-more">
+          {loadMore.pending ? 'Loading…' : 'Load more'}
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+function dedupe(rows: OrderSummary[]): OrderSummary[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => (seen.has(r.orderId) ? false : (seen.add(r.orderId), true)));
+}

@@ -1,0 +1,155 @@
+import { useEffect, useRef, useState } from 'react';
+import type { ProjectionStatus } from '../api';
+import { useSession } from '../session';
+import { useAction, useResource, useThrottled } from '../hooks';
+import { useLive } from '../live';
+import { clockTime, count, duration, money } from '../format';
+import { Empty, PageHeader, ProblemBox, ProgressBar, Spinner, StatusBadge } from '../components/ui';
+
+function isRebuilding(p: ProjectionStatus): boolean {
+  return !!p.rebuild && p.rebuild.done < p.rebuild.total ? true : /rebuild|catch|swap|shadow/i.test(p.status);
+}
+
+interface Note {
+  at: string;
+  text: string;
+}
+
+/** Notes what changed between two polls, so the swap stays visible after it happened. */
+function changesOf(before: ProjectionStatus | undefined, after: ProjectionStatus): string[] {
+  if (!before) return [];
+  const out: string[] = [];
+  if (before.status !== after.status) out.push(`status ${before.status} → ${after.status}`);
+  if (before.generation !== after.generation && after.generation !== undefined)
+    out.push(`swapped in generation ${String(after.generation)} (was ${String(before.generation ?? '–')})`);
+  if (before.swappedAt !== after.swappedAt && after.swappedAt) out.push(`swapped at ${clockTime(after.swappedAt)}`);
+  return out;
+}
+
+export function ProjectionsPage() {
+  const { api } = useSession();
+  const projections = useResource(async () => {
+    const r = await api.projections();
+    return Array.isArray(r) ? r : r.items;
+  }, []);
+  const stats = useResource(() => api.stats(), []);
+  const reload = useThrottled(projections.reload, 250);
+  useLive(['projection'], reload);
+  const items = projections.data ?? [];
+  const anyRebuilding = items.some(isRebuilding);
+
+  // Poll fast while a rebuild runs (SSE also pushes progress, when the server sends it).
+  useEffect(() => {
+    const t = setInterval(projections.reload, anyRebuilding ? 500 : 5000);
+    return () => clearInterval(t);
+  }, [anyRebuilding, projections.reload]);
+
+  const previous = useRef(new Map<string, ProjectionStatus>());
+  const [notes, setNotes] = useState<Record<string, Note[]>>({});
+  useEffect(() => {
+    if (!projections.data) return;
+    const at = new Date().toISOString();
+    const add: Record<string, Note[]> = {};
+    for (const p of projections.data) {
+      const c = changesOf(previous.current.get(p.name), p);
+      if (c.length) add[p.name] = c.map((text) => ({ at, text }));
+      previous.current.set(p.name, p);
+    }
+    if (Object.keys(add).length)
+      setNotes((n) => {
+        const next = { ...n };
+        for (const [k, v] of Object.entries(add)) next[k] = [...v, ...(next[k] ?? [])].slice(0, 8);
+        return next;
+      });
+  }, [projections.data]);
+
+  return (
+    <div>
+      <PageHeader title="Projections">{projections.loading && !projections.data ? <Spinner label="Loading projections" /> : null}</PageHeader>
+      <ProblemBox error={projections.error} onRetry={projections.reload} />
+      {stats.data ? <StatsCard stats={stats.data} /> : null}
+      {projections.data && items.length === 0 ? <Empty>No projections registered.</Empty> : null}
+      <div className="projection-grid" data-testid="projections">
+        {items.map((p) => (
+          <ProjectionCard key={p.name} p={p} notes={notes[p.name] ?? []} onStarted={projections.reload} />
+        ))}
+      </div>
+    </div>
+  );
+}
+
+function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: Note[]; onStarted: () => void }) {
+  const { api } = useSession();
+  const rebuild = useAction(async () => {
+    await api.rebuild(p.name);
+    onStarted();
+  });
+  const running = isRebuilding(p);
+  const r = p.rebuild;
+  return (
+    <section className="card projection" aria-labelledby={`proj-${p.name}`} data-testid={`projection-${p.name}`}>
+      <div className="card-head">
+        <h2 id={`proj-${p.name}`}>{p.name}</h2>
+        <StatusBadge status={p.status} testId={`projection-status-${p.name}`} />
+      </div>
+      <dl className="facts">
+        <dt>Position</dt>
+        <dd data-testid={`projection-position-${p.name}`}>{count(p.position)}</dd>
+        <dt>Lag</dt>
+        <dd className={p.lag > 0 ? 'warn' : undefined}>{count(p.lag)} events</dd>
+        {p.generation !== undefined ? (
+          <>
+            <dt>Serving</dt>
+            <dd data-testid={`projection-generation-${p.name}`}>generation {String(p.generation)}</dd>
+          </>
+        ) : null}
+      </dl>
+      {r ? (
+        <div className="rebuild-progress" data-testid={`rebuild-progress-${p.name}`} data-done={r.done} data-total={r.total}>
+          <ProgressBar value={r.done} max={r.total} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
+          <div className="muted small">
+            {count(r.done)} / {count(r.total)} events
+            {r.rate !== undefined ? ` · ${count(Math.round(r.rate))} ev/s` : ''}
+            {r.eta !== undefined && r.done < r.total ? ` · ETA ${duration(r.eta * 1000)}` : ''}
+            {r.phase ? ` · ${r.phase}` : ''}
+          </div>
+        </div>
+      ) : null}
+      <button type="button" className="button" onClick={() => void rebuild.start()} disabled={rebuild.pending || running} data-testid={`rebuild-${p.name}`}>
+        {rebuild.pending || running ? <span className="spinner-ring small" aria-hidden="true" /> : null}
+        {running ? 'Rebuilding…' : rebuild.pending ? 'Starting…' : 'Rebuild from scratch'}
+      </button>
+      <ProblemBox error={rebuild.error} />
+      {notes.length ? (
+        <ul className="notes" aria-label="Recent changes" data-testid={`projection-notes-${p.name}`}>
+          {notes.map((n, i) => (
+            <li key={i}>
+              <time className="muted">{clockTime(n.at)}</time> {n.text}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </section>
+  );
+}
+
+function StatsCard({ stats }: { stats: Record<string, unknown> }) {
+  const currency = typeof stats.currency === 'string' ? stats.currency : 'USD';
+  const amount = (k: string) => (typeof stats[k] === 'number' ? money(stats[k] as number, currency) : '–');
+  return (
+    <section className="card stats" aria-label="Totals" data-testid="stats">
+      <div>
+        <div className="stat-label">Captured</div>
+        <div className="stat-value">{amount('capturedTotal')}</div>
+      </div>
+      <div>
+        <div className="stat-label">Refunded</div>
+        <div className="stat-value">{amount('refundedTotal')}</div>
+      </div>
+      <div>
+        <div className="stat-label">Confirmed orders total</div>
+        <div className="stat-value">{amount('confirmedTotal')}</div>
+      </div>
+    </section>
+  );
+}

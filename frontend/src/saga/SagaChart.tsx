@@ -1,0 +1,229 @@
+import { useMemo } from 'react';
+import {
+  Background,
+  BaseEdge,
+  Controls,
+  EdgeLabelRenderer,
+  Handle,
+  MarkerType,
+  Position,
+  ReactFlow,
+  getBezierPath,
+  type Edge,
+  type EdgeProps,
+  type Node,
+  type NodeProps,
+} from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import type { SagaGraph } from './definition';
+import type { Counts, PathStep } from './instance';
+import { edgeLabelText, nodeHeight, nodeWidth, roundedPath, type Layout, type Point } from './layout';
+import { duration } from '../format';
+
+type StateData = {
+  label: string;
+  kind: string;
+  description?: string;
+  timeoutMs?: number;
+  current: boolean;
+  visited: boolean;
+  /** Total time the instance spent here (up to the replay step). */
+  spentMs?: number;
+  count?: number;
+};
+
+type TransitionData = {
+  label: string;
+  points?: Point[];
+  labelAt?: Point;
+  compensation: boolean;
+  timeout: boolean;
+  onPath: boolean;
+  latest: boolean;
+  /** 1-based step numbers of the instance that took this edge. */
+  steps: number[];
+  count?: number;
+  extra?: boolean;
+};
+
+type StateNode = Node<StateData, 'state'>;
+type TransitionEdge = Edge<TransitionData, 'transition'>;
+
+function StateNodeView({ data, id }: NodeProps<StateNode>) {
+  const classes = ['saga-node', `kind-${data.kind}`];
+  if (data.current) classes.push('current');
+  else if (data.visited) classes.push('visited');
+  return (
+    <div className={classes.join(' ')} title={data.description ?? id} data-testid={`saga-node-${id}`} data-current={data.current || undefined}>
+      <Handle type="target" position={Position.Top} className="saga-handle" isConnectable={false} />
+      <div className="saga-node-label">{data.label}</div>
+      <div className="saga-node-meta">
+        {data.timeoutMs !== undefined ? <span title="step timeout">⏱ {duration(data.timeoutMs)}</span> : null}
+        {data.spentMs !== undefined ? <span className="spent" title="time spent in this state">{duration(data.spentMs)}</span> : null}
+      </div>
+      {data.count !== undefined ? (
+        <span className="saga-count" title={`${data.count} instance(s) in this state now`} data-testid={`saga-count-${id}`}>
+          {data.count}
+        </span>
+      ) : null}
+      <Handle type="source" position={Position.Bottom} className="saga-handle" isConnectable={false} />
+    </div>
+  );
+}
+
+function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
+  const { data, id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, markerEnd } = props;
+  let path: string;
+  let lx: number;
+  let ly: number;
+  if (data?.points && data.points.length >= 2) {
+    path = roundedPath(data.points);
+    const mid = data.labelAt ?? data.points[Math.floor(data.points.length / 2)]!;
+    lx = mid.x;
+    ly = mid.y;
+  } else {
+    [path, lx, ly] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
+  }
+  const classes = ['saga-edge'];
+  if (data?.compensation) classes.push('compensation');
+  if (data?.timeout) classes.push('timeout');
+  if (data?.onPath) classes.push('on-path');
+  if (data?.latest) classes.push('latest');
+  if (data?.extra) classes.push('extra');
+  return (
+    <>
+      <BaseEdge id={id} path={path} markerEnd={markerEnd} className={classes.join(' ')} />
+      <EdgeLabelRenderer>
+        <div
+          className={`saga-edge-label ${classes.join(' ')}`}
+          style={{ transform: `translate(-50%, -50%) translate(${lx}px, ${ly}px)` }}
+          data-testid={`saga-edge-${id}`}
+        >
+          {data?.steps.length ? <span className="step-no">{data.steps.join(',')}</span> : null}
+          {data?.timeout ? '⏱ ' : ''}
+          {data?.label}
+          {data?.count ? <span className="edge-count">×{data.count}</span> : null}
+        </div>
+      </EdgeLabelRenderer>
+    </>
+  );
+}
+
+const nodeTypes = { state: StateNodeView };
+const edgeTypes = { transition: TransitionEdgeView };
+
+export interface SagaChartProps {
+  graph: SagaGraph;
+  layout: Layout;
+  /** The selected instance's path, and how many of its steps to draw (the replay position). */
+  path?: PathStep[];
+  step?: number;
+  counts?: Counts;
+}
+
+export function SagaChart({ graph, layout, path = [], step = path.length, counts }: SagaChartProps) {
+  const shown = useMemo(() => path.slice(0, step), [path, step]);
+  const current = step === 0 ? (path[0]?.from ?? (path.length ? graph.initial : undefined)) : shown[shown.length - 1]?.to;
+
+  const nodes = useMemo<StateNode[]>(() => {
+    const visited = new Set<string>(path.length ? [path[0]!.from] : []);
+    const spent = new Map<string, number>();
+    for (const s of shown) {
+      visited.add(s.to);
+      // The last shown step's duration counts only once the replay has moved past it.
+      if (s.durationMs !== undefined && (s.index < step - 1 || step === path.length)) spent.set(s.to, (spent.get(s.to) ?? 0) + s.durationMs);
+    }
+    return graph.nodes.map((n) => {
+      const at = layout.nodes.get(n.id);
+      const data: StateData = { label: n.label, kind: n.kind, current: n.id === current, visited: visited.has(n.id) };
+      if (n.description) data.description = n.description;
+      if (n.timeoutMs !== undefined) data.timeoutMs = n.timeoutMs;
+      const sp = spent.get(n.id);
+      if (sp !== undefined) data.spentMs = sp;
+      if (counts) data.count = counts.states.get(n.id) ?? 0;
+      return {
+        id: n.id,
+        type: 'state',
+        position: { x: at?.x ?? 0, y: at?.y ?? 0 },
+        width: at?.width ?? nodeWidth(n.label),
+        height: at?.height ?? nodeHeight,
+        data,
+        draggable: false,
+        connectable: false,
+      };
+    });
+  }, [graph, layout, path, shown, step, current, counts]);
+
+  const edges = useMemo<TransitionEdge[]>(() => {
+    const stepsByEdge = new Map<string, number[]>();
+    const extra = new Map<string, TransitionEdge>();
+    for (const s of shown) {
+      if (s.edgeId) stepsByEdge.set(s.edgeId, [...(stepsByEdge.get(s.edgeId) ?? []), s.index + 1]);
+      else {
+        // A transition the definition doesn't list (e.g. a newer machine): draw it anyway, marked.
+        const id = `extra:${s.from}->${s.to}:${s.event}`;
+        const prev = extra.get(id);
+        const steps = [...(prev?.data?.steps ?? []), s.index + 1];
+        extra.set(id, {
+          id,
+          type: 'transition',
+          source: s.from,
+          target: s.to,
+          markerEnd: { type: MarkerType.ArrowClosed },
+          data: { label: s.event, compensation: false, timeout: false, onPath: true, latest: s.index === step - 1, steps, extra: true },
+        });
+      }
+    }
+    const latestEdge = shown[shown.length - 1]?.edgeId;
+    const listed = graph.edges.map((e): TransitionEdge => {
+      const route = layout.edges.get(e.id);
+      const steps = stepsByEdge.get(e.id) ?? [];
+      const data: TransitionData = {
+        label: edgeLabelText(e.event, e.guard),
+        compensation: e.compensation,
+        timeout: e.timeout,
+        onPath: steps.length > 0,
+        latest: e.id === latestEdge,
+        steps,
+      };
+      if (route) {
+        data.points = route.points;
+        if (route.label) data.labelAt = route.label;
+      }
+      if (counts) data.count = counts.edges.get(e.id) ?? 0;
+      return {
+        id: e.id,
+        type: 'transition',
+        source: e.source,
+        target: e.target,
+        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
+        data,
+        zIndex: steps.length ? 2 : 1,
+      };
+    });
+    const known = new Set(graph.nodes.map((n) => n.id));
+    return [...listed, ...[...extra.values()].filter((e) => known.has(e.source) && known.has(e.target))];
+  }, [graph, layout, shown, step, counts]);
+
+  return (
+    <div className="saga-chart" data-testid="saga-chart" data-current-state={current ?? ''}>
+      <ReactFlow
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
+        fitView
+        fitViewOptions={{ padding: 0.08 }}
+        minZoom={0.2}
+        maxZoom={2}
+        nodesDraggable={false}
+        nodesConnectable={false}
+        elementsSelectable={false}
+        proOptions={{ hideAttribution: false }}
+      >
+        <Background gap={24} size={1} />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}
