@@ -5,7 +5,8 @@
  *     deps = { store: EventStore; clock: () => Date; logger?: Logger; newId?: () => string;
  *              maxAttempts?: number (default 50); sleep?: Sleep }
  *
- *   addProduct(input: AddProductRequest & { actor?: Actor }): Promise<{ sku: Sku; created: boolean }>
+ *   addProduct(input: AddProductInput): Promise<{ sku: Sku; created: boolean }>
+ *     input = { sku, name, price (minor units), currency, stock, actor?: Actor } (validated by the event schema on append)
  *     Same sku with the same name/price/currency again -> created: false (seeding is idempotent).
  *     Throws ConflictError (sku taken by another product), ValidationError (zod, on append).
  *   restock(input: { sku: string; quantity: number; actor?: Actor }): Promise<{ sku: Sku; available: number }>
@@ -20,7 +21,6 @@
  * this process, and a conflict with another process is retried after catching up.
  */
 import type { CommandEnvelope } from '@saga/event-schemas/commands';
-import type { AddProductRequest } from '@saga/event-schemas/inventory';
 import type { Sku } from '@saga/event-schemas/ids';
 import { streamIdFor } from '@saga/event-schemas/streams';
 import { NotFoundError } from '@saga/platform/errors';
@@ -49,11 +49,21 @@ export interface InventoryHandlerDeps {
 
 export interface InventoryHandlers {
   /** Role checks are the HTTP layer's; `actor` is recorded as the events' user. */
-  addProduct(input: AddProductRequest & { actor?: Actor }): Promise<{ sku: Sku; created: boolean }>;
+  addProduct(input: AddProductInput): Promise<{ sku: Sku; created: boolean }>;
   restock(input: { sku: string; quantity: number; actor?: Actor }): Promise<{ sku: Sku; available: number }>;
   priceLookup: PriceLookup;
   snapshot(): Promise<InventoryState>;
   handleSagaCommand(envelope: CommandEnvelope<'ReserveStock' | 'ReleaseStock' | 'CommitStock'>): Promise<CommandOutcome<InventoryEvent>>;
+}
+
+/** The product as the admin route parsed it (AddProductRequest) plus who asked. */
+export interface AddProductInput {
+  sku: string;
+  name: string;
+  price: number;
+  currency: string;
+  stock: number;
+  actor?: Actor;
 }
 
 interface Causing {
@@ -117,11 +127,11 @@ export function createInventoryHandlers(deps: InventoryHandlerDeps): InventoryHa
     async addProduct({ actor, ...product }) {
       const { sku, name, price, currency, stock } = product;
       const outcome = await execute(
-        { type: 'AddProduct', data: { sku, name, price, currency, stock } },
+        { type: 'AddProduct', data: { sku: sku as Sku, name, price, currency, stock } },
         { commandId: newId(), correlationId: sku, ...(actor === undefined ? {} : { userId: actor.userId }) },
       );
       if (outcome.kind === 'rejected') throw rejectionError(outcome);
-      return { sku, created: outcome.kind === 'appended' };
+      return { sku: sku as Sku, created: outcome.kind === 'appended' };
     },
 
     async restock({ sku, quantity, actor }) {

@@ -1,0 +1,73 @@
+import type { OrderId, PaymentId } from '@saga/event-schemas/ids';
+import type { DeclineReason } from '@saga/event-schemas/payment';
+import { ignore, type Decision, type Ignored } from '../shared/decision';
+import type { PaymentEvent, PaymentState } from './state';
+
+/**
+ * The gateway is I/O, so the handler calls it and hands its answer to the decider inside the
+ * command: the decider stays pure and decides what the answer means for the order's payment.
+ */
+export type ChargeResult =
+  | { outcome: 'captured'; paymentId: PaymentId; attempts: number }
+  | { outcome: 'declined'; reason: DeclineReason; message: string; attempts: number };
+
+export interface ChargePayment {
+  type: 'ChargePayment';
+  data: { orderId: OrderId; amount: number; currency: string; result: ChargeResult };
+}
+
+export interface RefundPayment {
+  type: 'RefundPayment';
+  data: { orderId: OrderId; reason: string };
+}
+
+export type PaymentCommand = ChargePayment | RefundPayment;
+export type PaymentContext = Record<string, never>;
+
+/**
+ * Asked before the gateway is called: is there anything to do? A payment is charged once and
+ * refunded once, so a second charge or refund must not reach the provider at all.
+ */
+export function precheck(type: PaymentCommand['type'], state: PaymentState): Ignored | undefined {
+  switch (type) {
+    case 'ChargePayment':
+      if (state.status === 'none') return undefined;
+      return ignore(state.status === 'declined' ? 'AlreadyDeclined' : 'AlreadyCharged');
+    case 'RefundPayment':
+      if (state.status === 'captured') return undefined;
+      return ignore(state.status === 'refunded' ? 'AlreadyRefunded' : 'NothingCaptured');
+    default: {
+      const unreachable: never = type;
+      return unreachable;
+    }
+  }
+}
+
+export function decide(command: PaymentCommand, state: PaymentState, _context: PaymentContext = {}): Decision<PaymentEvent> {
+  const skip = precheck(command.type, state);
+  if (skip) return skip;
+  switch (command.type) {
+    case 'ChargePayment': {
+      const { orderId, amount, currency, result } = command.data;
+      if (result.outcome === 'declined') {
+        return [{ type: 'PaymentDeclined', data: { orderId, amount, currency, reason: result.reason, message: result.message, attempts: result.attempts } }];
+      }
+      const { paymentId, attempts } = result;
+      return [
+        { type: 'PaymentAuthorized', data: { orderId, paymentId, amount, currency, attempts } },
+        { type: 'PaymentCaptured', data: { orderId, paymentId, amount, currency } },
+      ];
+    }
+    case 'RefundPayment': {
+      if (state.status !== 'captured') return ignore('NothingCaptured');
+      const { orderId, reason } = command.data;
+      return [
+        { type: 'PaymentRefunded', data: { orderId, paymentId: state.paymentId as PaymentId, amount: state.amount, currency: state.currency, reason } },
+      ];
+    }
+    default: {
+      const unreachable: never = command;
+      return unreachable;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import type { DeclineReason } from '@saga/event-schemas/payment';
+
+/**
+ * What the payment service needs of a card provider. The simulated gateway answers by test
+ * card; a real provider (Stripe, Adyen...) plugs in here. Every money-moving call carries an
+ * idempotency key (the saga command's id) so a retried call never charges twice.
+ */
+export interface PaymentGateway {
+  /** Swaps a card number for a token; the number goes no further than this call. */
+  tokenize(card: { number: string }): Promise<CardToken>;
+  authorize(request: AuthorizeRequest): Promise<AuthorizeResult>;
+  capture(request: { paymentId: string; amount: number; currency: string; idempotencyKey: string }): Promise<{ captureId: string }>;
+  refund(request: { paymentId: string; amount: number; currency: string; idempotencyKey: string }): Promise<{ refundId: string }>;
+}
+
+export interface CardToken {
+  token: string;
+  last4: string;
+}
+
+export interface AuthorizeRequest {
+  token: string;
+  amount: number;
+  currency: string;
+  idempotencyKey: string;
+}
+
+export type AuthorizeResult =
+  | { status: 'authorized'; paymentId: string }
+  | { status: 'declined'; reason: Exclude<DeclineReason, 'gateway_unavailable'>; message: string };
+
+/** The provider could not answer now (timeout, 5xx); the same call may succeed if retried. */
+export class GatewayUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GatewayUnavailableError';
+  }
+}
+
+/** The card number is not one the provider accepts at all (bad length or digits). */
+export class InvalidCardError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidCardError';
+  }
+}

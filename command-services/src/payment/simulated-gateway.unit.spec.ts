@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayUnavailableError, InvalidCardError } from './gateway';
+import { createSimulatedGateway } from './simulated-gateway';
+
+const request = (token: string, idempotencyKey = 'cmd-1') => ({ token, amount: 1000, currency: 'EUR', idempotencyKey });
+
+describe('simulated gateway', () => {
+  it('tokens keep the last four digits but never the card number', async () => {
+    const gateway = createSimulatedGateway({ randomHex: () => 'abc123' });
+    expect(await gateway.tokenize({ number: '4242 4242 4242 4242' })).toEqual({ token: 'tok_sim_approve_abc123', last4: '4242' });
+    const { token } = await createSimulatedGateway().tokenize({ number: '4000000000000002' });
+    expect(token).toMatch(/^tok_sim_decline_[0-9a-f]{24}$/);
+    expect(token).not.toContain('4000000000000002');
+  });
+
+  it('refuses what is not a card number', async () => {
+    await expect(createSimulatedGateway().tokenize({ number: '42' })).rejects.toBeInstanceOf(InvalidCardError);
+  });
+
+  it('answers by test card', async () => {
+    const gateway = createSimulatedGateway({ randomHex: () => 'f00' });
+    const tokenOf = async (number: string) => (await gateway.tokenize({ number })).token;
+    expect(await gateway.authorize(request(await tokenOf('4242424242424242'), 'a'))).toEqual({ status: 'authorized', paymentId: 'sim_f00' });
+    expect(await gateway.authorize(request(await tokenOf('4000000000000002'), 'b'))).toEqual({
+      status: 'declined',
+      reason: 'card_declined',
+      message: 'the card was declined',
+    });
+    expect(await gateway.authorize(request(await tokenOf('4000000000009995'), 'c'))).toEqual({
+      status: 'declined',
+      reason: 'insufficient_funds',
+      message: 'the card has insufficient funds',
+    });
+    expect(await gateway.authorize(request(await tokenOf('5555555555554444'), 'd'))).toEqual({
+      status: 'declined',
+      reason: 'unknown_card',
+      message: 'the card is not a known test card',
+    });
+    expect(await gateway.authorize(request('tok_forged', 'e'))).toMatchObject({ status: 'declined', reason: 'unknown_card' });
+  });
+
+  it('the flaky card fails twice, then approves', async () => {
+    const gateway = createSimulatedGateway({ randomHex: () => '1' });
+    const { token } = await gateway.tokenize({ number: '4000000000000119' });
+    await expect(gateway.authorize(request(token))).rejects.toBeInstanceOf(GatewayUnavailableError);
+    await expect(gateway.authorize(request(token))).rejects.toBeInstanceOf(GatewayUnavailableError);
+    expect(await gateway.authorize(request(token))).toEqual({ status: 'authorized', paymentId: 'sim_1' });
+  });
+
+  it('the late card answers after twice the step timeout, then approves', async () => {
+    const slept: number[] = [];
+    const gateway = createSimulatedGateway({ stepTimeoutMs: 500, sleep: async (ms) => void slept.push(ms), randomHex: () => '2' });
+    const { token } = await gateway.tokenize({ number: '4000000000000259' });
+    expect(await gateway.authorize(request(token))).toEqual({ status: 'authorized', paymentId: 'sim_2' });
+    expect(slept).toEqual([1000]);
+  });
+
+  it('a retried call with the same idempotency key moves money once', async () => {
+    const gateway = createSimulatedGateway();
+    const { token } = await gateway.tokenize({ number: '4242424242424242' });
+    const first = await gateway.authorize(request(token, 'k'));
+    expect(await gateway.authorize(request(token, 'k'))).toEqual(first);
+    const capture = { paymentId: 'sim_x', amount: 1000, currency: 'EUR', idempotencyKey: 'k' };
+    expect(await gateway.capture(capture)).toEqual(await gateway.capture(capture));
+    await gateway.refund({ ...capture, idempotencyKey: 'r' });
+    await gateway.refund({ ...capture, idempotencyKey: 'r' });
+    expect(gateway.ledger()).toEqual({ captured: 1000, refunded: 1000 });
+  });
+});

@@ -1,0 +1,43 @@
+import type { EventOf } from '@saga/event-schemas/catalog';
+import type { DeclineReason } from '@saga/event-schemas/payment';
+
+export type PaymentEvent =
+  | EventOf<'PaymentAuthorized'>
+  | EventOf<'PaymentCaptured'>
+  | EventOf<'PaymentDeclined'>
+  | EventOf<'PaymentRefunded'>;
+
+/** One order's payment: charged at most once, refunded at most once and only once captured. */
+export type PaymentState =
+  | { status: 'none' }
+  | { status: 'authorized'; paymentId: string; amount: number; currency: string }
+  | { status: 'captured'; paymentId: string; amount: number; currency: string }
+  | { status: 'declined'; amount: number; currency: string; reason: DeclineReason }
+  | { status: 'refunded'; paymentId: string; amount: number; currency: string; reason: string };
+
+export const initialState: PaymentState = { status: 'none' };
+
+export function evolve(state: PaymentState, event: PaymentEvent): PaymentState {
+  switch (event.type) {
+    case 'PaymentAuthorized': {
+      const { paymentId, amount, currency } = event.data;
+      return { status: 'authorized', paymentId, amount, currency };
+    }
+    case 'PaymentCaptured': {
+      const { paymentId, amount, currency } = event.data;
+      return { status: 'captured', paymentId, amount, currency };
+    }
+    case 'PaymentDeclined': {
+      const { amount, currency, reason } = event.data;
+      return { status: 'declined', amount, currency, reason };
+    }
+    case 'PaymentRefunded': {
+      const { paymentId, amount, currency, reason } = event.data;
+      return { status: 'refunded', paymentId, amount, currency, reason };
+    }
+    default: {
+      const unreachable: never = event;
+      return unreachable;
+    }
+  }
+}
