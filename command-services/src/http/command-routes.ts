@@ -4,10 +4,11 @@ import { AddProductRequest, RestockRequest } from '@saga/event-schemas/inventory
 import { Sku } from '@saga/event-schemas/ids';
 import { CancelOrderRequest, PlaceOrderRequest } from '@saga/event-schemas/order';
 import type { Jwt } from '@saga/platform/auth/jwt';
-import { ForbiddenError, NotFoundError } from '@saga/platform/errors';
+import { ForbiddenError, NotFoundError, ValidationError } from '@saga/platform/errors';
 import { authenticate, requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { parseWith } from '@saga/platform/http/validate';
 import type { OrderHandlers } from '../order/handlers';
+import { InvalidCardError, type PaymentGateway } from '../payment/gateway';
 import type { Actor } from '../shared/actor';
 
 /** What the routes need of the inventory; the inventory handlers satisfy it. */
@@ -20,8 +21,8 @@ export interface CommandRouterDeps {
   jwt: Pick<Jwt, 'verify'>;
   orders: Pick<OrderHandlers, 'placeOrder' | 'requestCancellation'>;
   inventory: InventoryCommands;
-  /** The payment gateway's tokenizer: the card number stops here, the order keeps a token and last4. */
-  tokenizeCard(card: string): Promise<{ token: string; last4: string }>;
+  /** The card number stops at the gateway's tokenizer: the order keeps a token and the last four digits. */
+  payments: Pick<PaymentGateway, 'tokenize'>;
 }
 
 /** A client's retry key: short and plain, since it becomes part of a derived order id. */
@@ -41,13 +42,23 @@ export function createCommandRouter(deps: CommandRouterDeps): Router {
   const { orders, inventory } = deps;
   const router = Router();
   const auth = authenticate(deps.jwt);
+  const tokenize = async (number: string) => {
+    try {
+      return await deps.payments.tokenize({ number });
+    } catch (err) {
+      if (err instanceof InvalidCardError) {
+        throw new ValidationError('the card was refused', [{ path: ['payment', 'card'], message: err.message, code: 'invalid_card' }]);
+      }
+      throw err;
+    }
+  };
   const actorOf = (user: { id: string; role: Actor['role'] }): Actor => ({ userId: user.id, role: user.role });
 
   router.post('/api/orders', auth, requireRole('customer', 'admin'), async (req, res) => {
     const user = userOf(req);
     const idempotencyKey = parseWith(IdempotencyKey, req.get('idempotency-key'), 'Idempotency-Key header');
     const body = parseWith(PlaceOrderRequest, req.body);
-    const payment = await deps.tokenizeCard(body.payment.card);
+    const payment = await tokenize(body.payment.card);
     const { orderId, created } = await orders.placeOrder({
       customer: { id: user.id, email: user.email },
       items: body.items,

@@ -3,7 +3,6 @@
  * dir) listening on 127.0.0.1:0, for the HTTP specs and the benchmark. Not a composition
  * root: the app's own wiring lives in app/.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -19,6 +18,7 @@ import { createLogger } from '@saga/platform/logging';
 import { createMetrics, type Metrics } from '@saga/platform/metrics';
 import { createInventoryHandlers, type InventoryHandlers } from '../inventory/handlers';
 import { createOrderHandlers, type OrderHandlers } from '../order/handlers';
+import { createSimulatedGateway } from '../payment/simulated-gateway';
 import { createUserStore, type UserStore } from '../users/user-store';
 import { createAuthRouter, type RateLimitOptions } from './auth-routes';
 import { createCommandRouter } from './command-routes';
@@ -37,11 +37,6 @@ export interface TestStack {
   metrics: Metrics;
   dataDir: string;
   close(): Promise<void>;
-}
-
-/** Stands in for the payment gateway's tokenizer: a stable token, the last four digits, never the number. */
-export async function fakeTokenizeCard(card: string) {
-  return { token: `tok_${createHash('sha256').update(card).digest('hex').slice(0, 24)}`, last4: card.slice(-4) };
 }
 
 export async function startTestStack(options: { loginRateLimit?: RateLimitOptions; registerRateLimit?: RateLimitOptions } = {}): Promise<TestStack> {
@@ -65,7 +60,7 @@ export async function startTestStack(options: { loginRateLimit?: RateLimitOption
       registerRateLimit: options.registerRateLimit ?? { windowMs: 60_000, limit: 1000 },
     }),
   );
-  app.use(createCommandRouter({ jwt, orders, inventory, tokenizeCard: fakeTokenizeCard }));
+  app.use(createCommandRouter({ jwt, orders, inventory, payments: createSimulatedGateway() }));
   finishApp(app);
 
   const server = app.listen(0, '127.0.0.1');
