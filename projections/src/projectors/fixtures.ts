@@ -1,5 +1,6 @@
 import { currentVersion, type DomainEvent } from '@saga/event-schemas/catalog';
 import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { EventStore } from '@saga/platform/event-store/port';
 import { deterministicId } from '@saga/platform/ids';
 
 /**
@@ -189,3 +190,38 @@ export function toNewEvent(s: StoryEvent, eventId: string): NewEvent {
     metadata: { correlationId: s.correlationId, causationId: s.correlationId, occurredAt: s.at },
   } as NewEvent;
 }
+
+/** Appends stories through an event store, one append per run of events of one stream. */
+export async function appendStory(store: EventStore, story: StoryEvent[]): Promise<void> {
+  let i = 0;
+  while (i < story.length) {
+    const streamId = story[i]!.streamId;
+    let j = i;
+    while (j < story.length && story[j]!.streamId === streamId) j++;
+    const revision = await store.streamRevision(streamId);
+    await store.append(
+      streamId,
+      story.slice(i, j).map((s, k) => toNewEvent(s, deterministicId(streamId, revision + 1 + k))),
+    );
+    i = j;
+  }
+}
+
+export function customerOrder(n: number, t0: number, customers = 10): OrderSpec {
+  return {
+    orderId: `ord-${n}`,
+    customerId: `cust-${n % customers}`,
+    email: `cust-${n % customers}@example.com`,
+    sku: `SKU-${n % 5}`,
+    name: `Product ${n % 5}`,
+    quantity: 1 + (n % 3),
+    unitPrice: 500 + 100 * (n % 5),
+    currency: 'EUR',
+    t0,
+  };
+}
+
+export const outcomeOf = (n: number): Outcome => (['confirmed', 'confirmed', 'declined', 'cancelled', 'confirmed', 'out-of-stock'] as const)[n % 6]!;
+
+export const demoCatalog = (stock: number) =>
+  [0, 1, 2, 3, 4].map((i) => ({ sku: `SKU-${i}`, name: `Product ${i}`, price: 500 + 100 * i, currency: 'EUR', stock }));

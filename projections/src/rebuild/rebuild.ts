@@ -1,0 +1,234 @@
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
+import type { EventStore } from '@saga/platform/event-store/port';
+import { applyEvent, checkpointOf, idsNeeded, type AnyProjection, type WorkingSet } from '../projectors/projection';
+
+/**
+ * Rebuild from scratch: a shadow collection is built from the event store's global log while
+ * the live one keeps serving, caught up to the tail, checked, and swapped in atomically.
+ *
+ * The live projector only needs pausing across the last catch-up and the swap (so no write
+ * of its straddles the swap). It then resumes from its own bus offsets: every document in
+ * the new collection carries the stream revisions it has applied, so whatever the bus
+ * delivers that the rebuild already folded in is skipped, and nothing is applied twice.
+ */
+export type RebuildPhase = 'starting' | 'building' | 'catching-up' | 'verifying' | 'swapping' | 'done' | 'failed';
+
+export interface RebuildProgress {
+  projection: string;
+  phase: RebuildPhase;
+  /** Events read from the log so far. */
+  eventsDone: number;
+  /** Events in the log when the rebuild looked last (the global head position). */
+  total: number;
+  /** Events per second since the start. */
+  rate: number;
+  etaSeconds: number | null;
+  position: number;
+  startedAt: string;
+  finishedAt: string | null;
+  verification: Verification | null;
+  error: string | null;
+}
+
+export interface Verification {
+  shadowCount: number;
+  liveCount: number;
+  /** Documents whose content differs between the live and the rebuilt collection (compared by id). */
+  differing: number;
+  /** The rebuilt collection has read the log up to its head. */
+  caughtUp: boolean;
+}
+
+/** What the rebuild needs from the live projector: to hold it still across the swap. */
+export interface LiveProjector {
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export interface RebuildDeps {
+  eventStore: EventStore;
+  documentStore: DocumentStore;
+  /** The live runner, when it runs in this process. */
+  live?: LiveProjector;
+  now?: () => number;
+}
+
+export interface RebuildOptions {
+  pageSize?: number;
+  /** Documents kept in memory between pages, so a busy document is not read back each page. */
+  cacheSize?: number;
+  /** Compare every document with the live collection before the swap (costs a full read of both). */
+  compare?: boolean;
+  onProgress?: (progress: RebuildProgress) => void;
+}
+
+export const shadowNameOf = (projection: AnyProjection) => `${projection.collection.name}__rebuild`;
+
+/** Stable JSON for comparing documents whatever order their keys were written in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Counts the documents that differ between two collections, walking both by id. */
+export async function compareCollections(store: DocumentStore, projection: AnyProjection, a: string, b: string): Promise<Omit<Verification, 'caughtUp'>> {
+  const left = await store.collection({ ...projection.collection, name: a });
+  const right = await store.collection({ ...projection.collection, name: b });
+  const leftCount = await left.count();
+  const rightCount = await right.count();
+  let differing = 0;
+  let foundInRight = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await left.find({ limit: 1000, ...(cursor ? { cursor } : {}) });
+    const others = new Map((await right.getMany(page.items.map((d) => d.id))).map((d) => [d.id, d]));
+    for (const doc of page.items) {
+      const other = others.get(doc.id);
+      if (other) foundInRight++;
+      if (!other || canonical(doc) !== canonical(other)) differing++;
+    }
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  // Documents only the right side has differ too.
+  differing += rightCount - foundInRight;
+  return { shadowCount: leftCount, liveCount: rightCount, differing };
+}
+
+export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjection, options: RebuildOptions = {}): Promise<RebuildProgress> {
+  const now = deps.now ?? Date.now;
+  const pageSize = options.pageSize ?? 2000;
+  const cacheSize = options.cacheSize ?? 50_000;
+  const { eventStore, documentStore } = deps;
+  const shadowName = shadowNameOf(projection);
+  const started = now();
+  const progress: RebuildProgress = {
+    projection: projection.name,
+    phase: 'starting',
+    eventsDone: 0,
+    total: Math.max(0, await eventStore.headPosition()),
+    rate: 0,
+    etaSeconds: null,
+    position: -1,
+    startedAt: new Date(started).toISOString(),
+    finishedAt: null,
+    verification: null,
+    error: null,
+  };
+  const report = () => {
+    const seconds = Math.max((now() - started) / 1000, 1e-3);
+    progress.rate = Math.round(progress.eventsDone / seconds);
+    // Positions advance through the whole log, relevant events or not: the ETA goes by them.
+    const positionRate = Math.max(progress.position, 0) / seconds;
+    const left = Math.max(0, progress.total - progress.position);
+    progress.etaSeconds = progress.phase === 'done' ? 0 : positionRate > 0 ? Math.round(left / positionRate) : null;
+    options.onProgress?.({ ...progress });
+  };
+
+  let liveStopped = false;
+  report();
+  try {
+    await documentStore.dropCollection(shadowName);
+    const shadow = await documentStore.collection({ ...projection.collection, name: shadowName });
+    // The rebuild is the shadow's only writer, so what it holds in memory is the truth.
+    const cache = new Map<string, Document | null>();
+    const filter = { eventTypes: [...projection.eventTypes] };
+
+    /** Reads and folds pages until the log has nothing more; returns how many events it read. */
+    const drain = async (): Promise<number> => {
+      let read = 0;
+      for (;;) {
+        const page: RecordedEvent[] = await eventStore.readAll({ fromPosition: progress.position + 1, limit: pageSize, filter });
+        if (page.length === 0) return read;
+        await foldPage(page);
+        read += page.length;
+        progress.eventsDone += page.length;
+        progress.position = page[page.length - 1]!.position;
+        if (progress.position > progress.total) progress.total = progress.position;
+        report();
+        if (page.length < pageSize) return read;
+      }
+    };
+
+    const foldPage = async (page: RecordedEvent[]) => {
+      const missing = idsNeeded(projection, page).filter((id) => !cache.has(id));
+      if (missing.length > 0) {
+        const found = new Map((await shadow.getMany(missing)).map((d) => [d.id, d]));
+        for (const id of missing) cache.set(id, found.get(id) ?? null);
+      }
+      const set: WorkingSet = { docs: cache, changed: new Set() };
+      for (const event of page) applyEvent(projection, set, event);
+      const ops: WriteOp[] = [...set.changed].map((id) => ({ collection: shadowName, op: 'upsert', doc: cache.get(id) as Document }));
+      const last = page[page.length - 1]!.position;
+      await documentStore.write(ops, { [checkpointOf(shadowName)]: String(last) });
+      // Forget the oldest entries (a Map iterates in insertion order), never the summary.
+      if (cache.size > cacheSize) {
+        const keep = projection.summary?.id;
+        let excess = cache.size - cacheSize;
+        for (const id of cache.keys()) {
+          if (excess-- <= 0) break;
+          if (id !== keep) cache.delete(id);
+        }
+      }
+    };
+
+    progress.phase = 'building';
+    report();
+    await drain();
+
+    progress.phase = 'catching-up';
+    progress.total = Math.max(progress.total, await eventStore.headPosition());
+    report();
+    // Catch up while live keeps going, until a pass finds little new; then hold live still for the last one.
+    for (let pass = 0; pass < 10 && (await drain()) > pageSize / 10; pass++);
+    if (deps.live) {
+      await deps.live.stop();
+      liveStopped = true;
+    }
+    // Appends go on while the projector is held: what comes after this head reaches the new
+    // collection through the resumed projector, like any other new event.
+    const head = await eventStore.headPosition();
+    await drain();
+    progress.total = Math.max(progress.total, head);
+
+    progress.phase = 'verifying';
+    report();
+    const caughtUp = progress.position >= (await lastRelevantPosition(eventStore, projection, head));
+    const compared = options.compare === false
+      ? { shadowCount: await shadow.count(), liveCount: await (await documentStore.collection(projection.collection)).count(), differing: -1 }
+      : await compareCollections(documentStore, projection, shadowName, projection.collection.name);
+    progress.verification = { ...compared, caughtUp };
+    if (!caughtUp) throw new Error(`rebuild of ${projection.name} stopped at ${progress.position}, before the log's head ${head}`);
+
+    progress.phase = 'swapping';
+    report();
+    await documentStore.swapCollection(shadowName, projection.collection.name);
+    const liveCheckpoint = checkpointOf(projection.collection.name);
+    const before = Number((await documentStore.getCheckpoint(liveCheckpoint)) ?? -1);
+    await documentStore.write([], { [liveCheckpoint]: String(Math.max(before, progress.position)) });
+    progress.phase = 'done';
+    progress.finishedAt = new Date(now()).toISOString();
+    report();
+    return { ...progress };
+  } catch (error) {
+    progress.phase = 'failed';
+    progress.error = error instanceof Error ? error.message : String(error);
+    progress.finishedAt = new Date(now()).toISOString();
+    report();
+    await documentStore.dropCollection(shadowName).catch(() => undefined);
+    throw error;
+  } finally {
+    if (liveStopped) await deps.live?.start();
+  }
+}
+
+/** The position of the last event in the log this projection handles (its own notion of "caught up"). */
+async function lastRelevantPosition(eventStore: EventStore, projection: AnyProjection, head: number): Promise<number> {
+  if (head < 0) return -1;
+  const [last] = await eventStore.readAll({ direction: 'backwards', fromPosition: head, limit: 1, filter: { eventTypes: [...projection.eventTypes] } });
+  return last?.position ?? -1;
+}
