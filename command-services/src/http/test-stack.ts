@@ -39,7 +39,14 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(options: { loginRateLimit?: RateLimitOptions; registerRateLimit?: RateLimitOptions } = {}): Promise<TestStack> {
+export interface TestStackOptions {
+  loginRateLimit?: RateLimitOptions;
+  registerRateLimit?: RateLimitOptions;
+  /** Extra routes on the same app, mounted before the 404 and problem handlers (the benchmark's ceiling route). */
+  mount?: (app: Express, jwt: Jwt) => void;
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'command-api-'));
   const store = await openSqliteEventStore({ dataDir });
   const docs = await openSqliteDocumentStore({ dataDir });
@@ -61,6 +68,7 @@ export async function startTestStack(options: { loginRateLimit?: RateLimitOption
     }),
   );
   app.use(createCommandRouter({ jwt, orders, inventory, payments: createSimulatedGateway() }));
+  options.mount?.(app, jwt);
   finishApp(app);
 
   const server = app.listen(0, '127.0.0.1');

@@ -1,0 +1,125 @@
+/**
+ * `npm run bench:commands [-- --quick]`: place-order commands per second over HTTP on the
+ * embedded stack (SQLite event and document stores in a temp dir, the real command routes
+ * with JWT, zod, the simulated gateway's tokenizer, pricing from the inventory, the order
+ * handler's read-decide-append), beside the same Express app answering a trivial
+ * zod-validated, authenticated POST in the same run: the HTTP ceiling. Rounds alternate
+ * the two and the median counts, so a noisy neighbour hurts both alike. Then the bus
+ * benchmark (bench/bus.bench.ts) beside raw SQLite inserts.
+ *
+ * Clients are keep-alive node:http connections in this same process (2 shared cores: a
+ * lighter client than fetch leaves more CPU to the server on both sides of the ratio).
+ * What is not measured: the relay, saga and projectors that would also run in `npm start`.
+ */
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { AddProductRequest } from '@saga/event-schemas/inventory';
+import { authenticate } from '@saga/platform/http/auth-middleware';
+import { parseWith } from '@saga/platform/http/validate';
+import { startTestStack } from '@saga/command-services/http/test-stack';
+import { runBusBench } from './bus.bench';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 2 : 3;
+const ROUND_MS = quick ? 1_500 : 3_000;
+const CONNECTIONS = 16;
+const BUS_MESSAGES = quick ? 10_000 : 30_000;
+
+const Ping = z.strictObject({ items: z.array(z.strictObject({ sku: z.string(), quantity: z.int().positive() })).min(1) });
+
+interface Target {
+  path: string;
+  body: () => string;
+  expect: number;
+}
+
+/** Runs CONNECTIONS closed-loop clients for `ms`; answers requests per second. */
+async function load(baseUrl: string, token: string, target: Target, ms: number): Promise<number> {
+  const url = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const deadline = performance.now() + ms;
+  let done = 0;
+  const one = (body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: target.path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < deadline) {
+        const status = await one(target.body());
+        if (status !== target.expect) throw new Error(`${target.path} answered ${status}, expected ${target.expect}`);
+        done++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  return done / seconds;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(8);
+
+const stack = await startTestStack({
+  mount: (app, jwt) => {
+    app.post('/bench/ping', authenticate(jwt), (req, res) => {
+      const { items } = parseWith(Ping, req.body);
+      res.status(202).json({ orderId: randomUUID(), lines: items.length });
+    });
+  },
+});
+
+try {
+  await stack.inventory.addProduct(AddProductRequest.parse({ sku: 'MUG-001', name: 'Mug', price: 1250, currency: 'EUR', stock: 1_000_000 }));
+  const customer = await stack.users.register({ email: 'bench@example.com', password: 'bench-password', name: 'Bench' });
+  const token = stack.jwt.sign(customer);
+  const order = JSON.stringify({ items: [{ sku: 'MUG-001', quantity: 1 }], payment: { card: '4242424242424242' } });
+  const ping = JSON.stringify({ items: [{ sku: 'MUG-001', quantity: 1 }] });
+  const targets = {
+    ceiling: { path: '/bench/ping', body: () => ping, expect: 202 },
+    orders: { path: '/api/orders', body: () => order, expect: 202 },
+  };
+
+  // Warm-up: JIT, prepared statements, SQLite page cache.
+  await load(stack.baseUrl, token, targets.ceiling, 500);
+  await load(stack.baseUrl, token, targets.orders, 500);
+
+  const ceiling: number[] = [];
+  const orders: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    ceiling.push(await load(stack.baseUrl, token, targets.ceiling, ROUND_MS));
+    orders.push(await load(stack.baseUrl, token, targets.orders, ROUND_MS));
+  }
+  const appended = (await stack.store.headPosition()) + 1;
+  const c = median(ceiling);
+  const o = median(orders);
+  console.log(`commands bench: ${CONNECTIONS} keep-alive connections, ${ROUNDS} alternating rounds of ${ROUND_MS} ms, median`);
+  console.log(`HTTP ceiling (JWT + zod POST)   ${fmt(c)} req/s   rounds ${ceiling.map((x) => Math.round(x)).join(', ')}`);
+  console.log(`place order (202, appended)     ${fmt(o)} req/s   rounds ${orders.map((x) => Math.round(x)).join(', ')}   ratio ${(o / c).toFixed(2)} (aim >= 0.5)`);
+  console.log(`events in the store afterwards  ${appended}`);
+} finally {
+  await stack.close();
+}
+
+const bus = await runBusBench({ messages: BUS_MESSAGES });
+console.log(`bus bench: ${BUS_MESSAGES} messages, batches of 100`);
+console.log(`raw better-sqlite3 insert ${fmt(bus.rawInsertPerSec)} msg/s`);
+console.log(`bus publish               ${fmt(bus.publishPerSec)} msg/s   ratio ${(bus.publishPerSec / bus.rawInsertPerSec).toFixed(2)} (aim >= 0.5)`);
+console.log(`bus consume               ${fmt(bus.consumePerSec)} msg/s   ratio ${(bus.consumePerSec / bus.rawInsertPerSec).toFixed(2)} (aim >= 0.5)`);
