@@ -38,6 +38,8 @@ export interface SqliteMessageBusOptions {
   membership?: { heartbeatMs: number; leaseTtlMs: number };
   /** How often other processes' writes are looked for. Default 10 ms. */
   pollMs?: number;
+  /** Where storage errors that the bus recovers from are reported (default: console.error). */
+  log?: (msg: string, extra?: object) => void;
 }
 
 const defaultMembership = { heartbeatMs: 1_000, leaseTtlMs: 5_000 };
@@ -138,6 +140,7 @@ type Statements = ReturnType<typeof prepareStatements>;
 class SqliteMessageBus implements MessageBus {
   readonly defaultPartitions: number;
   readonly membership: { heartbeatMs: number; leaseTtlMs: number };
+  readonly log: (msg: string, extra?: object) => void;
   private readonly partitionCounts = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly consumers = new Set<SqliteConsumer>();
@@ -155,6 +158,7 @@ class SqliteMessageBus implements MessageBus {
   ) {
     this.defaultPartitions = options.defaultPartitions ?? 4;
     this.membership = options.membership ?? defaultMembership;
+    this.log = options.log ?? ((msg, extra) => console.error(msg, extra ?? ''));
     this.sql = prepareStatements(db);
     this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
       const now = Date.now();
@@ -359,7 +363,14 @@ class SqliteConsumer {
       }
     }).immediate();
     this.rebalance();
-    this.heartbeat = setInterval(() => this.rebalance(), this.bus.membership.heartbeatMs);
+    this.heartbeat = setInterval(() => {
+      try {
+        this.rebalance();
+      } catch (error) {
+        // A busy database skips one heartbeat; leases outlive several.
+        this.bus.log('message bus heartbeat failed', { groupId: this.options.groupId, error: String(error) });
+      }
+    }, this.bus.membership.heartbeatMs);
   }
 
   /** Heartbeat: renew membership and leases, then take or give up partitions to match the assignment. */
@@ -468,18 +479,29 @@ class PartitionWorker {
     this.committedOffset = this.next;
     try {
       while (!this.leaving) {
-        const messages = bus.fetch(this.topic, this.partition, this.next, this.consumer.maxBatchSize);
-        if (messages.length === 0) {
-          await bus.waitForTopic(this.topic, this.leave);
-          continue;
+        try {
+          const messages = bus.fetch(this.topic, this.partition, this.next, this.consumer.maxBatchSize);
+          if (messages.length === 0) {
+            await bus.waitForTopic(this.topic, this.leave);
+            continue;
+          }
+          await this.deliver(messages);
+          this.commit();
+        } catch (error) {
+          // Storage trouble (e.g. busy past the timeout): handled messages stay uncommitted and
+          // are committed with the next batch, or redelivered; the partition is retried, not dropped.
+          bus.log('message bus partition worker failed; retrying', { topic: this.topic, partition: this.partition, error: String(error) });
+          await this.leave.sleep(500);
         }
-        await this.deliver(messages);
-        this.commit();
       }
     } finally {
       if (!this.lost) {
-        this.commit();
-        bus.sql.releaseLease.run(options.groupId, this.topic, this.partition, this.consumer.memberId);
+        try {
+          this.commit();
+          bus.sql.releaseLease.run(options.groupId, this.topic, this.partition, this.consumer.memberId);
+        } catch (error) {
+          bus.log('message bus could not commit or release on leaving; the lease will expire', { topic: this.topic, error: String(error) });
+        }
       }
     }
   }

@@ -120,6 +120,35 @@ describe('relay from the SQLite event store to the SQLite bus', () => {
     await store.close();
   });
 
+  it('retries a failed publish until it goes through, still exactly once', async () => {
+    const dataDir = tempDir();
+    const store = await openSqliteEventStore({ dataDir });
+    const bus = await openSqliteMessageBus({ dataDir });
+    await appendInterleaved(store, [randomUUID(), randomUUID()], 30);
+    let failuresLeft = 2;
+    const flaky = new Proxy(bus, {
+      get(target, property) {
+        if (property === 'publishMany') {
+          return async (...args: Parameters<MessageBus['publishMany']>) => {
+            if (failuresLeft-- > 0) throw new Error('broker unavailable');
+            await target.publishMany(...args);
+          };
+        }
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const logged: string[] = [];
+    const relay = await startRelay({ store, bus: flaky, log: (msg) => logged.push(msg) });
+    const recorded = await store.readAll();
+    expectExactlyOnceInOrder(await readTopics(bus, recorded.length), recorded);
+    expect(logged.filter((m) => m === 'relay publish failed; retrying')).toHaveLength(2);
+
+    await relay.stop();
+    await bus.close();
+    await store.close();
+  });
+
   it('resumes after its process is killed mid-stream with nothing lost and nothing repeated', async () => {
     const dataDir = tempDir();
     const store = await openSqliteEventStore({ dataDir });

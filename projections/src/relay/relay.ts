@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { categories, categoryOf, eventTopic } from '@saga/event-schemas/streams';
-import type { EventStore } from '@saga/platform/event-store/port';
+import type { EventStore, EventSubscription } from '@saga/platform/event-store/port';
 import type { MessageBus, OutgoingMessage, TopicMessages } from '@saga/platform/message-bus/port';
 
 export interface RelayDeps {
@@ -43,14 +43,26 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
   const knownTopics = new Set(categories.map(eventTopic));
   await bus.createTopics([...knownTopics].map((topic) => ({ name: topic, partitions })));
 
-  const saved = await bus.readCheckpoint(checkpointName);
-  const after = saved === undefined ? undefined : Number(saved);
-  if (after !== undefined && !Number.isInteger(after)) throw new RangeError(`relay checkpoint ${checkpointName} is not a position: ${saved}`);
-  const subscription = store.subscribeToAll(after === undefined ? {} : { after });
-  log('relay started', { name, after: after ?? null });
-
   let stopping = false;
   let wakeFromBackoff: (() => void) | undefined;
+  let subscription: EventSubscription | undefined;
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeFromBackoff = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => (wakeFromBackoff = undefined));
+
+  async function subscribe(): Promise<EventSubscription> {
+    const saved = await bus.readCheckpoint(checkpointName);
+    const after = saved === undefined ? undefined : Number(saved);
+    if (after !== undefined && !Number.isInteger(after)) throw new RangeError(`relay checkpoint ${checkpointName} is not a position: ${saved}`);
+    log('relay following the log', { name, after: after ?? null });
+    return store.subscribeToAll(after === undefined ? {} : { after });
+  }
 
   async function publish(batch: RecordedEvent[]): Promise<void> {
     const byTopic = new Map<string, OutgoingMessage[]>();
@@ -79,27 +91,20 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
       } catch (error) {
         const delay = Math.min(100 * 2 ** (attempt - 1), 5_000);
         log('relay publish failed; retrying', { name, attempt, delayMs: delay, error: String(error), from: batch[0]!.position });
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          wakeFromBackoff = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wakeFromBackoff = undefined;
+        await pause(delay);
       }
     }
     return false;
   }
 
-  const loop = (async () => {
-    const events = subscription[Symbol.asyncIterator]();
+  /** Publishes from one subscription until it ends, the relay stops, or something throws. */
+  async function pump(events: AsyncIterator<RecordedEvent>): Promise<void> {
     let pending: Promise<IteratorResult<RecordedEvent>> | undefined;
     let ended = false;
     while (!stopping && !ended) {
       const first = await (pending ?? events.next());
       pending = undefined;
-      if (first.done) break;
+      if (first.done) return;
       const batch = [first.value];
       // Take what is already waiting, without waiting for more: latency stays one event's.
       while (batch.length < maxBatchSize) {
@@ -113,17 +118,40 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
         }
         batch.push(next.value);
       }
-      if (!(await publishUntilDone(batch))) break;
+      if (!(await publishUntilDone(batch))) return;
+    }
+  }
+
+  // A failed read resubscribes from the checkpoint, so the relay never stalls quietly.
+  const loop = (async () => {
+    for (let failures = 0; !stopping; ) {
+      try {
+        subscription = await subscribe();
+        if (stopping) break;
+        await pump(subscription[Symbol.asyncIterator]());
+        failures = 0;
+        if (!stopping) {
+          log('relay subscription ended; resubscribing', { name });
+          await pause(100);
+        }
+      } catch (error) {
+        failures++;
+        const delay = Math.min(100 * 2 ** (failures - 1), 5_000);
+        log('relay failed reading the log; resubscribing', { name, delayMs: delay, error: String(error) });
+        await subscription?.close().catch(() => undefined);
+        subscription = undefined;
+        if (!stopping) await pause(delay);
+      }
     }
   })();
-  loop.catch((error: unknown) => log('relay stopped on an error', { name, error: String(error) }));
 
   return {
     async stop() {
       stopping = true;
       wakeFromBackoff?.();
-      await subscription.close();
-      await loop.catch(() => undefined);
+      await subscription?.close();
+      await loop;
+      await subscription?.close(); // in case stop came while it was subscribing
       log('relay stopped', { name });
     },
   };
