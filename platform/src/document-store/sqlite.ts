@@ -251,20 +251,21 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
         const sql = countSql(table, toConditions(specOf(table), filter));
         return (statement(sql.text, { table, params: sql.params }).get(...sql.params) as { n: number }).n;
       },
-      upsert: async (doc) => writeBatch([{ collection: table, op: 'upsert', doc }], {}),
-      delete: async (id) => writeBatch([{ collection: table, op: 'delete', id }], {}),
+      upsert: async (doc) => writeBatch.immediate([{ collection: table, op: 'upsert', doc }], {}),
+      delete: async (id) => writeBatch.immediate([{ collection: table, op: 'delete', id }], {}),
     };
   }
 
   return {
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolved = resolveSpec(spec);
-      ensureCollection(resolved);
+      // IMMEDIATE takes the write lock first, so two processes cannot both add a missing index.
+      ensureCollection.immediate(resolved);
       specs.set(resolved.name, resolved);
       return openCollection<T>(resolved.name);
     },
     async write(ops, checkpoints = {}) {
-      writeBatch(ops, checkpoints);
+      writeBatch.immediate(ops, checkpoints);
     },
     async getCheckpoint(name) {
       const row = statement(`SELECT value FROM ${quote(CHECKPOINTS)} WHERE name = ?`).get(name) as { value: string } | undefined;
@@ -274,7 +275,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       checkCollectionName(source);
       checkCollectionName(target);
       if (source === target) throw new ValidationError('cannot swap a collection with itself');
-      swap(source, target);
+      swap.immediate(source, target);
       const spec = specs.get(source);
       specs.delete(source);
       if (spec) specs.set(target, { ...spec, name: target });
