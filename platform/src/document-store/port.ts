@@ -68,7 +68,8 @@ export interface DocumentStore {
   collection<T extends Document>(spec: CollectionSpec): Promise<Collection<T>>;
   /**
    * Applies the writes and sets the checkpoints in one atomic step: a projector records the
-   * position it has applied together with the changes it made.
+   * position it has applied together with the changes it made. Each op's collection must
+   * have been opened with `collection()` on this store (else NotFoundError, and nothing is written).
    */
   write(ops: WriteOp[], checkpoints?: Record<string, string>): Promise<void>;
   getCheckpoint(name: string): Promise<string | undefined>;

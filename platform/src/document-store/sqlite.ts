@@ -1,6 +1,6 @@
 /**
  * Embedded document store: one SQLite file (`readmodels.sqlite`, WAL), one table per
- * collection (`id`, `doc` JSON), an expression index per declared field or compound. Every
+ * collection (`id`, `doc` JSON) with an indexed virtual column per declared field. Every
  * query shape is checked with EXPLAIN QUERY PLAN the first time it is prepared, so a shape
  * that would scan a table fails loudly instead of getting slow.
  */
