@@ -17,6 +17,9 @@ export interface HttpAppOptions {
   health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
+/** SSE clients pass their token in the query string; it must not land in the logs. */
+const redactUrl = (url: string) => url.replace(/([?&]access_token=)[^&]*/gi, '$1[redacted]');
+
 /** A caller-chosen correlation id is kept only if it is short and plain, so it is safe in logs and headers. */
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -37,7 +40,7 @@ function correlate(logger: Logger, metrics: Metrics): RequestHandler {
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       metrics.httpRequestDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       req.log.info(
-        { method: req.method, url: req.originalUrl, status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 },
+        { method: req.method, url: redactUrl(req.originalUrl), status: res.statusCode, durationMs: Math.round(seconds * 1e4) / 10 },
         'request',
       );
     });
