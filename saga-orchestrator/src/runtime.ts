@@ -1,0 +1,316 @@
+import { initialTransition, transition } from 'xstate';
+import { commandTopicOf } from '@saga/event-schemas/commands';
+import { RecordedEventJson, type RecordedEvent } from '@saga/event-schemas/envelope';
+import { idOf, streamIdFor } from '@saga/event-schemas/streams';
+import type { EventStore } from '@saga/platform/event-store/port';
+import { WrongExpectedRevisionError } from '@saga/platform/event-store/port';
+import type { BusMessage, MessageBus } from '@saga/platform/message-bus/port';
+import { ValidationError } from '@saga/platform/errors';
+import { deterministicId } from '@saga/platform/ids';
+import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput } from './machine';
+import { sagaInputOf, sagaInputTopics } from './inputs';
+import {
+  commandEnvelope,
+  foldSaga,
+  issuedCommands,
+  restore,
+  startedEvents,
+  transitionEvents,
+  type IssuedCommand,
+  type Outbox,
+  type SagaRecord,
+} from './saga-stream';
+
+/**
+ * The saga runtime: bus events in, saga transitions persisted, commands out.
+ *
+ * For each input: load the order's saga (cache, else fold its stream), apply the input with
+ * the machine's pure `transition`, append the transition to `saga-<orderId>` with the
+ * expected revision, and only then publish the commands it issued. The publish records
+ * `saga-dispatch:<orderId>` = the transition's revision in the same bus transaction, so after
+ * a crash the runtime knows exactly which commands may not have gone out and sends them again
+ * (receivers deduplicate by command id). Deadlines are data in the stream; the runtime keeps
+ * an index of them, rebuilt at start from the saga streams, and fires `StepTimedOut` through
+ * the same path as any input.
+ */
+export interface SagaLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SagaRuntimeDeps {
+  store: EventStore;
+  bus: MessageBus;
+  stepTimeoutMs: number;
+  clock?: () => Date;
+  log?: SagaLog;
+  /** How often due timers are looked for. Default: a tenth of the step timeout, 10 ms to 1 s. */
+  timerTickMs?: number;
+  /** How often commands whose dispatch failed are sent again. Default 1 s. */
+  redispatchEveryMs?: number;
+  /** Consumer group of the saga's input topics. Default `saga-orchestrator`. */
+  groupId?: string;
+}
+
+export interface SagaRuntime {
+  stop(): Promise<void>;
+}
+
+export const sagaGroupId = 'saga-orchestrator';
+const dispatchCheckpoint = (orderId: string) => `saga-dispatch:${orderId}`;
+const silent: SagaLog = { info() {}, warn() {}, error() {} };
+
+/** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
+export type Ignored = 'Duplicate' | 'AlreadyStarted' | 'NoSaga' | 'NotApplicable';
+export type Applied = { applied: true; from: string | null; to: string; commands: IssuedCommand[] } | { applied: false; reason: Ignored };
+
+type Input =
+  | { kind: 'start'; orderId: string; eventId: string; input: SagaInput }
+  | { kind: 'feed'; orderId: string; eventId: string; event: SagaEvent };
+
+export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRuntime> {
+  const { store, bus, stepTimeoutMs } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const log = deps.log ?? silent;
+  const cache = new Map<string, SagaRecord>();
+  /** Sagas whose last commands are persisted but not known to be published. */
+  const undispatched = new Set<string>();
+  /** Running sagas' deadlines (ms since epoch), by order id. */
+  const timers = new Map<string, { step: string; dueAt: number }>();
+  const queues = new Map<string, Promise<unknown>>();
+  let stopped = false;
+
+  /** One input at a time per saga; different sagas run concurrently. */
+  function serialized<T>(orderId: string, work: () => Promise<T>): Promise<T> {
+    const previous = queues.get(orderId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const tail = next.catch(() => undefined);
+    queues.set(orderId, tail);
+    void tail.then(() => {
+      if (queues.get(orderId) === tail) queues.delete(orderId);
+    });
+    return next;
+  }
+
+  async function load(orderId: string): Promise<SagaRecord | null> {
+    const cached = cache.get(orderId);
+    if (cached) return cached;
+    const record = foldSaga(orderId, await store.readStream(streamIdFor.saga(orderId)));
+    if (!record) return null;
+    if (record.outbox && !(await isDispatched(orderId, record.outbox))) undispatched.add(orderId);
+    remember(record);
+    return record;
+  }
+
+  async function isDispatched(orderId: string, outbox: Outbox): Promise<boolean> {
+    const checkpoint = await bus.readCheckpoint(dispatchCheckpoint(orderId));
+    return checkpoint !== undefined && Number(checkpoint) >= outbox.revision;
+  }
+
+  function remember(record: SagaRecord): void {
+    const timer = record.snapshot.context.timer;
+    if (timer && statusOf(record.state) === 'running') timers.set(record.orderId, { step: timer.step, dueAt: Date.parse(timer.dueAt) });
+    else timers.delete(record.orderId);
+    cache.delete(record.orderId);
+    cache.set(record.orderId, record);
+    // Ended sagas are rarely needed again (a late success loads them back), so the cache keeps
+    // the most recently used sagas only.
+    if (cache.size > 10_000) {
+      for (const [id] of cache) {
+        if (cache.size <= 9_000) break;
+        if (!undispatched.has(id)) cache.delete(id);
+      }
+    }
+  }
+
+  /** Publishes a transition's commands with the saga's dispatch checkpoint, in one bus transaction. */
+  async function dispatch(orderId: string, outbox: Outbox): Promise<void> {
+    const byTopic = new Map<string, { key: string; value: string }[]>();
+    for (const command of outbox.commands) {
+      const topic = commandTopicOf(command.type);
+      const messages = byTopic.get(topic) ?? [];
+      messages.push({ key: orderId, value: JSON.stringify(commandEnvelope(orderId, outbox, command)) });
+      byTopic.set(topic, messages);
+    }
+    await bus.publishMany(
+      [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      { checkpoint: { name: dispatchCheckpoint(orderId), value: String(outbox.revision) } },
+    );
+    undispatched.delete(orderId);
+  }
+
+  async function flush(record: SagaRecord): Promise<void> {
+    if (record.outbox && undispatched.has(record.orderId)) {
+      log.warn({ orderId: record.orderId, revision: record.outbox.revision }, 'saga: re-sending commands that may not have gone out');
+      await dispatch(record.orderId, record.outbox);
+    }
+  }
+
+  async function apply(input: Input): Promise<Applied> {
+    return serialized(input.orderId, async () => {
+      const { orderId } = input;
+      const existing = await load(orderId);
+      if (existing) await flush(existing);
+      const at = clock().toISOString();
+      let record: SagaRecord;
+      let result: Applied;
+      try {
+        if (input.kind === 'start') {
+          if (existing) return { applied: false, reason: 'AlreadyStarted' };
+          const [snapshot, actions] = initialTransition(sagaMachine, input.input);
+          const commands = issuedCommands(orderId, commandsOf(actions));
+          const appended = await store.append(streamIdFor.saga(orderId), startedEvents(orderId, input.eventId, snapshot, commands, at), {
+            expectedRevision: 'no_stream',
+          });
+          const state = String(snapshot.value);
+          record = {
+            orderId,
+            revision: appended.nextExpectedRevision,
+            snapshot,
+            state,
+            seen: new Set([input.eventId]),
+            outbox: commands.length > 0 ? { revision: appended.nextExpectedRevision, causationId: input.eventId, at, commands } : null,
+          };
+          result = { applied: true, from: null, to: state, commands };
+        } else {
+          if (!existing) return { applied: false, reason: 'NoSaga' };
+          if (existing.seen.has(input.eventId)) return { applied: false, reason: 'Duplicate' };
+          const [next, actions] = transition(sagaMachine, existing.snapshot, input.event);
+          const commands = issuedCommands(orderId, commandsOf(actions));
+          if (next === existing.snapshot && commands.length === 0) return { applied: false, reason: 'NotApplicable' };
+          const ref = { type: input.event.type, eventId: input.eventId };
+          const events = transitionEvents(existing, ref, next, commands, at);
+          const appended = await store.append(streamIdFor.saga(orderId), events, { expectedRevision: existing.revision });
+          const transitionRevision = appended.nextExpectedRevision - (events.length - 1);
+          const state = String(next.value);
+          record = {
+            orderId,
+            revision: appended.nextExpectedRevision,
+            snapshot: next,
+            state,
+            seen: new Set([...existing.seen, input.eventId]),
+            outbox: commands.length > 0 ? { revision: transitionRevision, causationId: input.eventId, at, commands } : existing.outbox,
+          };
+          result = { applied: true, from: existing.state, to: state, commands };
+        }
+      } catch (error) {
+        // Someone else wrote this saga (another owner, or our cache is stale): forget it and let
+        // the caller retry from the stream.
+        if (error instanceof WrongExpectedRevisionError) cache.delete(orderId);
+        throw error;
+      }
+      if (result.commands.length > 0) undispatched.add(orderId);
+      remember(record);
+      if (record.outbox && undispatched.has(orderId)) await dispatch(orderId, record.outbox);
+      return result;
+    });
+  }
+
+  async function handleMessage(message: BusMessage): Promise<void> {
+    const parsed = RecordedEventJson.safeParse(JSON.parse(message.value));
+    if (!parsed.success) throw new ValidationError(`not a recorded event on ${message.topic}@${message.offset}`);
+    const recorded = parsed.data as RecordedEvent;
+    const input = sagaInputOf(recorded, clock().toISOString(), stepTimeoutMs);
+    if (input.kind === 'irrelevant') return;
+    const result = await apply(input);
+    if (!result.applied && result.reason !== 'NoSaga') {
+      log.info({ orderId: input.orderId, eventId: input.eventId, type: recorded.type, reason: result.reason }, 'saga: input ignored');
+    }
+  }
+
+  /** Fires every due deadline as a `StepTimedOut` input, with an id derived from the deadline. */
+  const firing = new Set<string>();
+  async function fireDueTimers(): Promise<void> {
+    const now = clock().getTime();
+    for (const [orderId, timer] of timers) {
+      if (timer.dueAt > now || firing.has(orderId)) continue;
+      firing.add(orderId);
+      const dueAt = new Date(timer.dueAt).toISOString();
+      apply({
+        kind: 'feed',
+        orderId,
+        eventId: deterministicId(orderId, 'timeout', timer.step, dueAt),
+        event: { type: 'StepTimedOut', step: timer.step as Extract<SagaEvent, { type: 'StepTimedOut' }>['step'], at: clock().toISOString() },
+      })
+        .then((result) => {
+          if (result.applied) log.info({ orderId, step: timer.step, to: result.to }, 'saga: step timed out');
+          else {
+            // The index was stale (the saga moved on): take the deadline from the saga itself.
+            const record = cache.get(orderId);
+            if (record) remember(record);
+            else timers.delete(orderId);
+          }
+        })
+        .catch((error: unknown) => log.error({ orderId, err: error }, 'saga: firing a timer failed; will retry'))
+        .finally(() => firing.delete(orderId));
+    }
+  }
+
+  async function redispatch(): Promise<void> {
+    for (const orderId of [...undispatched]) {
+      await serialized(orderId, async () => {
+        const record = await load(orderId);
+        if (record) await flush(record);
+      }).catch((error: unknown) => log.error({ orderId, err: error }, 'saga: re-dispatch failed; will retry'));
+    }
+  }
+
+  /**
+   * At start: every saga stream's last transition gives its deadline and the commands that may
+   * not have gone out before a crash; those are sent again now.
+   */
+  async function recover(): Promise<void> {
+    let after: string | undefined;
+    let sagas = 0;
+    let resent = 0;
+    do {
+      const page = await store.listStreams({ category: 'saga', limit: 500, ...(after ? { after } : {}) });
+      for (const info of page.streams) {
+        sagas++;
+        const orderId = idOf(info.streamId);
+        const tail = await store.readStream(info.streamId, { direction: 'backwards', limit: 2 });
+        const last = tail.find((e) => e.type === 'SagaTransitioned' || e.type === 'SagaStarted');
+        if (!last) continue;
+        const data = last.data as { context: unknown; commands: IssuedCommand[]; at: string; inputEventId?: string; input?: { eventId: string } };
+        const state = last.type === 'SagaStarted' ? (last.data as { state: string }).state : (last.data as { to: string }).to;
+        const timer = restore(state, data.context).context.timer;
+        if (timer && statusOf(state) === 'running') timers.set(orderId, { step: timer.step, dueAt: Date.parse(timer.dueAt) });
+        if (data.commands.length > 0) {
+          const outbox: Outbox = { revision: last.revision, causationId: data.inputEventId ?? data.input?.eventId ?? '', at: data.at, commands: data.commands };
+          if (!(await isDispatched(orderId, outbox))) {
+            await dispatch(orderId, outbox);
+            resent++;
+          }
+        }
+      }
+      after = page.next;
+    } while (after);
+    log.info({ sagas, running: timers.size, resent }, 'saga runtime recovered');
+  }
+
+  await recover();
+  const consumer = await bus.consume({
+    groupId: deps.groupId ?? sagaGroupId,
+    topics: [...sagaInputTopics],
+    handler: handleMessage,
+  });
+
+  const tickMs = deps.timerTickMs ?? Math.min(1_000, Math.max(10, Math.floor(stepTimeoutMs / 10)));
+  const timerLoop = setInterval(() => {
+    if (!stopped) void fireDueTimers();
+  }, tickMs);
+  const redispatchLoop = setInterval(() => {
+    if (!stopped && undispatched.size > 0) void redispatch();
+  }, deps.redispatchEveryMs ?? 1_000);
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timerLoop);
+      clearInterval(redispatchLoop);
+      await consumer.stop();
+      await Promise.allSettled([...queues.values()]);
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import type { CommandEnvelope } from '@saga/event-schemas/commands';
+import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { EventData } from '@saga/event-schemas/catalog';
+import { deterministicId } from '@saga/platform/ids';
+import { sagaMachine, statusOf, type CommandIssued, type SagaContext, type SagaSnapshot } from './machine';
+
+/**
+ * The saga's own stream, `saga-<orderId>`: one event per applied input (SagaStarted, then
+ * SagaTransitioned), each carrying the machine's state and context after it and the commands
+ * it issued, plus SagaEnded when it reaches an ending. Folding it gives the saga back.
+ */
+export type IssuedCommand = EventData<'SagaTransitioned'>['commands'][number];
+
+/** The commands of one transition, with what is needed to send them again identically. */
+export interface Outbox {
+  /** The saga stream revision of the transition that issued them. */
+  revision: number;
+  causationId: string;
+  at: string;
+  commands: IssuedCommand[];
+}
+
+export interface SagaRecord {
+  orderId: string;
+  /** Revision of the stream's last event: the expected revision of the next append. */
+  revision: number;
+  snapshot: SagaSnapshot;
+  state: string;
+  /** Input event ids already applied: a redelivered input is recognised and ignored. */
+  seen: ReadonlySet<string>;
+  /**
+   * The last transition that issued commands. Only it can be undispatched: the runtime sends
+   * a saga's commands before it applies that saga's next input.
+   */
+  outbox: Outbox | null;
+}
+
+export const restore = (state: string, context: unknown): SagaSnapshot =>
+  sagaMachine.resolveState({ value: state, context: context as SagaContext });
+
+/** Folds a saga stream; null when there is none. */
+export function foldSaga(orderId: string, events: readonly RecordedEvent[]): SagaRecord | null {
+  let record: SagaRecord | null = null;
+  for (const e of events) {
+    if (e.type === 'SagaStarted') {
+      record = {
+        orderId,
+        revision: e.revision,
+        snapshot: restore(e.data.state, e.data.context),
+        state: e.data.state,
+        seen: new Set([e.data.inputEventId]),
+        outbox: outboxOf(e.revision, e.data.inputEventId, e.data.at, e.data.commands),
+      };
+    } else if (e.type === 'SagaTransitioned' && record !== null) {
+      const previous: SagaRecord = record;
+      record = {
+        ...previous,
+        revision: e.revision,
+        snapshot: restore(e.data.to, e.data.context),
+        state: e.data.to,
+        seen: new Set([...previous.seen, e.data.input.eventId]),
+        outbox: outboxOf(e.revision, e.data.input.eventId, e.data.at, e.data.commands) ?? previous.outbox,
+      };
+    } else if (record !== null) {
+      const previous: SagaRecord = record;
+      record = { ...previous, revision: e.revision };
+    }
+  }
+  return record;
+}
+
+const outboxOf = (revision: number, causationId: string, at: string, commands: IssuedCommand[]): Outbox | null =>
+  commands.length > 0 ? { revision, causationId, at, commands } : null;
+
+export function issuedCommands(orderId: string, emitted: readonly CommandIssued[]): IssuedCommand[] {
+  return emitted.map(({ step, command }) => ({
+    // The same step of the same saga always gets the same id, so a re-sent command is a no-op.
+    commandId: deterministicId(orderId, step, command.type) as IssuedCommand['commandId'],
+    step,
+    type: command.type,
+    data: command.data as Record<string, unknown>,
+  }));
+}
+
+const metadata = (orderId: string, causationId: string, at: string) => ({ correlationId: orderId, causationId, occurredAt: at });
+/** Deterministic, so an append retried after a lost reply is recognised by the store. */
+const sagaEventId = (orderId: string, inputEventId: string, index: number) => deterministicId('saga', orderId, inputEventId, index);
+
+export function startedEvents(orderId: string, inputEventId: string, snapshot: SagaSnapshot, commands: IssuedCommand[], at: string): NewEvent[] {
+  return [
+    {
+      eventId: sagaEventId(orderId, inputEventId, 0),
+      type: 'SagaStarted',
+      data: {
+        orderId: orderId as EventData<'SagaStarted'>['orderId'],
+        inputEventId,
+        state: String(snapshot.value),
+        context: snapshot.context as unknown as Record<string, unknown>,
+        commands,
+        timer: snapshot.context.timer,
+        at,
+      },
+      metadata: metadata(orderId, inputEventId, at),
+    },
+  ];
+}
+
+export function transitionEvents(
+  record: SagaRecord,
+  input: { type: string; eventId: string },
+  next: SagaSnapshot,
+  commands: IssuedCommand[],
+  at: string,
+): NewEvent[] {
+  const orderId = record.orderId as EventData<'SagaStarted'>['orderId'];
+  const to = String(next.value);
+  const status = statusOf(to);
+  const events: NewEvent[] = [
+    {
+      eventId: sagaEventId(orderId, input.eventId, 0),
+      type: 'SagaTransitioned',
+      data: {
+        orderId,
+        input,
+        from: record.state,
+        to,
+        context: next.context as unknown as Record<string, unknown>,
+        commands,
+        timer: next.context.timer,
+        status,
+        flags: next.context.flags,
+        at,
+      },
+      metadata: metadata(orderId, input.eventId, at),
+    },
+  ];
+  if (status !== 'running' && statusOf(record.state) === 'running') {
+    const startedAt = next.context.startedAt;
+    events.push({
+      eventId: sagaEventId(orderId, input.eventId, 1),
+      type: 'SagaEnded',
+      data: { orderId, status, flags: next.context.flags, startedAt, endedAt: at, durationMs: Math.max(0, Date.parse(at) - Date.parse(startedAt)) },
+      metadata: metadata(orderId, input.eventId, at),
+    });
+  }
+  return events;
+}
+
+/** The wire form of an issued command; rebuilt identically from the stream after a crash. */
+export function commandEnvelope(orderId: string, outbox: Outbox, command: IssuedCommand): CommandEnvelope {
+  return {
+    commandId: command.commandId,
+    type: command.type,
+    data: command.data,
+    metadata: { correlationId: orderId, causationId: outbox.causationId, issuedAt: outbox.at },
+  } as unknown as CommandEnvelope;
+}
