@@ -233,6 +233,11 @@ export async function openOrderQueries(store: DocumentStore) {
       });
       return { items: page.items.map(publicView), nextCursor: page.nextCursor };
     },
+    /** The order once it reflects the given event (a stream's revision), else null: for live updates. */
+    async includes(orderId: string, streamId: string, revision: number): Promise<OrderView | null> {
+      const doc = await orders.get(orderId);
+      return doc && (doc._applied[streamId] ?? -1) >= revision ? publicView(doc) : null;
+    },
     async countByStatus(status: OrderStatus): Promise<number> {
       return orders.count({ status });
     },

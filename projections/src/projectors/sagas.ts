@@ -128,6 +128,11 @@ export async function openSagaQueries(store: DocumentStore) {
       const doc = await sagas.get(orderId);
       return doc ? publicView(doc) : null;
     },
+    /** The saga once it reflects the given revision of its stream, else null: for live updates. */
+    async includes(orderId: string, revision: number): Promise<SagaView | null> {
+      const doc = await sagas.get(orderId);
+      return doc && (doc._applied[`saga-${orderId}`] ?? -1) >= revision ? publicView(doc) : null;
+    },
     async list(query: { status?: SagaStatus; cursor?: string; limit: number }): Promise<{ items: SagaView[]; nextCursor: string | null }> {
       const filter: Filter = {};
       if (query.status !== undefined) filter.status = query.status;

@@ -1,0 +1,97 @@
+import { Router, type RequestHandler } from 'express';
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import { categoryOf, idOf } from '@saga/event-schemas/streams';
+import type { AuthUser } from '@saga/platform/auth/jwt';
+import { NotFoundError, ValidationError } from '@saga/platform/errors';
+import type { EventStore } from '@saga/platform/event-store/port';
+import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
+import { parseWith } from '@saga/platform/http/validate';
+import type { MessageBus } from '@saga/platform/message-bus/port';
+import type { OrderQueries } from '@saga/projections/projectors/orders';
+import { isAdmin, visibleOrder } from './access';
+import { LogQuery, ReplayRequest, StreamEventsQuery, StreamIdParams, StreamStateQuery, StreamsQuery } from './params';
+import { canFold, foldStream } from './replay/aggregates';
+import { jsonDiff } from './replay/json-diff';
+import { republishRange } from './replay/republish';
+
+export interface ExplorerDeps {
+  eventStore: EventStore;
+  bus: MessageBus;
+  orders: OrderQueries;
+}
+
+/** Streams that belong to one order; a customer may explore those of their own orders. */
+const perOrder = new Set(['order', 'payment', 'email', 'saga']);
+
+async function checkStreamAccess(deps: ExplorerDeps, user: AuthUser, streamId: string): Promise<void> {
+  if (isAdmin(user)) return;
+  if (!perOrder.has(categoryOf(streamId))) throw new NotFoundError(`stream ${streamId} not found`);
+  await visibleOrder(deps.orders, user, idOf(streamId)).catch(() => {
+    throw new NotFoundError(`stream ${streamId} not found`);
+  });
+}
+
+/** The stream explorer (time travel included) and the admin replay; they read the event store directly. */
+export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router {
+  const router = Router();
+  const { eventStore } = deps;
+
+  router.get('/api/streams', auth, requireRole('admin'), async (req, res) => {
+    const query = parseWith(StreamsQuery, req.query, 'query');
+    const [categories, page] = await Promise.all([
+      eventStore.listCategories(),
+      eventStore.listStreams({
+        ...(query.category ? { category: query.category } : {}),
+        ...(query.after ? { after: query.after } : {}),
+        limit: query.limit ?? 100,
+      }),
+    ]);
+    res.json({ categories, streams: page.streams, next: page.next ?? null });
+  });
+
+  router.get('/api/streams/:streamId/events', auth, async (req, res) => {
+    const { streamId } = parseWith(StreamIdParams, req.params, 'path');
+    const query = parseWith(StreamEventsQuery, req.query, 'query');
+    await checkStreamAccess(deps, userOf(req), streamId);
+    const revision = await eventStore.streamRevision(streamId);
+    if (revision < 0) throw new NotFoundError(`stream ${streamId} not found`);
+    const limit = query.limit ?? 100;
+    const events = await eventStore.readStream(streamId, { fromRevision: query.from ?? 0, limit });
+    const last = events[events.length - 1];
+    res.json({ streamId, revision, events, next: last && last.revision < revision ? last.revision + 1 : null });
+  });
+
+  router.get('/api/streams/:streamId/state', auth, async (req, res) => {
+    const { streamId } = parseWith(StreamIdParams, req.params, 'path');
+    const query = parseWith(StreamStateQuery, req.query, 'query');
+    await checkStreamAccess(deps, userOf(req), streamId);
+    if (!canFold(streamId)) throw new NotFoundError(`no aggregate behind stream ${streamId}`);
+    const last = await eventStore.streamRevision(streamId);
+    if (last < 0) throw new NotFoundError(`stream ${streamId} not found`);
+    const revision = query.revision ?? last;
+    if (revision > last) {
+      throw new ValidationError(`stream ${streamId} has revisions 0 to ${last}`, [{ path: ['revision'], message: `at most ${last}` }]);
+    }
+    const events: RecordedEvent[] = await eventStore.readStream(streamId, { fromRevision: 0, limit: revision + 1 });
+    const before = foldStream(streamId, events.slice(0, -1));
+    const state = foldStream(streamId, events);
+    const event = events[events.length - 1] ?? null;
+    res.json({ streamId, revision, lastRevision: last, state, event, changes: jsonDiff(before, state) });
+  });
+
+  router.get('/api/log', auth, requireRole('admin'), async (req, res) => {
+    const query = parseWith(LogQuery, req.query, 'query');
+    const limit = query.limit ?? 100;
+    const [events, head] = await Promise.all([eventStore.readAll({ fromPosition: query.from ?? 0, limit }), eventStore.headPosition()]);
+    const last = events[events.length - 1];
+    res.json({ events, head, next: last && last.position < head ? last.position + 1 : null });
+  });
+
+  router.post('/api/replay', auth, requireRole('admin'), async (req, res) => {
+    const request = parseWith(ReplayRequest, req.body, 'body');
+    const result = await republishRange(deps, request);
+    res.status(202).json({ ...result, mode: request.mode });
+  });
+
+  return router;
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { OrderId } from '@saga/event-schemas/ids';
+
+/**
+ * Query and path parameters. Every schema is strict: an unknown parameter, a repeated one
+ * (which would arrive as an array) or an object (`status[$gt]=`) is a 400, and filters are
+ * then built by code from these typed values only.
+ */
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d{1,15}$/, { error: 'expected an integer' })
+    .transform(Number)
+    .pipe(z.int().min(min).max(max));
+
+export const limitParam = (max: number) => integer(1, max).optional();
+export const positionParam = integer(0, Number.MAX_SAFE_INTEGER);
+export const cursorParam = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+$/, { error: 'not a cursor' });
+
+export const OrderStatusParam = z.enum(['pending', 'confirmed', 'rejected', 'cancelled']);
+export const SagaStatusParam = z.enum(['running', 'completed', 'rejected', 'cancelled']);
+
+export const OrdersQuery = z.strictObject({
+  status: OrderStatusParam.optional(),
+  cursor: cursorParam.optional(),
+  limit: limitParam(100),
+});
+export const SagasQuery = z.strictObject({ status: SagaStatusParam.optional(), cursor: cursorParam.optional(), limit: limitParam(100) });
+export const MailboxQuery = z.strictObject({ cursor: cursorParam.optional(), limit: limitParam(100) });
+export const EmptyQuery = z.strictObject({});
+
+export const OrderIdParams = z.strictObject({ orderId: OrderId });
+
+/** `<category>-<id>` with the characters ids and categories are made of. */
+export const StreamIdParams = z.strictObject({ streamId: z.string().regex(/^[a-z]{1,32}(-[A-Za-z0-9_-]{1,64})?$/, { error: 'not a stream id' }) });
+export const StreamsQuery = z.strictObject({
+  category: z.string().regex(/^[a-z]{1,32}$/).optional(),
+  after: z.string().max(200).optional(),
+  limit: limitParam(500),
+});
+export const StreamEventsQuery = z.strictObject({ from: positionParam.optional(), limit: limitParam(500) });
+export const StreamStateQuery = z.strictObject({ revision: positionParam.optional() });
+export const LogQuery = z.strictObject({ from: positionParam.optional(), limit: limitParam(500) });
+
+export const ProjectionParams = z.strictObject({ name: z.string().regex(/^[a-z]{1,32}$/, { error: 'not a projection name' }) });
+
+export const GroupId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { error: 'group ids are letters, digits, dot, dash, underscore' });
+export const ReplayRequest = z
+  .strictObject({
+    groupId: GroupId,
+    fromPosition: z.int().min(0),
+    /** Inclusive; default: the head of the log. */
+    toPosition: z.int().min(0).optional(),
+    /** `topic` (default): publish the range to `replay.<groupId>`, which only that group reads. */
+    mode: z.enum(['topic']).default('topic'),
+  })
+  .refine((r) => r.toPosition === undefined || r.toPosition >= r.fromPosition, { error: 'toPosition must not be before fromPosition', path: ['toPosition'] });
+
+export const LiveQuery = z.strictObject({
+  access_token: z.string().max(4096).optional(),
+  /** Resume point when the client cannot send Last-Event-ID (it is the global position). */
+  lastEventId: positionParam.optional(),
+});

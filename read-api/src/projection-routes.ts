@@ -1,0 +1,75 @@
+import { Router, type RequestHandler } from 'express';
+import type { DocumentStore } from '@saga/platform/document-store/port';
+import type { EventStore } from '@saga/platform/event-store/port';
+import { NotFoundError } from '@saga/platform/errors';
+import { requireRole } from '@saga/platform/http/auth-middleware';
+import { parseWith } from '@saga/platform/http/validate';
+import type { MessageBus } from '@saga/platform/message-bus/port';
+import { checkpointOf, groupIdOf, type AnyProjection } from '@saga/projections/projectors/projection';
+import type { ProjectorRunner } from '@saga/projections/projectors/runner';
+import type { RebuildProgress } from '@saga/projections/rebuild/rebuild';
+import type { RebuildService } from '@saga/projections/rebuild/service';
+import { EmptyQuery, ProjectionParams } from './params';
+
+export interface ProjectionStatusDeps {
+  projections: readonly AnyProjection[];
+  /** The runners in this process, if the projectors run here. */
+  runners: readonly ProjectorRunner[];
+  eventStore: EventStore;
+  documentStore: DocumentStore;
+  bus: MessageBus;
+  rebuilds: RebuildService;
+}
+
+export interface ProjectionStatus {
+  name: string;
+  /** running, stopped, or rebuilding (while a rebuild is under way). */
+  status: string;
+  groupId: string;
+  /** Highest global position applied. */
+  position: number;
+  headPosition: number;
+  /** Messages waiting for the projector on the bus. */
+  lag: number;
+  documents: number;
+  rebuild: RebuildProgress | null;
+}
+
+export async function projectionStatuses(deps: ProjectionStatusDeps): Promise<ProjectionStatus[]> {
+  const head = await deps.eventStore.headPosition();
+  return Promise.all(
+    deps.projections.map(async (projection) => {
+      const runner = deps.runners.find((r) => r.projection.name === projection.name);
+      const rebuild = deps.rebuilds.progress(projection.name);
+      const position = Number((await deps.documentStore.getCheckpoint(checkpointOf(projection.collection.name))) ?? -1);
+      const lag = (await deps.bus.lag(groupIdOf(projection))).reduce((n, p) => n + p.lag, 0);
+      const documents = await (await deps.documentStore.collection(projection.collection)).count();
+      const rebuilding = rebuild !== null && rebuild.phase !== 'done' && rebuild.phase !== 'failed';
+      return {
+        name: projection.name,
+        status: rebuilding ? 'rebuilding' : (runner?.status().state ?? 'external'),
+        groupId: groupIdOf(projection),
+        position,
+        headPosition: head,
+        lag,
+        documents,
+        rebuild,
+      };
+    }),
+  );
+}
+
+export function projectionRoutes(deps: ProjectionStatusDeps, auth: RequestHandler): Router {
+  const router = Router();
+  router.get('/api/projections', auth, requireRole('admin'), async (req, res) => {
+    parseWith(EmptyQuery, req.query, 'query');
+    res.json({ items: await projectionStatuses(deps) });
+  });
+  router.post('/api/projections/:name/rebuild', auth, requireRole('admin'), async (req, res) => {
+    const { name } = parseWith(ProjectionParams, req.params, 'path');
+    if (!deps.projections.some((p) => p.name === name)) throw new NotFoundError(`no projection named ${name}`);
+    const progress = deps.rebuilds.start(name);
+    res.status(202).location(`/api/projections`).json(progress);
+  });
+  return router;
+}

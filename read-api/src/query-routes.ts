@@ -1,0 +1,102 @@
+import { Router, type RequestHandler } from 'express';
+import { parseWith } from '@saga/platform/http/validate';
+import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
+import { NotFoundError } from '@saga/platform/errors';
+import type { MailboxQueries } from '@saga/projections/projectors/mailbox';
+import type { OrderQueries } from '@saga/projections/projectors/orders';
+import type { ProductQueries } from '@saga/projections/projectors/products';
+import type { SagaQueries } from '@saga/projections/projectors/sagas';
+import type { StatsQueries } from '@saga/projections/projectors/stats';
+import { isAdmin, visibleOrder } from './access';
+import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery } from './params';
+
+export interface ReadModelQueries {
+  orders: OrderQueries;
+  sagas: SagaQueries;
+  products: ProductQueries;
+  stats: StatsQueries;
+  mailbox: MailboxQueries;
+}
+
+/** The read models' routes. `auth` is the authenticate middleware; the catalog is public. */
+export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
+  const router = Router();
+
+  router.get('/api/products', async (req, res) => {
+    parseWith(EmptyQuery, req.query, 'query');
+    const items = await q.products.list();
+    res.json({ items: items.map(({ sku, name, price, currency, available, reserved }) => ({ sku, name, price, currency, available, reserved })) });
+  });
+
+  router.get('/api/orders', auth, async (req, res) => {
+    const user = userOf(req);
+    const query = parseWith(OrdersQuery, req.query, 'query');
+    const page = await q.orders.list({
+      ...(isAdmin(user) ? {} : { customerId: user.id }),
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.cursor ? { cursor: query.cursor } : {}),
+      limit: query.limit ?? 20,
+    });
+    res.json(page);
+  });
+
+  router.get('/api/orders/:orderId', auth, async (req, res) => {
+    const { orderId } = parseWith(OrderIdParams, req.params, 'path');
+    parseWith(EmptyQuery, req.query, 'query');
+    res.json(await visibleOrder(q.orders, userOf(req), orderId));
+  });
+
+  router.get('/api/sagas', auth, requireRole('admin'), async (req, res) => {
+    const query = parseWith(SagasQuery, req.query, 'query');
+    res.json(
+      await q.sagas.list({
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+        limit: query.limit ?? 20,
+      }),
+    );
+  });
+
+  router.get('/api/sagas/:orderId', auth, async (req, res) => {
+    const { orderId } = parseWith(OrderIdParams, req.params, 'path');
+    parseWith(EmptyQuery, req.query, 'query');
+    const user = userOf(req);
+    // A customer sees the saga of their own order; the order read model says whose it is.
+    if (!isAdmin(user)) await visibleOrder(q.orders, user, orderId);
+    const saga = await q.sagas.get(orderId);
+    if (!saga) throw new NotFoundError(`no saga for order ${orderId}`);
+    res.json(saga);
+  });
+
+  router.get('/api/stats', auth, requireRole('admin'), async (req, res) => {
+    parseWith(EmptyQuery, req.query, 'query');
+    res.json(await q.stats.get());
+  });
+
+  router.get('/api/mailbox', auth, async (req, res) => {
+    const user = userOf(req);
+    const query = parseWith(MailboxQuery, req.query, 'query');
+    const page = await q.mailbox.list({
+      ...(isAdmin(user) ? {} : { to: user.email }),
+      ...(query.cursor ? { cursor: query.cursor } : {}),
+      limit: query.limit ?? 50,
+    });
+    res.json({
+      items: page.items.map((m) => ({
+        emailId: m.emailId,
+        orderId: m.orderId,
+        to: m.to,
+        subject: m.subject,
+        body: m.body,
+        template: m.template,
+        status: m.status,
+        error: m.error,
+        attempts: m.attempts,
+        sentAt: m.sentAt,
+      })),
+      nextCursor: page.nextCursor,
+    });
+  });
+
+  return router;
+}
