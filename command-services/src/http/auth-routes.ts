@@ -14,17 +14,21 @@ export interface RateLimitOptions {
 export interface AuthRouterDeps {
   users: UserStore;
   jwt: Pick<Jwt, 'sign'>;
-  /** Per client IP. Default: 10 logins a minute. */
+  /**
+   * Per client IP. Default: 10 failed logins a minute; a success gives its attempt back, so
+   * people (and test suites) logging in often are not locked out, guessing passwords is.
+   */
   loginRateLimit?: RateLimitOptions;
   /** Per client IP. Default: 20 registrations a minute (each costs a scrypt hash). */
   registerRateLimit?: RateLimitOptions;
 }
 
 /** The limiter answers through the problem handler, so a 429 is problem+json like every other error. */
-function limiter({ windowMs, limit }: RateLimitOptions, what: string) {
+function limiter({ windowMs, limit }: RateLimitOptions, what: string, skipSuccessfulRequests = false) {
   return rateLimit({
     windowMs,
     limit,
+    skipSuccessfulRequests,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     handler: (_req, _res, next) => next(new TooManyRequestsError(`too many ${what} attempts; try again later`)),
@@ -52,7 +56,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     },
   );
 
-  router.post('/api/auth/login', limiter(deps.loginRateLimit ?? { windowMs: 60_000, limit: 10 }, 'login'), async (req, res) => {
+  router.post('/api/auth/login', limiter(deps.loginRateLimit ?? { windowMs: 60_000, limit: 10 }, 'login', true), async (req, res) => {
     const { email, password } = parseWith(LoginRequest, req.body);
     const user = await users.authenticate(email, password);
     if (!user) throw new UnauthorizedError('invalid email or password');

@@ -76,7 +76,7 @@ describe('POST /api/auth/login', () => {
   });
 });
 
-describe('login rate limit (default: 10 a minute per IP)', () => {
+describe('login rate limit (default: 10 failed logins a minute per IP)', () => {
   let limited: TestStack;
   beforeAll(async () => {
     limited = await startTestStack();
@@ -99,5 +99,18 @@ describe('login rate limit (default: 10 a minute per IP)', () => {
       status: 429,
       detail: 'too many login attempts; try again later',
     });
+  });
+
+  it('successful logins do not use up the allowance', async () => {
+    const fresh = await startTestStack();
+    try {
+      await fresh.users.register({ email: 'hank@example.com', password: 'hank-password', name: 'Hank' });
+      for (let i = 0; i < 12; i++) {
+        const res = await call(fresh.baseUrl, 'POST', '/api/auth/login', { body: { email: 'hank@example.com', password: 'hank-password' } });
+        expect(res.status).toBe(200);
+      }
+    } finally {
+      await fresh.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
-import helmet from 'helmet';
+import helmet, { type HelmetOptions } from 'helmet';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import { notFoundHandler, problemHandler, UnsupportedMediaTypeError } from './problem';
@@ -13,6 +13,8 @@ export interface HttpAppOptions {
   metrics: Metrics;
   /** Largest accepted JSON body (body-parser syntax). Default 64kb. */
   bodyLimit?: string;
+  /** Overrides helmet's defaults (e.g. a CSP for the app that serves the frontend). */
+  helmet?: HelmetOptions;
   /** Extra readiness details for /healthz; a throw turns it into a 503. */
   health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
@@ -73,7 +75,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.set('trust proxy', false);
   app.disable('x-powered-by');
   app.use(correlate(logger, metrics));
-  app.use(helmet());
+  app.use(helmet(options.helmet));
 
   app.get('/healthz', async (_req, res) => {
     try {

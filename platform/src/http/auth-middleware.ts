@@ -1,9 +1,7 @@
-import type { RequestHandler } from 'express';
-import type { Jwt, Role } from '../auth/jwt';
+import type { Request, RequestHandler } from 'express';
+import type { AuthUser, Jwt, Role } from '../auth/jwt';
 import { ForbiddenError, UnauthorizedError } from '../errors';
 import './request-context';
-
-export { userOf } from './request-context';
 
 export interface AuthenticateOptions {
   /**
@@ -43,4 +41,10 @@ export function requireRole(...roles: Role[]): RequestHandler {
     }
     next();
   };
+}
+
+/** The authenticated user; a route behind `authenticate` can rely on it, others get a 401. */
+export function userOf(req: Request): AuthUser {
+  if (!req.user) throw new UnauthorizedError('authentication required');
+  return req.user;
 }

@@ -1,11 +1,9 @@
-import type { Request } from 'express';
 import type { Logger } from 'pino';
 import type { AuthUser } from '../auth/jwt';
-import { UnauthorizedError } from '../errors';
 
 /**
  * What the edge attaches to every request: ids for tracing, a logger bound to them and,
- * once authenticated, the user. Declared once here so handlers read them typed.
+ * once authenticated, the user. Declared once here (a type-only module) so handlers read them typed.
  */
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -23,8 +21,4 @@ declare global {
   }
 }
 
-/** The authenticated user; a route behind `authenticate` can rely on it, others get a 401. */
-export function userOf(req: Request): AuthUser {
-  if (!req.user) throw new UnauthorizedError('authentication required');
-  return req.user;
-}
+export {};
