@@ -96,6 +96,13 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
     return undefined;
   }
 
+  async function eventAt(streamId: string, revision: number): Promise<RecordedEvent | undefined> {
+    for await (const { event } of events(client.readStream(streamId, { fromRevision: BigInt(revision), maxCount: 1 }))) {
+      if (event) return toRecorded(event);
+    }
+    return undefined;
+  }
+
   async function readLog(
     direction: 'forwards' | 'backwards',
     from: Position | typeof START | typeof END,
@@ -213,10 +220,12 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
           ),
           { expectedRevision: toExpected(expected) },
         );
-        return {
-          nextExpectedRevision: Number(result.nextExpectedRevision),
-          position: result.position ? Number(result.position.commit) : -1,
-        };
+        const nextExpectedRevision = Number(result.nextExpectedRevision);
+        // A retried (idempotent) append may come back without a position: look it up.
+        const position = result.position
+          ? Number(result.position.commit)
+          : ((await eventAt(streamId, nextExpectedRevision))?.position ?? -1);
+        return { nextExpectedRevision, position };
       } catch (err) {
         if (err instanceof WrongExpectedVersionError) {
           const actual = err.actualVersion === NO_STREAM ? -1 : Number(err.actualVersion);
@@ -249,7 +258,11 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
       if (!backwards) return readLog('forwards', toPosition(from), opts.filter, limit, (e) => e.position >= from);
       // The port's start position is inclusive in both directions: take the event at `from`
       // (if one starts there) from a forward read, the rest from a backward read below it.
-      const [atFrom] = await readLog('forwards', toPosition(from), opts.filter, 1, (e) => e.position === from);
+      let atFrom: RecordedEvent | undefined;
+      for await (const { event } of events(client.readAll({ direction: FORWARDS, fromPosition: toPosition(from), maxCount: 1 }))) {
+        if (event && !isSystem(event) && matchesFilter(event.type, event.streamId, opts.filter) && Number(event.position.commit) === from)
+          atFrom = toRecorded(event);
+      }
       const below = await readLog('backwards', toPosition(from), opts.filter, atFrom ? limit - 1 : limit, (e) => e.position < from);
       return atFrom ? [atFrom, ...below] : below;
     },

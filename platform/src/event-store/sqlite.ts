@@ -84,7 +84,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     'UPDATE streams SET revision = ?, updated_at = ? WHERE stream_id = ? AND revision = ?',
   );
   const advanceExisting = db
-    .prepare<[number, string, string], { revision: number }>(
+    .prepare<[number, string, string], number>(
       'UPDATE streams SET revision = revision + ?, updated_at = ? WHERE stream_id = ? RETURNING revision',
     )
     .pluck();
@@ -163,7 +163,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       } else if (expected === 'any') {
         first = advanceAny.get(streamId, categoryOf(streamId), k - 1, now, k, now)! - k + 1;
       } else if (expected === 'stream_exists') {
-        const last = advanceExisting.get(k, now, streamId) as number | undefined;
+        const last = advanceExisting.get(k, now, streamId);
         if (last === undefined) throw new RevisionConflict(-1);
         first = last - k + 1;
       } else {
