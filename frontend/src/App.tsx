@@ -63,7 +63,9 @@ function Shell() {
   const { session, signOut } = useSession();
   const path = useRoutePath();
   const [menuOpen, setMenuOpen] = useState(false);
-  useEffect(() => setMenuOpen(false), [path]);
+  useEffect(() => {
+    setMenuOpen(false);
+  }, [path]);
   useEffect(() => {
     if (session && (path === '/' || path === '/login')) navigate('/shop');
   }, [session, path]);

@@ -241,7 +241,8 @@ async function problemFrom(res: Response): Promise<Problem> {
       type: 'about:blank',
       title: res.statusText || `HTTP ${res.status}`,
       status: res.status,
-      detail: text.slice(0, 300) || undefined,
+      // A proxy or a static server may answer with an HTML page; show its words, not its markup.
+      detail: text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300) || undefined,
       issues: [],
     };
   }

@@ -16,7 +16,9 @@ function read(): Cart {
 
 export function useCart() {
   const [cart, setCart] = useState<Cart>(read);
-  useEffect(() => localStorage.setItem(storageKey, JSON.stringify(cart)), [cart]);
+  useEffect(() => {
+    localStorage.setItem(storageKey, JSON.stringify(cart));
+  }, [cart]);
   const setQuantity = useCallback((sku: string, quantity: number) => {
     setCart((c) => {
       const next = { ...c };

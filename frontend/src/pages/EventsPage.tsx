@@ -69,7 +69,9 @@ export function EventsPage({ streamId }: { streamId?: string }) {
 
 function OpenStream({ current }: { current: string | undefined }) {
   const [value, setValue] = useState(current ?? '');
-  useEffect(() => setValue(current ?? ''), [current]);
+  useEffect(() => {
+    setValue(current ?? '');
+  }, [current]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     if (value.trim()) navigate(`/events/${encodeURIComponent(value.trim())}`);
@@ -148,7 +150,7 @@ function StreamView({ streamId }: { streamId: string }) {
   const load = useAction(async (from: number) => {
     const page = await api.streamEvents(streamId, from, pageSize);
     const items = page.items ?? page.events ?? [];
-    setEvents((e) => [...e.filter((x) => x.revision < from), ...items]);
+    setEvents((e) => [...e.filter((x) => x.revision < from), ...items.filter((x) => x.revision >= from)]);
     const last = items[items.length - 1];
     setNextFrom(page.nextFrom !== undefined ? page.nextFrom : items.length < pageSize || !last ? null : last.revision + 1);
   });
@@ -222,7 +224,10 @@ function StreamView({ streamId }: { streamId: string }) {
 
 function EventList({ events, revision, onPick }: { events: RecordedEvent[]; revision: number; onPick: (r: number) => void }) {
   const activeRef = useRef<HTMLLIElement>(null);
-  useEffect(() => activeRef.current?.scrollIntoView({ block: 'nearest' }), [revision]);
+  // Braces matter: Chromium's scrollIntoView now returns a promise, which React would take for a cleanup.
+  useEffect(() => {
+    activeRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [revision]);
   return (
     <div className="card event-list-card">
       <h3>Events</h3>

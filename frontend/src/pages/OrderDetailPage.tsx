@@ -71,7 +71,7 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
                 </>
               ) : null}
               <SubState label="Stock" value={o.stock} />
-              <SubState label="Payment" value={o.payment} />
+              <SubState label="Payment" value={o.payment} currency={o.currency} />
               <SubState label="Email" value={o.email} />
             </dl>
             <div className="actions">
@@ -155,7 +155,7 @@ function OrderLines({ order }: { order: OrderDetail }) {
 }
 
 /** A read-model sub-state such as `{status: 'captured', amount: 1200}`, shown compactly. */
-function SubState({ label, value }: { label: string; value: Record<string, unknown> | undefined }) {
+function SubState({ label, value, currency }: { label: string; value: Record<string, unknown> | undefined; currency?: string }) {
   if (!value) return null;
   const status = typeof value.status === 'string' ? value.status : undefined;
   const rest = Object.entries(value).filter(([k]) => k !== 'status');
@@ -166,7 +166,7 @@ function SubState({ label, value }: { label: string; value: Record<string, unkno
         {status ? <StatusBadge status={status} /> : null}{' '}
         {rest.map(([k, v]) => (
           <span key={k} className="kv">
-            {k}: {typeof v === 'object' ? JSON.stringify(v) : String(v)}
+            {k}: {typeof v === 'number' && /amount|total|captured|refunded/i.test(k) ? money(v, currency) : typeof v === 'object' ? JSON.stringify(v) : String(v)}
           </span>
         ))}
       </dd>

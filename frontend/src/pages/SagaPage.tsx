@@ -131,7 +131,9 @@ export function SagaPage({ orderId }: { orderId?: string }) {
 
 function OpenById({ current }: { current: string | undefined }) {
   const [value, setValue] = useState(current ?? '');
-  useEffect(() => setValue(current ?? ''), [current]);
+  useEffect(() => {
+    setValue(current ?? '');
+  }, [current]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     if (value.trim()) navigate(`/sagas/${encodeURIComponent(value.trim())}`);
@@ -207,8 +209,8 @@ function SagaView({
               {saga.flags?.length ? <span className="muted"> · flags: {saga.flags.join(', ')}</span> : null}
             </div>
             <div className="replay-controls" role="group" aria-label="Replay">
-              <button type="button" className="button small" onClick={() => setStep(0)} disabled={step === 0} aria-label="First step">
-                ⏮
+              <button type="button" className="button small" onClick={() => setStep(0)} disabled={step === 0} >
+                « First
               </button>
               <button type="button" className="button small" onClick={() => setStep((s) => Math.max(0, s - 1))} disabled={step === 0} data-testid="replay-prev">
                 ◀ Prev
@@ -231,8 +233,8 @@ function SagaView({
               >
                 Next ▶
               </button>
-              <button type="button" className="button small" onClick={() => setStep(path.length)} disabled={step >= path.length} aria-label="Last step">
-                ⏭
+              <button type="button" className="button small" onClick={() => setStep(path.length)} disabled={step >= path.length} >
+                Last »
               </button>
             </div>
           </div>
@@ -317,7 +319,7 @@ function Legend() {
         <span className="swatch edge-compensation" /> compensation
       </li>
       <li>
-        <span className="swatch edge-timeout" /> ⏱ timeout
+        <span className="swatch edge-timeout" /> timeout
       </li>
       <li>
         <span className="swatch count" /> instances now in state / ×times taken
@@ -330,6 +332,7 @@ function StepTable({ graph }: { graph: SagaGraph }) {
   return (
     <section className="card" aria-labelledby="steps-title">
       <h2 id="steps-title">Steps</h2>
+      <div className="table-wrap">
       <table className="table compact" data-testid="saga-steps">
         <thead>
           <tr>
@@ -354,6 +357,7 @@ function StepTable({ graph }: { graph: SagaGraph }) {
           ))}
         </tbody>
       </table>
+      </div>
     </section>
   );
 }

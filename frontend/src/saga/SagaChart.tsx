@@ -58,10 +58,10 @@ function StateNodeView({ data, id }: NodeProps<StateNode>) {
       <Handle type="target" position={Position.Top} className="saga-handle" isConnectable={false} />
       <div className="saga-node-label">{data.label}</div>
       <div className="saga-node-meta">
-        {data.timeoutMs !== undefined ? <span title="step timeout">⏱ {duration(data.timeoutMs)}</span> : null}
+        {data.timeoutMs !== undefined ? <span title="step timeout">timeout {duration(data.timeoutMs)}</span> : null}
         {data.spentMs !== undefined ? <span className="spent" title="time spent in this state">{duration(data.spentMs)}</span> : null}
       </div>
-      {data.count !== undefined ? (
+      {data.count ? (
         <span className="saga-count" title={`${data.count} instance(s) in this state now`} data-testid={`saga-count-${id}`}>
           {data.count}
         </span>
@@ -100,13 +100,20 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
           data-testid={`saga-edge-${id}`}
         >
           {data?.steps.length ? <span className="step-no">{data.steps.join(',')}</span> : null}
-          {data?.timeout ? '⏱ ' : ''}
           {data?.label}
           {data?.count ? <span className="edge-count">×{data.count}</span> : null}
         </div>
       </EdgeLabelRenderer>
     </>
   );
+}
+
+/** Arrowheads take their colour from here (SVG markers can't read the edge's CSS). */
+function edgeColor(compensation: boolean, timeout: boolean, onPath: boolean): string {
+  if (onPath) return '#2458d6';
+  if (compensation) return '#c0262d';
+  if (timeout) return '#a15c00';
+  return '#9aa3b0';
 }
 
 const nodeTypes = { state: StateNodeView };
@@ -169,7 +176,7 @@ export function SagaChart({ graph, layout, path = [], step = path.length, counts
           type: 'transition',
           source: s.from,
           target: s.to,
-          markerEnd: { type: MarkerType.ArrowClosed },
+          markerEnd: { type: MarkerType.ArrowClosed, width: 12, height: 12, color: edgeColor(false, false, true) },
           data: { label: s.event, compensation: false, timeout: false, onPath: true, latest: s.index === step - 1, steps, extra: true },
         });
       }
@@ -196,7 +203,8 @@ export function SagaChart({ graph, layout, path = [], step = path.length, counts
         type: 'transition',
         source: e.source,
         target: e.target,
-        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
+        // Path edges are drawn thicker; a smaller marker keeps their arrowheads the same size.
+        markerEnd: { type: MarkerType.ArrowClosed, width: steps.length ? 12 : 16, height: steps.length ? 12 : 16, color: edgeColor(e.compensation, e.timeout, steps.length > 0) },
         data,
         zIndex: steps.length ? 2 : 1,
       };

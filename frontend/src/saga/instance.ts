@@ -12,7 +12,7 @@ export interface PathStep {
   edgeId?: string;
   /** Time spent in `to` before the next step (or until now while the saga still runs there). */
   durationMs?: number;
-  /** Time from the first step to this one. */
+  /** Time from the saga's start (or its first step) to this one. */
   elapsedMs: number;
 }
 
@@ -31,9 +31,10 @@ function findEdge(graph: SagaGraph, from: string, to: string, event: string): st
   return (between.find((e) => e.event === event) ?? between[0])?.id;
 }
 
-export function instancePath(graph: SagaGraph, saga: Pick<SagaInstance, 'history' | 'status'>, now = Date.now()): PathStep[] {
+export function instancePath(graph: SagaGraph, saga: Pick<SagaInstance, 'history' | 'status' | 'startedAt'>, now = Date.now()): PathStep[] {
   const history = saga.history ?? [];
-  const start = history.length ? time(history[0]!.at) : 0;
+  // Timings count from the saga's start when the read model has it, else from its first step.
+  const start = saga.startedAt ? time(saga.startedAt) : history.length ? time(history[0]!.at) : 0;
   return history.map((h, i) => {
     const from = resolveState(graph, h.from) ?? h.from;
     const to = resolveState(graph, h.to) ?? h.to;
