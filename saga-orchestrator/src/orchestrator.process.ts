@@ -1,0 +1,34 @@
+/**
+ * The saga orchestrator alone in a process, on the embedded stack in DATA_DIR: used by the
+ * crash test, which SIGKILLs it under load. Prints `ready` once it consumes.
+ */
+import { loadConfig } from '@saga/platform/config';
+import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
+import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
+import { startSagaRuntime } from './runtime';
+
+const config = loadConfig();
+// Short leases let a restarted orchestrator take its partitions back soon after a kill.
+const leaseTtlMs = Number(process.env.SAGA_BUS_LEASE_TTL_MS ?? 5_000);
+const store = await openSqliteEventStore({ dataDir: config.DATA_DIR });
+const bus = await openSqliteMessageBus({ dataDir: config.DATA_DIR, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
+const runtime = await startSagaRuntime({
+  store,
+  bus,
+  stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
+  log: {
+    info: () => undefined,
+    warn: (obj, msg) => console.warn(msg, JSON.stringify(obj)),
+    error: (obj, msg) => console.error(msg, JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? v.message : v))),
+  },
+});
+console.log('ready');
+
+const shutdown = async () => {
+  await runtime.stop();
+  await bus.close();
+  await store.close();
+  process.exit(0);
+};
+process.once('SIGTERM', () => void shutdown());
+process.once('SIGINT', () => void shutdown());
