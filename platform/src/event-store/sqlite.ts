@@ -198,13 +198,14 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     return { first: head.revision, result: { nextExpectedRevision: last.revision, position: last.position } };
   };
 
+  // data_version changes only when another connection (another process) commits to the file.
+  let lastDataVersion = dataVersion.get() as number;
   const wakeup = new Wakeup(() => {
     const v = dataVersion.get() as number;
     const changed = v !== lastDataVersion;
     lastDataVersion = v;
     return changed;
   }, options.pollMs ?? 15);
-  let lastDataVersion = dataVersion.get() as number;
   const subscriptions = new Set<PagedSubscription>();
   let closed = false;
 
