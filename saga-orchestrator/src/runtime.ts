@@ -286,7 +286,8 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       }
       after = page.next;
     } while (after);
-    log.info({ sagas, running: timers.size, resent }, 'saga runtime recovered');
+    if (resent > 0) log.warn({ sagas, running: timers.size, resent }, 'saga runtime recovered; re-sent commands a crash kept from going out');
+    else log.info({ sagas, running: timers.size }, 'saga runtime recovered');
   }
 
   await recover();
