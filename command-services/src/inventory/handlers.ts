@@ -15,27 +15,21 @@
  *   snapshot(): Promise<InventoryState>   (caught up with the store)
  *   handleSagaCommand(envelope: CommandEnvelope<'ReserveStock' | 'ReleaseStock' | 'CommitStock'>): Promise<CommandOutcome<InventoryEvent>>
  *
- * Every reservation hits the one `inventory-warehouse` stream, so the folded state and its
- * revision stay in memory: before deciding, only the events after the cached revision are
- * read (another process may have appended), commands on the stream run one at a time in
- * this process, and a conflict with another process is retried after catching up.
+ * Every reservation hits the one `inventory-warehouse` stream: see warehouse-stream.ts for how
+ * it is kept in memory, serialized in process, group-committed and retried across processes.
  */
 import type { CommandEnvelope } from '@saga/event-schemas/commands';
 import type { Sku } from '@saga/event-schemas/ids';
-import { streamIdFor } from '@saga/event-schemas/streams';
 import { NotFoundError } from '@saga/platform/errors';
 import type { EventStore } from '@saga/platform/event-store/port';
-import { WrongExpectedRevisionError } from '@saga/platform/event-store/port';
 import { newId as randomId } from '@saga/platform/ids';
-import { expectedRevisionOf, foldRecorded, rejectionError, type Aggregate, type CommandOutcome } from '../shared/command-handler';
-import { ignore, isEvents } from '../shared/decision';
-import { createKeyedQueue } from '../shared/keyed-queue';
-import { toNewEvents } from '../shared/new-events';
 import type { Actor } from '../shared/actor';
+import { rejectionError, type CommandOutcome } from '../shared/command-handler';
 import type { PriceLookup, ProductPrice } from '../shared/price-lookup';
 import { realSleep, silentLogger, type Clock, type Logger, type Sleep } from '../shared/runtime';
-import { decide, type InventoryCommand } from './decide';
-import { evolve, initialState, type InventoryEvent, type InventoryState } from './state';
+import type { InventoryCommand } from './decide';
+import type { InventoryEvent, InventoryState } from './state';
+import { openWarehouseStream } from './warehouse-stream';
 
 export interface InventoryHandlerDeps {
   store: EventStore;
@@ -66,62 +60,14 @@ export interface AddProductInput {
   actor?: Actor;
 }
 
-interface Causing {
-  commandId: string;
-  correlationId: string;
-  userId?: string;
-}
-
 export function createInventoryHandlers(deps: InventoryHandlerDeps): InventoryHandlers {
   const { store, clock } = deps;
   const logger = deps.logger ?? silentLogger;
   const newId = deps.newId ?? randomId;
   const sleep = deps.sleep ?? realSleep;
-  const maxAttempts = deps.maxAttempts ?? 50;
-  const streamId = streamIdFor.inventory();
-  const queue = createKeyedQueue();
-  let cache: Aggregate<InventoryState> = { state: initialState, revision: -1, handledCommands: new Set() };
-
-  /** Folds what others appended since our cached revision; runs inside the queue only. */
-  async function catchUp(): Promise<void> {
-    const events = await store.readStream(streamId, { fromRevision: cache.revision + 1 });
-    cache = foldRecorded(events, evolve, cache);
-  }
-
-  function execute(command: InventoryCommand, causing: Causing): Promise<CommandOutcome<InventoryEvent>> {
-    return queue.run(streamId, async () => {
-      for (let attempt = 1; ; attempt++) {
-        await catchUp();
-        if (cache.handledCommands.has(causing.commandId)) return ignore('AlreadyHandled');
-        const decision = decide(command, cache.state, {});
-        if (!isEvents(decision)) return decision;
-        try {
-          const result = await store.append(streamId, toNewEvents(decision, { ...causing, occurredAt: clock().toISOString() }), {
-            expectedRevision: expectedRevisionOf(cache.revision),
-          });
-          // Our own events are folded from memory: no read-back of what we just wrote.
-          cache = {
-            state: decision.reduce(evolve, cache.state),
-            revision: result.nextExpectedRevision,
-            handledCommands: cache.handledCommands.add(causing.commandId),
-          };
-          return { kind: 'appended', events: decision, revision: result.nextExpectedRevision };
-        } catch (error) {
-          if (!(error instanceof WrongExpectedRevisionError) || attempt >= maxAttempts) throw error;
-          // Another process appended first: back off a little (jittered so racers spread out), catch up, decide again.
-          logger('debug', 'inventory append conflict, retrying', { attempt, correlationId: causing.correlationId });
-          await sleep(Math.random() * Math.min(2 * attempt, 20));
-        }
-      }
-    });
-  }
-
-  async function snapshot(): Promise<InventoryState> {
-    return queue.run(streamId, async () => {
-      await catchUp();
-      return cache.state;
-    });
-  }
+  const warehouse = openWarehouseStream({ store, clock, logger, sleep, maxAttempts: deps.maxAttempts ?? 50 });
+  const execute = warehouse.execute;
+  const snapshot = warehouse.read;
 
   return {
     async addProduct({ actor, ...product }) {
