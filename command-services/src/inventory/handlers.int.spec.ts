@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OrderId, Sku } from '@saga/event-schemas/ids';
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
@@ -135,5 +137,46 @@ describe('inventory handlers on the SQLite event store', () => {
     const releasedOrders = events.filter((e) => e.type === 'StockReleased').map((e) => (e.data as { orderId: string }).orderId);
     expect(new Set(releasedOrders).size).toBe(releasedOrders.length);
     expect(await b.snapshot()).toEqual(state);
+  });
+
+  it('never oversells when a second OS process reserves from the same SQLite file (120 orders, 100 units)', async () => {
+    const dataDir = tempDataDir('inv');
+    const store = await storeAt(dataDir);
+    const here = createInventoryHandlers({ store, clock });
+    await here.addProduct({ sku: LAMP, name: 'Lamp', price: 3500, currency: 'EUR', stock: 100 });
+    const script = fileURLToPath(new URL('./reserve-race.process.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, '1000', '60'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    const saw = (line: string) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => (lines.includes(line) ? resolve() : undefined);
+        child.stdout!.on('data', (chunk: Buffer) => {
+          lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+          check();
+        });
+        child.once('exit', (code) => (lines.includes(line) ? resolve() : reject(new Error(`child exited ${code} before '${line}'`))));
+        check();
+      });
+    await saw('ready');
+    // Both processes send reservation i at start + 2i ms, so their writes interleave for a while.
+    const startAt = Date.now() + 100;
+    child.stdin!.write(`${startAt}\n`);
+    await Promise.all([
+      saw('done'),
+      ...Array.from({ length: 60 }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, startAt + 2 * i - Date.now()));
+        return here.handleSagaCommand(envelopeOf('ReserveStock', { orderId: `race-${i}` as OrderId, items: [{ sku: LAMP, quantity: 1 }] }));
+      }),
+    ]);
+
+    const { state, events } = await folded(store);
+    const reserved = events.filter((e) => e.type === 'StockReserved');
+    expect(reserved.length + events.filter((e) => e.type === 'StockReservationFailed').length).toBe(120);
+    expect(reserved).toHaveLength(100);
+    expect(stockOf(state, LAMP)).toEqual({ sku: LAMP, name: 'Lamp', price: 3500, currency: 'EUR', available: 0, reserved: 100, sold: 0 });
+    // Both processes won some: they really raced.
+    const byChild = reserved.filter((e) => Number((e.data as { orderId: string }).orderId.slice('race-'.length)) >= 1000).length;
+    expect(byChild).toBeGreaterThan(0);
+    expect(byChild).toBeLessThan(100);
   });
 });
