@@ -51,7 +51,7 @@ describe('order handlers on the SQLite event store', () => {
         payment: { method: 'card', token: 'tok_sim_approve_abc', last4: '4242' },
         placedAt: '2026-11-22T10:00:00.000Z',
       },
-      metadata: { correlationId: 'generated-1', causationId: deterministicId('PlaceOrder', 'generated-1'), userId: 'alice' },
+      metadata: { correlationId: 'generated-1', userId: 'alice' },
     });
   });
 
@@ -66,6 +66,21 @@ describe('order handlers on the SQLite event store', () => {
     // The same key from another customer is another order.
     const bob = await orders.placeOrder({ customer: { id: 'bob', email: 'bob@example.com' }, items, payment: card, idempotencyKey: 'key-1' });
     expect(bob).toEqual({ orderId: deterministicId('order', 'bob', 'key-1'), created: true });
+  });
+
+  it('concurrent placements under one client id: one order, the other content refused', async () => {
+    const { orders } = await setup();
+    const results = await Promise.allSettled([
+      orders.placeOrder({ customer: alice, items, payment: card, orderId: 'race-1' }),
+      orders.placeOrder({ customer: alice, items, payment: card, orderId: 'race-1' }),
+      orders.placeOrder({ customer: alice, items: [items[0]!], payment: card, orderId: 'race-1' }),
+    ]);
+    const events = await store.readStream(streamIdFor.order('race-1'));
+    expect(events).toHaveLength(1);
+    // Whichever content won, the placements with that content succeed and the others conflict.
+    const twoLines = (events[0]!.data as { items: unknown[] }).items.length === 2;
+    expect(results.map((r) => r.status)).toEqual(twoLines ? ['fulfilled', 'fulfilled', 'rejected'] : ['rejected', 'rejected', 'fulfilled']);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
   });
 
   it('a client-chosen order id: same content is a no-op, other content a conflict', async () => {

@@ -103,8 +103,10 @@ export function createOrderHandlers(deps: OrderHandlerDeps): OrderHandlers {
             payment: input.payment,
           },
         },
-        // One command id per order: a retried placement writes the same event id.
-        deterministicId('PlaceOrder', orderId),
+        // The same placement always yields the same command (and event) id, so a retry racing
+        // the first is recognised by the store; other content under that id yields other ids,
+        // loses the race and is refused as a conflict by the decider.
+        deterministicId('PlaceOrder', orderId, placementKey(input)),
         input.userId ?? input.customer.id,
         false,
       );
@@ -159,3 +161,7 @@ async function priceItems(lines: LineItem[], priceLookup: PriceLookup) {
   const total = items.reduce((sum, item) => sum + item.unitPrice * item.quantity, 0);
   return { items, total, currency: [...currencies][0]! };
 }
+
+/** What makes two placements the same one (prices and tokens may differ between retries). */
+const placementKey = (input: PlaceOrderInput) =>
+  JSON.stringify([input.customer.id, input.items.map((item) => [item.sku, item.quantity]), input.payment.last4]);
