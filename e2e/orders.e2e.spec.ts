@@ -142,8 +142,8 @@ describe('an order through the whole saga', () => {
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
     expect(second.body.orderId).toBe(first.body.orderId);
-    const events = await admin.request<{ items: { type: string }[] }>('GET', `/api/streams/order-${first.body.orderId}/events`);
-    expect(events.body.items.filter((e) => e.type === 'OrderPlaced')).toHaveLength(1);
+    const events = await admin.request<{ events: { type: string }[] }>('GET', `/api/streams/order-${first.body.orderId}/events`);
+    expect(events.body.events.filter((e) => e.type === 'OrderPlaced')).toHaveLength(1);
   });
 
   it("a customer cannot read another customer's order", async () => {
