@@ -271,7 +271,7 @@ class SqliteMessageBus implements MessageBus {
 
   /** Appends dead letters and commits past the poison message in one transaction. */
   deadLetter(fenced: () => boolean, topic: string, message: OutgoingMessage): boolean {
-    return this.db
+    const moved = this.db
       .transaction(() => {
         this.ensureTopic(deadLetterTopic(topic), this.ensureTopic(topic, this.defaultPartitions));
         if (!fenced()) return false;
@@ -279,6 +279,9 @@ class SqliteMessageBus implements MessageBus {
         return true;
       })
       .immediate();
+    // A DLQ reader in this process waits on an in-process wake-up, like any other topic.
+    if (moved) this.notify(deadLetterTopic(topic));
+    return moved;
   }
 
   fetch(topic: string, partition: number, from: number, limit: number): BusMessage[] {
