@@ -157,7 +157,7 @@ async function world(responder: Responder, options: { duplicateReplies?: boolean
 }
 
 async function runtime(w: World, stepTimeoutMs = 5_000, bus: MessageBus = w.bus): Promise<SagaRuntime> {
-  const r = await startSagaRuntime({ store: w.store, bus, stepTimeoutMs, timerTickMs: 20, redispatchEveryMs: 50 });
+  const r = await startSagaRuntime({ store: w.store, bus, stepTimeoutMs, timerTickMs: 20 });
   runtimes.push(r);
   return r;
 }

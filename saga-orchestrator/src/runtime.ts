@@ -1,5 +1,4 @@
 import { initialTransition, transition } from 'xstate';
-import { commandTopicOf } from '@saga/event-schemas/commands';
 import { RecordedEventJson, type RecordedEvent } from '@saga/event-schemas/envelope';
 import { idOf, streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
@@ -9,29 +8,20 @@ import { ValidationError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
 import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput } from './machine';
 import { sagaInputOf, sagaInputTopics } from './inputs';
-import {
-  commandEnvelope,
-  foldSaga,
-  issuedCommands,
-  restore,
-  startedEvents,
-  transitionEvents,
-  type IssuedCommand,
-  type Outbox,
-  type SagaRecord,
-} from './saga-stream';
+import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
+import { startCommandDispatcher } from './dispatcher';
 
 /**
  * The saga runtime: bus events in, saga transitions persisted, commands out.
  *
  * For each input: load the order's saga (cache, else fold its stream), apply the input with
- * the machine's pure `transition`, append the transition to `saga-<orderId>` with the
- * expected revision, and only then publish the commands it issued. The publish records
- * `saga-dispatch:<orderId>` = the transition's revision in the same bus transaction, so after
- * a crash the runtime knows exactly which commands may not have gone out and sends them again
- * (receivers deduplicate by command id). Deadlines are data in the stream; the runtime keeps
- * an index of them, rebuilt at start from the saga streams, and fires `StepTimedOut` through
- * the same path as any input.
+ * the machine's pure `transition`, and append the transition, with the commands it issued, to
+ * `saga-<orderId>` at the expected revision. The commands go out through the dispatcher
+ * (dispatcher.ts), an outbox relay that follows the saga transitions in the store's log and
+ * publishes them with its checkpoint in the same bus transaction: persisted first, sent after,
+ * and after a crash sent again from the checkpoint (receivers deduplicate by command id).
+ * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
+ * from the saga streams, and fires `StepTimedOut` through the same path as any input.
  */
 export interface SagaLog {
   info(obj: object, msg?: string): void;
@@ -47,8 +37,6 @@ export interface SagaRuntimeDeps {
   log?: SagaLog;
   /** How often due timers are looked for. Default: a tenth of the step timeout, 10 ms to 1 s. */
   timerTickMs?: number;
-  /** How often commands whose dispatch failed are sent again. Default 1 s. */
-  redispatchEveryMs?: number;
   /** Consumer group of the saga's input topics. Default `saga-orchestrator`. */
   groupId?: string;
 }
@@ -58,7 +46,6 @@ export interface SagaRuntime {
 }
 
 export const sagaGroupId = 'saga-orchestrator';
-const dispatchCheckpoint = (orderId: string) => `saga-dispatch:${orderId}`;
 const silent: SagaLog = { info() {}, warn() {}, error() {} };
 
 /** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
@@ -74,8 +61,6 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   const clock = deps.clock ?? (() => new Date());
   const log = deps.log ?? silent;
   const cache = new Map<string, SagaRecord>();
-  /** Sagas whose last commands are persisted but not known to be published. */
-  const undispatched = new Set<string>();
   /** Running sagas' deadlines (ms since epoch), by order id. */
   const timers = new Map<string, { step: string; dueAt: number }>();
   const queues = new Map<string, Promise<unknown>>();
@@ -98,14 +83,8 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     if (cached) return cached;
     const record = foldSaga(orderId, await store.readStream(streamIdFor.saga(orderId)));
     if (!record) return null;
-    if (record.outbox && !(await isDispatched(orderId, record.outbox))) undispatched.add(orderId);
     remember(record);
     return record;
-  }
-
-  async function isDispatched(orderId: string, outbox: Outbox): Promise<boolean> {
-    const checkpoint = await bus.readCheckpoint(dispatchCheckpoint(orderId));
-    return checkpoint !== undefined && Number(checkpoint) >= outbox.revision;
   }
 
   function remember(record: SagaRecord): void {
@@ -119,31 +98,8 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     if (cache.size > 10_000) {
       for (const [id] of cache) {
         if (cache.size <= 9_000) break;
-        if (!undispatched.has(id)) cache.delete(id);
+        cache.delete(id);
       }
-    }
-  }
-
-  /** Publishes a transition's commands with the saga's dispatch checkpoint, in one bus transaction. */
-  async function dispatch(orderId: string, outbox: Outbox): Promise<void> {
-    const byTopic = new Map<string, { key: string; value: string }[]>();
-    for (const command of outbox.commands) {
-      const topic = commandTopicOf(command.type);
-      const messages = byTopic.get(topic) ?? [];
-      messages.push({ key: orderId, value: JSON.stringify(commandEnvelope(orderId, outbox, command)) });
-      byTopic.set(topic, messages);
-    }
-    await bus.publishMany(
-      [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      { checkpoint: { name: dispatchCheckpoint(orderId), value: String(outbox.revision) } },
-    );
-    undispatched.delete(orderId);
-  }
-
-  async function flush(record: SagaRecord): Promise<void> {
-    if (record.outbox && undispatched.has(record.orderId)) {
-      log.warn({ orderId: record.orderId, revision: record.outbox.revision }, 'saga: re-sending commands that may not have gone out');
-      await dispatch(record.orderId, record.outbox);
     }
   }
 
@@ -151,7 +107,6 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     return serialized(input.orderId, async () => {
       const { orderId } = input;
       const existing = await load(orderId);
-      if (existing) await flush(existing);
       const at = clock().toISOString();
       let record: SagaRecord;
       let result: Applied;
@@ -164,14 +119,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
             expectedRevision: 'no_stream',
           });
           const state = String(snapshot.value);
-          record = {
-            orderId,
-            revision: appended.nextExpectedRevision,
-            snapshot,
-            state,
-            seen: new Set([input.eventId]),
-            outbox: commands.length > 0 ? { revision: appended.nextExpectedRevision, causationId: input.eventId, at, commands } : null,
-          };
+          record = { orderId, revision: appended.nextExpectedRevision, snapshot, state, seen: new Set([input.eventId]) };
           result = { applied: true, from: null, to: state, commands };
         } else {
           if (!existing) return { applied: false, reason: 'NoSaga' };
@@ -182,7 +130,6 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
           const ref = { type: input.event.type, eventId: input.eventId };
           const events = transitionEvents(existing, ref, next, commands, at);
           const appended = await store.append(streamIdFor.saga(orderId), events, { expectedRevision: existing.revision });
-          const transitionRevision = appended.nextExpectedRevision - (events.length - 1);
           const state = String(next.value);
           record = {
             orderId,
@@ -190,7 +137,6 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
             snapshot: next,
             state,
             seen: new Set([...existing.seen, input.eventId]),
-            outbox: commands.length > 0 ? { revision: transitionRevision, causationId: input.eventId, at, commands } : existing.outbox,
           };
           result = { applied: true, from: existing.state, to: state, commands };
         }
@@ -200,9 +146,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
         if (error instanceof WrongExpectedRevisionError) cache.delete(orderId);
         throw error;
       }
-      if (result.commands.length > 0) undispatched.add(orderId);
       remember(record);
-      if (record.outbox && undispatched.has(orderId)) await dispatch(orderId, record.outbox);
       return result;
     });
   }
@@ -247,71 +191,51 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     }
   }
 
-  async function redispatch(): Promise<void> {
-    for (const orderId of [...undispatched]) {
-      await serialized(orderId, async () => {
-        const record = await load(orderId);
-        if (record) await flush(record);
-      }).catch((error: unknown) => log.error({ orderId, err: error }, 'saga: re-dispatch failed; will retry'));
-    }
-  }
-
-  /**
-   * At start: every saga stream's last transition gives its deadline and the commands that may
-   * not have gone out before a crash; those are sent again now.
-   */
+  /** At start: every saga stream's last transition gives its deadline, if it still runs. */
   async function recover(): Promise<void> {
     let after: string | undefined;
     let sagas = 0;
-    let resent = 0;
     do {
       const page = await store.listStreams({ category: 'saga', limit: 500, ...(after ? { after } : {}) });
       for (const info of page.streams) {
         sagas++;
-        const orderId = idOf(info.streamId);
         const tail = await store.readStream(info.streamId, { direction: 'backwards', limit: 2 });
         const last = tail.find((e) => e.type === 'SagaTransitioned' || e.type === 'SagaStarted');
         if (!last) continue;
-        const data = last.data as { context: unknown; commands: IssuedCommand[]; at: string; inputEventId?: string; input?: { eventId: string } };
         const state = last.type === 'SagaStarted' ? (last.data as { state: string }).state : (last.data as { to: string }).to;
-        const timer = restore(state, data.context).context.timer;
-        if (timer && statusOf(state) === 'running') timers.set(orderId, { step: timer.step, dueAt: Date.parse(timer.dueAt) });
-        if (data.commands.length > 0) {
-          const outbox: Outbox = { revision: last.revision, causationId: data.inputEventId ?? data.input?.eventId ?? '', at: data.at, commands: data.commands };
-          if (!(await isDispatched(orderId, outbox))) {
-            await dispatch(orderId, outbox);
-            resent++;
-          }
-        }
+        const timer = restore(state, (last.data as { context: unknown }).context).context.timer;
+        if (timer && statusOf(state) === 'running') timers.set(idOf(info.streamId), { step: timer.step, dueAt: Date.parse(timer.dueAt) });
       }
       after = page.next;
     } while (after);
-    if (resent > 0) log.warn({ sagas, running: timers.size, resent }, 'saga runtime recovered; re-sent commands a crash kept from going out');
-    else log.info({ sagas, running: timers.size }, 'saga runtime recovered');
+    log.info({ sagas, running: timers.size }, 'saga runtime recovered its timers');
   }
 
   await recover();
+  const dispatcher = await startCommandDispatcher({ store, bus, log });
   const consumer = await bus.consume({
     groupId: deps.groupId ?? sagaGroupId,
     topics: [...sagaInputTopics],
-    handler: handleMessage,
+    // A batch is one partition's messages in order; queued per saga in that order, different
+    // sagas' inputs are applied concurrently.
+    batchHandler: async (messages) => {
+      await Promise.all(messages.map(handleMessage));
+    },
+    maxBatchSize: 200,
   });
 
   const tickMs = deps.timerTickMs ?? Math.min(1_000, Math.max(10, Math.floor(stepTimeoutMs / 10)));
   const timerLoop = setInterval(() => {
     if (!stopped) void fireDueTimers();
   }, tickMs);
-  const redispatchLoop = setInterval(() => {
-    if (!stopped && undispatched.size > 0) void redispatch();
-  }, deps.redispatchEveryMs ?? 1_000);
 
   return {
     async stop() {
       stopped = true;
       clearInterval(timerLoop);
-      clearInterval(redispatchLoop);
       await consumer.stop();
       await Promise.allSettled([...queues.values()]);
+      await dispatcher.stop();
     },
   };
 }

@@ -11,13 +11,11 @@ import { sagaMachine, statusOf, type CommandIssued, type SagaContext, type SagaS
  */
 export type IssuedCommand = EventData<'SagaTransitioned'>['commands'][number];
 
-/** The commands of one transition, with what is needed to send them again identically. */
-export interface Outbox {
-  /** The saga stream revision of the transition that issued them. */
-  revision: number;
+/** What a command's envelope takes from the transition that issued it. */
+export interface IssuedBy {
+  /** The input event that caused the transition. */
   causationId: string;
   at: string;
-  commands: IssuedCommand[];
 }
 
 export interface SagaRecord {
@@ -28,11 +26,6 @@ export interface SagaRecord {
   state: string;
   /** Input event ids already applied: a redelivered input is recognised and ignored. */
   seen: ReadonlySet<string>;
-  /**
-   * The last transition that issued commands. Only it can be undispatched: the runtime sends
-   * a saga's commands before it applies that saga's next input.
-   */
-  outbox: Outbox | null;
 }
 
 export const restore = (state: string, context: unknown): SagaSnapshot =>
@@ -49,7 +42,6 @@ export function foldSaga(orderId: string, events: readonly RecordedEvent[]): Sag
         snapshot: restore(e.data.state, e.data.context),
         state: e.data.state,
         seen: new Set([e.data.inputEventId]),
-        outbox: outboxOf(e.revision, e.data.inputEventId, e.data.at, e.data.commands),
       };
     } else if (e.type === 'SagaTransitioned' && record !== null) {
       const previous: SagaRecord = record;
@@ -59,7 +51,6 @@ export function foldSaga(orderId: string, events: readonly RecordedEvent[]): Sag
         snapshot: restore(e.data.to, e.data.context),
         state: e.data.to,
         seen: new Set([...previous.seen, e.data.input.eventId]),
-        outbox: outboxOf(e.revision, e.data.input.eventId, e.data.at, e.data.commands) ?? previous.outbox,
       };
     } else if (record !== null) {
       const previous: SagaRecord = record;
@@ -68,9 +59,6 @@ export function foldSaga(orderId: string, events: readonly RecordedEvent[]): Sag
   }
   return record;
 }
-
-const outboxOf = (revision: number, causationId: string, at: string, commands: IssuedCommand[]): Outbox | null =>
-  commands.length > 0 ? { revision, causationId, at, commands } : null;
 
 export function issuedCommands(orderId: string, emitted: readonly CommandIssued[]): IssuedCommand[] {
   return emitted.map(({ step, command }) => ({
@@ -147,11 +135,11 @@ export function transitionEvents(
 }
 
 /** The wire form of an issued command; rebuilt identically from the stream after a crash. */
-export function commandEnvelope(orderId: string, outbox: Outbox, command: IssuedCommand): CommandEnvelope {
+export function commandEnvelope(orderId: string, issuedBy: IssuedBy, command: IssuedCommand): CommandEnvelope {
   return {
     commandId: command.commandId,
     type: command.type,
     data: command.data,
-    metadata: { correlationId: orderId, causationId: outbox.causationId, issuedAt: outbox.at },
+    metadata: { correlationId: orderId, causationId: issuedBy.causationId, issuedAt: issuedBy.at },
   } as unknown as CommandEnvelope;
 }
