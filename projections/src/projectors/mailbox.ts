@@ -32,7 +32,7 @@ export const mailboxProjection: Projection<MailDoc> = {
   docIds: (event) => (event.type === 'EmailSent' || event.type === 'EmailFailed' ? [event.data.emailId] : []),
   evolve: (doc, event, id) => {
     const at = event.metadata.occurredAt;
-    const applied = doc?._applied ?? {};
+    const applied = doc?._applied ?? [];
     switch (event.type) {
       case 'EmailSent': {
         const d = event.data;

@@ -3,7 +3,7 @@ import type { PricedLineItem } from '@saga/event-schemas/ids';
 import type { EventType } from '@saga/event-schemas/catalog';
 import type { SagaStatus } from '@saga/event-schemas/saga';
 import type { Collection, DocumentStore, Filter } from '@saga/platform/document-store/port';
-import { publicView, type PublicView, type ProjectedDoc, type Projection } from './projection';
+import { appliedRevision, publicView, type PublicView, type ProjectedDoc, type Projection } from './projection';
 
 /**
  * The orders read model: one document per order, fed by the order's own stream and by the
@@ -91,22 +91,26 @@ function emptyOrder(orderId: string, at: string): OrderDoc {
     createdAt: at,
     updatedAt: at,
     lastPosition: -1,
-    _applied: {},
+    _applied: [],
   };
 }
 
 /** Inserts keeping the timeline in global-log order, whichever stream arrived first. */
 function withEntry(timeline: TimelineEntry[], entry: TimelineEntry): TimelineEntry[] {
+  const last = timeline[timeline.length - 1];
+  if (!last || last.position < entry.position) return [...timeline, entry];
   const index = timeline.findIndex((e) => e.position > entry.position);
   return index < 0 ? [...timeline, entry] : [...timeline.slice(0, index), entry, ...timeline.slice(index)];
 }
 
-function evolveFields(doc: OrderDoc, event: RecordedEvent): OrderDoc {
+/** `common` (timeline, times) goes into the one copy each event makes of the document. */
+function evolveFields(doc: OrderDoc, event: RecordedEvent, common: Pick<OrderDoc, 'timeline' | 'updatedAt' | 'lastPosition'>): OrderDoc {
   switch (event.type) {
     case 'OrderPlaced': {
       const d = event.data;
       return {
         ...doc,
+        ...common,
         customerId: d.customerId,
         customerEmail: d.customerEmail,
         items: d.items,
@@ -117,26 +121,27 @@ function evolveFields(doc: OrderDoc, event: RecordedEvent): OrderDoc {
       };
     }
     case 'OrderConfirmed':
-      return { ...doc, status: 'confirmed' };
+      return { ...doc, ...common, status: 'confirmed' };
     case 'OrderRejected':
-      return { ...doc, status: 'rejected', reason: event.data.reason };
+      return { ...doc, ...common, status: 'rejected', reason: event.data.reason };
     case 'OrderCancellationRequested':
-      return { ...doc, cancellationRequested: true };
+      return { ...doc, ...common, cancellationRequested: true };
     case 'OrderCancelled':
-      return { ...doc, status: 'cancelled', reason: event.data.reason };
+      return { ...doc, ...common, status: 'cancelled', reason: event.data.reason };
     case 'StockReserved':
-      return { ...doc, stock: { status: 'reserved', reason: null } };
+      return { ...doc, ...common, stock: { status: 'reserved', reason: null } };
     case 'StockReservationFailed':
-      return { ...doc, stock: { status: 'unavailable', reason: event.data.reason } };
+      return { ...doc, ...common, stock: { status: 'unavailable', reason: event.data.reason } };
     case 'StockReleased':
-      return { ...doc, stock: { ...doc.stock, status: 'released' } };
+      return { ...doc, ...common, stock: { ...doc.stock, status: 'released' } };
     case 'StockCommitted':
-      return { ...doc, stock: { ...doc.stock, status: 'committed' } };
+      return { ...doc, ...common, stock: { ...doc.stock, status: 'committed' } };
     case 'PaymentAuthorized':
-      return { ...doc, payment: { ...doc.payment, status: 'authorized', paymentId: event.data.paymentId } };
+      return { ...doc, ...common, payment: { ...doc.payment, status: 'authorized', paymentId: event.data.paymentId } };
     case 'PaymentCaptured':
       return {
         ...doc,
+        ...common,
         payment: {
           ...doc.payment,
           status: 'captured',
@@ -145,21 +150,21 @@ function evolveFields(doc: OrderDoc, event: RecordedEvent): OrderDoc {
         },
       };
     case 'PaymentDeclined':
-      return { ...doc, payment: { ...doc.payment, status: 'declined', declineReason: event.data.reason } };
+      return { ...doc, ...common, payment: { ...doc.payment, status: 'declined', declineReason: event.data.reason } };
     case 'PaymentRefunded':
-      return { ...doc, payment: { ...doc.payment, status: 'refunded', refunded: doc.payment.refunded + event.data.amount } };
+      return { ...doc, ...common, payment: { ...doc.payment, status: 'refunded', refunded: doc.payment.refunded + event.data.amount } };
     case 'EmailSent':
-      return { ...doc, email: { status: 'sent', template: event.data.template, attempts: event.data.attempts } };
+      return { ...doc, ...common, email: { status: 'sent', template: event.data.template, attempts: event.data.attempts } };
     case 'EmailFailed':
-      return { ...doc, email: { status: 'failed', template: event.data.template, attempts: event.data.attempts } };
+      return { ...doc, ...common, email: { status: 'failed', template: event.data.template, attempts: event.data.attempts } };
     case 'SagaStarted':
-      return { ...doc, saga: { state: event.data.state, status: 'running', flags: [] } };
+      return { ...doc, ...common, saga: { state: event.data.state, status: 'running', flags: [] } };
     case 'SagaTransitioned':
-      return { ...doc, saga: { state: event.data.to, status: event.data.status, flags: event.data.flags } };
+      return { ...doc, ...common, saga: { state: event.data.to, status: event.data.status, flags: event.data.flags } };
     case 'SagaEnded':
-      return { ...doc, saga: { ...doc.saga, status: event.data.status, flags: event.data.flags } };
+      return { ...doc, ...common, saga: { ...doc.saga, status: event.data.status, flags: event.data.flags } };
     default:
-      return doc;
+      return { ...doc, ...common };
   }
 }
 
@@ -187,9 +192,7 @@ export const ordersProjection: Projection<OrderDoc> = {
   evolve: (doc, event, id) => {
     const at = event.metadata.occurredAt;
     const base = doc ?? emptyOrder(id, at);
-    const next = evolveFields(base, event);
-    return {
-      ...next,
+    return evolveFields(base, event, {
       timeline: withEntry(base.timeline, {
         position: event.position,
         streamId: event.streamId,
@@ -199,7 +202,7 @@ export const ordersProjection: Projection<OrderDoc> = {
       }),
       updatedAt: at > base.updatedAt ? at : base.updatedAt,
       lastPosition: Math.max(base.lastPosition, event.position),
-    };
+    });
   },
 };
 
@@ -236,7 +239,7 @@ export async function openOrderQueries(store: DocumentStore) {
     /** The order once it reflects the given event (a stream's revision), else null: for live updates. */
     async includes(orderId: string, streamId: string, revision: number): Promise<OrderView | null> {
       const doc = await orders.get(orderId);
-      return doc && (doc._applied[streamId] ?? -1) >= revision ? publicView(doc) : null;
+      return doc && appliedRevision(doc, streamId) >= revision ? publicView(doc) : null;
     },
     async countByStatus(status: OrderStatus): Promise<number> {
       return orders.count({ status });

@@ -37,7 +37,7 @@ const placedOnly = {
   createdAt: at(0),
   updatedAt: at(0),
   lastPosition: 1,
-  _applied: { 'order-o1': 0 },
+  _applied: [['order-o1', 0]],
 };
 
 // The happy path in log order: [type, stream, revision]; event n is at position n + 1, t0 + n ms.
@@ -68,7 +68,13 @@ const confirmed = {
   timeline: happyPath.map(([type, streamId, revision], n) => ({ position: n + 1, streamId, revision, type, at: at(n) })),
   updatedAt: at(13),
   lastPosition: 14,
-  _applied: { 'order-o1': 1, 'saga-o1': 6, 'inventory-warehouse': 1, 'payment-o1': 1, 'email-o1': 0 },
+  _applied: [
+    ['email-o1', 0],
+    ['inventory-warehouse', 1],
+    ['order-o1', 1],
+    ['payment-o1', 1],
+    ['saga-o1', 6],
+  ],
 };
 
 describe('orders projection', () => {

@@ -60,7 +60,7 @@ export const productsProjection: Projection<ProductDoc> = {
         sold: 0,
         restocked: 0,
         initialStock: d.stock,
-        _applied: doc?._applied ?? {},
+        _applied: doc?._applied ?? [],
       };
     }
     // The warehouse stream is one ordered stream, so a product always exists before it moves.

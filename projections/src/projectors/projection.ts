@@ -12,7 +12,36 @@ import type { CollectionSpec, Document } from '@saga/platform/document-store/por
  * swapped in, and the write that changes a document also records what it applied.
  */
 export interface ProjectedDoc extends Document {
-  _applied: Record<string, number>;
+  /**
+   * `[streamId, revision]` pairs, sorted by stream id (so the same history gives the same
+   * document whatever order the streams arrived in). Pairs rather than an object keyed by
+   * stream id: those keys are unique to each document, and objects with unique keys cost
+   * the JavaScript engine dearly on a rebuild of a million events.
+   */
+  _applied: Applied;
+}
+
+export type Applied = [streamId: string, revision: number][];
+
+export function appliedRevision(doc: { _applied: Applied } | null, streamId: string): number {
+  if (!doc) return -1;
+  for (const [id, revision] of doc._applied) if (id === streamId) return revision;
+  return -1;
+}
+
+function withApplied(applied: Applied, streamId: string, revision: number): Applied {
+  const out: Applied = [];
+  let placed = false;
+  for (const entry of applied) {
+    if (entry[0] === streamId) continue;
+    if (!placed && entry[0] > streamId) {
+      out.push([streamId, revision]);
+      placed = true;
+    }
+    out.push(entry);
+  }
+  if (!placed) out.push([streamId, revision]);
+  return out;
 }
 
 /**
@@ -44,8 +73,12 @@ export interface Projection<D extends ProjectedDoc, S extends Document = Documen
  */
 export type AnyProjection = Projection<any, any>;
 
-export const handles = (projection: AnyProjection, event: { type: string }): boolean =>
-  (projection.eventTypes as readonly string[]).includes(event.type);
+const typeSets = new WeakMap<AnyProjection, ReadonlySet<string>>();
+export function handles(projection: AnyProjection, event: { type: string }): boolean {
+  let types = typeSets.get(projection);
+  if (!types) typeSets.set(projection, (types = new Set(projection.eventTypes)));
+  return types.has(event.type);
+}
 
 /** The bus topics carrying the events a projection handles. */
 export function topicsOf(projection: AnyProjection): string[] {
@@ -77,11 +110,13 @@ export function applyEvent(projection: AnyProjection, set: WorkingSet, event: Re
   let changed = false;
   for (const id of projection.docIds(event)) {
     const before = (set.docs.get(id) ?? null) as ProjectedDoc | null;
-    const seen = before?._applied[event.streamId];
-    if (seen !== undefined && seen >= event.revision) continue;
+    if (appliedRevision(before, event.streamId) >= event.revision) continue;
     const evolved = projection.evolve(before, event, id) as ProjectedDoc | null;
     if (evolved === null) continue;
-    const after: ProjectedDoc = { ...evolved, _applied: { ...evolved._applied, [event.streamId]: event.revision } };
+    // `evolve` returns a new object when it changes anything; that one is ours to stamp
+    // (sparing a copy of every document for every event on a rebuild), the input never is.
+    const after: ProjectedDoc = evolved === before ? { ...evolved } : evolved;
+    after._applied = withApplied(evolved._applied, event.streamId, event.revision);
     set.docs.set(id, after);
     set.changed.add(id);
     changed = true;

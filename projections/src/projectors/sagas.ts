@@ -1,7 +1,7 @@
 import type { EventType } from '@saga/event-schemas/catalog';
 import type { SagaStatus } from '@saga/event-schemas/saga';
 import type { Collection, DocumentStore, Filter } from '@saga/platform/document-store/port';
-import { publicView, type PublicView, type ProjectedDoc, type Projection } from './projection';
+import { appliedRevision, publicView, type PublicView, type ProjectedDoc, type Projection } from './projection';
 
 /**
  * The sagas read model, one document per order's saga, from the saga's own stream: where it
@@ -79,7 +79,7 @@ export const sagasProjection: Projection<SagaDoc> = {
           endedAt: null,
           durationMs: null,
           updatedAt: at,
-          _applied: doc?._applied ?? {},
+          _applied: doc?._applied ?? [],
         };
       }
       case 'SagaTransitioned': {
@@ -131,7 +131,7 @@ export async function openSagaQueries(store: DocumentStore) {
     /** The saga once it reflects the given revision of its stream, else null: for live updates. */
     async includes(orderId: string, revision: number): Promise<SagaView | null> {
       const doc = await sagas.get(orderId);
-      return doc && (doc._applied[`saga-${orderId}`] ?? -1) >= revision ? publicView(doc) : null;
+      return doc && appliedRevision(doc, `saga-${orderId}`) >= revision ? publicView(doc) : null;
     },
     async list(query: { status?: SagaStatus; cursor?: string; limit: number }): Promise<{ items: SagaView[]; nextCursor: string | null }> {
       const filter: Filter = {};

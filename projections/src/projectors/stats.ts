@@ -71,7 +71,7 @@ function emptyFigures(id: string): OrderFiguresDoc {
     saga: null,
     sagaDurationMs: null,
     flagged: false,
-    _applied: {},
+    _applied: [],
   };
 }
 

@@ -32,7 +32,6 @@ const folds: Record<string, Fold> = {
       status: statusOf(record.state),
       context: record.snapshot.context,
       inputsSeen: [...record.seen],
-      outbox: record.outbox,
     };
   },
 };
