@@ -4,7 +4,7 @@ import { idOf } from '@saga/event-schemas/streams';
 import type { EventStore, EventSubscription } from '@saga/platform/event-store/port';
 import type { MessageBus, OutgoingMessage } from '@saga/platform/message-bus/port';
 import { commandEnvelope, type IssuedCommand } from './saga-stream';
-import type { SagaLog } from './runtime';
+import type { SagaLog } from './log';
 
 /**
  * The saga's outbox relay. Transitions are appended to the saga streams first; this follows

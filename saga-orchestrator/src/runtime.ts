@@ -10,6 +10,7 @@ import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput } fro
 import { sagaInputOf, sagaInputTopics } from './inputs';
 import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
 import { startCommandDispatcher } from './dispatcher';
+import { silentLog, type SagaLog } from './log';
 
 /**
  * The saga runtime: bus events in, saga transitions persisted, commands out.
@@ -23,12 +24,6 @@ import { startCommandDispatcher } from './dispatcher';
  * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
  * from the saga streams, and fires `StepTimedOut` through the same path as any input.
  */
-export interface SagaLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface SagaRuntimeDeps {
   store: EventStore;
   bus: MessageBus;
@@ -46,7 +41,6 @@ export interface SagaRuntime {
 }
 
 export const sagaGroupId = 'saga-orchestrator';
-const silent: SagaLog = { info() {}, warn() {}, error() {} };
 
 /** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
 export type Ignored = 'Duplicate' | 'AlreadyStarted' | 'NoSaga' | 'NotApplicable';
@@ -59,7 +53,7 @@ type Input =
 export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRuntime> {
   const { store, bus, stepTimeoutMs } = deps;
   const clock = deps.clock ?? (() => new Date());
-  const log = deps.log ?? silent;
+  const log = deps.log ?? silentLog;
   const cache = new Map<string, SagaRecord>();
   /** Running sagas' deadlines (ms since epoch), by order id. */
   const timers = new Map<string, { step: string; dueAt: number }>();
