@@ -234,8 +234,9 @@ export const sagaMachine = setup({
       on: {
         OrderConfirmed: { target: 'committingStock' },
         StepTimedOut: { guard: 'timerDue', actions: 'retryStep' },
-        // The order service accepted the cancellation before confirming, so the order will not
-        // be confirmed: undo both steps.
+        // The order stream recorded the cancellation request before any confirmation, and the
+        // order service refuses ConfirmOrder once a cancellation is requested (a contract with
+        // its decider), so the order will not be confirmed: undo both steps.
         OrderCancellationRequested: { target: 'refundingPayment', actions: { type: 'rollBack', params: { outcome: 'cancel' } } },
       },
     },
