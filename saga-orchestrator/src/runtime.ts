@@ -11,6 +11,7 @@ import { sagaInputOf, sagaInputTopics } from './inputs';
 import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
 import { startCommandDispatcher } from './dispatcher';
 import { silentLog, type SagaLog } from './log';
+import type { StepName } from './steps';
 
 /**
  * The saga runtime: bus events in, saga transitions persisted, commands out.
@@ -56,7 +57,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   const log = deps.log ?? silentLog;
   const cache = new Map<string, SagaRecord>();
   /** Running sagas' deadlines (ms since epoch), by order id. */
-  const timers = new Map<string, { step: string; dueAt: number }>();
+  const timers = new Map<string, { step: StepName; dueAt: number }>();
   const queues = new Map<string, Promise<unknown>>();
   let stopped = false;
 
@@ -169,7 +170,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
         kind: 'feed',
         orderId,
         eventId: deterministicId(orderId, 'timeout', timer.step, dueAt),
-        event: { type: 'StepTimedOut', step: timer.step as Extract<SagaEvent, { type: 'StepTimedOut' }>['step'], at: clock().toISOString() },
+        event: { type: 'StepTimedOut', step: timer.step, at: clock().toISOString() },
       })
         .then((result) => {
           if (result.applied) log.info({ orderId, step: timer.step, to: result.to }, 'saga: step timed out');
