@@ -188,6 +188,13 @@ describe('the query API on the embedded stores', () => {
     expect((stats.capturedTotal as number) - (stats.refundedTotal as number)).toBe(stats.confirmedTotal);
   });
 
+  it('lists sagas by status for admins and shows a customer the saga of their own order', async () => {
+    const completed = await json('/api/sagas?status=completed&limit=100', admin);
+    expect((completed.items as { status: string }[]).map((s) => s.status)).toEqual(Array(12).fill('completed'));
+    expect((await get('/api/sagas', alice)).status).toBe(403);
+    expect(await json('/api/sagas/ord-1', alice)).toMatchObject({ orderId: 'ord-1', state: 'completed', status: 'completed', endedAt: expect.any(String) });
+  });
+
   it('shows each customer their own mail', async () => {
     const mail = await json('/api/mailbox', bob);
     expect((mail.items as { to: string; orderId: string }[]).map((m) => [m.to, m.orderId]).sort()).toEqual([

@@ -27,7 +27,7 @@ const eventTypes = ['EmailSent', 'EmailFailed'] as const satisfies readonly Even
 
 export const mailboxProjection: Projection<MailDoc> = {
   name: 'mailbox',
-  collection: { name: 'mailbox', indexes: ['recipient', 'orderId', 'at'], compound: [['recipient', 'at']] },
+  collection: { name: 'mailbox', indexes: ['recipient', 'at'], compound: [['recipient', 'at']] },
   eventTypes,
   docIds: (event) => (event.type === 'EmailSent' || event.type === 'EmailFailed' ? [event.data.emailId] : []),
   evolve: (doc, event, id) => {

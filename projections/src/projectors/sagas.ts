@@ -51,7 +51,7 @@ function enter(steps: SagaStep[], state: string, at: string): SagaStep[] {
 
 export const sagasProjection: Projection<SagaDoc> = {
   name: 'sagas',
-  collection: { name: 'sagas', indexes: ['status', 'state', 'startedAt', 'updatedAt'], compound: [['status', 'startedAt']] },
+  collection: { name: 'sagas', indexes: ['status', 'startedAt'], compound: [['status', 'startedAt']] },
   eventTypes,
   docIds: (event) => (event.type === 'SagaStarted' || event.type === 'SagaTransitioned' || event.type === 'SagaEnded' ? [event.data.orderId] : []),
   evolve: (doc, event, id) => {
