@@ -67,6 +67,9 @@ export interface OrderLine {
 export interface TimelineEntry {
   at: string;
   type: string;
+  streamId?: string;
+  revision?: number;
+  position?: number;
   detail?: string;
 }
 
@@ -74,17 +77,21 @@ export interface OrderSummary {
   orderId: string;
   status: OrderStatus;
   total?: number;
-  currency?: string;
+  currency?: string | null;
   placedAt?: string;
+  createdAt?: string;
   updatedAt?: string;
   items?: OrderLine[];
-  reason?: string;
+  reason?: string | null;
 }
 
 /** The order read model; the sub-states are shown when the projection provides them. */
 export interface OrderDetail extends OrderSummary {
-  customerId?: string;
-  customerEmail?: string;
+  customerId?: string | null;
+  customerEmail?: string | null;
+  paymentMethod?: { last4: string } | null;
+  cancellationRequested?: boolean;
+  saga?: { state: string | null; status: string | null; flags: string[] };
   payment?: Record<string, unknown>;
   stock?: Record<string, unknown>;
   email?: Record<string, unknown>;
@@ -93,12 +100,13 @@ export interface OrderDetail extends OrderSummary {
 
 export type SagaStatus = 'running' | 'completed' | 'rejected' | 'cancelled';
 
-/** One applied input; `input` is the event (or timer) type, as a string or `{type, eventId}`. */
+/** One applied input; `from` is null for the start. `input` is the event (or timer) type, as a string or `{type, eventId}`. */
 export interface SagaHistoryEntry {
-  from: string;
+  from: string | null;
   to: string;
   input: string | { type: string; eventId?: string };
   at: string;
+  commands?: string[];
 }
 
 export interface SagaInstance {
@@ -108,7 +116,9 @@ export interface SagaInstance {
   history: SagaHistoryEntry[];
   flags?: string[];
   startedAt?: string;
-  endedAt?: string;
+  endedAt?: string | null;
+  durationMs?: number | null;
+  timer?: { step: string; dueAt: string } | null;
 }
 
 export interface Page<T> {
@@ -119,9 +129,10 @@ export interface Page<T> {
 export interface StreamInfo {
   streamId: string;
   category?: string;
+  /** Revision of the stream's last event. */
   revision?: number;
-  count?: number;
-  lastEventAt?: string;
+  lastPosition?: number;
+  updatedAt?: string;
 }
 
 export interface CategoryInfo {
@@ -132,6 +143,7 @@ export interface CategoryInfo {
 export interface StreamList {
   categories: CategoryInfo[];
   streams: StreamInfo[];
+  next: string | null;
 }
 
 export interface RecordedEvent {
@@ -145,9 +157,18 @@ export interface RecordedEvent {
 }
 
 export interface StreamEvents {
-  items: RecordedEvent[];
+  streamId: string;
+  /** The stream's last revision. */
+  revision: number;
+  events: RecordedEvent[];
   /** The revision to ask for next, or null at the end of the stream. */
-  nextFrom: number | null;
+  next: number | null;
+}
+
+export interface GlobalLog {
+  events: RecordedEvent[];
+  head: number;
+  next: number | null;
 }
 
 export interface StateChange {
@@ -156,29 +177,41 @@ export interface StateChange {
   after?: unknown;
 }
 
+/** `changes` is what the event at `revision` changed: JSON-Patch-like `{op, path, value, oldValue}` entries. */
 export interface StateAtRevision {
   state: unknown;
   revision: number;
-  changes: StateChange[] | null;
+  lastRevision?: number;
+  event?: RecordedEvent | null;
+  changes: unknown;
 }
 
 export interface RebuildProgress {
-  done: number;
+  projection?: string;
+  /** starting, building, catching-up, verifying, swapping, done or failed. */
+  phase: string;
+  eventsDone: number;
   total: number;
+  /** Events per second. */
   rate?: number;
-  eta?: number;
-  phase?: string;
+  etaSeconds?: number | null;
+  position?: number;
+  startedAt?: string;
+  finishedAt?: string | null;
+  verification?: { shadowCount: number; liveCount: number; differing: number; caughtUp: boolean } | null;
+  error?: string | null;
 }
 
 export interface ProjectionStatus {
   name: string;
+  /** running, stopped, rebuilding, ... */
   status: string;
+  groupId?: string;
   position: number;
+  headPosition?: number;
   lag: number;
+  documents?: number;
   rebuild?: RebuildProgress | null;
-  /** Which copy of the read model serves queries; it changes when a rebuild swaps in. */
-  generation?: number | string;
-  swappedAt?: string;
 }
 
 export interface Email {
@@ -188,7 +221,10 @@ export interface Email {
   subject: string;
   body: string;
   template: string;
-  sentAt: string;
+  status?: string;
+  error?: string | null;
+  attempts?: number;
+  sentAt: string | null;
 }
 
 export interface Stats {
@@ -311,17 +347,18 @@ export function createApi(options: ApiOptions) {
     sagas: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<SagaInstance>>('/api/sagas', q),
     saga: (orderId: string) => get<SagaInstance>(`/api/sagas/${enc(orderId)}`),
 
-    streams: (category?: string) => get<Partial<StreamList> & { items?: StreamInfo[] }>('/api/streams', { category }),
+    streams: (category?: string) => get<StreamList>('/api/streams', { category, limit: 500 }),
     streamEvents: (streamId: string, from: number, limit: number) =>
-      get<Partial<StreamEvents> & { events?: RecordedEvent[] }>(`/api/streams/${enc(streamId)}/events`, { from, limit }),
+      get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, { from, limit }),
     streamState: (streamId: string, revision: number) =>
       get<StateAtRevision>(`/api/streams/${enc(streamId)}/state`, { revision }),
+    log: (from: number | undefined, limit: number) => get<GlobalLog>('/api/log', { from, limit }),
 
-    projections: () => get<{ items: ProjectionStatus[] } | ProjectionStatus[]>('/api/projections'),
-    rebuild: (name: string) => request<unknown>('POST', `/api/projections/${enc(name)}/rebuild`, {}),
+    projections: () => get<{ items: ProjectionStatus[] }>('/api/projections'),
+    rebuild: (name: string) => request<RebuildProgress>('POST', `/api/projections/${enc(name)}/rebuild`),
     stats: () => get<Stats>('/api/stats'),
 
-    mailbox: () => get<{ items: Email[] }>('/api/mailbox'),
+    mailbox: (cursor?: string | null) => get<Page<Email>>('/api/mailbox', { cursor, limit: 100 }),
   };
 }
 

@@ -26,18 +26,36 @@ export function diffJson(before: unknown, after: unknown, path = ''): Change[] {
   return [{ path: path || '(state)', kind: 'changed', before, after }];
 }
 
-/** Reads the server's `changes` when it is a list of `{path, before|from, after|to}`; null otherwise. */
+/** `/items/0/qty` (a JSON Pointer) -> `items.0.qty`; the empty pointer is the whole state. */
+function fromPointer(p: string): string {
+  if (!p.startsWith('/')) return p || '(state)';
+  return p
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+}
+
+/**
+ * Reads the server's `changes`: JSON-Patch-like `{op: add|remove|replace, path, value, oldValue}`
+ * (the read API's), or `{path, before|from, after|to}`. Null for anything else, so the caller
+ * can diff the states itself.
+ */
 export function serverChanges(raw: unknown): Change[] | null {
   if (!Array.isArray(raw)) return null;
   const out: Change[] = [];
   for (const c of raw) {
     if (!isObj(c) || (typeof c.path !== 'string' && !Array.isArray(c.path))) return null;
-    const path = Array.isArray(c.path) ? c.path.join('.') : (c.path as string);
-    const before = 'before' in c ? c.before : c.from;
-    const after = 'after' in c ? c.after : c.to;
-    const kind: ChangeKind =
-      c.kind === 'added' || c.op === 'add' || before === undefined ? 'added' : c.kind === 'removed' || c.op === 'remove' || after === undefined ? 'removed' : 'changed';
-    out.push({ path, before, after, kind });
+    const path = Array.isArray(c.path) ? c.path.join('.') || '(state)' : fromPointer(c.path as string);
+    if (c.op === 'add') out.push({ path, kind: 'added', after: c.value });
+    else if (c.op === 'remove') out.push({ path, kind: 'removed', before: c.oldValue });
+    else if (c.op === 'replace') out.push({ path, kind: 'changed', before: c.oldValue, after: c.value });
+    else {
+      const before = 'before' in c ? c.before : c.from;
+      const after = 'after' in c ? c.after : c.to;
+      const kind: ChangeKind = before === undefined ? 'added' : after === undefined ? 'removed' : 'changed';
+      out.push({ path, before, after, kind });
+    }
   }
   return out;
 }

@@ -21,6 +21,22 @@ describe('diffJson', () => {
 });
 
 describe('serverChanges', () => {
+  it("reads the read API's JSON-Patch-like changes with JSON Pointer paths", () => {
+    expect(
+      serverChanges([
+        { op: 'replace', path: '/status', oldValue: 'pending', value: 'confirmed' },
+        { op: 'add', path: '/items/1', value: { sku: 'B' } },
+        { op: 'remove', path: '/a~1b', oldValue: 1 },
+        { op: 'add', path: '', value: { a: 1 } },
+      ]),
+    ).toEqual([
+      { path: 'status', kind: 'changed', before: 'pending', after: 'confirmed' },
+      { path: 'items.1', kind: 'added', after: { sku: 'B' } },
+      { path: 'a/b', kind: 'removed', before: 1 },
+      { path: '(state)', kind: 'added', after: { a: 1 } },
+    ]);
+  });
+
   it('reads {path, before|from, after|to} lists and rejects other shapes', () => {
     expect(serverChanges([{ path: ['a', 'b'], from: 1, to: 2 }, { path: 'c', after: 3 }])).toEqual([
       { path: 'a.b', kind: 'changed', before: 1, after: 2 },

@@ -2,8 +2,9 @@
 
 const moneyFormats = new Map<string, Intl.NumberFormat>();
 
-export function money(minor: number | undefined, currency = 'USD'): string {
+export function money(minor: number | undefined | null, currencyCode?: string | null): string {
   if (minor === undefined || minor === null || Number.isNaN(minor)) return '–';
+  const currency = currencyCode ?? 'USD';
   let f = moneyFormats.get(currency);
   if (!f) {
     try {
@@ -17,13 +18,13 @@ export function money(minor: number | undefined, currency = 'USD'): string {
   return f.format(minor / 10 ** digits);
 }
 
-export function dateTime(iso: string | undefined): string {
+export function dateTime(iso: string | undefined | null): string {
   if (!iso) return '–';
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
-export function clockTime(iso: string | undefined): string {
+export function clockTime(iso: string | undefined | null): string {
   if (!iso) return '–';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;

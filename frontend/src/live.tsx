@@ -3,10 +3,13 @@ import { liveUrl } from './api';
 
 /**
  * One EventSource for the whole app (`GET /api/live?access_token=`), shared by every page.
- * The server names each message by what changed; pages pick the kinds they care about.
- * EventSource reconnects by itself and sends Last-Event-ID, so the server can resume.
+ * The server names each message by what changed (read-api/src/live.ts): `order` and `saga`
+ * (the read model after an event of one's own order), `stock` (skus whose stock moved),
+ * `log` (admin: each event of the global log), `projection` (admin: positions, rebuild
+ * progress) and `ready`. Pages pick the kinds they care about. EventSource reconnects by
+ * itself and sends Last-Event-ID, so the server resumes after the last event seen.
  */
-export const liveKinds = ['order', 'saga', 'product', 'projection', 'event', 'email', 'message'] as const;
+export const liveKinds = ['ready', 'order', 'saga', 'stock', 'log', 'projection', 'message'] as const;
 export type LiveKind = (typeof liveKinds)[number];
 
 export interface LiveMessage {

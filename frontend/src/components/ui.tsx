@@ -83,9 +83,11 @@ export function ProgressBar({ value, max, label, testId }: { value: number; max:
   );
 }
 
-export function StatusBadge({ status, testId }: { status: string; testId?: string }) {
+/** `tone` overrides the colour a status gets by name (a projection's `running` is healthy, a saga's is in progress). */
+export function StatusBadge({ status, testId, tone }: { status: string; testId?: string; tone?: 'ok' | 'warn' | 'bad' }) {
+  const cls = tone ? `badge-tone-${tone}` : `badge-${status.replace(/[^a-z-]/gi, '').toLowerCase()}`;
   return (
-    <span className={`badge badge-${status.replace(/[^a-z-]/gi, '').toLowerCase()}`} data-testid={testId} data-status={status}>
+    <span className={`badge ${cls}`} data-testid={testId} data-status={status}>
       {status}
     </span>
   );

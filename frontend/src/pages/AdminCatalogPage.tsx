@@ -10,7 +10,7 @@ export function AdminCatalogPage() {
   const { api } = useSession();
   const products = useResource(() => api.products(), []);
   const reload = useThrottled(products.reload, 300);
-  useLive(['product'], reload);
+  useLive(['stock'], reload);
   return (
     <div>
       <PageHeader title="Catalog admin">{products.loading ? <Spinner label="Loading products" /> : null}</PageHeader>

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
-import type { RecordedEvent, StateAtRevision, StreamInfo } from '../api';
+import type { RecordedEvent, StateAtRevision, StreamInfo, StreamList } from '../api';
 import { useSession } from '../session';
 import { useAction, useResource } from '../hooks';
 import { useLive, useLiveState, type LiveMessage } from '../live';
@@ -11,13 +11,16 @@ import { Empty, JsonView, PageHeader, ProblemBox, Spinner } from '../components/
 const pageSize = 100;
 
 export function EventsPage({ streamId }: { streamId?: string }) {
-  const { api } = useSession();
-  const [category, setCategory] = useState<string>(() => (streamId ? streamId.split('-')[0] ?? '' : ''));
-  const list = useResource(() => api.streams(category || undefined), [category]);
-  const categories = list.data?.categories ?? [];
-  const streams: StreamInfo[] = (list.data?.streams ?? list.data?.items ?? []).map((s) =>
-    typeof s === 'string' ? { streamId: s } : s,
+  const { api, session } = useSession();
+  // Listing streams and the global log is for admins; a customer opens their own orders' streams.
+  const isAdmin = session?.user.role === 'admin';
+  const [category, setCategory] = useState<string>(() => (streamId ? (streamId.split('-')[0] ?? '') : ''));
+  const list = useResource(
+    () => (isAdmin ? api.streams(category || undefined) : Promise.resolve<StreamList>({ categories: [], streams: [], next: null })),
+    [category, isAdmin],
   );
+  const categories = list.data?.categories ?? [];
+  const streams: StreamInfo[] = list.data?.streams ?? [];
 
   return (
     <div>
@@ -46,22 +49,33 @@ export function EventsPage({ streamId }: { streamId?: string }) {
             ))}
           </div>
           <h2>Streams</h2>
-          {list.data && streams.length === 0 ? <Empty>No streams{category ? ` in ${category}` : ''}.</Empty> : null}
+          {!isAdmin ? (
+            <p className="muted small">
+              Only admins can list streams. Open your order’s streams from its page, or type a stream id such as <code>order-…</code>.
+            </p>
+          ) : list.data && streams.length === 0 ? (
+            <Empty>No streams{category ? ` in ${category}` : ''}.</Empty>
+          ) : null}
           <ul className="stream-list" data-testid="streams">
             {streams.slice(0, 300).map((s) => (
               <li key={s.streamId} className={s.streamId === streamId ? 'selected' : undefined}>
                 <Link to={`/events/${encodeURIComponent(s.streamId)}`} data-testid={`stream-${s.streamId}`}>
                   <code>{s.streamId}</code>
                 </Link>
-                {s.revision !== undefined ? <span className="muted"> r{s.revision}</span> : s.count !== undefined ? <span className="muted"> {s.count} ev</span> : null}
+                {s.revision !== undefined ? <span className="muted"> r{s.revision}</span> : null}
               </li>
             ))}
           </ul>
-          <p>
-            <Link to="/events">Live global log</Link>
-          </p>
+          {list.data?.next ? <p className="muted small">Showing the first {streams.length} streams.</p> : null}
+          {isAdmin ? (
+            <p>
+              <Link to="/events">Live global log</Link>
+            </p>
+          ) : null}
         </aside>
-        <section className="explorer-main">{streamId ? <StreamView key={streamId} streamId={streamId} /> : <LiveLog />}</section>
+        <section className="explorer-main">
+          {streamId ? <StreamView key={streamId} streamId={streamId} /> : isAdmin ? <LiveLog /> : <Empty>Open a stream to travel through its events.</Empty>}
+        </section>
       </div>
     </div>
   );
@@ -89,16 +103,34 @@ function OpenStream({ current }: { current: string | undefined }) {
   );
 }
 
-/** The global log as it happens: every live message, newest first, kept to the last 200. */
+const logKeep = 200;
+
+/** The global log as it happens: its last events from `GET /api/log`, then every `log` message of the live stream, newest first. */
 function LiveLog() {
+  const { api } = useSession();
   const state = useLiveState();
   const [entries, setEntries] = useState<LiveMessage[]>([]);
   const [paused, setPaused] = useState(false);
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
-  useLive([], (msg) => {
-    if (!pausedRef.current) setEntries((e) => [msg, ...e].slice(0, 200));
+  const backfill = useResource(async () => {
+    const { head } = await api.log(undefined, 1);
+    const page = await api.log(Math.max(0, head - 49), 50);
+    return page.events.map(
+      (e): LiveMessage => ({
+        kind: 'log',
+        id: String(e.position),
+        data: { position: e.position, streamId: e.streamId, revision: e.revision, type: e.type, at: e.metadata.occurredAt },
+        receivedAt: Date.parse(String(e.metadata.occurredAt)) || Date.now(),
+      }),
+    );
+  }, []);
+  useLive(['log'], (msg) => {
+    if (!pausedRef.current) setEntries((e) => [msg, ...e].slice(0, logKeep));
   });
+  // Live messages may overlap the backfill; the log position tells them apart.
+  const seen = new Set(entries.map((e) => e.id));
+  const shown = [...entries, ...[...(backfill.data ?? [])].reverse().filter((e) => !seen.has(e.id))].slice(0, logKeep);
   return (
     <div className="card" data-testid="live-log">
       <div className="card-head">
@@ -111,9 +143,11 @@ function LiveLog() {
           Clear
         </button>
       </div>
-      {entries.length === 0 ? <Empty>Waiting for events… place an order to see the saga run.</Empty> : null}
+      <ProblemBox error={backfill.error} onRetry={backfill.reload} />
+      {backfill.loading ? <Spinner label="Reading the log" /> : null}
+      {shown.length === 0 && !backfill.loading ? <Empty>Waiting for events… place an order to see the saga run.</Empty> : null}
       <ol className="log">
-        {entries.map((m, i) => (
+        {shown.map((m, i) => (
           <LogLine key={`${m.id}-${m.receivedAt}-${i}`} msg={m} />
         ))}
       </ol>
@@ -123,6 +157,7 @@ function LiveLog() {
 
 function LogLine({ msg }: { msg: LiveMessage }) {
   const d = (msg.data && typeof msg.data === 'object' ? msg.data : {}) as Record<string, unknown>;
+  const at = typeof d.at === 'string' ? d.at : new Date(msg.receivedAt).toISOString();
   const stream = typeof d.streamId === 'string' ? d.streamId : undefined;
   const type = typeof d.type === 'string' ? d.type : undefined;
   const summary = type
@@ -130,7 +165,7 @@ function LogLine({ msg }: { msg: LiveMessage }) {
     : ['orderId', 'name', 'sku', 'state', 'status'].map((k) => (d[k] !== undefined ? `${k}=${show(d[k])}` : '')).filter(Boolean).join(' ');
   return (
     <li className={`log-line log-${msg.kind}`}>
-      <time>{clockTime(new Date(msg.receivedAt).toISOString())}</time>
+      <time>{clockTime(at)}</time>
       <span className="log-kind">{msg.kind}</span>
       {typeof d.position === 'number' ? <span className="muted">#{d.position}</span> : null}
       {stream ? (
@@ -149,17 +184,20 @@ function StreamView({ streamId }: { streamId: string }) {
   const [nextFrom, setNextFrom] = useState<number | null>(0);
   const load = useAction(async (from: number) => {
     const page = await api.streamEvents(streamId, from, pageSize);
-    const items = page.items ?? page.events ?? [];
-    setEvents((e) => [...e.filter((x) => x.revision < from), ...items.filter((x) => x.revision >= from)]);
-    const last = items[items.length - 1];
-    setNextFrom(page.nextFrom !== undefined ? page.nextFrom : items.length < pageSize || !last ? null : last.revision + 1);
+    setEvents((e) => [...e.filter((x) => x.revision < from), ...page.events.filter((x) => x.revision >= from)]);
+    setNextFrom(page.next);
   });
   useEffect(() => {
     void load.start(0);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [streamId]);
-  // New events on this stream extend the slider while we watch.
-  useLive(['event'], (msg) => {
+  // New events on this stream extend the slider while we watch (admins get every `log` message; owners `order`/`saga` causes).
+  useLive(['log', 'order', 'saga'], (msg) => {
+    const d0 = msg.data as { cause?: { streamId?: string; revision?: number } } | null;
+    if (d0?.cause?.streamId === streamId && nextFrom === null) {
+      void load.start(events.length ? events[events.length - 1]!.revision + 1 : 0);
+      return;
+    }
     const d = msg.data as Partial<RecordedEvent> | null;
     if (d && d.streamId === streamId && typeof d.revision === 'number' && nextFrom === null) void load.start(events.length ? events[events.length - 1]!.revision + 1 : 0);
   });

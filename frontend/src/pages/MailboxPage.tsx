@@ -10,9 +10,12 @@ export function MailboxPage() {
   const { api } = useSession();
   const mail = useResource(() => api.mailbox(), []);
   const reload = useThrottled(mail.reload, 500);
-  useLive(['email', 'saga'], reload);
+  // Email events belong to an order, so they arrive as `order` messages.
+  useLive(['order'], reload);
   const [open, setOpen] = useState<string | null>(null);
-  const items = [...(mail.data?.items ?? [])].sort((a, b) => b.sentAt.localeCompare(a.sentAt));
+  // Newest first; an email still being retried has no sentAt yet and goes on top.
+  const key = (m: { sentAt: string | null }) => m.sentAt ?? '\uffff';
+  const items = [...(mail.data?.items ?? [])].sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
   const selected = items.find((m) => m.emailId === open) ?? items[0];
 
   return (
@@ -29,7 +32,7 @@ export function MailboxPage() {
                 <button type="button" className="mail-item" onClick={() => setOpen(m.emailId)} aria-current={m === selected || undefined} data-testid={`mail-${m.emailId}`}>
                   <span className="mail-subject">{m.subject}</span>
                   <span className="muted small">
-                    to {m.to} · {dateTime(m.sentAt)}
+                    to {m.to} · {m.sentAt ? dateTime(m.sentAt) : (m.status ?? 'not sent yet')}
                   </span>
                 </button>
               </li>
@@ -42,7 +45,11 @@ export function MailboxPage() {
                 <dt>To</dt>
                 <dd>{selected.to}</dd>
                 <dt>Sent</dt>
-                <dd>{dateTime(selected.sentAt)}</dd>
+                <dd>
+                  {dateTime(selected.sentAt)}
+                  {selected.status && selected.status !== 'sent' ? <span className="warn"> {selected.status}{selected.error ? `: ${selected.error}` : ''}</span> : null}
+                  {selected.attempts && selected.attempts > 1 ? <span className="muted"> ({selected.attempts} attempts)</span> : null}
+                </dd>
                 <dt>Template</dt>
                 <dd>
                   <code>{selected.template}</code>

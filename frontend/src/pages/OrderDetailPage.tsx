@@ -1,5 +1,6 @@
 import type { LiveMessage } from '../live';
-import { useLive } from '../live';
+import { useEffect } from 'react';
+import { useLive, useLiveState } from '../live';
 import { useSession } from '../session';
 import { useAction, useResource, useThrottled } from '../hooks';
 import { clockTime, dateTime, duration, money } from '../format';
@@ -25,7 +26,7 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
   const saga = useResource(() => api.saga(orderId), [orderId]);
   const reloadOrder = useThrottled(order.reload, 200);
   const reloadSaga = useThrottled(saga.reload, 200);
-  useLive(['order', 'saga', 'event'], (msg) => {
+  useLive(['order', 'saga'], (msg) => {
     if (!concernsOrder(msg, orderId)) return;
     reloadOrder();
     reloadSaga();
@@ -38,6 +39,16 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
 
   const o = order.data;
   const ended = o ? o.status !== 'pending' : false;
+  // Without the live stream (a proxy that buffers SSE, say), a pending order still moves on.
+  const liveState = useLiveState();
+  useEffect(() => {
+    if (ended || liveState === 'open') return;
+    const t = setInterval(() => {
+      reloadOrder();
+      reloadSaga();
+    }, 3000);
+    return () => clearInterval(t);
+  }, [ended, liveState, reloadOrder, reloadSaga]);
   return (
     <div>
       <PageHeader title="Order">
@@ -63,7 +74,7 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
             <OrderLines order={o} />
             <dl className="facts">
               <dt>Placed</dt>
-              <dd>{dateTime(o.placedAt)}</dd>
+              <dd>{dateTime(o.placedAt ?? o.createdAt)}</dd>
               {o.customerEmail ? (
                 <>
                   <dt>Customer</dt>
@@ -155,10 +166,11 @@ function OrderLines({ order }: { order: OrderDetail }) {
 }
 
 /** A read-model sub-state such as `{status: 'captured', amount: 1200}`, shown compactly. */
-function SubState({ label, value, currency }: { label: string; value: Record<string, unknown> | undefined; currency?: string }) {
+function SubState({ label, value, currency }: { label: string; value: Record<string, unknown> | undefined; currency?: string | null }) {
   if (!value) return null;
   const status = typeof value.status === 'string' ? value.status : undefined;
-  const rest = Object.entries(value).filter(([k]) => k !== 'status');
+  // Ids and empty fields are noise here; amounts and reasons are what a reader wants.
+  const rest = Object.entries(value).filter(([k, v]) => k !== 'status' && !/Id$/.test(k) && v !== null && v !== 0 && !(Array.isArray(v) && v.length === 0));
   return (
     <>
       <dt>{label}</dt>
@@ -184,6 +196,12 @@ function Timeline({ order }: { order: OrderDetail }) {
           <time dateTime={t.at}>{clockTime(t.at)}</time>
           <span className="timeline-type">{t.type}</span>
           {t.detail ? <span className="muted"> {t.detail}</span> : null}
+          {t.streamId ? (
+            <Link to={`/events/${encodeURIComponent(t.streamId)}`} className="muted small">
+              {t.streamId}
+              {t.revision !== undefined ? ` r${t.revision}` : ''}
+            </Link>
+          ) : null}
         </li>
       ))}
     </ol>
@@ -216,7 +234,7 @@ function SagaSteps({ saga }: { saga: SagaInstance }) {
             </thead>
             <tbody>
               {history.map((h, i) => {
-                const prev = history[i - 1];
+                const prev = i > 0 ? history[i - 1] : undefined;
                 return (
                   <tr key={i}>
                     <td>{i + 1}</td>
@@ -224,7 +242,7 @@ function SagaSteps({ saga }: { saga: SagaInstance }) {
                       <code>{inputType(h.input)}</code>
                     </td>
                     <td>
-                      {h.from} → <strong>{h.to}</strong>
+                      {h.from === null ? 'start' : h.from} → <strong>{h.to}</strong>
                     </td>
                     <td>{clockTime(h.at)}</td>
                     <td className="num">{prev ? duration(Date.parse(h.at) - Date.parse(prev.at)) : '–'}</td>

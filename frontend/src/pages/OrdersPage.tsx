@@ -81,7 +81,7 @@ export function OrdersPage() {
                   </td>
                   <td>{o.items?.map((i) => `${i.quantity}× ${i.name ?? i.sku}`).join(', ') ?? '–'}</td>
                   <td className="num">{money(o.total, o.currency)}</td>
-                  <td>{dateTime(o.placedAt)}</td>
+                  <td>{dateTime(o.placedAt ?? o.createdAt)}</td>
                   <td>
                     <Link to={`/sagas/${encodeURIComponent(o.orderId)}`}>visualise</Link>
                   </td>

@@ -7,7 +7,7 @@ import { clockTime, count, duration, money } from '../format';
 import { Empty, PageHeader, ProblemBox, ProgressBar, Spinner, StatusBadge } from '../components/ui';
 
 function isRebuilding(p: ProjectionStatus): boolean {
-  return !!p.rebuild && p.rebuild.done < p.rebuild.total ? true : /rebuild|catch|swap|shadow/i.test(p.status);
+  return p.status === 'rebuilding' || (!!p.rebuild && p.rebuild.phase !== 'done' && p.rebuild.phase !== 'failed');
 }
 
 interface Note {
@@ -20,18 +20,23 @@ function changesOf(before: ProjectionStatus | undefined, after: ProjectionStatus
   if (!before) return [];
   const out: string[] = [];
   if (before.status !== after.status) out.push(`status ${before.status} → ${after.status}`);
-  if (before.generation !== after.generation && after.generation !== undefined)
-    out.push(`swapped in generation ${String(after.generation)} (was ${String(before.generation ?? '–')})`);
-  if (before.swappedAt !== after.swappedAt && after.swappedAt) out.push(`swapped at ${clockTime(after.swappedAt)}`);
+  const was = before.rebuild?.phase;
+  const now = after.rebuild?.phase;
+  if (now && now !== was) {
+    const v = after.rebuild?.verification;
+    if (now === 'done')
+      out.push(
+        `rebuilt copy swapped in${v ? `: ${count(v.shadowCount)} documents (live had ${count(v.liveCount)}, ${count(v.differing)} differing)` : ''}`,
+      );
+    else if (now === 'failed') out.push(`rebuild failed${after.rebuild?.error ? `: ${after.rebuild.error}` : ''}`);
+    else out.push(`rebuild ${now}`);
+  }
   return out;
 }
 
 export function ProjectionsPage() {
   const { api } = useSession();
-  const projections = useResource(async () => {
-    const r = await api.projections();
-    return Array.isArray(r) ? r : r.items;
-  }, []);
+  const projections = useResource(async () => (await api.projections()).items, []);
   const stats = useResource(() => api.stats(), []);
   const reload = useThrottled(projections.reload, 250);
   useLive(['projection'], reload);
@@ -90,29 +95,53 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
     <section className="card projection" aria-labelledby={`proj-${p.name}`} data-testid={`projection-${p.name}`}>
       <div className="card-head">
         <h2 id={`proj-${p.name}`}>{p.name}</h2>
-        <StatusBadge status={p.status} testId={`projection-status-${p.name}`} />
+        <StatusBadge
+          status={p.status}
+          tone={p.status === 'running' ? 'ok' : p.status === 'stopped' || p.status === 'failed' ? 'bad' : 'warn'}
+          testId={`projection-status-${p.name}`}
+        />
       </div>
       <dl className="facts">
         <dt>Position</dt>
         <dd data-testid={`projection-position-${p.name}`}>{count(p.position)}</dd>
-        <dt>Lag</dt>
-        <dd className={p.lag > 0 ? 'warn' : undefined}>{count(p.lag)} events</dd>
-        {p.generation !== undefined ? (
+        {p.headPosition !== undefined ? (
           <>
-            <dt>Serving</dt>
-            <dd data-testid={`projection-generation-${p.name}`}>generation {String(p.generation)}</dd>
+            <dt>Log head</dt>
+            <dd>{count(p.headPosition)}</dd>
+          </>
+        ) : null}
+        <dt>Lag</dt>
+        <dd className={p.lag > 0 ? 'warn' : undefined}>{count(p.lag)} messages</dd>
+        {p.documents !== undefined ? (
+          <>
+            <dt>Documents</dt>
+            <dd data-testid={`projection-documents-${p.name}`}>{count(p.documents)}</dd>
           </>
         ) : null}
       </dl>
       {r ? (
-        <div className="rebuild-progress" data-testid={`rebuild-progress-${p.name}`} data-done={r.done} data-total={r.total}>
-          <ProgressBar value={r.done} max={r.total} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
+        <div
+          className="rebuild-progress"
+          data-testid={`rebuild-progress-${p.name}`}
+          data-done={r.eventsDone}
+          data-total={r.total}
+          data-phase={r.phase}
+        >
+          <ProgressBar value={r.phase === 'done' ? Math.max(r.eventsDone, r.total) : r.eventsDone} max={r.total} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
           <div className="muted small">
-            {count(r.done)} / {count(r.total)} events
+            <Phases phase={r.phase} />
+            {count(r.eventsDone)} / {count(r.total)} events
             {r.rate !== undefined ? ` · ${count(Math.round(r.rate))} ev/s` : ''}
-            {r.eta !== undefined && r.done < r.total ? ` · ETA ${duration(r.eta * 1000)}` : ''}
-            {r.phase ? ` · ${r.phase}` : ''}
+            {r.etaSeconds !== undefined && r.etaSeconds !== null && r.phase !== 'done' ? ` · ETA ${duration(r.etaSeconds * 1000)}` : ''}
+            {r.finishedAt ? ` · finished ${clockTime(r.finishedAt)}` : ''}
           </div>
+          {r.verification ? (
+            <div className={`small ${r.verification.differing > 0 ? 'warn' : 'ok'}`} data-testid={`rebuild-verification-${p.name}`}>
+              checked: rebuilt {count(r.verification.shadowCount)} vs live {count(r.verification.liveCount)} documents, {count(r.verification.differing)} differing
+              {r.verification.caughtUp ? ', caught up' : ', not caught up'}
+            </div>
+          ) : null}
+          {r.error ? <div className="field-error">{r.error}</div> : null}
         </div>
       ) : null}
       <button type="button" className="button" onClick={() => void rebuild.start()} disabled={rebuild.pending || running} data-testid={`rebuild-${p.name}`}>
@@ -130,6 +159,23 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
         </ul>
       ) : null}
     </section>
+  );
+}
+
+const phases = ['starting', 'building', 'catching-up', 'verifying', 'swapping', 'done'] as const;
+
+/** Where the rebuild is: the shadow copy is built, catches up, is checked, then swapped in for the live one. */
+function Phases({ phase }: { phase: string }) {
+  const at = phases.indexOf(phase as (typeof phases)[number]);
+  return (
+    <ol className="phases" aria-label={`Rebuild phase: ${phase}`}>
+      {phases.map((ph, i) => (
+        <li key={ph} className={i < at || phase === 'done' ? 'past' : i === at ? 'now' : undefined}>
+          {ph}
+        </li>
+      ))}
+      {phase === 'failed' ? <li className="failed">failed</li> : null}
+    </ol>
   );
 }
 

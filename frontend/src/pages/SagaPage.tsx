@@ -6,7 +6,7 @@ import { useLive } from '../live';
 import { clockTime, duration, shortId } from '../format';
 import { Link, navigate } from '../router';
 import { adaptDefinition, DefinitionError, type SagaGraph } from '../saga/definition';
-import { countInstances, instancePath, stateAfter } from '../saga/instance';
+import { countInstances, instancePath, stateAfter, type InstancePath } from '../saga/instance';
 import type { Layout } from '../saga/layout';
 import { SagaChart } from '../saga/SagaChart';
 import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
@@ -53,31 +53,36 @@ function useSagaGraph() {
 }
 
 export function SagaPage({ orderId }: { orderId?: string }) {
-  const { api } = useSession();
+  const { api, session } = useSession();
+  // Listing every saga (for the counts) is an admin query; a customer sees their own order's saga.
+  const isAdmin = session?.user.role === 'admin';
   const { graph, layout, error, loading, reload } = useSagaGraph();
   const [status, setStatus] = useState('');
   const [showCounts, setShowCounts] = useState(true);
 
-  const all = useResource(() => allPages((cursor) => api.sagas({ status, cursor, limit: 200 }), 10), [status]);
+  const all = useResource(
+    () => (isAdmin ? allPages((cursor) => api.sagas({ status, cursor, limit: 100 }), 20) : Promise.resolve(undefined)),
+    [status, isAdmin],
+  );
   const selected = useResource<SagaInstance | undefined>(() => (orderId ? api.saga(orderId) : Promise.resolve(undefined)), [orderId]);
 
   const reloadAll = useThrottled(all.reload, 1000);
   const reloadSelected = useThrottled(selected.reload, 200);
-  useLive(['saga', 'order', 'event'], (msg) => {
+  useLive(['saga'], (msg) => {
     reloadAll();
     if (orderId && concernsOrder(msg, orderId)) reloadSelected();
   });
 
   const sagas = all.data?.items ?? [];
-  const counts = useMemo(() => (graph && showCounts ? countInstances(graph, sagas) : undefined), [graph, sagas, showCounts]);
-  const path = useMemo(() => (graph && selected.data ? instancePath(graph, selected.data) : []), [graph, selected.data]);
+  const counts = useMemo(() => (graph && showCounts && all.data ? countInstances(graph, sagas) : undefined), [graph, sagas, showCounts, all.data]);
+  const path = useMemo(() => (graph && selected.data ? instancePath(graph, selected.data) : undefined), [graph, selected.data]);
 
   return (
     <div className="saga-page">
       <PageHeader title="Saga visualiser">
         <label className="inline-field">
           <input type="checkbox" checked={showCounts} onChange={(e) => setShowCounts(e.target.checked)} data-testid="toggle-counts" /> counts across{' '}
-          {all.data ? `${sagas.length}${all.data.complete ? '' : '+'}` : '…'} instances
+          {all.data ? `${sagas.length}${all.data.complete ? '' : '+'}` : isAdmin ? '…' : 'your'} instances
         </label>
         {loading || all.loading ? <Spinner label={loading ? 'Laying out the machine' : 'Counting instances'} /> : null}
       </PageHeader>
@@ -97,6 +102,7 @@ export function SagaPage({ orderId }: { orderId?: string }) {
             </select>
           </label>
           <ProblemBox error={all.error} onRetry={all.reload} />
+          {!isAdmin ? <p className="muted small">Open a saga from one of your orders; the list of all instances and their counts are for admins.</p> : null}
           {all.data && sagas.length === 0 ? <Empty>No sagas yet.</Empty> : null}
           <ul className="instance-list" data-testid="saga-instances">
             {sagas.slice(0, 200).map((s) => (
@@ -161,41 +167,56 @@ function SagaView({
   graph: SagaGraph;
   layout: Layout;
   saga: SagaInstance | undefined;
-  path: ReturnType<typeof instancePath>;
+  path: InstancePath | undefined;
   counts: ReturnType<typeof countInstances> | undefined;
 }) {
-  const [step, setStep] = useState(path.length);
+  const steps = path?.steps ?? [];
+  const total = steps.length;
+  const [step, setStep] = useState(total);
   const [playing, setPlaying] = useState(false);
   // Follow the live end unless the user has stepped back into the past.
   const atEnd = useRef(true);
   useEffect(() => {
-    if (atEnd.current) setStep(path.length);
-  }, [path.length]);
+    if (atEnd.current) setStep(total);
+  }, [total]);
   useEffect(() => {
-    atEnd.current = step >= path.length;
-  }, [step, path.length]);
+    atEnd.current = step >= total;
+  }, [step, total]);
   useEffect(() => {
     if (!playing) return;
-    if (step >= path.length) {
+    if (step >= total) {
       setPlaying(false);
       return;
     }
     const t = setTimeout(() => setStep((s) => s + 1), 800);
     return () => clearTimeout(t);
-  }, [playing, step, path.length]);
+  }, [playing, step, total]);
 
   const play = () => {
-    if (step >= path.length) setStep(0);
+    if (step >= total) setStep(0);
     setPlaying(true);
   };
-  const current = saga ? stateAfter(graph, path, step) : undefined;
-  const at = step > 0 ? path[step - 1] : undefined;
+  const current = path ? stateAfter(path, step) : undefined;
+  const at = step > 0 ? steps[step - 1] : undefined;
+  const late = graph.edges.filter((e) => e.source === '*');
 
   return (
     <>
       <div className="card chart-card">
-        <SagaChart graph={graph} layout={layout} path={saga ? path : []} step={saga ? step : 0} counts={counts} />
+        <SagaChart graph={graph} layout={layout} path={path} step={step} counts={counts} />
         <Legend />
+        {late.length ? (
+          <p className="late-note small muted">
+            In any state:{' '}
+            {late.map((e, i) => (
+              <span key={e.id}>
+                {i > 0 ? '; ' : ''}a late <code>{e.events.join(' / ')}</code>
+                {e.guard ? ` [${e.guard}]` : ''} is compensated{e.commands.length ? <> with <code>{e.commands.join(', ')}</code></> : null}
+              </span>
+            ))}
+            . Timeouts that retry stay in their state (↻ on the node).
+          </p>
+        ) : null}
       </div>
       {saga ? (
         <div className="card replay" data-testid="saga-replay">
@@ -209,7 +230,7 @@ function SagaView({
               {saga.flags?.length ? <span className="muted"> · flags: {saga.flags.join(', ')}</span> : null}
             </div>
             <div className="replay-controls" role="group" aria-label="Replay">
-              <button type="button" className="button small" onClick={() => setStep(0)} disabled={step === 0} >
+              <button type="button" className="button small" onClick={() => setStep(0)} disabled={step === 0} data-testid="replay-first">
                 « First
               </button>
               <button type="button" className="button small" onClick={() => setStep((s) => Math.max(0, s - 1))} disabled={step === 0} data-testid="replay-prev">
@@ -220,20 +241,20 @@ function SagaView({
                   ❚❚ Pause
                 </button>
               ) : (
-                <button type="button" className="button small primary" onClick={play} disabled={path.length === 0} data-testid="replay-play">
+                <button type="button" className="button small primary" onClick={play} disabled={total === 0} data-testid="replay-play">
                   ▶ Play
                 </button>
               )}
               <button
                 type="button"
                 className="button small"
-                onClick={() => setStep((s) => Math.min(path.length, s + 1))}
-                disabled={step >= path.length}
+                onClick={() => setStep((s) => Math.min(total, s + 1))}
+                disabled={step >= total}
                 data-testid="replay-next"
               >
                 Next ▶
               </button>
-              <button type="button" className="button small" onClick={() => setStep(path.length)} disabled={step >= path.length} >
+              <button type="button" className="button small" onClick={() => setStep(total)} disabled={step >= total} data-testid="replay-last">
                 Last »
               </button>
             </div>
@@ -242,7 +263,7 @@ function SagaView({
             type="range"
             className="replay-slider"
             min={0}
-            max={path.length}
+            max={total}
             value={step}
             onChange={(e) => {
               setPlaying(false);
@@ -252,7 +273,7 @@ function SagaView({
             data-testid="replay-slider"
           />
           <p className="replay-status" aria-live="polite" data-testid="replay-status">
-            Step {step} of {path.length}: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
+            Step {step} of {total}: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
             <strong>{current}</strong>
             {at ? <span className="muted"> at {clockTime(at.at)} (+{duration(at.elapsedMs)})</span> : null}
           </p>
@@ -273,7 +294,7 @@ function SagaView({
                 </tr>
               </thead>
               <tbody>
-                {path.map((s) => (
+                {steps.map((s) => (
                   <tr
                     key={s.index}
                     className={s.index === step - 1 ? 'active' : s.index >= step ? 'future' : undefined}
@@ -332,31 +353,43 @@ function StepTable({ graph }: { graph: SagaGraph }) {
   return (
     <section className="card" aria-labelledby="steps-title">
       <h2 id="steps-title">Steps</h2>
+      <p className="muted small">
+        The step table the machine is built from
+        {graph.stepTimeoutMs !== undefined ? `; every waiting step times out after ${duration(graph.stepTimeoutMs)}` : ''}.
+      </p>
       <div className="table-wrap">
-      <table className="table compact" data-testid="saga-steps">
-        <thead>
-          <tr>
-            <th scope="col">Step</th>
-            <th scope="col">State</th>
-            <th scope="col">Command</th>
-            <th scope="col">Compensation</th>
-            <th scope="col" className="num">
-              Timeout
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {graph.steps.map((s, i) => (
-            <tr key={i}>
-              <td>{s.name}</td>
-              <td>{s.state ?? '–'}</td>
-              <td>{s.command ? <code>{s.command}</code> : '–'}</td>
-              <td>{s.compensation ? <code>{s.compensation}</code> : '–'}</td>
-              <td className="num">{s.timeoutMs !== undefined ? duration(s.timeoutMs) : '–'}</td>
+        <table className="table compact" data-testid="saga-steps">
+          <thead>
+            <tr>
+              <th scope="col">Step</th>
+              <th scope="col">State</th>
+              <th scope="col">Command</th>
+              <th scope="col">Success / failure</th>
+              <th scope="col">Compensation</th>
+              <th scope="col">On timeout</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {graph.steps.map((s, i) => (
+              <tr key={i}>
+                <td>{s.name}</td>
+                <td>{s.state ?? <span className="muted">any</span>}</td>
+                <td>{s.command ? <code>{s.command}</code> : '–'}</td>
+                <td>
+                  {s.success ? <code>{s.success}</code> : '–'}
+                  {s.failure ? (
+                    <>
+                      {' / '}
+                      <code>{s.failure}</code>
+                    </>
+                  ) : null}
+                </td>
+                <td>{s.compensation ?? '–'}</td>
+                <td>{s.onTimeout ?? '–'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </section>
   );

@@ -14,7 +14,7 @@ export function ShopPage() {
   const products = useResource(() => api.products(), []);
   const reload = useThrottled(products.reload, 300);
   // Stock moves whenever any order reserves, releases or a product is restocked.
-  useLive(['product', 'order', 'saga'], reload);
+  useLive(['stock'], reload);
   const { cart, setQuantity, add, clear } = useCart();
   const items = products.data?.items ?? [];
 

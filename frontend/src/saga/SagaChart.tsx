@@ -15,20 +15,25 @@ import {
   type NodeProps,
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import type { SagaGraph } from './definition';
-import type { Counts, PathStep } from './instance';
-import { edgeLabelText, nodeHeight, nodeWidth, roundedPath, type Layout, type Point } from './layout';
+import { drawn, edgeLabel, type SagaGraph } from './definition';
+import { stateAfter, type Counts, type InstancePath } from './instance';
+import { nodeHeight, nodeWidth, roundedPath, type Layout, type Point } from './layout';
 import { duration } from '../format';
 
 type StateData = {
   label: string;
   kind: string;
+  status?: string;
   description?: string;
   timeoutMs?: number;
+  onTimeout?: string;
+  pivot?: boolean;
   current: boolean;
   visited: boolean;
   /** Total time the instance spent here (up to the replay step). */
   spentMs?: number;
+  /** Times the instance stayed here through a retry or a late compensation. */
+  loops?: number;
   count?: number;
 };
 
@@ -36,8 +41,7 @@ type TransitionData = {
   label: string;
   points?: Point[];
   labelAt?: Point;
-  compensation: boolean;
-  timeout: boolean;
+  kind: string;
   onPath: boolean;
   latest: boolean;
   /** 1-based step numbers of the instance that took this edge. */
@@ -51,15 +55,29 @@ type TransitionEdge = Edge<TransitionData, 'transition'>;
 
 function StateNodeView({ data, id }: NodeProps<StateNode>) {
   const classes = ['saga-node', `kind-${data.kind}`];
+  if (data.status) classes.push(`status-${data.status}`);
   if (data.current) classes.push('current');
   else if (data.visited) classes.push('visited');
   return (
     <div className={classes.join(' ')} title={data.description ?? id} data-testid={`saga-node-${id}`} data-current={data.current || undefined}>
       <Handle type="target" position={Position.Top} className="saga-handle" isConnectable={false} />
-      <div className="saga-node-label">{data.label}</div>
+      <div className="saga-node-label">
+        {data.label}
+        {data.pivot ? <span className="pivot" title="pivot: after it the saga only goes forward"> ◆</span> : null}
+      </div>
       <div className="saga-node-meta">
-        {data.timeoutMs !== undefined ? <span title="step timeout">timeout {duration(data.timeoutMs)}</span> : null}
-        {data.spentMs !== undefined ? <span className="spent" title="time spent in this state">{duration(data.spentMs)}</span> : null}
+        {data.timeoutMs !== undefined ? (
+          <span title="step timeout, and what happens when it fires">
+            timeout {duration(data.timeoutMs)}
+            {data.onTimeout ? ` → ${data.onTimeout}` : ''}
+          </span>
+        ) : null}
+        {data.spentMs !== undefined ? (
+          <span className="spent" title="time the instance spent in this state">
+            {duration(data.spentMs)}
+          </span>
+        ) : null}
+        {data.loops ? <span className="spent">↻{data.loops}</span> : null}
       </div>
       {data.count ? (
         <span className="saga-count" title={`${data.count} instance(s) in this state now`} data-testid={`saga-count-${id}`}>
@@ -84,9 +102,7 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
   } else {
     [path, lx, ly] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   }
-  const classes = ['saga-edge'];
-  if (data?.compensation) classes.push('compensation');
-  if (data?.timeout) classes.push('timeout');
+  const classes = ['saga-edge', `kind-${data?.kind ?? 'forward'}`];
   if (data?.onPath) classes.push('on-path');
   if (data?.latest) classes.push('latest');
   if (data?.extra) classes.push('extra');
@@ -109,10 +125,10 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
 }
 
 /** Arrowheads take their colour from here (SVG markers can't read the edge's CSS). */
-function edgeColor(compensation: boolean, timeout: boolean, onPath: boolean): string {
+function edgeColor(kind: string, onPath: boolean): string {
   if (onPath) return '#2458d6';
-  if (compensation) return '#c0262d';
-  if (timeout) return '#a15c00';
+  if (kind === 'compensation') return '#c0262d';
+  if (kind === 'timeout') return '#a15c00';
   return '#9aa3b0';
 }
 
@@ -123,76 +139,77 @@ export interface SagaChartProps {
   graph: SagaGraph;
   layout: Layout;
   /** The selected instance's path, and how many of its steps to draw (the replay position). */
-  path?: PathStep[];
+  path?: InstancePath;
   step?: number;
   counts?: Counts;
 }
 
-export function SagaChart({ graph, layout, path = [], step = path.length, counts }: SagaChartProps) {
-  const shown = useMemo(() => path.slice(0, step), [path, step]);
-  const current = step === 0 ? (path[0]?.from ?? (path.length ? graph.initial : undefined)) : shown[shown.length - 1]?.to;
+export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps) {
+  const all = path?.steps;
+  const at = step ?? all?.length ?? 0;
+  const shown = useMemo(() => (all ? all.slice(0, at) : []), [all, at]);
+  const current = path ? stateAfter(path, at) : undefined;
 
   const nodes = useMemo<StateNode[]>(() => {
-    const visited = new Set<string>(path.length ? [path[0]!.from] : []);
+    const visited = new Set<string>(path ? [path.start] : []);
     const spent = new Map<string, number>();
+    const loops = new Map<string, number>();
     for (const s of shown) {
       visited.add(s.to);
-      // The last shown step's duration counts only once the replay has moved past it.
-      if (s.durationMs !== undefined && (s.index < step - 1 || step === path.length)) spent.set(s.to, (spent.get(s.to) ?? 0) + s.durationMs);
+      if (s.from === s.to) loops.set(s.to, (loops.get(s.to) ?? 0) + 1);
+      // The last shown step's stay counts only at the live end (else it is still to come in the replay).
+      if (s.durationMs !== undefined && (s.index < at - 1 || at === all?.length)) spent.set(s.to, (spent.get(s.to) ?? 0) + s.durationMs);
     }
     return graph.nodes.map((n) => {
-      const at = layout.nodes.get(n.id);
+      const box = layout.nodes.get(n.id);
       const data: StateData = { label: n.label, kind: n.kind, current: n.id === current, visited: visited.has(n.id) };
+      if (n.status) data.status = n.status;
       if (n.description) data.description = n.description;
       if (n.timeoutMs !== undefined) data.timeoutMs = n.timeoutMs;
+      if (n.onTimeout) data.onTimeout = n.onTimeout;
+      if (n.pivot) data.pivot = true;
       const sp = spent.get(n.id);
       if (sp !== undefined) data.spentMs = sp;
+      const lp = loops.get(n.id);
+      if (lp) data.loops = lp;
       if (counts) data.count = counts.states.get(n.id) ?? 0;
       return {
         id: n.id,
         type: 'state',
-        position: { x: at?.x ?? 0, y: at?.y ?? 0 },
-        width: at?.width ?? nodeWidth(n.label),
-        height: at?.height ?? nodeHeight,
+        position: { x: box?.x ?? 0, y: box?.y ?? 0 },
+        width: box?.width ?? nodeWidth(n.label),
+        height: box?.height ?? nodeHeight,
         data,
         draggable: false,
         connectable: false,
       };
     });
-  }, [graph, layout, path, shown, step, current, counts]);
+  }, [graph, layout, path, shown, at, all, current, counts]);
 
   const edges = useMemo<TransitionEdge[]>(() => {
     const stepsByEdge = new Map<string, number[]>();
     const extra = new Map<string, TransitionEdge>();
+    const latest = shown[shown.length - 1];
     for (const s of shown) {
       if (s.edgeId) stepsByEdge.set(s.edgeId, [...(stepsByEdge.get(s.edgeId) ?? []), s.index + 1]);
-      else {
-        // A transition the definition doesn't list (e.g. a newer machine): draw it anyway, marked.
-        const id = `extra:${s.from}->${s.to}:${s.event}`;
+      else if (s.from !== s.to) {
+        // A move the definition doesn't list (e.g. a newer machine): draw it anyway, marked.
+        const id = `extra:${s.from}->${s.to}`;
         const prev = extra.get(id);
-        const steps = [...(prev?.data?.steps ?? []), s.index + 1];
         extra.set(id, {
           id,
           type: 'transition',
           source: s.from,
           target: s.to,
-          markerEnd: { type: MarkerType.ArrowClosed, width: 12, height: 12, color: edgeColor(false, false, true) },
-          data: { label: s.event, compensation: false, timeout: false, onPath: true, latest: s.index === step - 1, steps, extra: true },
+          markerEnd: { type: MarkerType.ArrowClosed, width: 12, height: 12, color: edgeColor('forward', true) },
+          data: { label: s.event, kind: 'forward', onPath: true, latest: s === latest, steps: [...(prev?.data?.steps ?? []), s.index + 1], extra: true },
         });
       }
     }
-    const latestEdge = shown[shown.length - 1]?.edgeId;
-    const listed = graph.edges.map((e): TransitionEdge => {
+    const listed = graph.edges.filter(drawn).map((e): TransitionEdge => {
       const route = layout.edges.get(e.id);
       const steps = stepsByEdge.get(e.id) ?? [];
-      const data: TransitionData = {
-        label: edgeLabelText(e.event, e.guard),
-        compensation: e.compensation,
-        timeout: e.timeout,
-        onPath: steps.length > 0,
-        latest: e.id === latestEdge,
-        steps,
-      };
+      const data: TransitionData = { label: edgeLabel(e), kind: e.kind, onPath: steps.length > 0, latest: e.id === latest?.edgeId, steps };
       if (route) {
         data.points = route.points;
         if (route.label) data.labelAt = route.label;
@@ -204,17 +221,22 @@ export function SagaChart({ graph, layout, path = [], step = path.length, counts
         source: e.source,
         target: e.target,
         // Path edges are drawn thicker; a smaller marker keeps their arrowheads the same size.
-        markerEnd: { type: MarkerType.ArrowClosed, width: steps.length ? 12 : 16, height: steps.length ? 12 : 16, color: edgeColor(e.compensation, e.timeout, steps.length > 0) },
+        markerEnd: { type: MarkerType.ArrowClosed, width: steps.length ? 12 : 16, height: steps.length ? 12 : 16, color: edgeColor(e.kind, steps.length > 0) },
         data,
         zIndex: steps.length ? 2 : 1,
       };
     });
     const known = new Set(graph.nodes.map((n) => n.id));
     return [...listed, ...[...extra.values()].filter((e) => known.has(e.source) && known.has(e.target))];
-  }, [graph, layout, shown, step, counts]);
-
+  }, [graph, layout, shown, counts]);
   return (
-    <div className="saga-chart" data-testid="saga-chart" data-current-state={current ?? ''}>
+    <div
+      className="saga-chart"
+      // Tall enough that a big machine is readable once fitted to the width.
+      style={{ height: Math.round(Math.min(1100, Math.max(480, layout.height * 0.9))) }}
+      data-testid="saga-chart"
+      data-current-state={current ?? ''}
+    >
       <ReactFlow
         nodes={nodes}
         edges={edges}

@@ -1,7 +1,7 @@
 import ELK from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
-import type { SagaGraph } from './definition';
-import { edgeLabelText, labelWidth, nodeHeight, nodeWidth, type Layout } from './layout';
+import { drawn, edgeLabel, type SagaGraph } from './definition';
+import { labelWidth, nodeHeight, nodeWidth, type Layout } from './layout';
 
 /**
  * Lays the statechart out top to bottom with ELK's layered algorithm, orthogonal edge routes
@@ -27,12 +27,12 @@ export async function layoutGraph(graph: SagaGraph): Promise<Layout> {
       'elk.padding': '[top=20,left=20,bottom=20,right=20]',
     },
     children: graph.nodes.map((n) => ({ id: n.id, width: nodeWidth(n.label), height: nodeHeight })),
-    edges: graph.edges.map(
+    edges: graph.edges.filter(drawn).map(
       (e): ElkExtendedEdge => ({
         id: e.id,
         sources: [e.source],
         targets: [e.target],
-        labels: [{ text: edgeLabelText(e.event, e.guard), width: labelWidth(edgeLabelText(e.event, e.guard)), height: 20 }],
+        labels: [{ text: edgeLabel(e), width: labelWidth(edgeLabel(e)), height: 20 }],
       }),
     ),
   };

@@ -1,5 +1,5 @@
 import type { SagaHistoryEntry, SagaInstance } from '../api';
-import { resolveState, type SagaGraph } from './definition';
+import { findEdge, resolveState, type SagaGraph } from './definition';
 
 /** One transition an instance took, placed on the graph, with how long it then stayed. */
 export interface PathStep {
@@ -12,8 +12,15 @@ export interface PathStep {
   edgeId?: string;
   /** Time spent in `to` before the next step (or until now while the saga still runs there). */
   durationMs?: number;
-  /** Time from the saga's start (or its first step) to this one. */
+  /** Time from the saga's start to this step. */
   elapsedMs: number;
+}
+
+export interface InstancePath {
+  /** Where the saga began (the target of its start entry, whose `from` is null). */
+  start: string;
+  startedAt?: string;
+  steps: PathStep[];
 }
 
 export function inputType(input: SagaHistoryEntry['input']): string {
@@ -21,38 +28,45 @@ export function inputType(input: SagaHistoryEntry['input']): string {
   return input && typeof input === 'object' && typeof input.type === 'string' ? input.type : '?';
 }
 
-function time(iso: string): number {
-  const t = Date.parse(iso);
+function time(iso: string | undefined): number {
+  const t = iso ? Date.parse(iso) : NaN;
   return Number.isNaN(t) ? 0 : t;
 }
 
-function findEdge(graph: SagaGraph, from: string, to: string, event: string): string | undefined {
-  const between = graph.edges.filter((e) => e.source === from && e.target === to);
-  return (between.find((e) => e.event === event) ?? between[0])?.id;
-}
+const stateOf = (graph: SagaGraph, name: string) => resolveState(graph, name) ?? name;
 
-export function instancePath(graph: SagaGraph, saga: Pick<SagaInstance, 'history' | 'status' | 'startedAt'>, now = Date.now()): PathStep[] {
+export function instancePath(
+  graph: SagaGraph,
+  saga: Pick<SagaInstance, 'history' | 'status' | 'state'> & { startedAt?: string },
+  now = Date.now(),
+): InstancePath {
   const history = saga.history ?? [];
-  // Timings count from the saga's start when the read model has it, else from its first step.
-  const start = saga.startedAt ? time(saga.startedAt) : history.length ? time(history[0]!.at) : 0;
-  return history.map((h, i) => {
-    const from = resolveState(graph, h.from) ?? h.from;
-    const to = resolveState(graph, h.to) ?? h.to;
+  const begin = history.find((h) => h.from === null);
+  const moves = history.filter((h): h is SagaHistoryEntry & { from: string } => h.from !== null);
+  const start = begin ? stateOf(graph, begin.to) : moves[0] ? stateOf(graph, moves[0].from) : stateOf(graph, saga.state ?? graph.initial);
+  const startedAt = saga.startedAt ?? begin?.at ?? moves[0]?.at;
+  const t0 = time(startedAt);
+  const steps = moves.map((h, i) => {
+    const from = stateOf(graph, h.from);
+    const to = stateOf(graph, h.to);
     const event = inputType(h.input);
-    const next = history[i + 1];
-    const step: PathStep = { index: i, from, to, event, at: h.at, elapsedMs: time(h.at) - start };
-    const edgeId = findEdge(graph, from, to, event);
-    if (edgeId) step.edgeId = edgeId;
+    const next = moves[i + 1];
+    const step: PathStep = { index: i, from, to, event, at: h.at, elapsedMs: time(h.at) - t0 };
+    const edge = findEdge(graph, from, to, event);
+    if (edge) step.edgeId = edge.id;
     if (next) step.durationMs = time(next.at) - time(h.at);
     else if (saga.status === 'running') step.durationMs = Math.max(0, now - time(h.at));
     return step;
   });
+  const path: InstancePath = { start, steps };
+  if (startedAt) path.startedAt = startedAt;
+  return path;
 }
 
 /** The state the instance was in after `k` steps of its path (k = 0: where it began). */
-export function stateAfter(graph: SagaGraph, path: PathStep[], k: number): string {
-  if (k <= 0) return path[0]?.from ?? graph.initial;
-  return path[Math.min(k, path.length) - 1]!.to;
+export function stateAfter(path: InstancePath, k: number): string {
+  if (k <= 0 || path.steps.length === 0) return path.start;
+  return path.steps[Math.min(k, path.steps.length) - 1]!.to;
 }
 
 export interface Counts {
@@ -67,13 +81,12 @@ export function countInstances(graph: SagaGraph, sagas: Pick<SagaInstance, 'stat
   const states = new Map<string, number>();
   const edges = new Map<string, number>();
   for (const s of sagas) {
-    const state = resolveState(graph, s.state) ?? s.state;
+    const state = stateOf(graph, s.state);
     states.set(state, (states.get(state) ?? 0) + 1);
     for (const h of s.history ?? []) {
-      const from = resolveState(graph, h.from) ?? h.from;
-      const to = resolveState(graph, h.to) ?? h.to;
-      const id = findEdge(graph, from, to, inputType(h.input));
-      if (id) edges.set(id, (edges.get(id) ?? 0) + 1);
+      if (h.from === null) continue;
+      const edge = findEdge(graph, stateOf(graph, h.from), stateOf(graph, h.to), inputType(h.input));
+      if (edge) edges.set(edge.id, (edges.get(edge.id) ?? 0) + 1);
     }
   }
   return { states, edges, total: sagas.length };

@@ -14,16 +14,13 @@ export interface Layout {
 export const nodeHeight = 58;
 
 export function nodeWidth(label: string): number {
-  return Math.max(150, Math.round(label.length * 7.6) + 48);
+  return Math.max(196, Math.round(label.length * 7.6) + 48);
 }
 
 export function labelWidth(text: string): number {
   return Math.round(text.length * 6.4) + 28;
 }
 
-export function edgeLabelText(event: string, guard?: string): string {
-  return guard ? `${event} [${guard}]` : event;
-}
 
 /** An SVG path through the points with rounded corners. */
 export function roundedPath(points: Point[], radius = 8): string {
