@@ -111,7 +111,8 @@ export async function startCommandDispatcher(deps: {
         const saved = await bus.readCheckpoint(dispatcherCheckpoint);
         subscription = store.subscribeToAll({
           ...(saved === undefined ? {} : { after: Number(saved) }),
-          filter: { streamPrefixes: ['saga-'], eventTypes: ['SagaStarted', 'SagaTransitioned'] },
+          // The two types only saga streams hold: one filter, which every store can apply server-side.
+          filter: { eventTypes: ['SagaStarted', 'SagaTransitioned'] },
         });
         await pump(subscription[Symbol.asyncIterator]());
         failures = 0;
