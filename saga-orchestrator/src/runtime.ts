@@ -24,6 +24,11 @@ import type { StepName } from './steps';
  * and after a crash sent again from the checkpoint (receivers deduplicate by command id).
  * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
  * from the saga streams, and fires `StepTimedOut` through the same path as any input.
+ *
+ * Several instances (distributed mode) split the inputs by partition, the order id being the
+ * key; the expected revision keeps two writers of one saga from both succeeding, and a loser
+ * reloads and finds the input applied. Each instance still fires every deadline it knows of
+ * and runs a dispatcher, so commands can go out more than once: receivers deduplicate.
  */
 export interface SagaRuntimeDeps {
   store: EventStore;
