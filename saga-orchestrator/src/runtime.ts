@@ -25,9 +25,9 @@ import type { StepName } from './steps';
  * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
  * from the saga streams, and fires `StepTimedOut` through the same path as any input.
  *
- * Several instances (distributed mode) split the inputs by partition, the order id being the
- * key; the expected revision keeps two writers of one saga from both succeeding, and a loser
- * reloads and finds the input applied. Each instance still fires every deadline it knows of
+ * Several instances (distributed mode) split the input partitions among them. Events are keyed
+ * by their stream, so one saga's inputs may reach two instances; the expected revision keeps
+ * two writers of one saga from both succeeding, and the loser retries from the stream. Each instance still fires every deadline it knows of
  * and runs a dispatcher, so commands can go out more than once: receivers deduplicate.
  */
 export interface SagaRuntimeDeps {
