@@ -74,7 +74,7 @@ export function ProgressBar({ value, max, label, testId }: { value: number; max:
         aria-label={label}
         aria-valuemin={0}
         aria-valuemax={max}
-        aria-valuenow={value}
+        aria-valuenow={Math.min(value, max)}
       >
         <div className="progress-fill" style={{ width: `${pct}%` }} />
       </div>

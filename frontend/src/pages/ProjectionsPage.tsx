@@ -179,23 +179,44 @@ function Phases({ phase }: { phase: string }) {
   );
 }
 
+type Totals = { captured?: number; refunded?: number; confirmed?: number };
+
+/** The stats read model: money per currency (captured - refunded = confirmed when the books balance), orders and saga outcomes. */
 function StatsCard({ stats }: { stats: Record<string, unknown> }) {
-  const currency = typeof stats.currency === 'string' ? stats.currency : 'USD';
-  const amount = (k: string) => (typeof stats[k] === 'number' ? money(stats[k] as number, currency) : '–');
+  const byCurrency = (stats.byCurrency && typeof stats.byCurrency === 'object' ? stats.byCurrency : {}) as Record<string, Totals>;
+  const rows: [string, Totals][] = Object.keys(byCurrency).length
+    ? Object.entries(byCurrency)
+    : [[typeof stats.currency === 'string' ? stats.currency : 'USD', { captured: stats.capturedTotal as number, refunded: stats.refundedTotal as number, confirmed: stats.confirmedTotal as number }]];
+  const orders = (stats.orders ?? {}) as Record<string, number>;
+  const durations = (stats.sagaDurations ?? {}) as Record<string, { count: number; averageMs: number }>;
   return (
-    <section className="card stats" aria-label="Totals" data-testid="stats">
-      <div>
-        <div className="stat-label">Captured</div>
-        <div className="stat-value">{amount('capturedTotal')}</div>
-      </div>
-      <div>
-        <div className="stat-label">Refunded</div>
-        <div className="stat-value">{amount('refundedTotal')}</div>
-      </div>
-      <div>
-        <div className="stat-label">Confirmed orders total</div>
-        <div className="stat-value">{amount('confirmedTotal')}</div>
-      </div>
+    <section className="card stats-card" aria-label="Totals" data-testid="stats">
+      {rows.map(([currency, t]) => (
+        <div className="stats" key={currency}>
+          <div>
+            <div className="stat-label">Captured ({currency})</div>
+            <div className="stat-value">{money(t.captured, currency)}</div>
+          </div>
+          <div>
+            <div className="stat-label">Refunded</div>
+            <div className="stat-value">{money(t.refunded, currency)}</div>
+          </div>
+          <div>
+            <div className="stat-label">Confirmed orders total</div>
+            <div className="stat-value">{money(t.confirmed, currency)}</div>
+          </div>
+        </div>
+      ))}
+      {Object.keys(orders).length ? (
+        <p className="muted small">
+          Orders: {Object.entries(orders).map(([k, v]) => `${count(v)} ${k}`).join(' · ')}
+          {Object.keys(durations).length
+            ? ` — saga average: ${Object.entries(durations)
+                .map(([k, d]) => `${k} ${duration(d.averageMs)}`)
+                .join(', ')}`
+            : ''}
+        </p>
+      ) : null}
     </section>
   );
 }

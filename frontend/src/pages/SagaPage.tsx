@@ -73,17 +73,19 @@ export function SagaPage({ orderId }: { orderId?: string }) {
     if (orderId && concernsOrder(msg, orderId)) reloadSelected();
   });
 
-  const sagas = all.data?.items ?? [];
+  const sagas = useMemo(() => all.data?.items ?? [], [all.data]);
   const counts = useMemo(() => (graph && showCounts && all.data ? countInstances(graph, sagas) : undefined), [graph, sagas, showCounts, all.data]);
   const path = useMemo(() => (graph && selected.data ? instancePath(graph, selected.data) : undefined), [graph, selected.data]);
 
   return (
     <div className="saga-page">
       <PageHeader title="Saga visualiser">
-        <label className="inline-field">
-          <input type="checkbox" checked={showCounts} onChange={(e) => setShowCounts(e.target.checked)} data-testid="toggle-counts" /> counts across{' '}
-          {all.data ? `${sagas.length}${all.data.complete ? '' : '+'}` : isAdmin ? '…' : 'your'} instances
-        </label>
+        {isAdmin ? (
+          <label className="inline-field">
+            <input type="checkbox" checked={showCounts} onChange={(e) => setShowCounts(e.target.checked)} data-testid="toggle-counts" /> counts across{' '}
+            {all.data ? `${sagas.length}${all.data.complete ? '' : '+'}` : '…'} instances
+          </label>
+        ) : null}
         {loading || all.loading ? <Spinner label={loading ? 'Laying out the machine' : 'Counting instances'} /> : null}
       </PageHeader>
       <ProblemBox error={error} onRetry={reload} />
