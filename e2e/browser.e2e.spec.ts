@@ -152,16 +152,18 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     await expect.poll(() => page.textContent('[data-testid=tt-state]')).not.toBe(lastState);
     await page.waitForSelector('[data-testid=tt-changes] table, [data-testid=tt-changes] .empty');
     await shot('08-stream-time-travel');
-
-    await go('/events');
-    await page.waitForSelector('[data-testid=live-log]');
-    await shot('09-event-explorer');
   });
 
   it('rebuilds a projection as admin with the progress reaching the end', async () => {
     await signIn('admin@example.com', 'admin-password');
+    // The global log and the stream list are admin views.
+    await go('/events');
+    await page.waitForSelector('[data-testid=live-log] .log-line');
+    await page.waitForSelector('[data-testid=streams] li');
+    await shot('09-event-explorer');
+
     await go('/projections');
-    await page.waitForSelector('[data-testid^=rebuild-]:not([data-testid^=rebuild-progress]):not([data-testid^=rebuild-bar])');
+    await page.waitForSelector('[data-testid^=projection-status-]');
     const name = await page.$eval('[data-testid^=projection-status-]', (el) => el.getAttribute('data-testid')!.replace('projection-status-', ''));
     await shot('10-projections');
     await page.click(`[data-testid=rebuild-${name}]`);
