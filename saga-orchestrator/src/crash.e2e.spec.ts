@@ -5,21 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
-import type { LineItem } from '@saga/event-schemas/ids';
-import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
-import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
-import type { Consumer } from '@saga/platform/message-bus/port';
-import { startRelay } from '@saga/projections/relay/relay';
-import { createInventoryHandlers } from '@saga/command-services/inventory/handlers';
-import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
-import { createOrderHandlers } from '@saga/command-services/order/handlers';
-import { startOrderConsumer } from '@saga/command-services/order/consumer';
-import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
-import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
-import { createSimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
-import { createEmailHandlers } from '@saga/command-services/email/handlers';
-import { startEmailConsumer } from '@saga/command-services/email/consumer';
-import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
+import { startEmbeddedStack, testCards as cards } from './embedded-stack.fixture';
 
 /**
  * The orchestrator in a process of its own, SIGKILLed again and again while orders flow through
@@ -34,13 +20,6 @@ const leaseTtlMs = 600;
 const kills = Number(process.env.SAGA_CRASH_KILLS ?? 8);
 const orders = Number(process.env.SAGA_CRASH_ORDERS ?? 60);
 const initialStock = Math.floor(orders * 0.7);
-
-const cards = {
-  approve: '4242424242424242',
-  decline: '4000000000000002',
-  flaky: '4000000000000119',
-  late: '4000000000000259',
-};
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -73,24 +52,9 @@ describe('orchestrator killed with SIGKILL at many points under load', () => {
   });
 
   it('every saga ends, stock and money balance, no command applied twice', async () => {
-    const store = await openSqliteEventStore({ dataDir });
-    const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: 100, leaseTtlMs } });
-    const clock = () => new Date();
-    const fast = { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 };
-    const relay = await startRelay({ store, bus });
-    const inventory = createInventoryHandlers({ store, clock });
-    const order = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
-    const gateway = createSimulatedGateway({ stepTimeoutMs, sleep });
-    const payment = createPaymentHandlers({ store, gateway, clock, retry: fast });
-    const email = createEmailHandlers({ store, mailer: createNodemailerMailer(), clock, retry: fast });
-    const consumers: Consumer[] = [
-      await startOrderConsumer({ bus, handlers: order }),
-      await startInventoryConsumer({ bus, handlers: inventory }),
-      await startPaymentConsumer({ bus, handlers: payment }),
-      await startEmailConsumer({ bus, handlers: email }),
-    ];
-    cleanup.push(() => store.close(), () => bus.close(), () => relay.stop());
-    for (const c of consumers) cleanup.push(() => c.stop());
+    const stack = await startEmbeddedStack({ dataDir, stepTimeoutMs, leaseTtlMs, fastRetries: true });
+    const { store, inventory, order, gateway } = stack;
+    cleanup.push(() => stack.close());
     await inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: initialStock });
 
     let child = await startOrchestrator(dataDir);
@@ -101,18 +65,11 @@ describe('orchestrator killed with SIGKILL at many points under load', () => {
     const load = (async () => {
       for (let i = 0; i < orders; i++) {
         const card = i % 10 === 3 ? cards.decline : i % 10 === 5 ? cards.flaky : i % 15 === 7 ? cards.late : cards.approve;
-        const { token, last4 } = await gateway.tokenize({ number: card });
-        const items: LineItem[] = [{ sku: 'MUG-001', quantity: 1 } as LineItem];
-        const { orderId } = await order.placeOrder({
-          customer: { id: `cust-${i}`, email: `c${i}@example.com` },
-          items,
-          payment: { token, last4 },
-          orderId: `crash-${i}`,
-        });
+        const orderId = await stack.place({ orderId: `crash-${i}`, card, items: [{ sku: 'MUG-001', quantity: 1 }] });
         placed.push(orderId);
         if (i % 7 === 2) {
           setTimeout(() => {
-            order.requestCancellation({ orderId, actor: { userId: `cust-${i}`, role: 'customer' } }).catch(() => undefined);
+            order.requestCancellation({ orderId, actor: { userId: `cust-${orderId}`, role: 'customer' } }).catch(() => undefined);
           }, 30);
         }
         await sleep(15);
@@ -198,6 +155,7 @@ describe('orchestrator killed with SIGKILL at many points under load', () => {
     const outcomes = [...endings.values()].reduce<Record<string, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
     console.info(`crash test: ${kills} kills, ${orders} orders, outcomes ${JSON.stringify(outcomes)}`);
     expect(outcomes.completed ?? 0).toBeGreaterThan(0);
-    expect((outcomes.rejected ?? 0) + (outcomes.cancelled ?? 0)).toBeGreaterThan(0);
+    expect(outcomes.rejected ?? 0).toBeGreaterThan(0);
+    expect(outcomes.cancelled ?? 0).toBeGreaterThan(0);
   });
 });
