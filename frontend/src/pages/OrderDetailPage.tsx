@@ -197,8 +197,9 @@ function Timeline({ order }: { order: OrderDetail }) {
           <span className="timeline-type">{t.type}</span>
           {t.detail ? <span className="muted"> {t.detail}</span> : null}
           {t.streamId ? (
-            <Link to={`/events/${encodeURIComponent(t.streamId)}`} className="muted small">
-              {t.streamId}
+            <Link to={`/events/${encodeURIComponent(t.streamId)}`} className="muted small" title={t.streamId}>
+              {/* The order id is on the page already; the category says which aggregate. */}
+              {t.streamId.split('-')[0]}
               {t.revision !== undefined ? ` r${t.revision}` : ''}
             </Link>
           ) : null}
