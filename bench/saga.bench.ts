@@ -12,21 +12,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { LineItem } from '@saga/event-schemas/ids';
-import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
-import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
-import { startRelay } from '@saga/projections/relay/relay';
-import { createInventoryHandlers } from '@saga/command-services/inventory/handlers';
-import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
-import { createOrderHandlers } from '@saga/command-services/order/handlers';
-import { startOrderConsumer } from '@saga/command-services/order/consumer';
-import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
-import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
-import { createSimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
-import { createEmailHandlers } from '@saga/command-services/email/handlers';
-import { startEmailConsumer } from '@saga/command-services/email/consumer';
-import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
 import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
+import { startEmbeddedStack, testCards } from '@saga/saga-orchestrator/embedded-stack.fixture';
 import { runBusBench } from './bus.bench';
 
 const quick = process.argv.includes('--quick');
@@ -38,24 +25,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function stack() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-saga-'));
-  const store = await openSqliteEventStore({ dataDir });
-  const bus = await openSqliteMessageBus({ dataDir });
-  const clock = () => new Date();
-  const relay = await startRelay({ store, bus });
-  const inventory = createInventoryHandlers({ store, clock });
-  const order = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
-  const gateway = createSimulatedGateway({ stepTimeoutMs: 30_000 });
-  const payment = createPaymentHandlers({ store, gateway, clock });
-  const email = createEmailHandlers({ store, mailer: createNodemailerMailer(), clock });
-  const consumers = [
-    await startOrderConsumer({ bus, handlers: order }),
-    await startInventoryConsumer({ bus, handlers: inventory }),
-    await startPaymentConsumer({ bus, handlers: payment }),
-    await startEmailConsumer({ bus, handlers: email }),
-  ];
-  const saga = await startSagaRuntime({ store, bus, stepTimeoutMs: 30_000 });
-  await inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: 1_000_000 });
-  const { token, last4 } = await gateway.tokenize({ number: '4242424242424242' });
+  const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000 });
+  const { bus } = system;
+  const saga = await startSagaRuntime({ store: system.store, bus, stepTimeoutMs: 30_000 });
+  await system.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: 1_000_000 });
 
   const confirmedAt = new Map<string, number>();
   let completed = 0;
@@ -78,12 +51,7 @@ async function stack() {
   ];
 
   let n = 0;
-  const place = async () => {
-    const orderId = `bench-${n++}`;
-    const items = [{ sku: 'MUG-001', quantity: 1 } as LineItem];
-    await order.placeOrder({ customer: { id: 'cust-1', email: 'bench@example.com' }, items, payment: { token, last4 }, orderId });
-    return orderId;
-  };
+  const place = () => system.place({ orderId: `bench-${n++}`, card: testCards.approve, items: [{ sku: 'MUG-001', quantity: 1 }] });
   return {
     place,
     confirmedAt,
@@ -91,10 +59,7 @@ async function stack() {
     async close() {
       for (const w of watchers) await w.stop();
       await saga.stop();
-      for (const c of consumers) await c.stop();
-      await relay.stop();
-      await bus.close();
-      await store.close();
+      await system.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
