@@ -89,6 +89,8 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     });
     expect(sku, 'the demo catalog has a product with stock').not.toBe('');
 
+    // The status below must arrive over the live stream (the page only polls when it is down).
+    await page.waitForSelector('[data-testid=live-state][data-state=open]', { timeout: LIVE_MS });
     confirmedOrderId = await checkout('approved');
     // No reload: the status changes on the page as the saga runs (server-sent events).
     await page.waitForSelector('[data-testid=order-status][data-status=confirmed]', { timeout: LIVE_MS });

@@ -1,5 +1,5 @@
 import type { LiveMessage } from '../live';
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { useLive, useLiveState } from '../live';
 import { useSession } from '../session';
 import { useAction, useResource, useThrottled } from '../hooks';
@@ -37,6 +37,20 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
     reloadSaga();
   });
 
+  // Just after checkout the read model may not have the order yet (the API answers 202 before
+  // the projectors run): a 404 in the first seconds means "not yet", so keep asking.
+  const [mountedAt] = useState(() => Date.now());
+  const young = Date.now() - mountedAt < 15_000;
+  const notYet = (e: typeof order.error) => e?.status === 404 && young;
+  useEffect(() => {
+    if (!notYet(order.error) && !notYet(saga.error)) return;
+    const t = setTimeout(() => {
+      if (notYet(order.error)) order.reload();
+      if (notYet(saga.error)) saga.reload();
+    }, 400);
+    return () => clearTimeout(t);
+  });
+
   const o = order.data;
   const ended = o ? o.status !== 'pending' : false;
   // Without the live stream (a proxy that buffers SSE, say), a pending order still moves on.
@@ -57,8 +71,8 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
       <p className="muted">
         <code data-testid="order-id">{orderId}</code>
       </p>
-      <ProblemBox error={order.error} onRetry={order.reload} />
-      {order.loading && !o ? <Spinner label="Loading order" /> : null}
+      {notYet(order.error) ? <Spinner label="Waiting for the order to reach the read model" /> : <ProblemBox error={order.error} onRetry={order.reload} />}
+      {order.loading && !o && !order.error ? <Spinner label="Loading order" /> : null}
       {o ? (
         <div className="detail-grid">
           <section className="card" aria-labelledby="order-summary">
@@ -111,8 +125,8 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
           </section>
           <section className="card span-2" aria-labelledby="order-saga">
             <h2 id="order-saga">Saga</h2>
-            <ProblemBox error={saga.error} onRetry={saga.reload} />
-            {saga.data ? <SagaSteps saga={saga.data} /> : saga.loading ? <Spinner label="Loading saga" /> : null}
+            {notYet(saga.error) ? <Spinner label="Waiting for the saga to start" /> : <ProblemBox error={saga.error} onRetry={saga.reload} />}
+            {saga.data ? <SagaSteps saga={saga.data} /> : saga.loading && !saga.error ? <Spinner label="Loading saga" /> : null}
           </section>
         </div>
       ) : null}
