@@ -166,7 +166,7 @@ function LogLine({ msg }: { msg: LiveMessage }) {
   return (
     <li className={`log-line log-${msg.kind}`}>
       <time>{clockTime(at)}</time>
-      <span className="log-kind">{msg.kind}</span>
+      {msg.kind !== 'log' ? <span className="log-kind">{msg.kind}</span> : null}
       {typeof d.position === 'number' ? <span className="muted">#{d.position}</span> : null}
       {stream ? (
         <Link to={`/events/${encodeURIComponent(stream)}`}>
