@@ -88,6 +88,9 @@ export function decide(command: OrderCommand, state: OrderState, { now }: OrderC
       const { orderId } = command.data;
       if (state.status === 'confirmed') return ignore('AlreadyConfirmed');
       if (state.status !== 'pending') return endedOrMissing(orderId, state);
+      // The customer asked to cancel while the saga was confirming: the saga is now undoing
+      // its steps and will send CancelOrder, so a ConfirmOrder already in flight must not win.
+      if (state.cancellationRequested) return ignore('CancellationRequested');
       return [{ type: 'OrderConfirmed', data: { orderId, confirmedAt: now } }];
     }
     case 'RejectOrder': {

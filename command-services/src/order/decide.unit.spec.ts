@@ -67,6 +67,11 @@ describe('order: saga outcomes', () => {
   it('confirming twice is a no-op', () =>
     given([placed, confirmed]).when({ type: 'ConfirmOrder', data: { orderId } }).thenIgnored('AlreadyConfirmed'));
 
+  it('an order whose customer asked to cancel is not confirmed by a ConfirmOrder already in flight', () =>
+    given([placed, { type: 'OrderCancellationRequested', data: { orderId, requestedAt: now } }])
+      .when({ type: 'ConfirmOrder', data: { orderId } })
+      .thenIgnored('CancellationRequested'));
+
   it('a cancelled order cannot be confirmed', () =>
     given([placed, cancelled]).when({ type: 'ConfirmOrder', data: { orderId } }).thenRejected('illegal-state', /already cancelled/));
 
