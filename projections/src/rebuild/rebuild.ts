@@ -105,7 +105,7 @@ export async function compareCollections(store: DocumentStore, projection: AnyPr
 export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjection, options: RebuildOptions = {}): Promise<RebuildProgress> {
   const now = deps.now ?? Date.now;
   const pageSize = options.pageSize ?? 2000;
-  const cacheSize = options.cacheSize ?? 50_000;
+  const cacheSize = options.cacheSize ?? 10_000;
   const flushEvery = options.flushEvery ?? 25_000;
   const { eventStore, documentStore } = deps;
   const shadowName = shadowNameOf(projection);
