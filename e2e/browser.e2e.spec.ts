@@ -185,6 +185,12 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     await page.waitForSelector(`[data-testid=projection-notes-${name}]`);
     await shot('11-projection-rebuilt');
 
+    // Re-publish the first events of the log to one consumer group.
+    await page.fill('[data-testid=replay] input[name=toPosition]', '5');
+    await page.click('[data-testid=replay-submit]');
+    await expect.poll(() => page.textContent('[data-testid=replay-result]'), { timeout: LIVE_MS }).toContain('Published 5 events');
+    await shot('11b-replay');
+
     await go('/mailbox');
     await page.waitForSelector('[data-testid=mail-list] li', { timeout: LIVE_MS });
     await shot('12-mailbox');

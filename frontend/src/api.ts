@@ -202,6 +202,14 @@ export interface RebuildProgress {
   error?: string | null;
 }
 
+export interface ReplayResult {
+  groupId: string;
+  topic: string;
+  fromPosition: number;
+  toPosition: number;
+  published: number;
+}
+
 export interface ProjectionStatus {
   name: string;
   /** running, stopped, rebuilding, ... */
@@ -356,6 +364,7 @@ export function createApi(options: ApiOptions) {
 
     projections: () => get<{ items: ProjectionStatus[] }>('/api/projections'),
     rebuild: (name: string) => request<RebuildProgress>('POST', `/api/projections/${enc(name)}/rebuild`),
+    replay: (r: { groupId: string; fromPosition: number; toPosition?: number }) => request<ReplayResult>('POST', '/api/replay', r),
     stats: () => get<Stats>('/api/stats'),
 
     mailbox: (cursor?: string | null) => get<Page<Email>>('/api/mailbox', { cursor, limit: 100 }),

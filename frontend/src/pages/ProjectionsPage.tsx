@@ -5,6 +5,7 @@ import { useAction, useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
 import { clockTime, count, duration, money } from '../format';
 import { Empty, PageHeader, ProblemBox, ProgressBar, Spinner, StatusBadge } from '../components/ui';
+import { ReplayCard } from '../components/ReplayCard';
 
 function isRebuilding(p: ProjectionStatus): boolean {
   return p.status === 'rebuilding' || (!!p.rebuild && p.rebuild.phase !== 'done' && p.rebuild.phase !== 'failed');
@@ -79,6 +80,7 @@ export function ProjectionsPage() {
           <ProjectionCard key={p.name} p={p} notes={notes[p.name] ?? []} onStarted={projections.reload} />
         ))}
       </div>
+      {items.length ? <ReplayCard projections={items} /> : null}
     </div>
   );
 }
