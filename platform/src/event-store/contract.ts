@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import { OrderId, CustomerId, Sku } from '@saga/event-schemas/ids';
-import { EventValidationError, WrongExpectedRevisionError, type EventStore } from './port';
+import { appendMany, EventValidationError, WrongExpectedRevisionError, type EventStore } from './port';
 
 /**
  * The one contract both adapters must meet. Every stream lives under a category unique to
@@ -190,6 +190,64 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
         const err = await store.append(s, [a, c], { expectedRevision: 'no_stream' }).catch((e: unknown) => e);
         expect(err).toMatchObject({ status: 409 });
         expect(ids(await store.readStream(s))).toEqual([a.eventId, b.eventId]);
+      });
+    });
+
+    describe('appendMany (group commit)', () => {
+      it('checks and applies each stream on its own: a stale expectation fails alone, the others are stored in order', async () => {
+        const [a, b, c, d] = [stream(), stream(), stream(), stream()];
+        await store.append(b, [confirmed('o1')], { expectedRevision: 'no_stream' });
+        await store.append(c, [confirmed('o1'), confirmed('o1')], { expectedRevision: 'no_stream' });
+        const batches = [[confirmed('o1'), confirmed('o1')], [confirmed('o1')], [confirmed('o1')], [confirmed('o1')]];
+        const results = await appendMany(store, [
+          { streamId: a, events: batches[0]!, expectedRevision: 'no_stream' },
+          { streamId: b, events: batches[1]!, expectedRevision: 0 },
+          { streamId: c, events: batches[2]!, expectedRevision: 0 },
+          { streamId: d, events: batches[3]!, expectedRevision: 'stream_exists' },
+        ]);
+        expect(results).toHaveLength(4);
+        expect(results[0]).toEqual({ nextExpectedRevision: 1, position: expect.any(Number) });
+        expect(results[1]).toEqual({ nextExpectedRevision: 1, position: expect.any(Number) });
+        expect(results[2]).toBeInstanceOf(WrongExpectedRevisionError);
+        expect(results[2]).toMatchObject({ streamId: c, expected: 0, actual: 1 });
+        expect(results[3]).toBeInstanceOf(WrongExpectedRevisionError);
+        expect(results[3]).toMatchObject({ streamId: d, expected: 'stream_exists', actual: -1 });
+
+        const readA = await store.readStream(a);
+        expect(ids(readA)).toEqual(ids(batches[0]!));
+        expect(readA[1]!.position).toBe((results[0] as { position: number }).position);
+        expect(ids(await store.readStream(b)).slice(1)).toEqual(ids(batches[1]!));
+        expect(ids(await store.readStream(c))).not.toContain(batches[2]![0]!.eventId);
+        expect(await store.streamRevision(d)).toBe(-1);
+      });
+
+      it('a retry after a lost reply reports the first results and stores nothing new', async () => {
+        const [a, b] = [stream(), stream()];
+        const appends = [
+          { streamId: a, events: [confirmed('o1')], expectedRevision: 'no_stream' as const },
+          { streamId: b, events: [confirmed('o1'), confirmed('o1')], expectedRevision: 'no_stream' as const },
+        ];
+        const first = await appendMany(store, appends);
+        expect(await appendMany(store, appends)).toEqual(first);
+        expect(await store.readStream(a)).toHaveLength(1);
+        expect(await store.readStream(b)).toHaveLength(2);
+      });
+
+      it('many streams at once each land exactly once; nothing to append answers nothing', async () => {
+        const streams = Array.from({ length: 100 }, () => stream());
+        const results = await appendMany(
+          store,
+          streams.map((streamId) => ({ streamId, events: [confirmed('o1')], expectedRevision: 'no_stream' as const })),
+        );
+        expect(results.map((r) => (r instanceof WrongExpectedRevisionError ? r : r.nextExpectedRevision))).toEqual(streams.map(() => 0));
+        for (const s of streams.slice(0, 5)) expect(await store.readStream(s)).toHaveLength(1);
+        expect(await appendMany(store, [])).toEqual([]);
+      });
+
+      it('an invalid event rejects the call with its validation error', async () => {
+        const bad = { ...confirmed('o1'), data: { orderId: 'o1' } } as unknown as NewEvent;
+        const err = await appendMany(store, [{ streamId: stream(), events: [bad], expectedRevision: 'any' }]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(EventValidationError);
       });
     });
 

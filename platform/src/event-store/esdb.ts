@@ -29,6 +29,7 @@ import type { EventMetadata, RecordedEvent } from '@saga/event-schemas/envelope'
 import { categoryOf } from '@saga/event-schemas/streams';
 import { decodeEvent, encodeBatch, matchesFilter } from './codec';
 import {
+  appendEach,
   WrongExpectedRevisionError,
   type CategoryInfo,
   type EventStore,
@@ -233,6 +234,11 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
         }
         throw err;
       }
+    },
+
+    /** No multi-stream transaction in EventStoreDB: the appends go out in parallel, each on its own. */
+    appendMany(this: EventStore, appends) {
+      return appendEach(this, appends);
     },
 
     async readStream(streamId, opts = {}) {

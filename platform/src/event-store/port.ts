@@ -81,8 +81,25 @@ export interface ListStreamsOptions {
   after?: string;
 }
 
+/** One stream's share of an `appendMany`. */
+export interface StreamAppend {
+  streamId: string;
+  events: NewEvent[];
+  expectedRevision: ExpectedRevision;
+}
+
 export interface EventStore {
   append(streamId: string, events: NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
+  /**
+   * Several streams' appends at once (group commit): each is checked and applied on its own,
+   * exactly as `append` would (not all or nothing across streams), and answered in order with
+   * its result or its WrongExpectedRevisionError. Any other failure (an invalid event, a
+   * storage error) rejects the call; then some appends may have been applied, as after a lost
+   * reply, and a retry is recognised as the same append. The embedded store commits them all
+   * in one transaction; EventStoreDB sends them in parallel. Optional: `appendMany()` below
+   * falls back to parallel appends for a store without it.
+   */
+  appendMany?(appends: StreamAppend[]): Promise<(AppendResult | WrongExpectedRevisionError)[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options?: SubscribeOptions): EventSubscription;
@@ -123,4 +140,22 @@ export class EventValidationError extends AppError {
       issues,
     });
   }
+}
+
+/** `store.appendMany`, or for a store without it the same contract as parallel appends. */
+export function appendMany(store: EventStore, appends: StreamAppend[]): Promise<(AppendResult | WrongExpectedRevisionError)[]> {
+  if (store.appendMany) return store.appendMany(appends);
+  return appendEach(store, appends);
+}
+
+/** The contract of `appendMany` built from single appends, sent in parallel. */
+export function appendEach(store: EventStore, appends: StreamAppend[]): Promise<(AppendResult | WrongExpectedRevisionError)[]> {
+  return Promise.all(
+    appends.map(({ streamId, events, expectedRevision }) =>
+      store.append(streamId, events, { expectedRevision }).catch((error: unknown) => {
+        if (error instanceof WrongExpectedRevisionError) return error;
+        throw error;
+      }),
+    ),
+  );
 }
