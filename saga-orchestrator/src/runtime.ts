@@ -1,8 +1,8 @@
 import { initialTransition, transition } from 'xstate';
-import { RecordedEventJson, type RecordedEvent } from '@saga/event-schemas/envelope';
+import { RecordedEventJson, type NewEvent, type RecordedEvent } from '@saga/event-schemas/envelope';
 import { idOf, streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
-import { WrongExpectedRevisionError } from '@saga/platform/event-store/port';
+import { appendMany, WrongExpectedRevisionError } from '@saga/platform/event-store/port';
 import type { BusMessage, MessageBus } from '@saga/platform/message-bus/port';
 import { ValidationError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
@@ -63,20 +63,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   const cache = new Map<string, SagaRecord>();
   /** Running sagas' deadlines (ms since epoch), by order id. */
   const timers = new Map<string, { step: StepName; dueAt: number }>();
-  const queues = new Map<string, Promise<unknown>>();
   let stopped = false;
-
-  /** One input at a time per saga; different sagas run concurrently. */
-  function serialized<T>(orderId: string, work: () => Promise<T>): Promise<T> {
-    const previous = queues.get(orderId) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const tail = next.catch(() => undefined);
-    queues.set(orderId, tail);
-    void tail.then(() => {
-      if (queues.get(orderId) === tail) queues.delete(orderId);
-    });
-    return next;
-  }
 
   async function load(orderId: string): Promise<SagaRecord | null> {
     const cached = cache.get(orderId);
@@ -103,52 +90,127 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     }
   }
 
-  async function apply(input: Input): Promise<Applied> {
-    return serialized(input.orderId, async () => {
-      const { orderId } = input;
-      const existing = await load(orderId);
-      const at = clock().toISOString();
-      let record: SagaRecord;
-      let result: Applied;
-      try {
-        if (input.kind === 'start') {
-          if (existing) return { applied: false, reason: 'AlreadyStarted' };
-          const [snapshot, actions] = initialTransition(sagaMachine, input.input);
-          const commands = issuedCommands(orderId, commandsOf(actions));
-          const appended = await store.append(streamIdFor.saga(orderId), startedEvents(orderId, input.eventId, snapshot, commands, at), {
-            expectedRevision: 'no_stream',
-          });
-          const state = String(snapshot.value);
-          record = { orderId, revision: appended.nextExpectedRevision, snapshot, state, seen: new Set([input.eventId]) };
-          result = { applied: true, from: null, to: state, commands };
-        } else {
-          if (!existing) return { applied: false, reason: 'NoSaga' };
-          if (existing.seen.has(input.eventId)) return { applied: false, reason: 'Duplicate' };
-          const [next, actions] = transition(sagaMachine, existing.snapshot, input.event);
-          const commands = issuedCommands(orderId, commandsOf(actions));
-          if (next === existing.snapshot && commands.length === 0) return { applied: false, reason: 'NotApplicable' };
-          const ref = { type: input.event.type, eventId: input.eventId };
-          const events = transitionEvents(existing, ref, next, commands, at);
-          const appended = await store.append(streamIdFor.saga(orderId), events, { expectedRevision: existing.revision });
-          const state = String(next.value);
-          record = {
-            orderId,
-            revision: appended.nextExpectedRevision,
-            snapshot: next,
-            state,
-            seen: new Set([...existing.seen, input.eventId]),
-          };
-          result = { applied: true, from: existing.state, to: state, commands };
-        }
-      } catch (error) {
-        // Someone else wrote this saga (another owner, or our cache is stale): forget it and let
-        // the caller retry from the stream.
-        if (error instanceof WrongExpectedRevisionError) cache.delete(orderId);
-        throw error;
-      }
-      remember(record);
-      return result;
+  /** One input applied in memory to `record` (null: no saga yet): the next record and events, or why not. */
+  function step(record: SagaRecord | null, input: Input, at: string): { record: SagaRecord; events: NewEvent[]; result: Applied } | Applied {
+    const { orderId } = input;
+    if (input.kind === 'start') {
+      if (record) return { applied: false, reason: 'AlreadyStarted' };
+      const [snapshot, actions] = initialTransition(sagaMachine, input.input);
+      const commands = issuedCommands(orderId, commandsOf(actions));
+      const events = startedEvents(orderId, input.eventId, snapshot, commands, at);
+      const state = String(snapshot.value);
+      const next = { orderId, revision: events.length - 1, snapshot, state, seen: new Set([input.eventId]) };
+      return { record: next, events, result: { applied: true, from: null, to: state, commands } };
+    }
+    if (!record) return { applied: false, reason: 'NoSaga' };
+    if (record.seen.has(input.eventId)) return { applied: false, reason: 'Duplicate' };
+    const [snapshot, actions] = transition(sagaMachine, record.snapshot, input.event);
+    const commands = issuedCommands(orderId, commandsOf(actions));
+    if (snapshot === record.snapshot && commands.length === 0) return { applied: false, reason: 'NotApplicable' };
+    const events = transitionEvents(record, { type: input.event.type, eventId: input.eventId }, snapshot, commands, at);
+    const state = String(snapshot.value);
+    const next = { orderId, revision: record.revision + events.length, snapshot, state, seen: new Set([...record.seen, input.eventId]) };
+    return { record: next, events, result: { applied: true, from: record.state, to: state, commands } };
+  }
+
+  /**
+   * Group commit. Inputs queue up while a batch is being written; the next batch takes all of
+   * them: each saga's inputs are applied in arrival order in memory, and every saga touched is
+   * appended at its expected revision in one `appendMany` (one transaction in the embedded
+   * store). One batch at a time, so one saga is never written twice at once in this process.
+   * A saga whose append fails (another writer: WrongExpectedRevisionError) fails all its inputs
+   * of the batch and is dropped from the cache; the bus redelivers them and they apply from
+   * the stream. The other sagas of the batch are unaffected.
+   */
+  interface Pending {
+    input: Input;
+    resolve: (result: Applied) => void;
+    reject: (error: unknown) => void;
+  }
+  let queue: Pending[] = [];
+  let writing: Promise<void> | undefined;
+
+  function apply(input: Input): Promise<Applied> {
+    return new Promise<Applied>((resolve, reject) => {
+      queue.push({ input, resolve, reject });
+      writing ??= writeAll().finally(() => {
+        writing = undefined;
+      });
     });
+  }
+
+  async function writeAll(): Promise<void> {
+    // Let the inputs of this turn (a whole bus batch, other partitions' batches) join the first write.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      await write(batch).catch((error: unknown) => {
+        for (const p of batch) p.reject(error);
+      });
+    }
+  }
+
+  async function write(batch: Pending[]): Promise<void> {
+    const orderIds = [...new Set(batch.map((p) => p.input.orderId))];
+    const loaded = new Map<string, SagaRecord | null | { failed: unknown }>();
+    await Promise.all(
+      orderIds.map(async (orderId) => {
+        try {
+          loaded.set(orderId, await load(orderId));
+        } catch (error) {
+          loaded.set(orderId, { failed: error });
+        }
+      }),
+    );
+    const at = clock().toISOString();
+    const sagas = new Map<string, { base: SagaRecord | null; record: SagaRecord | null; events: NewEvent[]; done: { p: Pending; result: Applied }[] }>();
+    for (const p of batch) {
+      const { orderId } = p.input;
+      const from = loaded.get(orderId);
+      if (from && 'failed' in from) {
+        p.reject(from.failed);
+        continue;
+      }
+      let saga = sagas.get(orderId);
+      if (!saga) sagas.set(orderId, (saga = { base: from ?? null, record: from ?? null, events: [], done: [] }));
+      const outcome = step(saga.record, p.input, at);
+      if ('events' in outcome) {
+        saga.record = outcome.record;
+        saga.events.push(...outcome.events);
+        saga.done.push({ p, result: outcome.result });
+      } else saga.done.push({ p, result: outcome });
+    }
+
+    const writes = [...sagas.values()].filter((saga) => saga.events.length > 0);
+    let results: Awaited<ReturnType<typeof appendMany>>;
+    try {
+      results = await appendMany(
+        store,
+        writes.map(({ base, record, events }) => ({
+          streamId: streamIdFor.saga(record!.orderId),
+          events,
+          expectedRevision: base ? base.revision : 'no_stream',
+        })),
+      );
+    } catch (error) {
+      // Some of these may have been stored: forget them all, the redelivery reads the streams.
+      for (const saga of writes) cache.delete(saga.record!.orderId);
+      throw error;
+    }
+    writes.forEach((saga, i) => {
+      const result = results[i]!;
+      if (result instanceof WrongExpectedRevisionError) {
+        // Someone else wrote this saga (another owner, or our cache is stale): forget it and let
+        // the bus redeliver its inputs, applied from the stream.
+        cache.delete(saga.record!.orderId);
+        for (const { p } of saga.done) p.reject(result);
+        saga.done = [];
+        return;
+      }
+      remember({ ...saga.record!, revision: result.nextExpectedRevision });
+    });
+    for (const saga of sagas.values()) for (const { p, result } of saga.done) p.resolve(result);
   }
 
   async function handleMessage(message: BusMessage): Promise<void> {
@@ -216,8 +278,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   const consumer = await bus.consume({
     groupId: deps.groupId ?? sagaGroupId,
     topics: [...sagaInputTopics],
-    // A batch is one partition's messages in order; queued per saga in that order, different
-    // sagas' inputs are applied concurrently.
+    // A batch is one partition's messages in order; they join the group commit in that order.
     batchHandler: async (messages) => {
       await Promise.all(messages.map(handleMessage));
     },
@@ -234,7 +295,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       stopped = true;
       clearInterval(timerLoop);
       await consumer.stop();
-      await Promise.allSettled([...queues.values()]);
+      await writing?.catch(() => undefined);
       await dispatcher.stop();
     },
   };
