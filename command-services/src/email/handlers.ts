@@ -14,6 +14,7 @@ import type { EmailId, OrderId } from '@saga/event-schemas/ids';
 import { streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { deterministicId } from '@saga/platform/ids';
+import { withGroupCommit } from '../shared/group-commit';
 import { handleCommand, loadAggregate, type CommandOutcome } from '../shared/command-handler';
 import { ignore } from '../shared/decision';
 import { withBackoff, type BackoffPolicy } from '../shared/retry';
@@ -39,7 +40,9 @@ export interface EmailHandlers {
 export const defaultMailRetry: BackoffPolicy = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 2_000 };
 
 export function createEmailHandlers(deps: EmailHandlerDeps): EmailHandlers {
-  const { store, mailer, clock } = deps;
+  const { mailer, clock } = deps;
+  // Concurrent commands (a bus batch's) share a commit.
+  const store = withGroupCommit(deps.store);
   const logger = deps.logger ?? silentLogger;
   const sleep = deps.sleep ?? realSleep;
   const retry = deps.retry ?? defaultMailRetry;

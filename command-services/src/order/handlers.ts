@@ -24,6 +24,7 @@ import { ValidationError, type Issue } from '@saga/platform/errors';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { deterministicId, newId as randomId } from '@saga/platform/ids';
 import type { Actor } from '../shared/actor';
+import { withGroupCommit } from '../shared/group-commit';
 import { handleCommand, rejectionError, type CommandOutcome } from '../shared/command-handler';
 import type { PriceLookup } from '../shared/price-lookup';
 import { silentLogger, type Clock, type Logger } from '../shared/runtime';
@@ -66,7 +67,9 @@ export interface OrderHandlers {
 }
 
 export function createOrderHandlers(deps: OrderHandlerDeps): OrderHandlers {
-  const { store, clock, priceLookup } = deps;
+  const { clock, priceLookup } = deps;
+  // Concurrent commands (a bus batch's, HTTP requests) share a commit.
+  const store = withGroupCommit(deps.store);
   const logger = deps.logger ?? silentLogger;
   const newId = deps.newId ?? randomId;
 

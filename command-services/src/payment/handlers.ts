@@ -15,6 +15,7 @@ import type { CommandEnvelope } from '@saga/event-schemas/commands';
 import type { OrderId, PaymentId } from '@saga/event-schemas/ids';
 import { streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
+import { withGroupCommit } from '../shared/group-commit';
 import { handleCommand, loadAggregate, type CommandOutcome } from '../shared/command-handler';
 import { ignore } from '../shared/decision';
 import { createKeyedQueue } from '../shared/keyed-queue';
@@ -42,7 +43,9 @@ export const defaultGatewayRetry: BackoffPolicy = { maxAttempts: 4, initialDelay
 const isTransient = (error: unknown) => error instanceof GatewayUnavailableError;
 
 export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers {
-  const { store, gateway, clock } = deps;
+  const { gateway, clock } = deps;
+  // Concurrent commands (a bus batch's) share a commit.
+  const store = withGroupCommit(deps.store);
   const logger = deps.logger ?? silentLogger;
   const sleep = deps.sleep ?? realSleep;
   const retry = deps.retry ?? defaultGatewayRetry;

@@ -26,28 +26,49 @@ export class UnhandledCommandError extends Error {
  * Subscribes a service to its command topic. A message is validated (`parseCommand`) and
  * handed to the handler; the offset is committed once the handler resolves. Handlers are
  * idempotent by command id, so the bus's at-least-once redelivery appends nothing twice.
+ *
+ * Messages come in batches (one partition's, in order): one order's commands are handled one
+ * after another in that order, different orders' concurrently, so their appends meet in one
+ * group commit (group-commit.ts). If any fails, the bus retries the batch message by message
+ * (the ones already handled are no-ops) and dead-letters the one that keeps failing.
  */
 export function consumeCommands<T extends CommandType>(options: CommandConsumerOptions<T>): Promise<Consumer> {
   const { bus, topic, groupId, accepts, handle, logger } = options;
+  const handleOne = async (message: BusMessage) => {
+    const envelope = decode(message);
+    if (!(accepts as readonly string[]).includes(envelope.type)) {
+      throw new UnhandledCommandError(`${topic} does not handle ${envelope.type}`);
+    }
+    try {
+      await handle(envelope as CommandEnvelope<T>);
+    } catch (error) {
+      logger('error', `${envelope.type} failed`, {
+        correlationId: envelope.metadata.correlationId,
+        commandId: envelope.commandId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
+  };
   return bus.consume({
     groupId,
     topics: [topic],
     ...(options.retry === undefined ? {} : { retry: options.retry }),
-    handler: async (message: BusMessage) => {
-      const envelope = decode(message);
-      if (!(accepts as readonly string[]).includes(envelope.type)) {
-        throw new UnhandledCommandError(`${topic} does not handle ${envelope.type}`);
+    batchHandler: async (messages: BusMessage[]) => {
+      if (messages.length === 1) return handleOne(messages[0]!);
+      const byKey = new Map<string, BusMessage[]>();
+      for (const m of messages) {
+        const same = byKey.get(m.key);
+        if (same) same.push(m);
+        else byKey.set(m.key, [m]);
       }
-      try {
-        await handle(envelope as CommandEnvelope<T>);
-      } catch (error) {
-        logger('error', `${envelope.type} failed`, {
-          correlationId: envelope.metadata.correlationId,
-          commandId: envelope.commandId,
-          error: error instanceof Error ? error.message : String(error),
-        });
-        throw error;
-      }
+      const outcomes = await Promise.allSettled(
+        [...byKey.values()].map(async (keyed) => {
+          for (const m of keyed) await handleOne(m);
+        }),
+      );
+      const failed = outcomes.find((o) => o.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   });
 }
