@@ -9,6 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { IllegalStateError, NotFoundError, ValidationError } from '../errors';
+import { openSqliteConnection } from '../sqlite/connection';
 import type { Collection, CollectionSpec, Document, DocumentStore, Filter, FindOptions, Page, Scalar, WriteOp } from './port';
 import {
   checkCollectionName,
@@ -121,12 +122,10 @@ function countSql(table: string, conditions: Condition[]): Sql {
 
 export async function openSqliteDocumentStore(options: { dataDir: string }): Promise<SqliteDocumentStore> {
   fs.mkdirSync(options.dataDir, { recursive: true });
-  const db = new Database(path.join(options.dataDir, 'readmodels.sqlite'));
-  db.pragma('journal_mode = WAL');
-  // Read models can be rebuilt from the event store; NORMAL still never loses a committed
-  // transaction to a process crash, and documents and checkpoints commit together.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
+  // Read models can be rebuilt from the event store; synchronous=NORMAL still never loses a
+  // committed transaction to a process crash, and documents and checkpoints commit together.
+  const connection = openSqliteConnection(path.join(options.dataDir, 'readmodels.sqlite'), { busyTimeoutMs: 5_000 });
+  const db = connection.db;
   db.exec(`CREATE TABLE IF NOT EXISTS ${quote(CHECKPOINTS)} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT`);
 
   const specs = new Map<string, ResolvedSpec>();
@@ -291,7 +290,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
     },
     async close() {
       statements.clear();
-      db.close();
+      await connection.close();
     },
     explainFind(collection, options) {
       const spec = specOf(collection);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { openSqliteConnection } from '../sqlite/connection';
 import type { EventMetadata, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import { ConflictError } from '../errors';
@@ -44,13 +45,6 @@ CREATE TABLE IF NOT EXISTS streams (
 CREATE INDEX IF NOT EXISTS streams_by_category ON streams (category, stream_id);
 `;
 
-/** WAL with synchronous=NORMAL survives a process crash (an OS crash may lose the last commits). */
-export function applySqlitePragmas(db: Database.Database): void {
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-}
-
 export interface SqliteEventStoreOptions {
   dataDir: string;
   /** Events a subscription reads at a time (and so holds at most). */
@@ -70,8 +64,9 @@ class RevisionConflict {
 export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
   const pageSize = options.pageSize ?? 256;
   mkdirSync(options.dataDir, { recursive: true });
-  const db = new Database(join(options.dataDir, 'events.sqlite'));
-  applySqlitePragmas(db);
+  // WAL with synchronous=NORMAL survives a process crash (an OS crash may lose the last commits).
+  const connection = openSqliteConnection(join(options.dataDir, 'events.sqlite'), { busyTimeoutMs: 5_000 });
+  const db = connection.db;
   db.exec(sqliteSchema);
 
   const insertEvent = db.prepare<[string, number, string, string, string, string]>(
@@ -336,7 +331,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       closed = true;
       await Promise.all([...subscriptions].map((s) => s.close()));
       wakeup.stop();
-      db.close();
+      await connection.close();
     },
   };
 }

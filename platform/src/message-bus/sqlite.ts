@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { deadLetterTopic } from '@saga/event-schemas/streams';
 import { IllegalStateError } from '../errors';
 import { newId } from '../ids';
+import { openSqliteConnection, type SqliteConnection } from '../sqlite/connection';
 import { backoffMs, deadLetterMessage, Interrupt, resolveRetryPolicy, validateConsumerOptions } from './delivery';
 import { partitionForKey } from './partitioner';
 import type {
@@ -54,9 +55,11 @@ interface MessageRow {
 
 export async function openSqliteMessageBus(options: SqliteMessageBusOptions): Promise<MessageBus> {
   fs.mkdirSync(options.dataDir, { recursive: true });
-  const db = new Database(path.join(options.dataDir, 'bus.sqlite'), { timeout: 10_000 });
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  const connection = openSqliteConnection(path.join(options.dataDir, 'bus.sqlite'), {
+    busyTimeoutMs: 10_000,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const db = connection.db;
   db.exec(`
     CREATE TABLE IF NOT EXISTS bus_topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS bus_partitions (
@@ -77,7 +80,7 @@ export async function openSqliteMessageBus(options: SqliteMessageBusOptions): Pr
       PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS bus_checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   `);
-  return new SqliteMessageBus(db, options);
+  return new SqliteMessageBus(connection, options);
 }
 
 function prepareStatements(db: Database.Database) {
@@ -148,14 +151,17 @@ class SqliteMessageBus implements MessageBus {
   private dataVersion = 0;
   private closed = false;
 
+  readonly db: Database.Database;
   readonly sql: Statements;
   private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => void>;
   private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
 
   constructor(
-    readonly db: Database.Database,
+    private readonly connection: SqliteConnection,
     private readonly options: SqliteMessageBusOptions,
   ) {
+    this.db = connection.db;
+    const db = this.db;
     this.defaultPartitions = options.defaultPartitions ?? 4;
     this.membership = options.membership ?? defaultMembership;
     this.log = options.log ?? ((msg, extra) => console.error(msg, extra ?? ''));
@@ -240,7 +246,7 @@ class SqliteMessageBus implements MessageBus {
     this.consumers.clear();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.closed = true;
-    this.db.close();
+    await this.connection.close();
   }
 
   /** Partition count of a topic, creating it if missing (call inside a write transaction). */

@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteConnection, type SqliteConnection } from './connection';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dirs: string[] = [];
+const open: SqliteConnection[] = [];
+const tempFile = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sqlite-connection-'));
+  dirs.push(dir);
+  return path.join(dir, 'test.sqlite');
+};
+const connect = (file: string, checkpoint?: { intervalMs: number; walLimitPages?: number } | false) => {
+  const c = openSqliteConnection(file, { busyTimeoutMs: 5_000, ...(checkpoint === undefined ? {} : { checkpoint }) });
+  open.push(c);
+  c.db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+  return c;
+};
+const size = (file: string) => (fs.existsSync(file) ? fs.statSync(file).size : 0);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** `commits` single-row transactions of ~2 KB each, yielding to the event loop now and then. */
+async function write(c: SqliteConnection, commits: number) {
+  const insert = c.db.prepare('INSERT INTO t (v) VALUES (?)');
+  for (let i = 0; i < commits; i++) {
+    insert.run('x'.repeat(2_000));
+    if (i % 20 === 0) await sleep(1);
+  }
+}
+async function eventually(check: () => boolean, ms = 5_000) {
+  const until = Date.now() + ms;
+  while (!check() && Date.now() < until) await sleep(20);
+  return check();
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()));
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('openSqliteConnection', () => {
+  it('is in WAL mode with synchronous=NORMAL and leaves checkpoints to its worker', () => {
+    const c = connect(tempFile());
+    expect({
+      journal: c.db.pragma('journal_mode', { simple: true }),
+      synchronous: c.db.pragma('synchronous', { simple: true }),
+      autoCheckpoint: c.db.pragma('wal_autocheckpoint', { simple: true }),
+    }).toEqual({ journal: 'wal', synchronous: 1, autoCheckpoint: 0 });
+  });
+
+  it('copies committed pages into the database file from the worker thread', async () => {
+    const file = tempFile();
+    const c = connect(file, { intervalMs: 10 });
+    const before = size(file);
+    await write(c, 200);
+    // The main connection never checkpoints, so only the worker can have grown the file.
+    expect(await eventually(() => size(file) > before + 200 * 2_000)).toBe(true);
+  });
+
+  it('keeps the WAL bounded under a steady stream of commits', async () => {
+    // The same commits to a file that nothing checkpoints: the size of a WAL that never restarts.
+    const unboundedFile = tempFile();
+    const unbounded = connect(unboundedFile, false);
+    unbounded.db.pragma('wal_autocheckpoint = 0');
+    await write(unbounded, 3_000);
+    const file = tempFile();
+    const c = connect(file, { intervalMs: 5, walLimitPages: 100 });
+    await write(c, 3_000);
+    expect(c.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(3_000);
+    expect(size(`${file}-wal`)).toBeLessThan(size(`${unboundedFile}-wal`) / 4);
+  });
+
+  it('checkpoints on the main connection when asked not to use a worker', async () => {
+    const c = connect(tempFile(), false);
+    expect(c.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+
+  it('close() stops the worker: the last connection checkpoints and removes the WAL', async () => {
+    const file = tempFile();
+    const c = connect(file, { intervalMs: 10 });
+    await write(c, 100);
+    await c.close();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    const reopened = connect(file, false);
+    expect(reopened.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(100);
+  });
+
+  it.each(['close', 'leak'])('a process that opened one exits on its own (%s)', async (mode) => {
+    const file = tempFile();
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'connection.fixture.ts'), mode, file, '300'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 20_000);
+      child.once('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect({ code, out: out.trim() }).toEqual({ code: 0, out: JSON.stringify({ kind: 'done', mode }) });
+    const reopened = connect(file, false);
+    expect(reopened.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(300);
+  });
+});
