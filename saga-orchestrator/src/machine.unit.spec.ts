@@ -4,6 +4,7 @@ import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { OrderId, LineItem } from '@saga/event-schemas/ids';
 import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput, type SagaSnapshot } from './machine';
 import { sagaSteps, type StepName } from './steps';
+import { createSagaStepper } from './stepper';
 
 const orderId = 'order-1' as OrderId;
 const items = [{ sku: 'MUG-001', quantity: 2 }] as LineItem[];
@@ -380,6 +381,28 @@ describe('every path of the machine (xstate/graph)', () => {
   it('walks many paths, each through the pure machine', () => {
     console.info(`saga machine: ${paths.length} simple paths over ${new Set(paths.map((p) => JSON.stringify(p.state.value))).size} states`);
     expect(paths.length).toBeGreaterThan(100);
+  });
+
+  it("on every path the runtime's stepper gives exactly xstate's transition: state, context, commands", () => {
+    const stepper = createSagaStepper();
+    for (const path of paths) {
+      let [expected, expectedActions] = initialTransition(sagaMachine, input);
+      let [actual, actions] = stepper.initial(input);
+      expect({ value: actual.value, context: actual.context, commands: commandsOf(actions) }).toEqual({
+        value: expected.value,
+        context: expected.context,
+        commands: commandsOf(expectedActions),
+      });
+      for (const event of eventsOf(path)) {
+        [expected, expectedActions] = transition(sagaMachine, expected, event);
+        [actual, actions] = stepper.next(actual, event);
+        expect({ value: actual.value, context: actual.context, commands: commandsOf(actions) }).toEqual({
+          value: expected.value,
+          context: expected.context,
+          commands: commandsOf(expectedActions),
+        });
+      }
+    }
   });
 
   it('on every path: nothing undone that was not done, nothing undone twice, stock never both sold and released', () => {

@@ -1,4 +1,3 @@
-import { initialTransition, transition } from 'xstate';
 import { RecordedEventJson, type NewEvent, type RecordedEvent } from '@saga/event-schemas/envelope';
 import { idOf, streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
@@ -6,10 +5,11 @@ import { appendMany, WrongExpectedRevisionError } from '@saga/platform/event-sto
 import type { BusMessage, MessageBus } from '@saga/platform/message-bus/port';
 import { ValidationError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
-import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput } from './machine';
+import { commandsOf, statusOf, type SagaEvent, type SagaInput } from './machine';
 import { sagaInputOf, sagaInputTopics } from './inputs';
 import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
 import { startCommandDispatcher } from './dispatcher';
+import { createSagaStepper } from './stepper';
 import { silentLog, type SagaLog } from './log';
 import type { StepName } from './steps';
 
@@ -61,6 +61,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   const clock = deps.clock ?? (() => new Date());
   const log = deps.log ?? silentLog;
   const cache = new Map<string, SagaRecord>();
+  const stepper = createSagaStepper();
   /** Running sagas' deadlines (ms since epoch), by order id. */
   const timers = new Map<string, { step: StepName; dueAt: number }>();
   let stopped = false;
@@ -95,7 +96,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     const { orderId } = input;
     if (input.kind === 'start') {
       if (record) return { applied: false, reason: 'AlreadyStarted' };
-      const [snapshot, actions] = initialTransition(sagaMachine, input.input);
+      const [snapshot, actions] = stepper.initial(input.input);
       const commands = issuedCommands(orderId, commandsOf(actions));
       const events = startedEvents(orderId, input.eventId, snapshot, commands, at);
       const state = String(snapshot.value);
@@ -104,7 +105,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     }
     if (!record) return { applied: false, reason: 'NoSaga' };
     if (record.seen.has(input.eventId)) return { applied: false, reason: 'Duplicate' };
-    const [snapshot, actions] = transition(sagaMachine, record.snapshot, input.event);
+    const [snapshot, actions] = stepper.next(record.snapshot, input.event);
     const commands = issuedCommands(orderId, commandsOf(actions));
     if (snapshot === record.snapshot && commands.length === 0) return { applied: false, reason: 'NotApplicable' };
     const events = transitionEvents(record, { type: input.event.type, eventId: input.eventId }, snapshot, commands, at);
