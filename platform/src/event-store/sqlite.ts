@@ -193,6 +193,65 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     return { first: head.revision, result: { nextExpectedRevision: last.revision, position: last.position } };
   };
 
+  type Prepared = { streamId: string; rows: { eventId: string; type: string; data: string; metadata: string }[]; expected: ExpectedRevision; now: string };
+  const prepare = (streamId: string, events: NewEvent[], expected: ExpectedRevision): Prepared => {
+    const now = new Date().toISOString();
+    const rows = encodeBatch(events, now).map((e) => ({
+      eventId: e.eventId,
+      type: e.type,
+      data: JSON.stringify(e.data),
+      metadata: JSON.stringify(e.metadata),
+    }));
+    return { streamId, rows, expected, now };
+  };
+
+  /** An append of no events: only the expectation is checked. */
+  const noAppend = (streamId: string, expected: ExpectedRevision): AppendResult => {
+    const actual = streamRevision.get(streamId) ?? -1;
+    const ok = expected === 'any' || (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
+    if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
+    return { nextExpectedRevision: actual, position: headPosition.get() ?? -1 };
+  };
+
+  /** After a write failed: a retry of an append already stored gets its result, else the typed error is thrown. */
+  const settleFailed = (err: unknown, streamId: string, rows: Prepared['rows'], expected: ExpectedRevision): AppendResult => {
+    const duplicateId = err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes('events.event_id');
+    if (!(err instanceof RevisionConflict) && !duplicateId) throw err;
+    const prior = priorAppend(streamId, rows.map((r) => r.eventId));
+    // The same batch with the same expectation: report what the first attempt did.
+    if (prior !== undefined && prior !== 'partial') {
+      const sameExpectation =
+        expected === 'any' || expected === 'stream_exists' || (expected === 'no_stream' ? prior.first === 0 : prior.first === expected + 1);
+      if (sameExpectation) return prior.result;
+    }
+    if (err instanceof RevisionConflict) throw new WrongExpectedRevisionError(streamId, expected, err.actual);
+    throw new ConflictError(`stream ${streamId}: some of these event ids were already appended in another batch`, {
+      streamId,
+      eventIds: rows.map((r) => r.eventId),
+    });
+  };
+
+  /**
+   * Group commit: every append in one transaction, each in its own savepoint (a nested
+   * better-sqlite3 transaction), so a conflict undoes that append alone and is answered as a
+   * value; any other failure rolls the whole transaction back.
+   */
+  const writeMany = db.transaction((appends: Prepared[]): (AppendResult | WrongExpectedRevisionError)[] =>
+    appends.map(({ streamId, rows, expected, now }) => {
+      try {
+        if (rows.length === 0) return noAppend(streamId, expected);
+        try {
+          return writeBatch(streamId, rows, expected, now);
+        } catch (err) {
+          return settleFailed(err, streamId, rows, expected);
+        }
+      } catch (err) {
+        if (err instanceof WrongExpectedRevisionError) return err;
+        throw err;
+      }
+    }),
+  );
+
   // data_version changes only when another connection (another process) commits to the file.
   let lastDataVersion = dataVersion.get() as number;
   const wakeup = new Wakeup(() => {
@@ -213,41 +272,23 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
 
   return {
     async append(streamId, events: NewEvent[], opts) {
-      const expected = opts?.expectedRevision ?? 'any';
-      const now = new Date().toISOString();
-      const encoded = encodeBatch(events, now);
-      if (encoded.length === 0) {
-        const actual = streamRevision.get(streamId) ?? -1;
-        const ok = expected === 'any' || (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
-        if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
-        return { nextExpectedRevision: actual, position: headPosition.get() ?? -1 };
-      }
-      const rows = encoded.map((e) => ({
-        eventId: e.eventId,
-        type: e.type,
-        data: JSON.stringify(e.data),
-        metadata: JSON.stringify(e.metadata),
-      }));
+      const { rows, expected, now } = prepare(streamId, events, opts?.expectedRevision ?? 'any');
+      if (rows.length === 0) return noAppend(streamId, expected);
       try {
         const result = writeBatch.immediate(streamId, rows, expected, now);
         wakeup.notify();
         return result;
       } catch (err) {
-        const duplicateId = err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes('events.event_id');
-        if (!(err instanceof RevisionConflict) && !duplicateId) throw err;
-        const prior = priorAppend(streamId, rows.map((r) => r.eventId));
-        // The same batch with the same expectation: report what the first attempt did.
-        if (prior !== undefined && prior !== 'partial') {
-          const sameExpectation =
-            expected === 'any' || expected === 'stream_exists' || (expected === 'no_stream' ? prior.first === 0 : prior.first === expected + 1);
-          if (sameExpectation) return prior.result;
-        }
-        if (err instanceof RevisionConflict) throw new WrongExpectedRevisionError(streamId, expected, err.actual);
-        throw new ConflictError(`stream ${streamId}: some of these event ids were already appended in another batch`, {
-          streamId,
-          eventIds: rows.map((r) => r.eventId),
-        });
+        return settleFailed(err, streamId, rows, expected);
       }
+    },
+
+    async appendMany(appends) {
+      const prepared = appends.map((a) => prepare(a.streamId, a.events, a.expectedRevision));
+      if (prepared.length === 0) return [];
+      const results = writeMany.immediate(prepared);
+      wakeup.notify();
+      return results;
     },
 
     async readStream(streamId, opts: ReadStreamOptions = {}) {
