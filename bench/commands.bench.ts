@@ -36,8 +36,8 @@ interface Target {
   expect: number;
 }
 
-/** Runs CONNECTIONS closed-loop clients for `ms`; answers requests per second. */
-async function load(baseUrl: string, token: string, target: Target, ms: number): Promise<number> {
+/** Runs CONNECTIONS closed-loop clients for `ms`; answers requests per second, and adds each request's latency (ms) to `latencies`. */
+async function load(baseUrl: string, token: string, target: Target, ms: number, latencies: number[] = []): Promise<number> {
   const url = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const deadline = performance.now() + ms;
@@ -65,7 +65,9 @@ async function load(baseUrl: string, token: string, target: Target, ms: number):
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       while (performance.now() < deadline) {
+        const sent = performance.now();
         const status = await one(target.body());
+        latencies.push(performance.now() - sent);
         if (status !== target.expect) throw new Error(`${target.path} answered ${status}, expected ${target.expect}`);
         done++;
       }
@@ -105,9 +107,10 @@ try {
 
   const ceiling: number[] = [];
   const orders: number[] = [];
+  const latency = { ceiling: [] as number[], orders: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    ceiling.push(await load(stack.baseUrl, token, targets.ceiling, ROUND_MS));
-    orders.push(await load(stack.baseUrl, token, targets.orders, ROUND_MS));
+    ceiling.push(await load(stack.baseUrl, token, targets.ceiling, ROUND_MS, latency.ceiling));
+    orders.push(await load(stack.baseUrl, token, targets.orders, ROUND_MS, latency.orders));
   }
   const appended = (await stack.store.headPosition()) + 1;
   const ratios = orders.map((o, i) => o / ceiling[i]!);
@@ -116,6 +119,11 @@ try {
   console.log(`HTTP ceiling (zod-validated POST) ${fmt(median(ceiling))} req/s   rounds ${round(ceiling)}`);
   console.log(`place order (202, appended)       ${fmt(median(orders))} req/s   rounds ${round(orders)}`);
   console.log(`ratio place-order / ceiling       ${median(ratios).toFixed(2)} (aim >= 0.5)   per round ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  // With CONNECTIONS requests in flight a stall of the event loop lands on all of them, so the tail shows it.
+  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(1);
+  const tail = (xs: number[]) => `p50 ${pct(xs, 0.5)} ms  p99 ${pct(xs, 0.99)} ms  p99.9 ${pct(xs, 0.999)} ms`;
+  console.log(`latency ceiling                   ${tail(latency.ceiling)}`);
+  console.log(`latency place order               ${tail(latency.orders)}`);
   console.log(`events in the store afterwards  ${appended}`);
 } finally {
   await stack.close();
