@@ -67,6 +67,7 @@ export function createEmailHandlers(deps: EmailHandlerDeps): EmailHandlers {
       return handleCommand({
         store,
         streamId,
+        loaded: before,
         initialState,
         evolve,
         decide: (state) =>

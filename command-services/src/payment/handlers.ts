@@ -104,6 +104,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
     return handleCommand({
       store,
       streamId,
+      loaded: before,
       initialState,
       evolve,
       decide: (state) => decide(command, state),

@@ -63,6 +63,8 @@ export interface HandleCommandOptions<S, E extends DomainEvent> {
    * so the decider compares the content of a repeated placement (same -> no-op, else conflict).
    */
   skipHandledCommands?: boolean;
+  /** The stream as the caller just loaded it, used for the first attempt instead of reading it again. */
+  loaded?: Aggregate<S>;
 }
 
 /**
@@ -73,7 +75,8 @@ export interface HandleCommandOptions<S, E extends DomainEvent> {
 export async function handleCommand<S, E extends DomainEvent>(options: HandleCommandOptions<S, E>): Promise<CommandOutcome<E>> {
   const { store, streamId, causation, maxAttempts = 5, skipHandledCommands = true } = options;
   for (let attempt = 1; ; attempt++) {
-    const aggregate = await loadAggregate(store, streamId, options.initialState, options.evolve);
+    const aggregate =
+      attempt === 1 && options.loaded ? options.loaded : await loadAggregate(store, streamId, options.initialState, options.evolve);
     if (skipHandledCommands && aggregate.handledCommands.has(causation.commandId)) return ignore('AlreadyHandled');
     const decision = options.decide(aggregate.state);
     if (!isEvents(decision)) return decision;
