@@ -85,7 +85,7 @@ export async function startCommandDispatcher(deps: {
     return false;
   }
 
-  async function pump(events: AsyncIterator<RecordedEvent>): Promise<void> {
+  async function pump(events: AsyncIterator<RecordedEvent>, buffered: () => number | undefined): Promise<void> {
     let pending: Promise<IteratorResult<RecordedEvent>> | undefined;
     while (!stopping) {
       const first = await (pending ?? events.next());
@@ -94,6 +94,8 @@ export async function startCommandDispatcher(deps: {
       const batch = [first.value];
       // Take what is already waiting without waiting for more, so latency stays one event's.
       while (batch.length < maxBatchSize) {
+        // Nothing more read ahead: the next event is not here yet, send what we have now.
+        if (buffered() === 0) break;
         pending = events.next();
         const next = await Promise.race([pending, nextTurn()]);
         if (next === IDLE) break;
@@ -114,7 +116,8 @@ export async function startCommandDispatcher(deps: {
           // The two types only saga streams hold: one filter, which every store can apply server-side.
           filter: { eventTypes: ['SagaStarted', 'SagaTransitioned'] },
         });
-        await pump(subscription[Symbol.asyncIterator]());
+        const current = subscription;
+        await pump(current[Symbol.asyncIterator](), () => current.buffered);
         failures = 0;
       } catch (error) {
         failures++;

@@ -48,6 +48,9 @@ export interface SagaRuntime {
 
 export const sagaGroupId = 'saga-orchestrator';
 
+/** A write of at least this many inputs means the runtime is busy: the next one waits a turn to gather more. */
+const GATHER_A_TURN = 8;
+
 /** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
 export type Ignored = 'Duplicate' | 'AlreadyStarted' | 'NoSaga' | 'NotApplicable';
 export type Applied = { applied: true; from: string | null; to: string; commands: IssuedCommand[] } | { applied: false; reason: Ignored };
@@ -140,12 +143,16 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     });
   }
 
+  let lastBatch = 0;
   async function writeAll(): Promise<void> {
-    // Let the inputs of this turn (a whole bus batch, other partitions' batches) join the first write.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Let other inputs join the first write: when busy, those of a whole turn of the event loop
+    // (other partitions' batches); when quiet, only those already on their way (the rest of
+    // this bus batch), so a lone input does not wait a turn.
+    await new Promise<void>((resolve) => (lastBatch >= GATHER_A_TURN ? setImmediate(resolve) : process.nextTick(resolve)));
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
+      lastBatch = batch.length;
       await write(batch).catch((error: unknown) => {
         for (const p of batch) p.reject(error);
       });

@@ -16,6 +16,9 @@ import {
  * re-append), each append is retried alone, so every caller gets the answer `append` would
  * have given it. Everything else goes to the store as it is.
  */
+/** A group of at least this many appends means the store is busy: the next group waits a turn to gather more. */
+const GATHER_A_TURN = 8;
+
 export function withGroupCommit(store: EventStore): EventStore {
   interface Pending {
     streamId: string;
@@ -27,12 +30,16 @@ export function withGroupCommit(store: EventStore): EventStore {
   let queue: Pending[] = [];
   let writing: Promise<void> | undefined;
 
+  let lastGroup = 0;
   async function writeAll(): Promise<void> {
-    // Let the appends of this turn join the first group.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Let other appends join the first group: when busy, those of a whole turn of the event
+    // loop; when quiet, only those already on their way (the rest of this bus batch), so a
+    // lone append does not wait a turn.
+    await new Promise<void>((resolve) => (lastGroup >= GATHER_A_TURN ? setImmediate(resolve) : process.nextTick(resolve)));
     while (queue.length > 0) {
       const group = queue;
       queue = [];
+      lastGroup = group.length;
       await write(group);
     }
   }
