@@ -73,6 +73,29 @@ describe('openSqliteConnection', () => {
     expect(size(`${file}-wal`)).toBeLessThan(size(`${unboundedFile}-wal`) / 4);
   });
 
+  it('does not hold the event loop while another connection keeps a read open on the WAL', async () => {
+    const file = tempFile();
+    const c = connect(file, { intervalMs: 5, walLimitPages: 50 });
+    await write(c, 10);
+    // A reader that never finishes: the WAL cannot restart, and a RESTART waiting for it with
+    // the connection's 5 s busy timeout would stall the loop that long each time it is asked.
+    const reader = connect(file, false);
+    reader.db.exec('BEGIN');
+    reader.db.prepare('SELECT count(*) FROM t').pluck().get();
+    const started = performance.now();
+    let slowest = 0;
+    const insert = c.db.prepare('INSERT INTO t (v) VALUES (?)');
+    for (let i = 0; i < 600; i++) {
+      const t = performance.now();
+      insert.run('x'.repeat(2_000));
+      await sleep(1);
+      slowest = Math.max(slowest, performance.now() - t);
+    }
+    reader.db.exec('COMMIT');
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(slowest).toBeLessThan(1_000);
+  });
+
   it('checkpoints on the main connection when asked not to use a worker', async () => {
     const c = connect(tempFile(), false);
     expect(c.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);

@@ -34,6 +34,8 @@ export interface SqliteConnection {
 
 /** SQLite's own default, restored on a connection whose checkpointer thread died. */
 const AUTO_CHECKPOINT_PAGES = 1000;
+/** How long the event loop may wait for other connections during the fallback checkpoint. */
+const RESTART_BUSY_TIMEOUT_MS = 10;
 
 /**
  * The pragmas every embedded file gets. Sizes are per connection and bounded: the page cache
@@ -70,11 +72,15 @@ export function openSqliteConnection(file: string, options: SqliteConnectionOpti
     checkpointer = startCheckpointer(file, options.checkpoint ?? {}, {
       onWalOverLimit: (walPages) => {
         if (!db.open) return;
+        // A RESTART waits for every reader of the WAL, in any process; on the event loop that
+        // wait must stay short. If it gives up (busy), the worker asks again on a later tick.
+        db.pragma(`busy_timeout = ${RESTART_BUSY_TIMEOUT_MS}`);
         try {
-          const [result] = db.pragma('wal_checkpoint(RESTART)') as { busy: number; log: number; checkpointed: number }[];
-          if (result?.busy) log('sqlite WAL past its limit and still busy after a restarting checkpoint', { file, walPages });
+          db.pragma('wal_checkpoint(RESTART)');
         } catch (error) {
           log('sqlite checkpoint of a WAL past its limit failed', { file, walPages, error: String(error) });
+        } finally {
+          db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
         }
       },
       // Without its checkpointer the WAL would grow without bound: checkpoint here again.
