@@ -5,7 +5,7 @@
  */
 import { loadConfig } from '@saga/platform/config';
 import { createLogger } from '@saga/platform/logging';
-import { openAdapters } from './adapters';
+import { openAdapters } from '@saga/platform/adapters';
 import { createContext, serviceNames, startService, type ServiceName, type Stoppable } from './services';
 
 function chosenServices(value: string | undefined): ServiceName[] {

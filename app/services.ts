@@ -34,7 +34,7 @@ import { allProjections } from '@saga/projections/projectors/registry';
 import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
 import { createReadApi } from '@saga/read-api/read-api';
-import type { Adapters } from './adapters';
+import type { Adapters } from '@saga/platform/adapters';
 
 export const serviceNames = ['gateway', 'relay', 'order', 'inventory', 'payment', 'email', 'saga', 'projector'] as const;
 export type ServiceName = (typeof serviceNames)[number];

@@ -1,14 +1,14 @@
 /**
- * `npm run rebuild -- <projection|all>`: rebuilds read models from the event store in
- * DATA_DIR with a progress bar. The live read model keeps serving until each swap.
+ * `npm run rebuild -- <projection|all>`: rebuilds read models from the event store (the
+ * embedded one in DATA_DIR, or the servers the environment names) with a progress bar.
+ * The live read model keeps serving until each swap.
  * Best run through the API (`POST /api/projections/:name/rebuild`) while the system runs,
  * since that one pauses the in-process projector across the swap; from here, the running
  * system's projector simply carries on against the swapped-in collection.
  */
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@saga/platform/config';
-import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
-import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
+import { openAdapters } from '@saga/platform/adapters';
 import { allProjections, projectionNames } from './projectors/registry';
 import { rebuildProjection } from './rebuild/rebuild';
 
@@ -19,17 +19,14 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  if (config.mode !== 'embedded') {
-    console.error('the CLI rebuilds the embedded stores; in distributed mode use POST /api/projections/:name/rebuild');
-    return 2;
-  }
-  const eventStore = await openSqliteEventStore({ dataDir: config.DATA_DIR });
-  const documentStore = await openSqliteDocumentStore({ dataDir: config.DATA_DIR });
+  // The same adapters as the running system: SQLite in DATA_DIR, or the servers the environment names.
+  const adapters = await openAdapters(config, 'order-saga-rebuild-cli');
+  const { store: eventStore, docs: documentStore } = adapters;
   const chosen = target === 'all' ? allProjections : allProjections.filter((p) => p.name === target);
   try {
     for (const projection of chosen) {
       const bar = new cliProgress.SingleBar(
-        { format: `${projection.name.padEnd(9)} [{bar}] {percentage}% | {phase} | {events} events | {rate} ev/s | eta {eta_s}s` },
+        { noTTYOutput: true, notTTYSchedule: 1000, format: `${projection.name.padEnd(9)} [{bar}] {percentage}% | {phase} | {events} events | {rate} ev/s | eta {eta_s}s` },
         cliProgress.Presets.shades_classic,
       );
       bar.start(1, 0, { phase: 'starting', events: 0, rate: 0, eta_s: '?' });
@@ -49,8 +46,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    await documentStore.close();
-    await eventStore.close();
+    await adapters.close();
   }
 }
 

@@ -3,10 +3,10 @@
  * its absence the embedded one. Nothing above this file knows which it holds.
  */
 import { mkdirSync } from 'node:fs';
-import type { Config } from '@saga/platform/config';
-import type { EventStore } from '@saga/platform/event-store/port';
-import type { MessageBus } from '@saga/platform/message-bus/port';
-import type { DocumentStore } from '@saga/platform/document-store/port';
+import type { Config } from './config';
+import type { EventStore } from './event-store/port';
+import type { MessageBus } from './message-bus/port';
+import type { DocumentStore } from './document-store/port';
 
 export interface Adapters {
   store: EventStore;
@@ -20,23 +20,23 @@ export async function openAdapters(config: Config, clientId: string): Promise<Ad
     mkdirSync(config.DATA_DIR, { recursive: true });
   }
   const store = config.EVENTSTORE_URL
-    ? await (await import('@saga/platform/event-store/esdb')).openEsdbEventStore({ url: config.EVENTSTORE_URL })
-    : await (await import('@saga/platform/event-store/sqlite')).openSqliteEventStore({ dataDir: config.DATA_DIR });
+    ? await (await import('./event-store/esdb')).openEsdbEventStore({ url: config.EVENTSTORE_URL })
+    : await (await import('./event-store/sqlite')).openSqliteEventStore({ dataDir: config.DATA_DIR });
   const bus = config.KAFKA_BROKERS
-    ? await (await import('@saga/platform/message-bus/kafka')).openKafkaMessageBus({
+    ? await (await import('./message-bus/kafka')).openKafkaMessageBus({
         brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
         clientId,
       })
-    : await (await import('@saga/platform/message-bus/sqlite')).openSqliteMessageBus({
+    : await (await import('./message-bus/sqlite')).openSqliteMessageBus({
         dataDir: config.DATA_DIR,
         defaultPartitions: config.BUS_PARTITIONS,
       });
   const docs = config.MONGODB_URL
-    ? await (await import('@saga/platform/document-store/mongo')).openMongoDocumentStore({
+    ? await (await import('./document-store/mongo')).openMongoDocumentStore({
         url: config.MONGODB_URL,
         dbName: config.MONGODB_DB,
       })
-    : await (await import('@saga/platform/document-store/sqlite')).openSqliteDocumentStore({ dataDir: config.DATA_DIR });
+    : await (await import('./document-store/sqlite')).openSqliteDocumentStore({ dataDir: config.DATA_DIR });
   return {
     store,
     bus,
