@@ -28,8 +28,11 @@ import type {
  * - A consumer group's members (in this or another process) divide each topic's partitions
  *   among themselves; a member works a partition only while it holds that partition's lease,
  *   renewed by its heartbeat, and an offset commit is refused to a member that lost it.
- * - Consumers on this connection are woken at once by a publish; other processes' publishes
- *   are noticed by polling `PRAGMA data_version`, which costs no read of the log.
+ * - A partition's worker is woken only by messages for its own partition: at once by a publish
+ *   on this connection, and for other processes' publishes by polling `PRAGMA data_version`
+ *   (no read of the log) and, when it moved, comparing the partitions' ends.
+ * - Offsets are committed after the handler resolves, all the partitions that finished a batch
+ *   in one event-loop turn together in one transaction (one WAL commit instead of one each).
  */
 export interface SqliteMessageBusOptions {
   dataDir: string;
@@ -45,11 +48,14 @@ export interface SqliteMessageBusOptions {
 
 const defaultMembership = { heartbeatMs: 1_000, leaseTtlMs: 5_000 };
 
+/** A fetched row, named as a BusMessage so it becomes one in place (one object per message). */
 interface MessageRow {
+  topic: string;
+  partition: number;
   offset: number;
   key: string;
   value: string;
-  headers: string | null;
+  headers: string | null | Record<string, string>;
   timestamp: number;
 }
 
@@ -95,9 +101,14 @@ function prepareStatements(db: Database.Database) {
     insertMessage: db.prepare(
       'INSERT INTO bus_messages (topic, partition, offset, key, value, headers, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    fetch: db.prepare<[string, number, number, number], MessageRow>(
-      'SELECT offset, key, value, headers, timestamp FROM bus_messages WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?',
+    fetch: db.prepare<[string, number, string, number, number, number], MessageRow>(
+      `SELECT ? AS topic, ? AS partition, offset, key, value, headers, timestamp FROM bus_messages
+       WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?`,
     ),
+    partitionEnds: db.prepare<[], { topic: string; partition: number; next_offset: number }>(
+      'SELECT topic, partition, next_offset FROM bus_partitions',
+    ),
+    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
     upsertCheckpoint: db.prepare(
       'INSERT INTO bus_checkpoints (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
     ),
@@ -145,7 +156,11 @@ class SqliteMessageBus implements MessageBus {
   readonly membership: { heartbeatMs: number; leaseTtlMs: number };
   readonly log: (msg: string, extra?: object) => void;
   private readonly partitionCounts = new Map<string, number>();
+  /** Idle partition workers of this process, by partition (`workerKey`). */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Partition ends as of the last poll that saw another connection's commit. */
+  private readonly seenEnds = new Map<string, number>();
+  private readonly commits: CommitBatch;
   private readonly consumers = new Set<SqliteConsumer>();
   private pollTimer: NodeJS.Timeout | undefined;
   private dataVersion = 0;
@@ -153,7 +168,7 @@ class SqliteMessageBus implements MessageBus {
 
   readonly db: Database.Database;
   readonly sql: Statements;
-  private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => void>;
+  private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => string[]>;
   private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
 
   constructor(
@@ -166,12 +181,15 @@ class SqliteMessageBus implements MessageBus {
     this.membership = options.membership ?? defaultMembership;
     this.log = options.log ?? ((msg, extra) => console.error(msg, extra ?? ''));
     this.sql = prepareStatements(db);
+    this.commits = new CommitBatch(this);
     this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
       const now = Date.now();
+      const touched: string[] = [];
       for (const { topic, messages } of batches) {
-        if (messages.length > 0) this.append(topic, messages, now);
+        if (messages.length > 0) this.append(topic, messages, now, touched);
       }
       if (checkpoint) this.sql.upsertCheckpoint.run(checkpoint.name, checkpoint.value);
+      return touched;
     });
     this.createTopicsTx = db.transaction((topics: TopicSpec[]) => {
       for (const t of topics) this.ensureTopic(t.name, t.partitions);
@@ -191,8 +209,8 @@ class SqliteMessageBus implements MessageBus {
 
   async publishMany(batches: TopicMessages[], options?: { checkpoint?: PublishCheckpoint }): Promise<void> {
     this.assertOpen();
-    this.publishTx.immediate(batches, options?.checkpoint);
-    for (const { topic, messages } of batches) if (messages.length > 0) this.notify(topic);
+    const touched = this.publishTx.immediate(batches, options?.checkpoint);
+    for (const key of touched) this.notify(key);
   }
 
   async readCheckpoint(name: string): Promise<string | undefined> {
@@ -217,6 +235,7 @@ class SqliteMessageBus implements MessageBus {
 
   async resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest'): Promise<void> {
     this.assertOpen();
+    this.commits.flush();
     this.db
       .transaction(() => {
         const live = this.sql.members.all(groupId, Date.now()).filter((m) => (JSON.parse(m.topics) as string[]).includes(topic));
@@ -231,6 +250,7 @@ class SqliteMessageBus implements MessageBus {
 
   async lag(groupId: string): Promise<PartitionLag[]> {
     this.assertOpen();
+    this.commits.flush();
     return this.sql.lag.all(groupId).map((r) => ({
       topic: r.topic,
       partition: r.partition,
@@ -244,6 +264,7 @@ class SqliteMessageBus implements MessageBus {
     if (this.closed) return;
     await Promise.all([...this.consumers].map((c) => c.stop()));
     this.consumers.clear();
+    this.commits.flush();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.closed = true;
     await this.connection.close();
@@ -262,55 +283,70 @@ class SqliteMessageBus implements MessageBus {
     return partitions;
   }
 
-  private append(topic: string, messages: OutgoingMessage[], now: number): void {
+  /** Appends to the topic's partitions; adds the partitions it wrote to `touched` (as `workerKey`s). */
+  private append(topic: string, messages: OutgoingMessage[], now: number, touched: string[]): void {
     const partitions = this.ensureTopic(topic, this.defaultPartitions);
     const next = this.sql.nextOffsets.all(topic).map((r) => r.next_offset);
     const start = next.slice();
     for (const m of messages) {
       const p = partitions === 1 ? 0 : partitionForKey(m.key, partitions);
-      const headers = m.headers === undefined || Object.keys(m.headers).length === 0 ? null : JSON.stringify(m.headers);
+      const headers = m.headers === undefined || isEmpty(m.headers) ? null : JSON.stringify(m.headers);
       this.sql.insertMessage.run(topic, p, next[p]!, m.key, m.value, headers, now);
       next[p]! += 1;
     }
-    for (let p = 0; p < partitions; p++) if (next[p] !== start[p]) this.sql.setNextOffset.run(next[p], topic, p);
+    for (let p = 0; p < partitions; p++) {
+      if (next[p] === start[p]) continue;
+      this.sql.setNextOffset.run(next[p], topic, p);
+      touched.push(workerKey(topic, p));
+    }
   }
 
   /** Appends dead letters and commits past the poison message in one transaction. */
   deadLetter(fenced: () => boolean, topic: string, message: OutgoingMessage): boolean {
+    const touched: string[] = [];
     const moved = this.db
       .transaction(() => {
         this.ensureTopic(deadLetterTopic(topic), this.ensureTopic(topic, this.defaultPartitions));
         if (!fenced()) return false;
-        this.append(deadLetterTopic(topic), [message], Date.now());
+        this.append(deadLetterTopic(topic), [message], Date.now(), touched);
         return true;
       })
       .immediate();
-    // A DLQ reader in this process waits on an in-process wake-up, like any other topic.
-    if (moved) this.notify(deadLetterTopic(topic));
+    // A DLQ reader in this process waits on an in-process wake-up, like any other partition.
+    if (moved) for (const key of touched) this.notify(key);
     return moved;
   }
 
   fetch(topic: string, partition: number, from: number, limit: number): BusMessage[] {
-    return this.sql.fetch.all(topic, partition, from, limit).map((r) => ({
-      topic,
-      partition,
-      offset: r.offset,
-      key: r.key,
-      value: r.value,
-      headers: r.headers === null ? {} : (JSON.parse(r.headers) as Record<string, string>),
-      timestamp: r.timestamp,
-    }));
+    const rows = this.sql.fetch.all(topic, partition, topic, partition, from, limit);
+    for (const r of rows) r.headers = r.headers === null ? {} : (JSON.parse(r.headers as string) as Record<string, string>);
+    return rows as BusMessage[];
   }
 
-  /** Resolves when something may have been published to the topic, or when interrupted. */
-  waitForTopic(topic: string, interrupt: Interrupt): Promise<void> {
+  /** Queues a partition's offset for the next grouped commit (the worker hears if its lease was lost). */
+  commitSoon(worker: PartitionCommitter, offset: number): void {
+    this.commits.add(worker, offset);
+  }
+
+  forgetCommit(worker: PartitionCommitter): void {
+    this.commits.forget(worker);
+  }
+
+  /** Commits at once whatever is queued (a worker leaving, a reader of offsets). */
+  flushCommits(): void {
+    this.commits.flush();
+  }
+
+  /** Resolves when something may have been published to this partition, or when interrupted. */
+  waitForPartition(topic: string, partition: number, interrupt: Interrupt): Promise<void> {
+    const key = workerKey(topic, partition);
     return new Promise((resolve) => {
-      let set = this.waiters.get(topic);
-      if (!set) this.waiters.set(topic, (set = new Set()));
+      let set = this.waiters.get(key);
+      if (!set) this.waiters.set(key, (set = new Set()));
       const waiters = set;
       const wake = () => {
         waiters.delete(wake);
-        if (waiters.size === 0) this.waiters.delete(topic);
+        if (waiters.size === 0) this.waiters.delete(key);
         off();
         resolve();
       };
@@ -319,23 +355,42 @@ class SqliteMessageBus implements MessageBus {
     });
   }
 
-  private notify(topic: string): void {
-    const set = this.waiters.get(topic);
+  private notify(key: string): void {
+    const set = this.waiters.get(key);
     if (!set) return;
     for (const wake of [...set]) wake();
   }
 
   private startPolling(): void {
     if (this.pollTimer) return;
-    this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    this.dataVersion = this.sql.dataVersion.get() as number;
+    this.readEnds();
     this.pollTimer = setInterval(() => {
       if (this.closed || this.waiters.size === 0) return;
-      // data_version moves only when another connection commits, so this reads no table.
-      const version = this.db.pragma('data_version', { simple: true }) as number;
-      if (version === this.dataVersion) return;
-      this.dataVersion = version;
-      for (const topic of [...this.waiters.keys()]) this.notify(topic);
+      try {
+        // data_version moves only when another connection commits, so an idle poll reads no table.
+        const version = this.sql.dataVersion.get() as number;
+        if (version === this.dataVersion) return;
+        this.dataVersion = version;
+        // Wake only the partitions whose end moved since the last look. A waiter registered
+        // before that commit is woken now; one registered after it fetched the message itself.
+        for (const key of this.readEnds()) this.notify(key);
+      } catch (error) {
+        this.log('message bus poll failed', { error: String(error) });
+      }
     }, this.options.pollMs ?? 10);
+  }
+
+  /** Reads every partition's end (a small table) and returns the partitions whose end moved. */
+  private readEnds(): string[] {
+    const moved: string[] = [];
+    for (const r of this.sql.partitionEnds.all()) {
+      const key = workerKey(r.topic, r.partition);
+      if (this.seenEnds.get(key) === r.next_offset) continue;
+      this.seenEnds.set(key, r.next_offset);
+      moved.push(key);
+    }
+    return moved;
   }
 
   private assertOpen(): void {
@@ -446,10 +501,84 @@ class SqliteConsumer {
 
 const workerKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
+function isEmpty(headers: Record<string, string>): boolean {
+  for (const _ in headers) return false;
+  return true;
+}
+
+/** A partition's offset commits, as the grouped commit sees them. */
+interface PartitionCommitter {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly memberId: string;
+  /** The commit of `offset` went through (`true`) or was refused because the lease is gone. */
+  committed(offset: number, ok: boolean): void;
+}
+
+/**
+ * Offsets handed in during one event-loop turn, committed together in one transaction. The
+ * messages behind each offset were handled before it was handed in, so delivery stays
+ * at-least-once; each update is still fenced by its partition's lease.
+ */
+class CommitBatch {
+  private readonly pending = new Map<PartitionCommitter, number>();
+  private scheduled = false;
+  private readonly tx: Database.Transaction<(entries: [PartitionCommitter, number][]) => boolean[]>;
+
+  constructor(private readonly bus: SqliteMessageBus) {
+    this.tx = bus.db.transaction((entries: [PartitionCommitter, number][]) =>
+      entries.map(([w, offset]) => bus.sql.commit.run(offset, w.groupId, w.topic, w.partition, w.memberId).changes === 1),
+    );
+  }
+
+  add(worker: PartitionCommitter, offset: number): void {
+    this.pending.set(worker, offset);
+    this.schedule(0);
+  }
+
+  /** Drops a worker's queued offset: it is about to commit a later one itself. */
+  forget(worker: PartitionCommitter): void {
+    this.pending.delete(worker);
+  }
+
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const entries = [...this.pending];
+    this.pending.clear();
+    let results: boolean[];
+    try {
+      results = this.tx.immediate(entries);
+    } catch (error) {
+      // Nothing was committed: queue the offsets again unless a later one came meanwhile.
+      for (const [w, offset] of entries) if (!this.pending.has(w)) this.pending.set(w, offset);
+      throw error;
+    }
+    entries.forEach(([w, offset], i) => w.committed(offset, results[i]!));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const run = () => {
+      this.scheduled = false;
+      try {
+        this.flush();
+      } catch (error) {
+        // A busy database: the handled messages stay uncommitted a little longer (or are redelivered).
+        this.bus.log('message bus offset commit failed; retrying', { error: String(error) });
+        this.schedule(100);
+      }
+    };
+    if (delayMs === 0) setImmediate(run);
+    else setTimeout(run, delayMs);
+  }
+}
+
 type Outcome = 'handled' | 'dead-lettered' | 'interrupted';
 
 /** Works one partition strictly in order while this member holds its lease. */
-class PartitionWorker {
+class PartitionWorker implements PartitionCommitter {
   private next = 0;
   private committedOffset = 0;
   private revoked = false;
@@ -457,11 +586,22 @@ class PartitionWorker {
   private readonly leave = new Interrupt();
   finished: Promise<void> = Promise.resolve();
 
+  readonly groupId: string;
+  readonly memberId: string;
+
   constructor(
     private readonly consumer: SqliteConsumer,
-    private readonly topic: string,
-    private readonly partition: number,
-  ) {}
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    this.groupId = consumer.options.groupId;
+    this.memberId = consumer.memberId;
+  }
+
+  committed(offset: number, ok: boolean): void {
+    if (!ok) this.abandon();
+    else if (offset > this.committedOffset) this.committedOffset = offset;
+  }
 
   run(): Promise<void> {
     this.finished = this.loop();
@@ -491,11 +631,11 @@ class PartitionWorker {
         try {
           const messages = bus.fetch(this.topic, this.partition, this.next, this.consumer.maxBatchSize);
           if (messages.length === 0) {
-            await bus.waitForTopic(this.topic, this.leave);
+            await bus.waitForPartition(this.topic, this.partition, this.leave);
             continue;
           }
           await this.deliver(messages);
-          this.commit();
+          if (this.next !== this.committedOffset && !this.lost) bus.commitSoon(this, this.next);
         } catch (error) {
           // Storage trouble (e.g. busy past the timeout): handled messages stay uncommitted and
           // are committed with the next batch, or redelivered; the partition is retried, not dropped.
@@ -506,6 +646,7 @@ class PartitionWorker {
     } finally {
       if (!this.lost) {
         try {
+          bus.flushCommits();
           this.commit();
           bus.sql.releaseLease.run(options.groupId, this.topic, this.partition, this.consumer.memberId);
         } catch (error) {
@@ -563,6 +704,7 @@ class PartitionWorker {
 
   private tryCommit(offset: number): boolean {
     const { bus, options, memberId } = this.consumer;
+    bus.forgetCommit(this);
     const ok = bus.sql.commit.run(offset, options.groupId, this.topic, this.partition, memberId).changes === 1;
     if (ok) this.committedOffset = offset;
     return ok;
