@@ -53,13 +53,8 @@ const orderPlaced = (orderId: string): NewEvent<'OrderPlaced'> => ({
 
 function rawWriter(db: Database.Database) {
   const insertEvent = db.prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)');
-  const upsertStream = db.prepare(
-    `INSERT INTO streams (stream_id, category, revision, updated_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision, updated_at = excluded.updated_at`,
-  );
   const write = db.transaction((streamId: string, events: NewEvent[]) => {
     const now = new Date().toISOString();
-    upsertStream.run(streamId, 'order', events.length - 1, now);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const metadata = { ...e.metadata, schemaVersion: 2, occurredAt: now };

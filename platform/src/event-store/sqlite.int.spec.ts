@@ -159,7 +159,6 @@ describe('SQLite event store: the file, restarts and other processes', () => {
     const eventId = randomUUID();
     // A row as the store wrote it before OrderPlaced had a currency.
     const raw = new Database(path.join(dataDir, 'events.sqlite'));
-    raw.prepare("INSERT INTO streams VALUES ('order-legacy1', 'order', 0, ?)").run(at);
     raw
       .prepare("INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES ('order-legacy1', 0, ?, 'OrderPlaced', ?, ?)")
       .run(eventId, JSON.stringify(v1), JSON.stringify({ correlationId: 'legacy1', causationId: 'c', schemaVersion: 1, occurredAt: at }));

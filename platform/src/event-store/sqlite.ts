@@ -20,10 +20,14 @@ import {
 } from './port';
 
 /**
- * The event log and the stream index. `position` is the rowid, so the global order is the
- * insert order, and because SQLite admits one writer at a time a reader never sees a later
- * position before an earlier one. The stream row carries the revision check: an append
- * bumps it with a guarded UPDATE/INSERT, so the check costs no extra statement.
+ * The event log is the only table. `position` is the rowid, so the global order is the insert
+ * order, and because SQLite admits one writer at a time a reader never sees a later position
+ * before an earlier one. A stream is its rows in the (stream_id, revision) index: its revision
+ * is one seek there, read inside the append's write transaction, so the check cannot race, and
+ * the unique index refuses a second event at a revision anyway. There is no stream table: it
+ * cost an extra b-tree write (and its category index another) on every append, only to serve
+ * the explorer's listings, which walk the same index instead. Each append so writes three
+ * b-trees: the log, the stream index, and the event-id index that makes a retry recognisable.
  */
 export const sqliteSchema = `
 CREATE TABLE IF NOT EXISTS events (
@@ -36,14 +40,10 @@ CREATE TABLE IF NOT EXISTS events (
   metadata  TEXT    NOT NULL,
   UNIQUE (stream_id, revision)
 );
-CREATE TABLE IF NOT EXISTS streams (
-  stream_id  TEXT    PRIMARY KEY,
-  category   TEXT    NOT NULL,
-  revision   INTEGER NOT NULL,
-  updated_at TEXT    NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS streams_by_category ON streams (category, stream_id);
 `;
+
+/** Files written before the stream table was dropped: it held nothing the log does not. */
+const dropLegacyStreams = 'DROP TABLE IF EXISTS streams;';
 
 export interface SqliteEventStoreOptions {
   dataDir: string;
@@ -68,28 +68,12 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   const connection = openSqliteConnection(join(options.dataDir, 'events.sqlite'), { busyTimeoutMs: 5_000 });
   const db = connection.db;
   db.exec(sqliteSchema);
+  db.exec(dropLegacyStreams);
 
   const insertEvent = db.prepare<[string, number, string, string, string, string]>(
     'INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
   );
-  const createStream = db.prepare<[string, string, number, string]>(
-    'INSERT INTO streams (stream_id, category, revision, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-  );
-  const advanceExact = db.prepare<[number, string, string, number]>(
-    'UPDATE streams SET revision = ?, updated_at = ? WHERE stream_id = ? AND revision = ?',
-  );
-  const advanceExisting = db
-    .prepare<[number, string, string], number>(
-      'UPDATE streams SET revision = revision + ?, updated_at = ? WHERE stream_id = ? RETURNING revision',
-    )
-    .pluck();
-  const advanceAny = db
-    .prepare<[string, string, number, string, number, string], number>(
-      `INSERT INTO streams (stream_id, category, revision, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (stream_id) DO UPDATE SET revision = revision + ?, updated_at = ? RETURNING revision`,
-    )
-    .pluck();
-  const streamRevision = db.prepare<[string], number>('SELECT revision FROM streams WHERE stream_id = ?').pluck();
+  const streamRevision = db.prepare<[string], number | null>('SELECT max(revision) FROM events WHERE stream_id = ?').pluck();
   const headPosition = db.prepare<[], number | null>('SELECT max(position) FROM events').pluck();
   const eventsById = db.prepare<[string], { stream_id: string; revision: number; position: number; event_id: string }>(
     'SELECT stream_id, revision, position, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))',
@@ -100,14 +84,16 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   const streamBackwards = db
     .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
     .raw(true);
-  const categories = db.prepare<[], { category: string; streams: number }>(
-    'SELECT category, count(*) AS streams FROM streams GROUP BY category ORDER BY category',
-  );
-  const streamsPage = db.prepare<[string | null, string | null, string, number], { stream_id: string; category: string; revision: number; updated_at: string; position: number }>(
-    `SELECT s.stream_id, s.category, s.revision, s.updated_at, e.position
-       FROM streams s JOIN events e ON e.stream_id = s.stream_id AND e.revision = s.revision
-      WHERE (? IS NULL OR s.category = ?) AND s.stream_id > ?
-      ORDER BY s.stream_id LIMIT ?`,
+  // The explorer's listings walk the distinct stream ids of the stream index, one seek each.
+  const firstStreamFrom = db.prepare<[string], string | null>('SELECT min(stream_id) FROM events WHERE stream_id >= ?').pluck();
+  const nextStreamAfter = db.prepare<[string], string | null>('SELECT min(stream_id) FROM events WHERE stream_id > ?').pluck();
+  // Every stream has exactly one event at revision 0, so this counts the streams in a range.
+  const streamsInRange = db
+    .prepare<[string, string], number>('SELECT count(*) FROM events WHERE stream_id >= ? AND stream_id < ? AND revision = 0')
+    .pluck();
+  const lastOfStream = db.prepare<[string], { revision: number; position: number; updated_at: string }>(
+    `SELECT revision, position, json_extract(metadata, '$.occurredAt') AS updated_at
+       FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1`,
   );
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
 
@@ -149,22 +135,15 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   };
 
   const writeBatch = db.transaction(
-    (streamId: string, rows: { eventId: string; type: string; data: string; metadata: string }[], expected: ExpectedRevision, now: string): AppendResult => {
+    (streamId: string, rows: { eventId: string; type: string; data: string; metadata: string }[], expected: ExpectedRevision): AppendResult => {
       const k = rows.length;
-      let first: number;
-      if (expected === 'no_stream' || expected === -1) {
-        if (createStream.run(streamId, categoryOf(streamId), k - 1, now).changes === 0) throw new RevisionConflict(streamRevision.get(streamId) ?? -1);
-        first = 0;
-      } else if (expected === 'any') {
-        first = advanceAny.get(streamId, categoryOf(streamId), k - 1, now, k, now)! - k + 1;
-      } else if (expected === 'stream_exists') {
-        const last = advanceExisting.get(k, now, streamId);
-        if (last === undefined) throw new RevisionConflict(-1);
-        first = last - k + 1;
-      } else {
-        if (advanceExact.run(expected + k, now, streamId, expected).changes === 0) throw new RevisionConflict(streamRevision.get(streamId) ?? -1);
-        first = expected + 1;
-      }
+      // The write lock is held from here to the commit, so the revision read is the one extended.
+      const actual = streamRevision.get(streamId) ?? -1;
+      const ok =
+        expected === 'any' ||
+        (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
+      if (!ok) throw new RevisionConflict(actual);
+      const first = actual + 1;
       let position = 0;
       for (let i = 0; i < k; i++) {
         const r = rows[i]!;
@@ -193,7 +172,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     return { first: head.revision, result: { nextExpectedRevision: last.revision, position: last.position } };
   };
 
-  type Prepared = { streamId: string; rows: { eventId: string; type: string; data: string; metadata: string }[]; expected: ExpectedRevision; now: string };
+  type Prepared = { streamId: string; rows: { eventId: string; type: string; data: string; metadata: string }[]; expected: ExpectedRevision };
   const prepare = (streamId: string, events: NewEvent[], expected: ExpectedRevision): Prepared => {
     const now = new Date().toISOString();
     const rows = encodeBatch(events, now).map((e) => ({
@@ -202,7 +181,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       data: JSON.stringify(e.data),
       metadata: JSON.stringify(e.metadata),
     }));
-    return { streamId, rows, expected, now };
+    return { streamId, rows, expected };
   };
 
   /** An append of no events: only the expectation is checked. */
@@ -237,11 +216,11 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
    * value; any other failure rolls the whole transaction back.
    */
   const writeMany = db.transaction((appends: Prepared[]): (AppendResult | WrongExpectedRevisionError)[] =>
-    appends.map(({ streamId, rows, expected, now }) => {
+    appends.map(({ streamId, rows, expected }) => {
       try {
         if (rows.length === 0) return noAppend(streamId, expected);
         try {
-          return writeBatch(streamId, rows, expected, now);
+          return writeBatch(streamId, rows, expected);
         } catch (err) {
           return settleFailed(err, streamId, rows, expected);
         }
@@ -272,10 +251,10 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
 
   return {
     async append(streamId, events: NewEvent[], opts) {
-      const { rows, expected, now } = prepare(streamId, events, opts?.expectedRevision ?? 'any');
+      const { rows, expected } = prepare(streamId, events, opts?.expectedRevision ?? 'any');
       if (rows.length === 0) return noAppend(streamId, expected);
       try {
-        const result = writeBatch.immediate(streamId, rows, expected, now);
+        const result = writeBatch.immediate(streamId, rows, expected);
         wakeup.notify();
         return result;
       } catch (err) {
@@ -350,21 +329,50 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     },
 
     async listCategories(): Promise<CategoryInfo[]> {
-      return categories.all();
+      // A category's streams are `<category>` itself and the ids in [`<category>-`, `<category>.`)
+      // ('.' follows '-'), so each category costs a seek and a count, not a visit per stream.
+      const counts = new Map<string, number>();
+      let id = firstStreamFrom.get('');
+      while (id !== null && id !== undefined) {
+        const dash = id.indexOf('-');
+        if (dash < 0) {
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+          id = nextStreamAfter.get(id);
+          continue;
+        }
+        const category = id.slice(0, dash);
+        counts.set(category, (counts.get(category) ?? 0) + streamsInRange.get(`${category}-`, `${category}.`)!);
+        id = firstStreamFrom.get(`${category}.`);
+      }
+      return [...counts.keys()].sort().map((category) => ({ category, streams: counts.get(category)! }));
     },
 
     async listStreams(opts = {}) {
       const limit = opts.limit ?? 100;
-      const category = opts.category ?? null;
-      const rows = streamsPage.all(category, category, opts.after ?? '', limit + 1);
-      const streams: StreamInfo[] = rows.slice(0, limit).map((r) => ({
-        streamId: r.stream_id,
-        category: r.category,
-        revision: r.revision,
-        lastPosition: r.position,
-        updatedAt: r.updated_at,
-      }));
-      return rows.length > limit ? { streams, next: streams[streams.length - 1]!.streamId } : { streams };
+      const category = opts.category;
+      const after = opts.after ?? '';
+      const streams: StreamInfo[] = [];
+      let more = false;
+      const take = (streamId: string): boolean => {
+        if (streams.length === limit) {
+          more = true;
+          return false;
+        }
+        const last = lastOfStream.get(streamId)!;
+        streams.push({ streamId, category: categoryOf(streamId), revision: last.revision, lastPosition: last.position, updatedAt: last.updated_at });
+        return true;
+      };
+      if (category === undefined) {
+        for (let id = nextStreamAfter.get(after); id !== null && id !== undefined && take(id); id = nextStreamAfter.get(id));
+      } else {
+        // The stream named just `<category>`, then the range of `<category>-...` ids.
+        if (after < category && firstStreamFrom.get(category) === category) take(category);
+        const low = `${category}-`;
+        const high = `${category}.`;
+        let id = after < low ? firstStreamFrom.get(low) : nextStreamAfter.get(after);
+        for (; id !== null && id !== undefined && id < high && take(id); id = nextStreamAfter.get(id));
+      }
+      return more ? { streams, next: streams[streams.length - 1]!.streamId } : { streams };
     },
 
     async close() {
