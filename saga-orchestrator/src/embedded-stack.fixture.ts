@@ -29,8 +29,19 @@ export interface EmbeddedStack {
   gateway: SimulatedGateway;
   /** Places an order of `items` paid with a test card. */
   place(input: { orderId: string; card: string; items: { sku: string; quantity: number }[]; email?: string }): Promise<string>;
+  /**
+   * Stops one service's command consumer, as when that service is down: the commands sent to
+   * it wait on its topic (the group's offsets stay where they are) until `resume`. Lets a
+   * test hold the saga in the state that waits for that service.
+   */
+  pause(service: StackService): Promise<void>;
+  /** Starts the paused service's consumer again, with the same handlers and group. */
+  resume(service: StackService): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The services whose command consumers the stack runs. */
+export type StackService = 'order' | 'inventory' | 'payment' | 'email';
 
 export const testCards = {
   approve: '4242424242424242',
@@ -55,12 +66,15 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
   const gateway = createSimulatedGateway({ stepTimeoutMs, sleep });
   const payment = createPaymentHandlers({ store, gateway, clock, ...retry });
   const email = createEmailHandlers({ store, mailer: createNodemailerMailer(), clock, ...retry });
-  const consumers: Consumer[] = [
-    await startOrderConsumer({ bus, handlers: order }),
-    await startInventoryConsumer({ bus, handlers: inventory }),
-    await startPaymentConsumer({ bus, handlers: payment }),
-    await startEmailConsumer({ bus, handlers: email }),
-  ];
+  const starters: Record<StackService, () => Promise<Consumer>> = {
+    order: () => startOrderConsumer({ bus, handlers: order }),
+    inventory: () => startInventoryConsumer({ bus, handlers: inventory }),
+    payment: () => startPaymentConsumer({ bus, handlers: payment }),
+    email: () => startEmailConsumer({ bus, handlers: email }),
+  };
+  // A paused service has no entry; started one by one, in this order, as before.
+  const consumers = new Map<StackService, Consumer>();
+  for (const service of ['order', 'inventory', 'payment', 'email'] as const) consumers.set(service, await starters[service]());
   return {
     store,
     bus,
@@ -77,8 +91,19 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
       });
       return placed.orderId;
     },
+    async pause(service) {
+      const consumer = consumers.get(service);
+      if (!consumer) throw new Error(`${service} is already paused`);
+      consumers.delete(service);
+      await consumer.stop();
+    },
+    async resume(service) {
+      if (consumers.has(service)) throw new Error(`${service} is not paused`);
+      consumers.set(service, await starters[service]());
+    },
     async close() {
-      for (const c of consumers) await c.stop();
+      for (const c of consumers.values()) await c.stop();
+      consumers.clear();
       await relay.stop();
       await bus.close();
       await store.close();

@@ -1,0 +1,282 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import { streamIdFor } from '@saga/event-schemas/streams';
+import { IllegalStateError } from '@saga/platform/errors';
+import { startSagaRuntime, type SagaRuntime } from './runtime';
+import { startEmbeddedStack, testCards, type EmbeddedStack } from './embedded-stack.fixture';
+
+/**
+ * The customer cancels while the saga waits in each of its running states, on the whole
+ * embedded stack (relay, the four services and their consumers, the saga runtime). The saga
+ * is held in a state by pausing the consumer of the service that state waits for: its command
+ * waits on the topic, as when the service is down, and goes through once resumed.
+ *
+ * What each case must show (DESIGN.md, machine.ts): before the pivot, cancelling undoes the
+ * done steps in reverse (refund, release), cancels the order and emails the cancellation; a
+ * ConfirmOrder still in flight loses to the cancellation; once the order is confirmed (or
+ * rejected) the request is refused and the saga ends as it would have; a cancellation that
+ * arrives while the saga already rolls back a rejection changes nothing.
+ */
+// Long enough that no step times out while its service is paused: these cases are about
+// cancelling, and a timeout would take the saga down another path.
+const stepTimeoutMs = 30_000;
+const initialStock = 50;
+const price = 1200;
+
+describe('the customer cancels in each running state of the saga, on the whole embedded stack', () => {
+  let stack: EmbeddedStack;
+  let saga: SagaRuntime;
+  beforeAll(async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-cancel-'));
+    stack = await startEmbeddedStack({ dataDir, stepTimeoutMs, fastRetries: true });
+    saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, stepTimeoutMs, timerTickMs: 20 });
+    await stack.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price, currency: 'EUR', stock: initialStock });
+  });
+  afterAll(async () => {
+    await saga.stop();
+    await stack.close();
+  });
+
+  const sagaOf = (orderId: string) => stack.store.readStream(streamIdFor.saga(orderId));
+  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  const ending = (orderId: string) =>
+    until(`the saga of ${orderId} to end`, async () => {
+      const ended = (await sagaOf(orderId)).find((e) => e.type === 'SagaEnded');
+      return ended ? (ended.data as { status: string; flags: string[] }) : undefined;
+    });
+  const statesOf = async (orderId: string) =>
+    (await sagaOf(orderId))
+      .filter((e) => e.type !== 'SagaEnded')
+      .map((e) => (e.data as { to?: string; state?: string }).to ?? (e.data as { state: string }).state);
+  const inState = (orderId: string, state: string) =>
+    until(`the saga of ${orderId} to wait in ${state}`, async () => ((await statesOf(orderId)).at(-1) === state ? true : undefined));
+  const orderEvents = async (orderId: string) => (await stack.store.readStream(streamIdFor.order(orderId))).map((e) => e.type);
+  const paymentEvents = async (orderId: string) => (await stack.store.readStream(streamIdFor.payment(orderId))).map((e) => e.type);
+  const stockHeldBy = async (orderId: string) => {
+    const all = await stack.store.readStream(streamIdFor.inventory());
+    return all.filter((e: RecordedEvent) => (e.data as { orderId?: string }).orderId === orderId).map((e) => e.type);
+  };
+  /** Each email as `<event>:<template>`. */
+  const emails = async (orderId: string) =>
+    (await stack.store.readStream(streamIdFor.email(orderId))).map((e) => `${e.type}:${(e.data as { template: string }).template}`);
+  const cancel = (orderId: string) =>
+    stack.order.requestCancellation({ orderId, actor: { userId: `cust-${orderId}`, role: 'customer' } });
+  const place = (orderId: string, card: string) => stack.place({ orderId, card, items: [{ sku: 'MUG-001', quantity: 1 }] });
+
+  it('reservingStock: cancelled at once; the reservation landing afterwards is released', async () => {
+    const id = 'cancel-reserving';
+    await stack.pause('inventory');
+    await place(id, testCards.approve);
+    await inState(id, 'reservingStock');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: true });
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'cancelled', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderCancelled']);
+    expect(await emails(id)).toEqual(['EmailSent:order-cancelled']);
+    expect(await stockHeldBy(id)).toEqual([]);
+
+    await stack.resume('inventory');
+    await until('the late reservation to be released', async () => ((await stockHeldBy(id)).includes('StockReleased') ? true : undefined));
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
+    expect(await paymentEvents(id)).toEqual([]);
+    expect(await statesOf(id)).toEqual(['reservingStock', 'cancellingOrder', 'sendingCancellationEmail', 'cancelled', 'cancelled']);
+    expect((await sagaOf(id)).at(-1)?.data).toEqual(expect.objectContaining({ to: 'cancelled', flags: ['lateReservationReleased'] }));
+  });
+
+  it('chargingPayment: stock released, order cancelled; the capture landing afterwards is refunded', async () => {
+    const id = 'cancel-charging';
+    await stack.pause('payment');
+    await place(id, testCards.approve);
+    await inState(id, 'chargingPayment');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: true });
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'cancelled', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderCancelled']);
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
+    expect(await emails(id)).toEqual(['EmailSent:order-cancelled']);
+    expect(await paymentEvents(id)).toEqual([]);
+
+    await stack.resume('payment');
+    await until('the late capture to be refunded', async () => ((await paymentEvents(id)).includes('PaymentRefunded') ? true : undefined));
+    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await statesOf(id)).toEqual([
+      'reservingStock',
+      'chargingPayment',
+      'releasingStock',
+      'cancellingOrder',
+      'sendingCancellationEmail',
+      'cancelled',
+      'cancelled',
+    ]);
+    expect((await sagaOf(id)).at(-1)?.data).toEqual(expect.objectContaining({ to: 'cancelled', flags: ['lateCaptureRefunded'] }));
+  });
+
+  it('confirmingOrder: the ConfirmOrder in flight loses; refunded, released, cancelled', async () => {
+    const id = 'cancel-confirming';
+    await stack.pause('order');
+    await place(id, testCards.approve);
+    await inState(id, 'confirmingOrder');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: true });
+    // Refund and release go through; ConfirmOrder and then CancelOrder wait on the order topic.
+    await inState(id, 'cancellingOrder');
+    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested']);
+
+    await stack.resume('order');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'cancelled', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderCancelled']);
+    expect(await emails(id)).toEqual(['EmailSent:order-cancelled']);
+    expect(await statesOf(id)).toEqual([
+      'reservingStock',
+      'chargingPayment',
+      'confirmingOrder',
+      'refundingPayment',
+      'releasingStock',
+      'cancellingOrder',
+      'sendingCancellationEmail',
+      'cancelled',
+    ]);
+  });
+
+  it('committingStock: after the pivot the request is refused and the saga completes', async () => {
+    const id = 'cancel-committing';
+    // Hold payment so inventory can be paused after it reserved and before it commits.
+    await stack.pause('payment');
+    await place(id, testCards.approve);
+    await inState(id, 'chargingPayment');
+    await stack.pause('inventory');
+    await stack.resume('payment');
+    await inState(id, 'committingStock');
+    await expect(cancel(id)).rejects.toBeInstanceOf(IllegalStateError);
+
+    await stack.resume('inventory');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderConfirmed']);
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockCommitted']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(await emails(id)).toEqual(['EmailSent:order-confirmed']);
+    expect(await statesOf(id)).toEqual([
+      'reservingStock',
+      'chargingPayment',
+      'confirmingOrder',
+      'committingStock',
+      'sendingConfirmationEmail',
+      'completed',
+    ]);
+  });
+
+  it('sendingConfirmationEmail: the request is refused and the saga completes', async () => {
+    const id = 'cancel-emailing';
+    await stack.pause('email');
+    await place(id, testCards.approve);
+    await inState(id, 'sendingConfirmationEmail');
+    await expect(cancel(id)).rejects.toBeInstanceOf(IllegalStateError);
+
+    await stack.resume('email');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderConfirmed']);
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockCommitted']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(await emails(id)).toEqual(['EmailSent:order-confirmed']);
+  });
+
+  it('cancellingOrder and sendingCancellationEmail: a second request is a no-op, a request after the order is cancelled is refused', async () => {
+    const id = 'cancel-twice';
+    await stack.pause('inventory');
+    await stack.pause('order');
+    await place(id, testCards.approve);
+    await inState(id, 'reservingStock');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: true });
+    await inState(id, 'cancellingOrder');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: false });
+
+    await stack.pause('email');
+    await stack.resume('order');
+    await inState(id, 'sendingCancellationEmail');
+    await expect(cancel(id)).rejects.toBeInstanceOf(IllegalStateError);
+
+    await stack.resume('email');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'cancelled', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderCancelled']);
+    expect(await emails(id)).toEqual(['EmailSent:order-cancelled']);
+
+    await stack.resume('inventory');
+    await until('the late reservation to be released', async () => ((await stockHeldBy(id)).includes('StockReleased') ? true : undefined));
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
+    expect(await paymentEvents(id)).toEqual([]);
+  });
+
+  it('releasingStock after a decline: the request is recorded but the saga, already rolling back, ends rejected', async () => {
+    const id = 'cancel-releasing';
+    await stack.pause('payment');
+    await place(id, testCards.decline);
+    await inState(id, 'chargingPayment');
+    await stack.pause('inventory');
+    await stack.resume('payment');
+    await inState(id, 'releasingStock');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: true });
+
+    await stack.resume('inventory');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderRejected']);
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
+    expect(await paymentEvents(id)).toEqual(['PaymentDeclined']);
+    expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
+    expect(await statesOf(id)).toEqual([
+      'reservingStock',
+      'chargingPayment',
+      'releasingStock',
+      'rejectingOrder',
+      'sendingRejectionEmail',
+      'rejected',
+    ]);
+  });
+
+  it('rejectingOrder after a decline: the request is recorded, the order is rejected all the same', async () => {
+    const id = 'cancel-rejecting';
+    await stack.pause('order');
+    await place(id, testCards.decline);
+    await inState(id, 'rejectingOrder');
+    expect(await cancel(id)).toEqual({ orderId: id, requested: true });
+
+    await stack.resume('order');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderRejected']);
+    expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
+    expect(await paymentEvents(id)).toEqual(['PaymentDeclined']);
+    expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
+  });
+
+  it('sendingRejectionEmail: the order is rejected, the request is refused', async () => {
+    const id = 'cancel-rejection-email';
+    await stack.pause('email');
+    await place(id, testCards.decline);
+    await inState(id, 'sendingRejectionEmail');
+    await expect(cancel(id)).rejects.toBeInstanceOf(IllegalStateError);
+
+    await stack.resume('email');
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
+    expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderRejected']);
+    expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
+  });
+
+  it('afterwards: stock balances (initial = available + reserved + sold) and money (captured - refunded = confirmed totals)', async () => {
+    const state = await stack.inventory.snapshot();
+    if (state.status !== 'stocked') throw new Error('no inventory');
+    const mug = state.products.get('MUG-001')!;
+    // Sold: only the two orders confirmed before their cancel request (committing, emailing).
+    expect({ available: mug.available, reserved: mug.reserved, sold: mug.sold }).toEqual({ available: initialStock - 2, reserved: 0, sold: 2 });
+    const ledger = stack.gateway.ledger();
+    expect(ledger.captured - ledger.refunded).toBe(2 * price);
+  });
+});
