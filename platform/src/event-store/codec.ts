@@ -54,13 +54,11 @@ export function encodeBatch(events: readonly NewEvent[], now: string): EncodedEv
       for (const key of Object.keys(m)) if (!metadataKeys.has(key)) bad.push({ path: ['metadata', key], message: 'unrecognized key' });
     }
     if (bad.length > 0) throw new EventValidationError(String(e.type), bad);
-    const metadata: EventMetadata = {
-      correlationId: m.correlationId,
-      causationId: m.causationId,
-      ...(m.userId !== undefined ? { userId: m.userId } : {}),
-      schemaVersion: currentVersion(e.type),
-      occurredAt: m.occurredAt ?? now,
-    };
+    // Built key by key (no spread of a temporary object): this runs for every appended event.
+    const metadata = { correlationId: m.correlationId, causationId: m.causationId } as EventMetadata;
+    if (m.userId !== undefined) metadata.userId = m.userId;
+    metadata.schemaVersion = currentVersion(e.type);
+    metadata.occurredAt = m.occurredAt ?? now;
     out[i] = { eventId: e.eventId, type: e.type, data: checked.data, metadata };
   }
   return out;

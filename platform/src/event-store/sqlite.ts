@@ -175,12 +175,12 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   type Prepared = { streamId: string; rows: { eventId: string; type: string; data: string; metadata: string }[]; expected: ExpectedRevision };
   const prepare = (streamId: string, events: NewEvent[], expected: ExpectedRevision): Prepared => {
     const now = new Date().toISOString();
-    const rows = encodeBatch(events, now).map((e) => ({
-      eventId: e.eventId,
-      type: e.type,
-      data: JSON.stringify(e.data),
-      metadata: JSON.stringify(e.metadata),
-    }));
+    const encoded = encodeBatch(events, now);
+    const rows = new Array<Prepared['rows'][number]>(encoded.length);
+    for (let i = 0; i < encoded.length; i++) {
+      const e = encoded[i]!;
+      rows[i] = { eventId: e.eventId, type: e.type, data: JSON.stringify(e.data), metadata: JSON.stringify(e.metadata) };
+    }
     return { streamId, rows, expected };
   };
 
