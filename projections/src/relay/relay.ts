@@ -97,8 +97,11 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
     return false;
   }
 
-  /** Publishes from one subscription until it ends, the relay stops, or something throws. */
-  async function pump(events: AsyncIterator<RecordedEvent>): Promise<void> {
+  /**
+   * Publishes from one subscription until it ends, the relay stops, or something throws.
+   * `buffered` is how many events the subscription has read ahead, where it can tell.
+   */
+  async function pump(events: AsyncIterator<RecordedEvent>, buffered: () => number | undefined): Promise<void> {
     let pending: Promise<IteratorResult<RecordedEvent>> | undefined;
     let ended = false;
     while (!stopping && !ended) {
@@ -108,8 +111,12 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
       const batch = [first.value];
       // Take what is already waiting, without waiting for more: latency stays one event's.
       while (batch.length < maxBatchSize) {
+        const ahead = buffered();
+        // Nothing read ahead: the next event is not here yet, so publish what we have now.
+        if (ahead === 0) break;
         pending = events.next();
-        const next = await Promise.race([pending, nextTurn()]);
+        // Read ahead: the next event is already in memory, no need to race a turn of the loop.
+        const next = ahead === undefined ? await Promise.race([pending, nextTurn()]) : await pending;
         if (next === IDLE) break;
         pending = undefined;
         if (next.done) {
@@ -126,9 +133,10 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
   const loop = (async () => {
     for (let failures = 0; !stopping; ) {
       try {
-        subscription = await subscribe();
+        const current = await subscribe();
+        subscription = current;
         if (stopping) break;
-        await pump(subscription[Symbol.asyncIterator]());
+        await pump(current[Symbol.asyncIterator](), () => current.buffered);
         failures = 0;
         if (!stopping) {
           log('relay subscription ended; resubscribing', { name });
