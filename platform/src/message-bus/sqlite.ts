@@ -250,7 +250,12 @@ class SqliteMessageBus implements MessageBus {
 
   async lag(groupId: string): Promise<PartitionLag[]> {
     this.assertOpen();
-    this.commits.flush();
+    try {
+      this.commits.flush();
+    } catch (error) {
+      // Lag is then read as of the last commit that went through; the queued one is retried.
+      this.log('message bus offset commit failed; retrying', { error: String(error) });
+    }
     return this.sql.lag.all(groupId).map((r) => ({
       topic: r.topic,
       partition: r.partition,

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
-import type { Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
+import type { Collection, Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
 import {
   applyEvent,
   checkpointOf,
@@ -82,6 +82,23 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   let eventsSkipped = 0;
   let lastError: string | null = null;
   let queue: Promise<unknown> = Promise.resolve();
+  let collection: Collection<Document> | undefined;
+
+  /**
+   * The batch's events this projection handles, decoded. The type is read from the plain JSON
+   * first, so the envelope of an event the projection ignores is never checked nor copied; a
+   * message without a string type still goes through the check, which rejects it.
+   */
+  function decodeRelevant(messages: BusMessage[]): RecordedEvent[] {
+    const events: RecordedEvent[] = [];
+    for (const message of messages) {
+      const raw: unknown = JSON.parse(message.value);
+      const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+      if (typeof type === 'string' && !handles(projection, { type })) continue;
+      events.push(RecordedEventJson.parse(raw) as RecordedEvent);
+    }
+    return events;
+  }
 
   async function apply(events: RecordedEvent[]): Promise<ProjectionChange | null> {
     if (!positionLoaded) {
@@ -90,8 +107,10 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     }
     const relevant = events.filter((e) => handles(projection, e));
     if (relevant.length === 0) return null;
-    // Reopened per batch: after a rebuild swaps the collection in, this names the new one.
-    const collection = await store.collection(projection.collection);
+    // Opened (and its table and indexes ensured) once, not per batch: a handle names the
+    // collection, so after a rebuild swaps a new one in under that name it reads the new one.
+    // A failed batch drops it, so the next one opens (and ensures) it again.
+    collection ??= await store.collection(projection.collection);
     const ids = idsNeeded(projection, relevant);
     const loaded = await collection.getMany(ids);
     const set: WorkingSet = { docs: new Map(loaded.map((d) => [d.id, d])), changed: new Set() };
@@ -100,7 +119,8 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       if (applyEvent(projection, set, event)) applied.push(event);
       else eventsSkipped++;
     }
-    const maxPosition = Math.max(position, ...relevant.map((e) => e.position));
+    let maxPosition = position;
+    for (const e of relevant) if (e.position > maxPosition) maxPosition = e.position;
     const ops: WriteOp[] = [...set.changed].map((id) => ({
       collection: projection.collection.name,
       op: 'upsert',
@@ -127,7 +147,10 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   }
 
   function applyBatch(events: RecordedEvent[]): Promise<ProjectionChange | null> {
-    const run = queue.then(() => apply(events));
+    const run = queue.then(() => apply(events)).catch((error: unknown) => {
+      collection = undefined;
+      throw error;
+    });
     queue = run.catch(() => undefined);
     return run;
   }
@@ -144,7 +167,9 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
         maxBatchSize: deps.maxBatchSize ?? 500,
         batchHandler: async (messages) => {
           try {
-            await applyBatch(messages.map(decodeEventMessage));
+            const events = decodeRelevant(messages);
+            // Nothing for this projection: no read, no write (the checkpoint moves with the next relevant batch).
+            if (events.length > 0) await applyBatch(events);
             lastError = null;
           } catch (error) {
             lastError = error instanceof Error ? error.message : String(error);
