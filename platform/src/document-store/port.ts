@@ -21,6 +21,13 @@ export interface CollectionSpec {
    * first fields sorted by the next one reads the index in order, e.g. `[['status', 'createdAt']]`.
    */
   compound?: string[][];
+  /**
+   * Creates the collection's fields but not its indexes, for a bulk load into a new
+   * collection (a rebuild's shadow): building an index once over the loaded table is far
+   * cheaper than keeping it up to date through every write. Opening the collection again
+   * without it creates the missing indexes. An adapter may ignore it (indexes early is correct).
+   */
+  deferIndexes?: boolean;
 }
 
 export interface Document {

@@ -53,7 +53,7 @@ const quote = (identifier: string): string => `"${identifier}"`;
  * on real columns as index bounds, but not on expression indexes, and keyset pages need that.
  */
 const expr = (field: string): string => (field === 'id' ? 'id' : quote(`@${field}`));
-const columnDef = (field: string): string => `${expr(field)} ANY AS (json_extract(doc, '$.${field}')) VIRTUAL`;
+const columnDef = (field: string, kind: 'VIRTUAL' | 'STORED'): string => `${expr(field)} ANY AS (json_extract(doc, '$.${field}')) ${kind}`;
 /** better-sqlite3 binds no booleans; JSON booleans read back from json_extract as 1 and 0. */
 const bind = (v: Scalar): Param => (typeof v === 'boolean' ? (v ? 1 : 0) : v);
 
@@ -161,12 +161,19 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
     return statement(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined;
   }
 
-  const ensureCollection = db.transaction((spec: ResolvedSpec) => {
-    db.exec(`CREATE TABLE IF NOT EXISTS ${quote(spec.name)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL) STRICT`);
+  const ensureCollection = db.transaction((spec: ResolvedSpec, deferIndexes: boolean) => {
+    // A new table stores its fields' values: each write parses its document once for all of
+    // them, where virtual columns parse it again for every index an insert, an update or a
+    // CREATE INDEX touches. Measured on 74,000 orders of 2.4 kB: loading then building six
+    // indexes took 5.5 s with virtual columns, 3.2 s with stored ones (the load itself is slower).
+    // SQLite can only add virtual columns to an existing table, so a field declared later is one.
+    const fieldColumns = [...spec.fields].map((field) => `, ${columnDef(field, 'STORED')}`).join('');
+    db.exec(`CREATE TABLE IF NOT EXISTS ${quote(spec.name)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL${fieldColumns}) STRICT`);
     const columns = new Set((db.pragma(`table_xinfo(${quote(spec.name)})`) as { name: string }[]).map((c) => c.name));
     for (const field of spec.fields) {
-      if (!columns.has(`@${field}`)) db.exec(`ALTER TABLE ${quote(spec.name)} ADD COLUMN ${columnDef(field)}`);
+      if (!columns.has(`@${field}`)) db.exec(`ALTER TABLE ${quote(spec.name)} ADD COLUMN ${columnDef(field, 'VIRTUAL')}`);
     }
+    if (deferIndexes) return;
     const existing = new Set(
       (statement(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`).all(spec.name) as { name: string }[])
         .map((r) => INDEX_NAME.exec(r.name)?.[1])
@@ -259,7 +266,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolved = resolveSpec(spec);
       // IMMEDIATE takes the write lock first, so two processes cannot both add a missing index.
-      ensureCollection.immediate(resolved);
+      ensureCollection.immediate(resolved, spec.deferIndexes === true);
       specs.set(resolved.name, resolved);
       return openCollection<T>(resolved.name);
     },
