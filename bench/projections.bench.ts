@@ -3,7 +3,8 @@
  *
  * 1. Writes about N events (default: 100,000 whole order stories, ~13.5 events each, so
  *    about 1.35 million) straight through the SQLite event store, in large per-stream batches.
- * 2. Reads the whole global log bare (pages of readAll, nothing else): the ceiling.
+ * 2. Reads the whole global log bare (pages of readAll, nothing else, in the rebuild's page
+ *    size): the ceiling.
  * 3. Rebuilds the orders projection (and with --all every projection) from that log into the
  *    SQLite document store, timed, as log events per second; the ratio to the bare read is the
  *    figure to watch (aim: >= 0.5).
@@ -35,6 +36,12 @@ const eventsFlag = flag('--events');
 const orders = eventsFlag === undefined ? 100_000 : Math.ceil(Number(eventsFlag) / EVENTS_PER_ORDER);
 const rebuildAll = args.includes('--all');
 const CUSTOMERS = 1000;
+/**
+ * One page size for the bare read and the rebuild, the rebuild's own default: the bare read
+ * is faster in small pages too (CPU 3.6 s in pages of 1,000, 4.0 s in pages of 5,000), so
+ * the ceiling is measured the way the rebuild reads.
+ */
+const PAGE_SIZE = 1000;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
@@ -98,7 +105,7 @@ async function main() {
     timed(async () => {
       let read = 0;
       for (let from = 0; ; ) {
-        const page = await eventStore.readAll({ fromPosition: from, limit: 5000 });
+        const page = await eventStore.readAll({ fromPosition: from, limit: PAGE_SIZE });
         if (page.length === 0) break;
         read += page.length;
         from = page[page.length - 1]!.position + 1;
@@ -113,7 +120,7 @@ async function main() {
   const results: { name: string; seconds: number; logRate: number; bareRate: number; ratio: number; cpuRatio: number; documents: number }[] = [];
   for (const projection of rebuildAll ? allProjections : [ordersProjection]) {
     const before = await bareRead();
-    const run = await timed(() => rebuildProjection({ eventStore, documentStore }, projection, { pageSize: 5000, compare: false }));
+    const run = await timed(() => rebuildProjection({ eventStore, documentStore }, projection, { pageSize: PAGE_SIZE, compare: false }));
     const logRate = head / run.seconds;
     const localBare = before.value / before.seconds;
     const ratio = logRate / localBare;

@@ -104,9 +104,14 @@ export async function compareCollections(store: DocumentStore, projection: AnyPr
 
 export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjection, options: RebuildOptions = {}): Promise<RebuildProgress> {
   const now = deps.now ?? Date.now;
-  const pageSize = options.pageSize ?? 2000;
+  // Small pages: a page's events stay alive while it is folded, and in pages of 5,000 they
+  // outlived the young generation and were promoted, so the collector copied and then swept
+  // them (GC 2.7 s of 11.5 s CPU over a million events; 1.2 s of 8.5 s in pages of 1,000).
+  const pageSize = options.pageSize ?? 1000;
   const cacheSize = options.cacheSize ?? 10_000;
-  const flushEvery = options.flushEvery ?? 25_000;
+  // A document changed on both sides of a flush is written twice: every 25,000 events that
+  // was 84,000 writes for 74,000 orders, every 100,000 events 76,000.
+  const flushEvery = options.flushEvery ?? 100_000;
   const { eventStore, documentStore } = deps;
   const shadowName = shadowNameOf(projection);
   const started = now();
@@ -137,9 +142,9 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   report();
   try {
     await documentStore.dropCollection(shadowName);
-    // Built without its indexes, which are then created in one pass over the finished
-    // table: far cheaper than keeping every index up to date through every write.
-    const shadow = await documentStore.collection({ name: shadowName, indexes: [] });
+    // Built with its fields but without its indexes, which are then created in one pass over
+    // the finished table: far cheaper than keeping every index up to date through every write.
+    const shadow = await documentStore.collection({ ...projection.collection, name: shadowName, deferIndexes: true });
     // The rebuild is the shadow's only writer, so what it holds in memory is the truth: a
     // document it never wrote is not there, and one it keeps cached need not be read back.
     const cache = new Map<string, Document | null>();
