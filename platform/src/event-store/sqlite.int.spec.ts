@@ -182,6 +182,53 @@ describe('SQLite event store: the file, restarts and other processes', () => {
     await store.close();
   });
 
+  it('lists categories and streams from the log alone, with ids that sort between a category and its dash', async () => {
+    const store = await openSqliteEventStore({ dataDir: tempDir() });
+    const ids = ['order-2', 'order', 'order+x', 'order.y', 'order-1', 'inventory-warehouse', 'order-1'];
+    const positions = new Map<string, number>();
+    for (const id of ids) positions.set(id, (await store.append(id, [confirmed()])).position);
+    expect(await store.listCategories()).toEqual([
+      { category: 'inventory', streams: 1 },
+      { category: 'order', streams: 3 },
+      { category: 'order+x', streams: 1 },
+      { category: 'order.y', streams: 1 },
+    ]);
+    const page1 = await store.listStreams({ category: 'order', limit: 2 });
+    expect(page1.streams.map((s) => [s.streamId, s.category, s.revision, s.lastPosition])).toEqual([
+      ['order', 'order', 0, positions.get('order')],
+      ['order-1', 'order', 1, positions.get('order-1')],
+    ]);
+    expect(page1.next).toBe('order-1');
+    const page2 = await store.listStreams({ category: 'order', limit: 2, after: 'order-1' });
+    expect(page2).toEqual({ streams: [expect.objectContaining({ streamId: 'order-2', revision: 0 })] });
+    expect((await store.listStreams()).streams.map((s) => s.streamId)).toEqual(['inventory-warehouse', 'order', 'order+x', 'order-1', 'order-2', 'order.y']);
+    expect((await store.listStreams({ limit: 5 })).next).toBe('order-2');
+    expect(await store.listStreams({ category: 'payment' })).toEqual({ streams: [] });
+    await store.close();
+  });
+
+  it('in a group commit, a retried single-event append with expected revision any is answered from the log and leaves the others applied', async () => {
+    const store = await openSqliteEventStore({ dataDir: tempDir() });
+    const [e1, e2, e3] = [confirmed(), confirmed(), confirmed()];
+    const first = await store.appendMany!([
+      { streamId: 'order-a', events: [e1], expectedRevision: 'any' },
+      { streamId: 'order-b', events: [e2], expectedRevision: 'any' },
+    ]);
+    // The retry's INSERT of e1 fails on the event id; it must undo only itself.
+    const again = await store.appendMany!([
+      { streamId: 'order-a', events: [e1], expectedRevision: 'any' },
+      { streamId: 'order-c', events: [e3], expectedRevision: 'no_stream' },
+      { streamId: 'order-b', events: [e2], expectedRevision: 'any' },
+    ]);
+    expect(again).toEqual([first[0], { nextExpectedRevision: 0, position: 3 }, first[1]]);
+    expect((await store.readAll()).map((e) => [e.eventId, e.streamId, e.revision, e.position])).toEqual([
+      [e1.eventId, 'order-a', 0, 1],
+      [e2.eventId, 'order-b', 0, 2],
+      [e3.eventId, 'order-c', 0, 3],
+    ]);
+    await store.close();
+  });
+
   it('refuses to reuse event ids that are already stored, even with expected revision any', async () => {
     const store = await openSqliteEventStore({ dataDir: tempDir() });
     const e = confirmed();

@@ -134,24 +134,28 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     return out;
   };
 
-  const writeBatch = db.transaction(
-    (streamId: string, rows: { eventId: string; type: string; data: string; metadata: string }[], expected: ExpectedRevision): AppendResult => {
-      const k = rows.length;
-      // The write lock is held from here to the commit, so the revision read is the one extended.
-      const actual = streamRevision.get(streamId) ?? -1;
-      const ok =
-        expected === 'any' ||
-        (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
-      if (!ok) throw new RevisionConflict(actual);
-      const first = actual + 1;
-      let position = 0;
-      for (let i = 0; i < k; i++) {
-        const r = rows[i]!;
-        position = Number(insertEvent.run(streamId, first + i, r.eventId, r.type, r.data, r.metadata).lastInsertRowid);
-      }
-      return { nextExpectedRevision: first + k - 1, position };
-    },
-  );
+  /** Checks the expectation, then inserts: run inside a transaction or savepoint. */
+  const applyBatch = (
+    streamId: string,
+    rows: { eventId: string; type: string; data: string; metadata: string }[],
+    expected: ExpectedRevision,
+  ): AppendResult => {
+    const k = rows.length;
+    // The write lock is held from here to the commit, so the revision read is the one extended.
+    const actual = streamRevision.get(streamId) ?? -1;
+    const ok =
+      expected === 'any' ||
+      (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
+    if (!ok) throw new RevisionConflict(actual);
+    const first = actual + 1;
+    let position = 0;
+    for (let i = 0; i < k; i++) {
+      const r = rows[i]!;
+      position = Number(insertEvent.run(streamId, first + i, r.eventId, r.type, r.data, r.metadata).lastInsertRowid);
+    }
+    return { nextExpectedRevision: first + k - 1, position };
+  };
+  const writeBatch = db.transaction(applyBatch);
 
   /**
    * After a failed append: is this batch exactly one that is already in the stream, i.e. a
@@ -220,7 +224,9 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       try {
         if (rows.length === 0) return noAppend(streamId, expected);
         try {
-          return writeBatch(streamId, rows, expected);
+          // One event needs no savepoint: the check throws before writing, and a failed INSERT
+          // undoes itself (SQLite rolls back the statement, not the transaction).
+          return rows.length === 1 ? applyBatch(streamId, rows, expected) : writeBatch(streamId, rows, expected);
         } catch (err) {
           return settleFailed(err, streamId, rows, expected);
         }
