@@ -36,6 +36,29 @@ describe('sqlite message bus', () => {
     await second.close();
   });
 
+  it('delivers what is published to a partition while its worker is handling a batch, and wakes only that partition', async () => {
+    const bus = await openSqliteMessageBus({ dataDir: tempDir() });
+    await bus.createTopics([{ name: 'w', partitions: 1 }, { name: 'other', partitions: 1 }]);
+    const seen: string[] = [];
+    let handledOnOther = 0;
+    await bus.consume({
+      groupId: 'g',
+      topics: ['w'],
+      handler: async (m) => {
+        seen.push(m.value);
+        // Published while this (short) batch is handled: the worker must look again, not sleep.
+        if (m.value === '1') await bus.publish('w', [{ key: 'k', value: '2' }]);
+      },
+    });
+    await bus.consume({ groupId: 'h', topics: ['other'], handler: async () => void handledOnOther++ });
+    await bus.publish('w', [{ key: 'k', value: '1' }]);
+    await until(() => seen.length === 2, 'both messages');
+    expect(seen).toEqual(['1', '2']);
+    expect(handledOnOther).toBe(0);
+    expect((await bus.lag('g')).map((l) => l.lag)).toEqual([0]);
+    await bus.close();
+  });
+
   it('rolls back messages and checkpoint together when a publish fails', async () => {
     const bus = await openSqliteMessageBus({ dataDir: tempDir() });
     await bus.publish('a', [{ key: 'k', value: '1' }], { checkpoint: { name: 'cp', value: '1' } });

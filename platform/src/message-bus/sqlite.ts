@@ -160,6 +160,8 @@ class SqliteMessageBus implements MessageBus {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Partition ends as of the last poll that saw another connection's commit. */
   private readonly seenEnds = new Map<string, number>();
+  /** Bumped by every wake-up of a partition, waited on or not: tells a worker whether to look again. */
+  private readonly wakeCounts = new Map<string, number>();
   private readonly commits: CommitBatch;
   private readonly consumers = new Set<SqliteConsumer>();
   private pollTimer: NodeJS.Timeout | undefined;
@@ -360,7 +362,13 @@ class SqliteMessageBus implements MessageBus {
     });
   }
 
+  /** How many wake-ups the partition has had: unchanged since a short fetch means nothing new. */
+  wakeCount(key: string): number {
+    return this.wakeCounts.get(key) ?? 0;
+  }
+
   private notify(key: string): void {
+    this.wakeCounts.set(key, (this.wakeCounts.get(key) ?? 0) + 1);
     const set = this.waiters.get(key);
     if (!set) return;
     for (const wake of [...set]) wake();
@@ -386,7 +394,10 @@ class SqliteMessageBus implements MessageBus {
     }, this.options.pollMs ?? 10);
   }
 
-  /** Reads every partition's end (a small table) and returns the partitions whose end moved. */
+  /**
+   * Reads every partition's end (a small table) and returns the partitions whose end moved.
+   * A partition's first sighting counts as moved; its wake-up is at worst a fetch for nothing.
+   */
   private readEnds(): string[] {
     const moved: string[] = [];
     for (const r of this.sql.partitionEnds.all()) {
@@ -631,15 +642,26 @@ class PartitionWorker implements PartitionCommitter {
     const { bus, options } = this.consumer;
     this.next = bus.sql.committed.get(options.groupId, this.topic, this.partition)?.committed ?? 0;
     this.committedOffset = this.next;
+    const key = workerKey(this.topic, this.partition);
+    const limit = this.consumer.maxBatchSize;
     try {
       while (!this.leaving) {
         try {
-          const messages = bus.fetch(this.topic, this.partition, this.next, this.consumer.maxBatchSize);
+          const wakes = bus.wakeCount(key);
+          const messages = bus.fetch(this.topic, this.partition, this.next, limit);
           if (messages.length === 0) {
             await bus.waitForPartition(this.topic, this.partition, this.leave);
             continue;
           }
           await this.deliver(messages);
+          // A short batch read the partition to its end; with no wake-up since, a fetch now
+          // would come back empty (a publish here, or a poll seeing another process's, wakes it).
+          const readAll = this.next === messages[messages.length - 1]!.offset + 1;
+          if (messages.length < limit && readAll && bus.wakeCount(key) === wakes && !this.leaving) {
+            if (this.next !== this.committedOffset && !this.lost) bus.commitSoon(this, this.next);
+            await bus.waitForPartition(this.topic, this.partition, this.leave);
+            continue;
+          }
           if (this.next !== this.committedOffset && !this.lost) bus.commitSoon(this, this.next);
         } catch (error) {
           // Storage trouble (e.g. busy past the timeout): handled messages stay uncommitted and
