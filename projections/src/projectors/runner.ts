@@ -146,13 +146,49 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     return change;
   }
 
-  function applyBatch(events: RecordedEvent[]): Promise<ProjectionChange | null> {
+  function enqueue(events: RecordedEvent[]): Promise<ProjectionChange | null> {
     const run = queue.then(() => apply(events)).catch((error: unknown) => {
       collection = undefined;
       throw error;
     });
     queue = run.catch(() => undefined);
     return run;
+  }
+
+  function applyBatch(events: RecordedEvent[]): Promise<ProjectionChange | null> {
+    return enqueue(events);
+  }
+
+  interface Joint {
+    events: RecordedEvent[];
+    batches: number;
+    run: Promise<unknown>;
+  }
+  /** The consumer's batches not yet started, to be applied as one. */
+  let gathering: Joint | undefined;
+
+  /**
+   * Batches from other partitions that arrive while one is applied join the next apply: one
+   * read and one atomic write for all of them instead of one each. A partition's next batch
+   * comes only after its previous one resolved, so each stream's events stay in order. If a
+   * joint apply fails, each batch in it is applied again alone, so only the one at fault fails
+   * (and is retried and dead-lettered by the bus), never a good batch beside it.
+   */
+  function applyFromBus(events: RecordedEvent[]): Promise<unknown> {
+    let joint = gathering;
+    if (joint) {
+      for (const e of events) joint.events.push(e);
+      joint.batches++;
+    } else {
+      const fresh: Joint = { events: events.slice(), batches: 1, run: Promise.resolve() };
+      fresh.run = queue.then(() => {
+        if (gathering === fresh) gathering = undefined;
+        return enqueue(fresh.events);
+      });
+      gathering = joint = fresh;
+    }
+    const shared = joint;
+    return shared.run.catch((error: unknown) => (shared.batches > 1 ? enqueue(events) : Promise.reject(error)));
   }
 
   return {
@@ -169,7 +205,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
           try {
             const events = decodeRelevant(messages);
             // Nothing for this projection: no read, no write (the checkpoint moves with the next relevant batch).
-            if (events.length > 0) await applyBatch(events);
+            if (events.length > 0) await applyFromBus(events);
             lastError = null;
           } catch (error) {
             lastError = error instanceof Error ? error.message : String(error);

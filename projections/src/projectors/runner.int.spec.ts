@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
+import type { DocumentStore } from '@saga/platform/document-store/port';
+import type { BusMessage, ConsumerOptions, MessageBus } from '@saga/platform/message-bus/port';
+import { customerOrder, orderStory, record } from './fixtures';
+import { ordersProjection } from './orders';
+import { createProjectorRunner } from './runner';
+
+/** A bus that only hands the runner's batch handler to the test, which then plays the partitions. */
+function capturingBus(): { bus: MessageBus; handler: () => (messages: BusMessage[]) => Promise<void> } {
+  let captured: ConsumerOptions['batchHandler'];
+  const bus = {
+    createTopics: async () => {},
+    consume: async (options: ConsumerOptions) => {
+      captured = options.batchHandler;
+      return { stop: async () => {} };
+    },
+  } as unknown as MessageBus;
+  return { bus, handler: () => captured! };
+}
+
+const asMessages = (events: RecordedEvent[], partition: number): BusMessage[] =>
+  events.map((e, i) => ({ topic: 'events.order', partition, offset: i, key: e.streamId, value: JSON.stringify(e), headers: {}, timestamp: 0 }));
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('projector runner fed by the bus', () => {
+  it('applies batches from several partitions together, and when that fails only the batch at fault fails', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+    dirs.push(dataDir);
+    const real = await openSqliteDocumentStore({ dataDir });
+    const writes: string[][] = [];
+    // The read model refuses any write touching ord-2: a batch holding its events cannot be applied.
+    const store: DocumentStore = Object.create(real, {
+      write: {
+        value: async (...args: Parameters<DocumentStore['write']>) => {
+          const ids = args[0].map((op) => (op.op === 'upsert' ? op.doc.id : ''));
+          writes.push(ids);
+          if (ids.includes('ord-2')) throw new Error('refused');
+          return real.write(...args);
+        },
+      },
+    });
+    const { bus, handler } = capturingBus();
+    const runner = createProjectorRunner({ bus, store, projection: ordersProjection });
+    await runner.start();
+    const revisions = new Map<string, number>();
+    const story = (n: number, start: number) =>
+      record(orderStory(customerOrder(n, Date.UTC(2026, 0, 1)), 'confirmed'), { startPosition: start, revisions }).filter(
+        (e) => e.streamId === `order-ord-${n}`,
+      );
+    const [first, good, poison] = [story(0, 1), story(1, 100), story(2, 200)];
+
+    const handle = handler();
+    // Three partitions' batches arrive before any is applied: one joint apply, which fails, then each alone.
+    const outcomes = await Promise.allSettled([first, good, poison].map((events, partition) => handle(asMessages(events, partition))));
+
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect(writes).toEqual([['ord-0', 'ord-1', 'ord-2'], ['ord-0'], ['ord-1'], ['ord-2']]);
+    const orders = await real.collection(ordersProjection.collection);
+    expect((await orders.getMany(['ord-0', 'ord-1', 'ord-2'])).map((d) => d.id)).toEqual(['ord-0', 'ord-1']);
+    await runner.stop();
+    await real.close();
+  });
+});
