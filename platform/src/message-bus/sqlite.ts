@@ -160,6 +160,8 @@ class SqliteMessageBus implements MessageBus {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Partition ends as of the last poll that saw another connection's commit. */
   private readonly seenEnds = new Map<string, number>();
+  /** The latest messages published through this connection, by partition: most reads need no query. */
+  private readonly recent = new Map<string, RecentMessages>();
   /** Bumped by every wake-up of a partition, waited on or not: tells a worker whether to look again. */
   private readonly wakeCounts = new Map<string, number>();
   private readonly commits: CommitBatch;
@@ -170,7 +172,7 @@ class SqliteMessageBus implements MessageBus {
 
   readonly db: Database.Database;
   readonly sql: Statements;
-  private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => string[]>;
+  private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => Appended[]>;
   private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
 
   constructor(
@@ -186,7 +188,7 @@ class SqliteMessageBus implements MessageBus {
     this.commits = new CommitBatch(this);
     this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
       const now = Date.now();
-      const touched: string[] = [];
+      const touched: Appended[] = [];
       for (const { topic, messages } of batches) {
         if (messages.length > 0) this.append(topic, messages, now, touched);
       }
@@ -212,7 +214,7 @@ class SqliteMessageBus implements MessageBus {
   async publishMany(batches: TopicMessages[], options?: { checkpoint?: PublishCheckpoint }): Promise<void> {
     this.assertOpen();
     const touched = this.publishTx.immediate(batches, options?.checkpoint);
-    for (const key of touched) this.notify(key);
+    this.committed(touched);
   }
 
   async readCheckpoint(name: string): Promise<string | undefined> {
@@ -290,27 +292,39 @@ class SqliteMessageBus implements MessageBus {
     return partitions;
   }
 
-  /** Appends to the topic's partitions; adds the partitions it wrote to `touched` (as `workerKey`s). */
-  private append(topic: string, messages: OutgoingMessage[], now: number, touched: string[]): void {
+  /** Appends to the topic's partitions; adds what it wrote to each partition to `touched`. */
+  private append(topic: string, messages: OutgoingMessage[], now: number, touched: Appended[]): void {
     const partitions = this.ensureTopic(topic, this.defaultPartitions);
     const next = this.sql.nextOffsets.all(topic).map((r) => r.next_offset);
     const start = next.slice();
+    const runs: StoredMessage[][] = [];
     for (const m of messages) {
       const p = partitions === 1 ? 0 : partitionForKey(m.key, partitions);
       const headers = m.headers === undefined || isEmpty(m.headers) ? null : JSON.stringify(m.headers);
       this.sql.insertMessage.run(topic, p, next[p]!, m.key, m.value, headers, now);
+      (runs[p] ??= []).push({ key: m.key, value: m.value, headers, timestamp: now });
       next[p]! += 1;
     }
     for (let p = 0; p < partitions; p++) {
       if (next[p] === start[p]) continue;
       this.sql.setNextOffset.run(next[p], topic, p);
-      touched.push(workerKey(topic, p));
+      touched.push({ key: workerKey(topic, p), first: start[p]!, messages: runs[p]! });
+    }
+  }
+
+  /** After the commit: keep what was appended for this process's readers, and wake them. */
+  private committed(touched: Appended[]): void {
+    for (const { key, first, messages } of touched) {
+      let recent = this.recent.get(key);
+      if (!recent) this.recent.set(key, (recent = new RecentMessages()));
+      recent.add(first, messages);
+      this.notify(key);
     }
   }
 
   /** Appends dead letters and commits past the poison message in one transaction. */
   deadLetter(fenced: () => boolean, topic: string, message: OutgoingMessage): boolean {
-    const touched: string[] = [];
+    const touched: Appended[] = [];
     const moved = this.db
       .transaction(() => {
         this.ensureTopic(deadLetterTopic(topic), this.ensureTopic(topic, this.defaultPartitions));
@@ -320,11 +334,23 @@ class SqliteMessageBus implements MessageBus {
       })
       .immediate();
     // A DLQ reader in this process waits on an in-process wake-up, like any other partition.
-    if (moved) for (const key of touched) this.notify(key);
+    if (moved) this.committed(touched);
     return moved;
   }
 
   fetch(topic: string, partition: number, from: number, limit: number): BusMessage[] {
+    const recent = this.recent.get(workerKey(topic, partition))?.from(from, limit);
+    if (recent) {
+      return recent.map((m, i) => ({
+        topic,
+        partition,
+        offset: from + i,
+        key: m.key,
+        value: m.value,
+        headers: m.headers === null ? {} : (JSON.parse(m.headers) as Record<string, string>),
+        timestamp: m.timestamp,
+      }));
+    }
     const rows = this.sql.fetch.all(topic, partition, topic, partition, from, limit);
     for (const r of rows) r.headers = r.headers === null ? {} : (JSON.parse(r.headers as string) as Record<string, string>);
     return rows as BusMessage[];
@@ -377,7 +403,7 @@ class SqliteMessageBus implements MessageBus {
   private startPolling(): void {
     if (this.pollTimer) return;
     this.dataVersion = this.sql.dataVersion.get() as number;
-    this.readEnds();
+    this.endsMoved();
     this.pollTimer = setInterval(() => {
       if (this.closed || this.waiters.size === 0) return;
       try {
@@ -387,7 +413,7 @@ class SqliteMessageBus implements MessageBus {
         this.dataVersion = version;
         // Wake only the partitions whose end moved since the last look. A waiter registered
         // before that commit is woken now; one registered after it fetched the message itself.
-        for (const key of this.readEnds()) this.notify(key);
+        for (const key of this.endsMoved()) this.notify(key);
       } catch (error) {
         this.log('message bus poll failed', { error: String(error) });
       }
@@ -398,12 +424,15 @@ class SqliteMessageBus implements MessageBus {
    * Reads every partition's end (a small table) and returns the partitions whose end moved.
    * A partition's first sighting counts as moved; its wake-up is at worst a fetch for nothing.
    */
-  private readEnds(): string[] {
+  private endsMoved(): string[] {
     const moved: string[] = [];
     for (const r of this.sql.partitionEnds.all()) {
       const key = workerKey(r.topic, r.partition);
       if (this.seenEnds.get(key) === r.next_offset) continue;
       this.seenEnds.set(key, r.next_offset);
+      // Another process wrote here: the run held no longer ends at the partition's end, and a
+      // short read of it must not pass for having read to the end (see the worker's loop).
+      if (this.recent.get(key)?.end !== r.next_offset) this.recent.delete(key);
       moved.push(key);
     }
     return moved;
@@ -520,6 +549,60 @@ const workerKey = (topic: string, partition: number) => `${topic}\u0000${partiti
 function isEmpty(headers: Record<string, string>): boolean {
   for (const _ in headers) return false;
   return true;
+}
+
+/** A message as stored, without its place (which the partition and offset give). */
+interface StoredMessage {
+  key: string;
+  value: string;
+  headers: string | null;
+  timestamp: number;
+}
+
+/** What one transaction appended to one partition (`key` is its `workerKey`), from offset `first`. */
+interface Appended {
+  key: string;
+  first: number;
+  messages: StoredMessage[];
+}
+
+/**
+ * The last messages of a partition that this connection appended, contiguous by offset, so
+ * consumers in this process (often several groups, right behind the publisher) read them
+ * without a query. Rows once committed never change, so a copy cannot go stale; a gap (another
+ * process appended in between) restarts the run. Bounded: the oldest are dropped.
+ */
+class RecentMessages {
+  private static readonly keep = 2_048;
+  private start = 0;
+  private messages: StoredMessage[] = [];
+
+  /** The offset after the last message held. */
+  get end(): number {
+    return this.start + this.messages.length;
+  }
+
+  add(first: number, messages: StoredMessage[]): void {
+    if (first !== this.start + this.messages.length) {
+      this.start = first;
+      this.messages = messages.slice();
+    } else {
+      for (const m of messages) this.messages.push(m);
+    }
+    // Trimmed in steps, so dropping the oldest costs O(1) per message.
+    if (this.messages.length > 2 * RecentMessages.keep) {
+      const drop = this.messages.length - RecentMessages.keep;
+      this.messages = this.messages.slice(drop);
+      this.start += drop;
+    }
+  }
+
+  /** Up to `limit` messages from offset `from`, or undefined if `from` is not held. */
+  from(from: number, limit: number): StoredMessage[] | undefined {
+    const i = from - this.start;
+    if (i < 0 || i >= this.messages.length) return undefined;
+    return this.messages.slice(i, i + limit);
+  }
 }
 
 /** A partition's offset commits, as the grouped commit sees them. */
@@ -654,8 +737,9 @@ class PartitionWorker implements PartitionCommitter {
             continue;
           }
           await this.deliver(messages);
-          // A short batch read the partition to its end; with no wake-up since, a fetch now
-          // would come back empty (a publish here, or a poll seeing another process's, wakes it).
+          // A short batch read the partition to its end (a held run that another process wrote
+          // past is dropped when the poll sees it, with a wake-up); with no wake-up since, a
+          // fetch now would come back empty (a publish here, or a poll seeing another's, wakes it).
           const readAll = this.next === messages[messages.length - 1]!.offset + 1;
           if (messages.length < limit && readAll && bus.wakeCount(key) === wakes && !this.leaving) {
             if (this.next !== this.committedOffset && !this.lost) bus.commitSoon(this, this.next);
