@@ -48,11 +48,6 @@ export interface ProjectorRunner {
 /** Where an admin replay for one consumer group is published; only that group reads it. */
 export const replayTopicOf = (groupId: string): string => `replay.${groupId}`;
 
-export function decodeEventMessage(message: BusMessage): RecordedEvent {
-  // The value is the stored RecordedEvent; the envelope is checked, the data was validated on append.
-  return RecordedEventJson.parse(JSON.parse(message.value)) as RecordedEvent;
-}
-
 export interface ProjectorRunnerDeps {
   bus: MessageBus;
   store: DocumentStore;
