@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
-import { streamIdFor } from '@saga/event-schemas/streams';
 import { IllegalStateError } from '@saga/platform/errors';
 import { startSagaRuntime, type SagaRuntime } from './runtime';
+import { stackProbes, until } from './stack-probes.fixture';
 import { startEmbeddedStack, testCards, type EmbeddedStack } from './embedded-stack.fixture';
 
 /**
@@ -40,36 +39,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     await stack.close();
   });
 
-  const sagaOf = (orderId: string) => stack.store.readStream(streamIdFor.saga(orderId));
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  const ending = (orderId: string) =>
-    until(`the saga of ${orderId} to end`, async () => {
-      const ended = (await sagaOf(orderId)).find((e) => e.type === 'SagaEnded');
-      return ended ? (ended.data as { status: string; flags: string[] }) : undefined;
-    });
-  const statesOf = async (orderId: string) =>
-    (await sagaOf(orderId))
-      .filter((e) => e.type !== 'SagaEnded')
-      .map((e) => (e.data as { to?: string; state?: string }).to ?? (e.data as { state: string }).state);
-  const inState = (orderId: string, state: string) =>
-    until(`the saga of ${orderId} to wait in ${state}`, async () => ((await statesOf(orderId)).at(-1) === state ? true : undefined));
-  const orderEvents = async (orderId: string) => (await stack.store.readStream(streamIdFor.order(orderId))).map((e) => e.type);
-  const paymentEvents = async (orderId: string) => (await stack.store.readStream(streamIdFor.payment(orderId))).map((e) => e.type);
-  const stockHeldBy = async (orderId: string) => {
-    const all = await stack.store.readStream(streamIdFor.inventory());
-    return all.filter((e: RecordedEvent) => (e.data as { orderId?: string }).orderId === orderId).map((e) => e.type);
-  };
-  /** Each email as `<event>:<template>`. */
-  const emails = async (orderId: string) =>
-    (await stack.store.readStream(streamIdFor.email(orderId))).map((e) => `${e.type}:${(e.data as { template: string }).template}`);
+  const { sagaOf, statesOf, ending, inState, orderEvents, paymentEvents, stockHeldBy, emails } = stackProbes(() => stack.store);
   const cancel = (orderId: string) =>
     stack.order.requestCancellation({ orderId, actor: { userId: `cust-${orderId}`, role: 'customer' } });
   const place = (orderId: string, card: string) => stack.place({ orderId, card, items: [{ sku: 'MUG-001', quantity: 1 }] });

@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
-import { streamIdFor } from '@saga/event-schemas/streams';
 import { startSagaRuntime, type SagaRuntime } from './runtime';
+import { stackProbes, until } from './stack-probes.fixture';
 import { startEmbeddedStack, testCards, type EmbeddedStack } from './embedded-stack.fixture';
 
 /**
@@ -28,30 +27,7 @@ describe('the order saga on the whole embedded stack', () => {
     await stack.close();
   });
 
-  const sagaOf = (orderId: string) => stack.store.readStream(streamIdFor.saga(orderId));
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  const ending = (orderId: string) =>
-    until(`the saga of ${orderId} to end`, async () => {
-      const ended = (await sagaOf(orderId)).find((e) => e.type === 'SagaEnded');
-      return ended ? (ended.data as { status: string; flags: string[] }) : undefined;
-    });
-  const orderEvents = async (orderId: string) => (await stack.store.readStream(streamIdFor.order(orderId))).map((e) => e.type);
-  const paymentEvents = async (orderId: string) => (await stack.store.readStream(streamIdFor.payment(orderId))).map((e) => e.type);
-  const stockHeldBy = async (orderId: string) => {
-    const all = await stack.store.readStream(streamIdFor.inventory());
-    return all.filter((e: RecordedEvent) => (e.data as { orderId?: string }).orderId === orderId).map((e) => e.type);
-  };
-  const statesOf = async (orderId: string) =>
-    (await sagaOf(orderId)).filter((e) => e.type !== 'SagaEnded').map((e) => (e.data as { to?: string; state?: string }).to ?? (e.data as { state: string }).state);
-
+  const { statesOf, ending, orderEvents, paymentEvents, stockHeldBy } = stackProbes(() => stack.store);
   it('approve (4242...): completed, order confirmed, stock sold, payment captured, confirmation emailed', async () => {
     await stack.place({ orderId: 'card-approve', card: testCards.approve, items: [{ sku: 'MUG-001', quantity: 2 }] });
     expect(await ending('card-approve')).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
