@@ -1,12 +1,13 @@
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { RecordedEvent, StateAtRevision, StreamInfo, StreamList } from '../api';
 import { useSession } from '../session';
 import { useAction, useResource } from '../hooks';
 import { useLive, useLiveState, type LiveMessage } from '../live';
 import { clockTime, count } from '../format';
-import { Link, navigate } from '../router';
+import { Link } from '../router';
 import { diffJson, serverChanges, show, type Change } from '../diff';
 import { Empty, JsonView, PageHeader, ProblemBox, Spinner } from '../components/ui';
+import { OpenById } from '../components/OpenById';
 
 const pageSize = 100;
 
@@ -29,7 +30,7 @@ export function EventsPage({ streamId }: { streamId?: string }) {
       </PageHeader>
       <div className="explorer">
         <aside className="card explorer-side" aria-labelledby="streams-title">
-          <OpenStream current={streamId} />
+          <OpenById current={streamId} label="Stream id" placeholder="order-…, inventory-warehouse" basePath="/events" />
           <h2 id="streams-title">Categories</h2>
           <ProblemBox error={list.error} onRetry={list.reload} />
           <div className="chips" role="group" aria-label="Category" data-testid="categories">
@@ -78,28 +79,6 @@ export function EventsPage({ streamId }: { streamId?: string }) {
         </section>
       </div>
     </div>
-  );
-}
-
-function OpenStream({ current }: { current: string | undefined }) {
-  const [value, setValue] = useState(current ?? '');
-  useEffect(() => {
-    setValue(current ?? '');
-  }, [current]);
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    if (value.trim()) navigate(`/events/${encodeURIComponent(value.trim())}`);
-  };
-  return (
-    <form onSubmit={submit} className="open-by-id">
-      <label htmlFor="stream-id">Stream id</label>
-      <div className="row">
-        <input id="stream-id" className="text" value={value} onChange={(e) => setValue(e.target.value)} placeholder="order-…, inventory-warehouse" />
-        <button type="submit" className="button small">
-          Open
-        </button>
-      </div>
-    </form>
   );
 }
 

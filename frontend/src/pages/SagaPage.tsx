@@ -1,15 +1,16 @@
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, allPages, type SagaInstance } from '../api';
 import { useSession } from '../session';
 import { useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
 import { clockTime, duration, shortId } from '../format';
-import { Link, navigate } from '../router';
+import { Link } from '../router';
 import { adaptDefinition, DefinitionError, type SagaGraph } from '../saga/definition';
 import { countInstances, instancePath, stateAfter, type InstancePath } from '../saga/instance';
 import type { Layout } from '../saga/layout';
 import { SagaChart } from '../saga/SagaChart';
 import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
+import { OpenById } from '../components/OpenById';
 import { concernsOrder } from './OrderDetailPage';
 
 const sagaStatuses = ['', 'running', 'completed', 'rejected', 'cancelled'] as const;
@@ -92,7 +93,7 @@ export function SagaPage({ orderId }: { orderId?: string }) {
       <div className="saga-layout">
         <aside className="card saga-instances" aria-labelledby="instances-title">
           <h2 id="instances-title">Instances</h2>
-          <OpenById current={orderId} />
+          <OpenById current={orderId} label="Order id" placeholder="order id" basePath="/sagas" />
           <label className="inline-field">
             Status{' '}
             <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="saga-status-filter">
@@ -134,28 +135,6 @@ export function SagaPage({ orderId }: { orderId?: string }) {
         </section>
       </div>
     </div>
-  );
-}
-
-function OpenById({ current }: { current: string | undefined }) {
-  const [value, setValue] = useState(current ?? '');
-  useEffect(() => {
-    setValue(current ?? '');
-  }, [current]);
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    if (value.trim()) navigate(`/sagas/${encodeURIComponent(value.trim())}`);
-  };
-  return (
-    <form onSubmit={submit} className="open-by-id">
-      <label htmlFor="saga-order-id">Order id</label>
-      <div className="row">
-        <input id="saga-order-id" className="text" value={value} onChange={(e) => setValue(e.target.value)} placeholder="order id" />
-        <button type="submit" className="button small">
-          Open
-        </button>
-      </div>
-    </form>
   );
 }
 
