@@ -7,6 +7,7 @@ import { ValidationError } from '@saga/platform/errors';
 import { userOf } from '@saga/platform/http/auth-middleware';
 import { parseWith } from '@saga/platform/http/validate';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
+import { productsProjection } from '@saga/projections/projectors/products';
 import type { SagaQueries } from '@saga/projections/projectors/sagas';
 import type { ProjectionChange } from '@saga/projections/projectors/runner';
 import type { RebuildProgress } from '@saga/projections/rebuild/rebuild';
@@ -40,20 +41,6 @@ export interface LiveDeps {
 
 const orderIdOf = (event: RecordedEvent): string | null =>
   'orderId' in event.data && typeof event.data.orderId === 'string' ? event.data.orderId : null;
-
-const inventorySkus = (event: RecordedEvent): string[] => {
-  switch (event.type) {
-    case 'ProductAdded':
-    case 'ProductRestocked':
-      return [event.data.sku];
-    case 'StockReserved':
-    case 'StockReleased':
-    case 'StockCommitted':
-      return [...new Set(event.data.items.map((i) => i.sku as string))];
-    default:
-      return [];
-  }
-};
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
@@ -151,7 +138,8 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
         if (isAdmin(user)) {
           stream.send('log', { position: id, streamId: event.streamId, revision: event.revision, type: event.type, at: event.metadata.occurredAt }, id);
         }
-        const skus = inventorySkus(event);
+        // The products a stock event touches are the documents the products projection updates.
+        const skus = productsProjection.docIds(event);
         if (skus.length > 0) stream.send('stock', { position: id, skus }, id);
         const orderId = orderIdOf(event);
         if (orderId && (await mayRead(user, orderId, event))) {
