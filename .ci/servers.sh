@@ -74,6 +74,12 @@ EOF
   log "fetching Kafka $KAFKA_VERSION from Maven Central (first use only)"
   rm -rf "$KHOME/libs"
   mvn -B -q -f "$KHOME/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KHOME/libs" >&2
+  local log4j
+  log4j=$(cd "$KHOME/libs" && ls log4j-api-*.jar 2>/dev/null | sed -E 's/log4j-api-(.*)\.jar/\1/' | head -1)
+  if [ -n "$log4j" ] && ! ls "$KHOME/libs"/log4j-slf4j-impl-*.jar >/dev/null 2>&1; then
+    # 4.x logs through log4j2 but its published POM has no slf4j 1.x binding: without it the broker logs nothing.
+    mvn -B -q dependency:copy -Dartifact="org.apache.logging.log4j:log4j-slf4j-impl:$log4j" -DoutputDirectory="$KHOME/libs" >&2
+  fi
   printf 'log4j.rootLogger=WARN, out\nlog4j.appender.out=org.apache.log4j.ConsoleAppender\nlog4j.appender.out.layout=org.apache.log4j.PatternLayout\nlog4j.appender.out.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$KHOME/log4j.properties"
   printf 'rootLogger.level=warn\nrootLogger.appenderRef.out.ref=out\nappender.out.type=Console\nappender.out.name=out\nappender.out.layout.type=PatternLayout\nappender.out.layout.pattern=[%%d] %%p %%m (%%c)%%n\n' >"$KHOME/log4j2.properties"
   touch "$KHOME/.installed"
