@@ -135,6 +135,7 @@ export const problemHandler: ErrorRequestHandler = (err, req, res, next) => {
     const issues = Array.isArray(known.details.issues) ? (known.details.issues as Issue[]) : undefined;
     problem = problemOf(known.kind, known.status, known.message, issues);
     if (known.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+    if (known.status === 503) res.setHeader('Retry-After', '1');
     // A client fault is logged as one line without a stack; the original reason is kept when it differs.
     const reason = known === err ? undefined : err instanceof Error ? err.message : undefined;
     req.log?.info({ problem: problem.type, status: problem.status, detail: problem.detail, ...(reason ? { reason } : {}) }, 'request refused');
