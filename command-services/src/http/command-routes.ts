@@ -19,7 +19,7 @@ export interface InventoryCommands {
 }
 
 export interface CommandRouterDeps {
-  jwt: Pick<Jwt, 'verify'>;
+  jwt: Pick<Jwt, 'verifyWithExpiry'>;
   orders: Pick<OrderHandlers, 'placeOrder' | 'requestCancellation'>;
   inventory: InventoryCommands;
   /** The card number stops at the gateway's tokenizer: the order keeps a token and the last four digits. */

@@ -26,7 +26,7 @@ export interface HttpAppOptions {
 }
 
 /** SSE clients pass their token in the query string; it must not land in the logs. */
-const redactUrl = (url: string) => url.replace(/([?&]access_token=)[^&]*/gi, '$1[redacted]');
+const redactUrl = (url: string) => url.replace(/([?&](?:access_token|ticket)=)[^&]*/gi, '$1[redacted]');
 
 /** A caller-chosen correlation id is kept only if it is short and plain, so it is safe in logs and headers. */
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
