@@ -101,7 +101,7 @@ export function loadOrCreateJwtSecret(dataDir: string, env: NodeJS.ProcessEnv = 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(48).toString('base64url');
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   // The mode passed to writeFileSync only applies on creation; tighten a pre-existing (short) file too.
