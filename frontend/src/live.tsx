@@ -52,6 +52,8 @@ export function LiveProvider({ token, children }: { token: string | null; childr
     let retry: ReturnType<typeof setTimeout> | null = null;
     let stopped = false;
     let lastId: string | undefined;
+    // Consecutive failures back off (1 s, 2 s, ... 30 s), e.g. while the server answers 429 to one tab too many.
+    let failures = 0;
 
     const dispatch = (kind: string) => (e: MessageEvent<string>) => {
       if (e.lastEventId) lastId = e.lastEventId;
@@ -62,10 +64,11 @@ export function LiveProvider({ token, children }: { token: string | null; childr
       for (const l of listeners.current) l(msg);
     };
 
-    const reopenLater = (ms: number) => {
+    const reopenLater = () => {
       source?.close();
       source = null;
-      if (!stopped) retry = setTimeout(() => void open(), ms);
+      failures++;
+      if (!stopped) retry = setTimeout(() => void open(), Math.min(30_000, 1000 * 2 ** (failures - 1)));
     };
 
     const open = async () => {
@@ -75,16 +78,19 @@ export function LiveProvider({ token, children }: { token: string | null; childr
         url = await liveUrl(token, lastId);
       } catch {
         setState('closed');
-        reopenLater(5000);
+        reopenLater();
         return;
       }
       if (stopped) return;
       source = new EventSource(url);
-      source.onopen = () => setState('open');
+      source.onopen = () => {
+        failures = 0;
+        setState('open');
+      };
       source.onerror = () => {
         // The browser would retry with the same (used) ticket: reopen with a new one instead.
         setState('connecting');
-        reopenLater(1000);
+        reopenLater();
       };
       source.addEventListener('expired', () => {
         stopped = true;
