@@ -5,11 +5,14 @@
  */
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Express } from 'express';
-import type { Config } from '@saga/platform/config';
+import { demoSeeding, type Config } from '@saga/platform/config';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
+import { authenticate, requireRole } from '@saga/platform/http/auth-middleware';
+import { startMetricsServer, type MetricsServer } from '@saga/platform/http/metrics-server';
 import type { Logger } from '@saga/platform/logging';
 import { createMetrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
@@ -26,7 +29,7 @@ import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-
 import { createUserStore } from '@saga/command-services/users/user-store';
 import { createAuthRouter } from '@saga/command-services/http/auth-routes';
 import { createCommandRouter } from '@saga/command-services/http/command-routes';
-import { seedDemo } from '@saga/command-services/seed';
+import { DEMO_USERS, seedDemo } from '@saga/command-services/seed';
 import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
 import { startRelay } from '@saga/projections/relay/relay';
@@ -42,6 +45,8 @@ export type ServiceName = (typeof serviceNames)[number];
 export interface Stoppable {
   name: string;
   stop(): Promise<void>;
+  /** Where it listens, for a service that does (the gateway). */
+  url?: string;
 }
 
 export interface Context {
@@ -156,10 +161,23 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   });
   const users = await createUserStore(adapters.docs, ctx.clock);
   const inventory = ctx.inventory();
-  if (config.mode === 'embedded' && config.SEED_DEMO === 'true') {
+  const seeding = demoSeeding(config);
+  if (!seeding.publicDemoPasswordsAllowed) {
+    // An install seeded on loopback and now bound to every interface would expose the published passwords.
+    for (const demo of DEMO_USERS) {
+      if (await users.authenticate(demo.email, demo.password)) {
+        throw new Error(
+          `refusing to listen on HOST=${config.HOST}: the demo account ${demo.email} still has its published password. ` +
+            'Bind to 127.0.0.1, start from an empty DATA_DIR, or set SEED_DEMO_PUBLIC=true to accept it.',
+        );
+      }
+    }
+  }
+  if (seeding.seed) {
     const seeded = await seedDemo({ users, inventory });
     if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
   }
+  (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);
   const rebuilds = createRebuildService({
     eventStore: adapters.store,
     documentStore: adapters.docs,
@@ -168,8 +186,24 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     onError: (error, projection) => log.error({ err: error, projection }, 'rebuild failed'),
   });
 
-  const app = createHttpApp({ name: 'gateway', logger: log, metrics: createMetrics('gateway') });
-  app.use(createAuthRouter({ users, jwt }));
+  const metrics = createMetrics('gateway');
+  // /metrics shows volumes and failed logins: for admins on the gateway, or open on a private listener only.
+  const metricsServer: MetricsServer | undefined =
+    config.METRICS_PORT === undefined ? undefined : await startMetricsServer({ metrics, host: config.METRICS_HOST, port: config.METRICS_PORT });
+  const app = createHttpApp({
+    name: 'gateway',
+    logger: log,
+    metrics,
+    metricsAccess: metricsServer ? false : [authenticate(jwt), requireRole('admin')],
+  });
+  app.use(
+    createAuthRouter({
+      users,
+      jwt,
+      loginRateLimit: { windowMs: 60_000, limit: config.LOGIN_LIMIT_PER_IP },
+      loginAccountRateLimit: { windowMs: 60_000, limit: config.LOGIN_LIMIT_PER_ACCOUNT },
+    }),
+  );
   app.use(createCommandRouter({ jwt, orders: ctx.orders(), inventory, payments: gateway(config) }));
   app.use(sagaDefinitionRoutes({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS }));
   app.use(
@@ -187,14 +221,22 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
 
   const server: Server = app.listen(config.PORT, config.HOST);
   await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', fail));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  log.info(
+    { host: config.HOST, port, metrics: metricsServer ? `${metricsServer.url}/metrics` : 'GET /metrics on the gateway, admin token required' },
+    `gateway listening on ${url}`,
+  );
   return {
     name: 'gateway',
+    url,
     stop: async () => {
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       // Long-lived SSE connections would hold close() open forever.
       server.closeIdleConnections();
       setTimeout(() => server.closeAllConnections(), 2_000).unref();
       await closed;
+      await metricsServer?.close();
     },
   };
 }

@@ -397,7 +397,13 @@ export function newIdempotencyKey(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** EventSource cannot send headers, so the live stream takes the token as a query parameter. */
-export function liveUrl(token: string): string {
-  return withQuery('/api/live', { access_token: token });
+/**
+ * EventSource cannot send headers, so the token buys a one-use ticket (valid 30 s) that opens
+ * the stream: the long-lived token never goes in a URL. `lastEventId` resumes after that event.
+ */
+export async function liveUrl(token: string, lastEventId?: string): Promise<string> {
+  const res = await fetch('/api/live/ticket', { method: 'POST', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' } });
+  if (!res.ok) throw new Error(`live stream ticket refused (HTTP ${res.status})`);
+  const { ticket } = (await res.json()) as { ticket: string };
+  return withQuery('/api/live', { ticket, lastEventId: lastEventId && /^\d+$/.test(lastEventId) ? lastEventId : undefined });
 }

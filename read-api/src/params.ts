@@ -58,6 +58,8 @@ export const ReplayRequest = z
 
 export const LiveQuery = z.strictObject({
   access_token: z.string().max(4096).optional(),
+  /** A one-use ticket from POST /api/live/ticket (checked before this schema, by the live route). */
+  ticket: z.string().max(64).optional(),
   /** Resume point when the client cannot send Last-Event-ID (it is the global position). */
   lastEventId: positionParam.optional(),
 });

@@ -63,7 +63,7 @@ class RevisionConflict {
 
 export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
   const pageSize = options.pageSize ?? 256;
-  mkdirSync(options.dataDir, { recursive: true });
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   // WAL with synchronous=NORMAL survives a process crash (an OS crash may lose the last commits).
   const connection = openSqliteConnection(join(options.dataDir, 'events.sqlite'), { busyTimeoutMs: 5_000 });
   const db = connection.db;
