@@ -1,8 +1,8 @@
 import { Router, type RequestHandler, type Response } from 'express';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import type { AuthUser } from '@saga/platform/auth/jwt';
-import type { EventStore } from '@saga/platform/event-store/port';
+import { positionParam, type EventStore } from '@saga/platform/event-store/port';
 import { ValidationError } from '@saga/platform/errors';
 import { userOf } from '@saga/platform/http/auth-middleware';
 import { parseWith } from '@saga/platform/http/validate';
@@ -42,7 +42,7 @@ export interface LiveDeps {
 const orderIdOf = (event: RecordedEvent): string | null =>
   'orderId' in event.data && typeof event.data.orderId === 'string' ? event.data.orderId : null;
 
-const LAST_EVENT_ID = /^\d{1,15}$/;
+const LAST_EVENT_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
   const router = Router();
@@ -78,9 +78,13 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
     const query = parseWith(LiveQuery, req.query, 'query');
     const header = req.headers['last-event-id'];
     if (header !== undefined && (typeof header !== 'string' || !LAST_EVENT_ID.test(header))) {
-      throw new ValidationError('Last-Event-ID must be a global log position', [{ path: ['Last-Event-ID'], message: 'expected an integer' }]);
+      throw new ValidationError('Last-Event-ID must be a global log position', [{ path: ['Last-Event-ID'], message: 'not a log position' }]);
     }
-    const resumeAfter = header !== undefined ? Number(header) : (query.lastEventId ?? (await deps.eventStore.headPosition()));
+    // A resume point is an SSE id this stream sent, i.e. a position the store handed out: the
+    // store checks it is an event's before the stream starts, so a made-up one is a 400.
+    const given = header !== undefined ? { name: 'Last-Event-ID', position: header as LogPosition } : query.lastEventId !== undefined ? { name: 'lastEventId', position: query.lastEventId } : undefined;
+    if (given) await positionParam(given.name, deps.eventStore.readAll({ fromPosition: given.position, limit: 1 }));
+    const resumeAfter = given?.position ?? (await deps.eventStore.headPosition());
 
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -105,7 +109,7 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
     };
     const mayRead = async (u: AuthUser, orderId: string, event: RecordedEvent) => isAdmin(u) || (await ownerOf(orderId, event)) === u.id;
 
-    const subscription = deps.eventStore.subscribeToAll({ after: resumeAfter });
+    const subscription = deps.eventStore.subscribeToAll(resumeAfter === null ? {} : { after: resumeAfter });
     const unsubscribe: (() => void)[] = [];
     if (isAdmin(user)) {
       unsubscribe.push(deps.onRebuildProgress?.((p) => stream.send('projection', { kind: 'rebuild', ...p }, undefined)) ?? (() => {}));
@@ -172,7 +176,7 @@ function sseWriter(res: Response) {
     raw(text: string) {
       if (!res.writableEnded) full = !res.write(text) || full;
     },
-    send(event: string, data: unknown, id: number | undefined) {
+    send(event: string, data: unknown, id: LogPosition | undefined) {
       const lines = [`event: ${event}`, ...(id === undefined ? [] : [`id: ${id}`]), `data: ${JSON.stringify(data)}`];
       this.raw(`${lines.join('\n')}\n\n`);
     },
