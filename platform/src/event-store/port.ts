@@ -113,6 +113,11 @@ export interface EventStore {
   streamRevision(streamId: string): Promise<number>;
   /** Position of the last event in the global log, or null if the log is empty. */
   headPosition(): Promise<LogPosition | null>;
+  /**
+   * How many events the log holds that pass the filter, for progress and ETAs (a position is
+   * no count). Optional: EventStoreDB can only count by reading `$all`, so it leaves it out.
+   */
+  countEvents?(filter?: LogFilter): Promise<number>;
   listCategories(): Promise<CategoryInfo[]>;
   listStreams(options?: ListStreamsOptions): Promise<{ streams: StreamInfo[]; next?: string }>;
   close(): Promise<void>;

@@ -364,6 +364,19 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       return head();
     },
 
+    async countEvents(filter) {
+      const types = filter?.eventTypes !== undefined;
+      const prefixes = filter?.streamPrefixes !== undefined;
+      const params: string[] = [];
+      if (types) params.push(JSON.stringify(filter.eventTypes));
+      if (prefixes) params.push(JSON.stringify(filter.streamPrefixes));
+      const sql =
+        'SELECT count(*) FROM events WHERE 1' +
+        (types ? ' AND type IN (SELECT value FROM json_each(?))' : '') +
+        (prefixes ? ' AND EXISTS (SELECT 1 FROM json_each(?) p WHERE substr(stream_id, 1, length(p.value)) = p.value)' : '');
+      return db.prepare<string[], number>(sql).pluck().get(...params)!;
+    },
+
     async listCategories(): Promise<CategoryInfo[]> {
       // A category's streams are `<category>` itself and the ids in [`<category>-`, `<category>.`)
       // ('.' follows '-'), so each category costs a seek and a count, not a visit per stream.

@@ -184,7 +184,8 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
         // Each page starts after the last one read: a position is a cursor, never counted on.
         const after = progress.position === null ? {} : { after: progress.position };
         const page: RecordedEvent[] = await eventStore.readAll({ ...after, limit: pageSize, ...(filter ? { filter } : {}) });
-        if (page.length === 0) return read;
+        // Not `return`: a log that ends on a full page still has its last pages to flush.
+        if (page.length === 0) break;
         await foldPage(page);
         read += page.length;
         progress.eventsDone += page.length;
