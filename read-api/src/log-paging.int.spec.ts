@@ -17,6 +17,8 @@ import type { MessageBus, OutgoingMessage } from '@saga/platform/message-bus/por
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
 import { appendStory, customerOrder, demoCatalog, orderStory, outcomeOf, productStory } from '@saga/projections/projectors/fixtures';
 import { createRebuildService } from '@saga/projections/rebuild/service';
+// The live log's own client code, speaking HTTP to this server as the browser does.
+import { createApi } from '../../frontend/src/api';
 import { createReadApi } from './read-api';
 import { republishRange } from './replay/republish';
 
@@ -73,7 +75,7 @@ describe('global log positions as cursors: /api/log, replay, live resume', () =>
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     await appendStory(eventStore, productStory(demoCatalog(20), t0));
-    for (let n = 0; n < 3; n++) await appendStory(eventStore, orderStory(customerOrder(n, t0 + n * 100), outcomeOf(n)));
+    for (let n = 0; n < 6; n++) await appendStory(eventStore, orderStory(customerOrder(n, t0 + n * 100), outcomeOf(n)));
     log = await eventStore.readAll();
   });
 
@@ -108,6 +110,15 @@ describe('global log positions as cursors: /api/log, replay, live resume', () =>
     expect(latest.next).toBe(log.at(-6)!.position);
     const older = await json(`/api/log?direction=backwards&limit=5&from=${encodeURIComponent(latest.next!)}`);
     expect(older.events.map((e) => e.eventId)).toEqual(log.slice(-10, -5).reverse().map((e) => e.eventId));
+  });
+
+  it('backfills the live log with its latest events through the frontend client, oldest first', async () => {
+    const api = createApi({ token: () => jwt.sign(admin), fetch: (input, init) => fetch(`${base}${String(input)}`, init) });
+    const latest = await api.latestLog(50);
+    expect(log.length).toBeGreaterThan(50);
+    expect(latest.map((e) => e.position)).toEqual(log.slice(-50).map((e) => e.position));
+    // Each backfilled line's SSE id is its position, so live messages that overlap it are told apart.
+    expect(new Set(latest.map((e) => e.position)).size).toBe(50);
   });
 
   it('answers a position that is not an event with 400 problem+json on that parameter, never 500', async () => {
