@@ -351,6 +351,7 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
       const limit = opts.limit ?? Number.MAX_SAFE_INTEGER;
       const filter = opts.filter;
       const from = opts.fromPosition;
+      if (limit <= 0) return [];
       if (opts.direction === 'backwards') {
         if (from === undefined || from === 'end') return readLog('backwards', END, filter, limit);
         // Inclusive in both directions, but a backward read from a position excludes the event
