@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import type { AuthUser } from '@saga/platform/auth/jwt';
-import type { EventStore } from '@saga/platform/event-store/port';
+import { positionParam, type EventStore } from '@saga/platform/event-store/port';
 import { UnauthorizedError, ValidationError } from '@saga/platform/errors';
 import { userOf } from '@saga/platform/http/auth-middleware';
 import { TooManyRequestsError } from '@saga/platform/http/problem';
@@ -100,7 +100,7 @@ const TICKET = /^[A-Za-z0-9_-]{43}$/;
 const orderIdOf = (event: RecordedEvent): string | null =>
   'orderId' in event.data && typeof event.data.orderId === 'string' ? event.data.orderId : null;
 
-const LAST_EVENT_ID = /^\d{1,15}$/;
+const LAST_EVENT_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
   const router = Router();
@@ -162,9 +162,13 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
     const query = parseWith(LiveQuery, req.query, 'query');
     const header = req.headers['last-event-id'];
     if (header !== undefined && (typeof header !== 'string' || !LAST_EVENT_ID.test(header))) {
-      throw new ValidationError('Last-Event-ID must be a global log position', [{ path: ['Last-Event-ID'], message: 'expected an integer' }]);
+      throw new ValidationError('Last-Event-ID must be a global log position', [{ path: ['Last-Event-ID'], message: 'not a log position' }]);
     }
-    // Counted before any await, so a burst of opens cannot all pass the check at once.
+    // A resume point is an SSE id this stream sent, i.e. a position the store handed out: the
+    // store checks it is an event's before the stream starts, so a made-up one is a 400.
+    const given = header !== undefined ? { name: 'Last-Event-ID', position: header as LogPosition } : query.lastEventId !== undefined ? { name: 'lastEventId', position: query.lastEventId } : undefined;
+    if (given) await positionParam(given.name, deps.eventStore.readAll({ fromPosition: given.position, limit: 1 }));
+    // Counted before any further await, so a burst of opens cannot all pass the check at once.
     if ((openByUser.get(user.id) ?? 0) >= maxPerUser) throw new TooManyRequestsError(`at most ${maxPerUser} live streams per user; close one first`);
     if (openStreams >= maxStreams) throw new TooManyRequestsError('the server has as many live streams open as it serves; try again later');
     openByUser.set(user.id, (openByUser.get(user.id) ?? 0) + 1);
@@ -179,14 +183,14 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
       else openByUser.delete(user.id);
     };
     res.on('close', uncount);
-    let headAtOpen: number;
+    let headAtOpen: LogPosition | null;
     try {
       headAtOpen = await deps.eventStore.headPosition();
     } catch (err) {
       uncount();
       throw err;
     }
-    const resumeAfter = header !== undefined ? Number(header) : (query.lastEventId ?? headAtOpen);
+    const resumeAfter = given?.position ?? headAtOpen;
 
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -211,7 +215,7 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
     };
     const mayRead = async (u: AuthUser, orderId: string, event: RecordedEvent) => isAdmin(u) || (await ownerOf(orderId, event)) === u.id;
 
-    let subscription = deps.eventStore.subscribeToAll({ after: resumeAfter });
+    let subscription = deps.eventStore.subscribeToAll(resumeAfter === null ? {} : { after: resumeAfter });
     const unsubscribe: (() => void)[] = [];
     if (isAdmin(user)) {
       unsubscribe.push(deps.onRebuildProgress?.((p) => stream.send('projection', { kind: 'rebuild', ...p }, undefined)) ?? (() => {}));
@@ -259,16 +263,17 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
     // A resume point far back would replay the whole log to each reconnecting client: past
     // `maxReplay` events the stream says `reset` (with the head's id) and goes on from the head.
     let replayed = 0;
-    let replayCut = resumeAfter >= headAtOpen;
+    // Positions are opaque but sort in log order as strings (the port's promise), so comparing them is fine.
+    let replayCut = headAtOpen === null || (resumeAfter !== null && resumeAfter >= headAtOpen);
 
     try {
       for (;;) {
-        let restartAfter: number | undefined;
+        let restartAfter: LogPosition | undefined;
         for await (const event of subscription) {
           if (closed) break;
-          if (!replayCut && event.position <= headAtOpen && ++replayed > maxReplay) {
+          if (!replayCut && headAtOpen !== null && event.position <= headAtOpen && ++replayed > maxReplay) {
             replayCut = true;
-            restartAfter = headAtOpen;
+            restartAfter = headAtOpen ?? undefined;
             break;
           }
           await sendEvent(event);
@@ -318,7 +323,7 @@ function sseWriter(res: Response) {
     raw(text: string) {
       if (!res.writableEnded) full = !res.write(text) || full;
     },
-    send(event: string, data: unknown, id: number | undefined) {
+    send(event: string, data: unknown, id: LogPosition | undefined) {
       const lines = [`event: ${event}`, ...(id === undefined ? [] : [`id: ${id}`]), `data: ${JSON.stringify(data)}`];
       this.raw(`${lines.join('\n')}\n\n`);
     },

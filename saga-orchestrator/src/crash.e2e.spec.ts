@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { startEmbeddedStack, testCards as cards } from './embedded-stack.fixture';
 
 /**
@@ -87,7 +87,7 @@ describe('orchestrator killed with SIGKILL at many points under load', () => {
     // Let everything finish: every saga ended and nothing more moving for a while.
     const deadline = Date.now() + 90_000;
     let settledAt = 0;
-    let lastHead = -1;
+    let lastHead: LogPosition | null = null;
     for (;;) {
       const endedCount = (await store.readAll({ filter: { eventTypes: ['SagaEnded'] } })).length;
       const head = await store.headPosition();

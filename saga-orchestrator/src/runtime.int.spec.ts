@@ -29,7 +29,8 @@ function recorded(type: string, streamId: string, data: Record<string, unknown>,
     type,
     streamId,
     revision: 0,
-    position: 0,
+    // Replies made up here are not in the store; any well-formed cursor will do.
+    position: '0000000000000010',
     data,
     metadata: { correlationId: orderId, causationId, schemaVersion: 1, occurredAt: new Date().toISOString() },
   } as unknown as RecordedEvent;
