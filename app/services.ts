@@ -11,7 +11,7 @@ import type { Config } from '@saga/platform/config';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
 import type { Logger } from '@saga/platform/logging';
-import { createMetrics } from '@saga/platform/metrics';
+import { createMetrics, type Metrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
 import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
 import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
@@ -29,7 +29,7 @@ import { createCommandRouter } from '@saga/command-services/http/command-routes'
 import { seedDemo } from '@saga/command-services/seed';
 import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
-import { startRelay } from '@saga/projections/relay/relay';
+import { relayCheckpointName, startRelay } from '@saga/projections/relay/relay';
 import { allProjections } from '@saga/projections/projectors/registry';
 import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
@@ -54,6 +54,8 @@ export interface Context {
   orders(): OrderHandlers;
   /** Projector runners started in this process (the gateway's read API reports on them). */
   runners: ProjectorRunner[];
+  /** One registry per process: the gateway serves it, the saga counts its dead-lettered commands in it. */
+  metrics: Metrics;
 }
 
 export function serviceLogger(logger: Logger): ServiceLogger {
@@ -70,6 +72,7 @@ export function createContext(config: Config, adapters: Adapters, logger: Logger
     logger,
     clock,
     runners: [],
+    metrics: createMetrics('gateway'),
     inventory: () =>
       (inventory ??= createInventoryHandlers({ store: adapters.store, clock, logger: serviceLogger(logger.child({ service: 'inventory' })) })),
     orders: () =>
@@ -125,6 +128,9 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         clock: ctx.clock,
         log,
+        // Timers wait for the default relay to have published what was stored before they fire.
+        relayCheckpoint: relayCheckpointName('relay'),
+        metrics: ctx.metrics,
       });
       return [{ name, stop: () => runtime.stop() }];
     }
@@ -168,7 +174,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     onError: (error, projection) => log.error({ err: error, projection }, 'rebuild failed'),
   });
 
-  const app = createHttpApp({ name: 'gateway', logger: log, metrics: createMetrics('gateway') });
+  const app = createHttpApp({ name: 'gateway', logger: log, metrics: ctx.metrics });
   app.use(createAuthRouter({ users, jwt }));
   app.use(createCommandRouter({ jwt, orders: ctx.orders(), inventory, payments: gateway(config) }));
   app.use(sagaDefinitionRoutes({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS }));
