@@ -20,6 +20,7 @@ import { startOrderConsumer } from '@saga/command-services/order/consumer';
 import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
 import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
 import { createSimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
+import { openAttemptIndex } from '@saga/command-services/payment/open-attempts';
 import { createEmailHandlers } from '@saga/command-services/email/handlers';
 import { startEmailConsumer } from '@saga/command-services/email/consumer';
 import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
@@ -111,9 +112,22 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
       return [{ name, stop: () => consumer.stop() }];
     }
     case 'payment': {
-      const handlers = createPaymentHandlers({ store: adapters.store, gateway: gateway(config), clock: ctx.clock, logger: serviceLogger(log) });
+      // The simulated provider keeps its books, and the service its open attempts, in DATA_DIR: a
+      // charge interrupted by a crash is reconciled with the provider on restart.
+      const provider = createSimulatedGateway({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS, dataDir: config.DATA_DIR });
+      const attempts = openAttemptIndex(config.DATA_DIR);
+      const handlers = createPaymentHandlers({ store: adapters.store, gateway: provider, attempts, clock: ctx.clock, logger: serviceLogger(log) });
       const consumer = await startPaymentConsumer({ bus: adapters.bus, handlers, logger: serviceLogger(log) });
-      return [{ name, stop: () => consumer.stop() }];
+      return [
+        {
+          name,
+          stop: async () => {
+            await consumer.stop();
+            attempts.closeIndex();
+            provider.close();
+          },
+        },
+      ];
     }
     case 'email': {
       const mailer = createNodemailerMailer(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {});

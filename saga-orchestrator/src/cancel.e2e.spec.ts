@@ -77,13 +77,18 @@ describe('the customer cancels in each running state of the saga, on the whole e
 
     await stack.resume('payment');
     await until('the late capture to be refunded', async () => ((await paymentEvents(id)).includes('PaymentRefunded') ? true : undefined));
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    // The late capture is refunded (sent), then flagged once the payment service confirms it.
+    await until('the saga to see the refund', async () =>
+      ((await sagaOf(id)).at(-1)?.data as { flags?: string[] }).flags?.includes('lateCaptureRefunded') ? true : undefined,
+    );
     expect(await statesOf(id)).toEqual([
       'reservingStock',
       'chargingPayment',
       'releasingStock',
       'cancellingOrder',
       'sendingCancellationEmail',
+      'cancelled',
       'cancelled',
       'cancelled',
     ]);
@@ -98,7 +103,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await cancel(id)).toEqual({ orderId: id, requested: true });
     // Refund and release go through; ConfirmOrder and then CancelOrder wait on the order topic.
     await inState(id, 'cancellingOrder');
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested']);
 
@@ -133,7 +138,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderConfirmed']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockCommitted']);
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured']);
     expect(await emails(id)).toEqual(['EmailSent:order-confirmed']);
     expect(await statesOf(id)).toEqual([
       'reservingStock',
@@ -156,7 +161,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderConfirmed']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockCommitted']);
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured']);
     expect(await emails(id)).toEqual(['EmailSent:order-confirmed']);
   });
 
@@ -200,7 +205,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderRejected']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
-    expect(await paymentEvents(id)).toEqual(['PaymentDeclined']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentDeclined']);
     expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
     expect(await statesOf(id)).toEqual([
       'reservingStock',
@@ -223,7 +228,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderRejected']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
-    expect(await paymentEvents(id)).toEqual(['PaymentDeclined']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentDeclined']);
     expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
   });
 

@@ -11,6 +11,11 @@ export type ChargeResult =
   | { outcome: 'captured'; paymentId: PaymentId; attempts: number }
   | { outcome: 'declined'; reason: DeclineReason; message: string; attempts: number };
 
+/** Opens the attempt; the charge's result comes later (ChargePayment) or from reconciliation. */
+export interface StartCharge {
+  type: 'StartCharge';
+  data: { orderId: OrderId; amount: number; currency: string; idempotencyKey: string };
+}
 export interface ChargePayment {
   type: 'ChargePayment';
   data: { orderId: OrderId; amount: number; currency: string; result: ChargeResult };
@@ -21,7 +26,7 @@ export interface RefundPayment {
   data: { orderId: OrderId; reason: string };
 }
 
-export type PaymentCommand = ChargePayment | RefundPayment;
+export type PaymentCommand = StartCharge | ChargePayment | RefundPayment;
 export type PaymentContext = Record<string, never>;
 
 /**
@@ -30,8 +35,13 @@ export type PaymentContext = Record<string, never>;
  */
 export function precheck(type: PaymentCommand['type'], state: PaymentState): Ignored | undefined {
   switch (type) {
-    case 'ChargePayment':
+    case 'StartCharge':
       if (state.status === 'none') return undefined;
+      if (state.status === 'charging') return ignore('AlreadyCharging');
+      return ignore(state.status === 'declined' ? 'AlreadyDeclined' : 'AlreadyCharged');
+    case 'ChargePayment':
+      // The answer closes the open attempt (one recorded before this change has none).
+      if (state.status === 'none' || state.status === 'charging') return undefined;
       return ignore(state.status === 'declined' ? 'AlreadyDeclined' : 'AlreadyCharged');
     case 'RefundPayment':
       if (state.status === 'captured') return undefined;
@@ -47,6 +57,8 @@ export function decide(command: PaymentCommand, state: PaymentState, _context: P
   const skip = precheck(command.type, state);
   if (skip) return skip;
   switch (command.type) {
+    case 'StartCharge':
+      return [{ type: 'PaymentAttemptStarted', data: command.data }];
     case 'ChargePayment': {
       const { orderId, amount, currency, result } = command.data;
       if (result.outcome === 'declined') {

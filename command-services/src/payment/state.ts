@@ -2,6 +2,7 @@ import type { EventOf } from '@saga/event-schemas/catalog';
 import type { DeclineReason } from '@saga/event-schemas/payment';
 
 export type PaymentEvent =
+  | EventOf<'PaymentAttemptStarted'>
   | EventOf<'PaymentAuthorized'>
   | EventOf<'PaymentCaptured'>
   | EventOf<'PaymentDeclined'>
@@ -10,6 +11,8 @@ export type PaymentEvent =
 /** One order's payment: charged at most once, refunded at most once and only once captured. */
 export type PaymentState =
   | { status: 'none' }
+  /** The provider was asked (or is about to be) and has not answered yet: reconciled on restart. */
+  | { status: 'charging'; amount: number; currency: string; idempotencyKey: string }
   | { status: 'authorized'; paymentId: string; amount: number; currency: string }
   | { status: 'captured'; paymentId: string; amount: number; currency: string }
   | { status: 'declined'; amount: number; currency: string; reason: DeclineReason }
@@ -19,6 +22,10 @@ export const initialState: PaymentState = { status: 'none' };
 
 export function evolve(state: PaymentState, event: PaymentEvent): PaymentState {
   switch (event.type) {
+    case 'PaymentAttemptStarted': {
+      const { amount, currency, idempotencyKey } = event.data;
+      return { status: 'charging', amount, currency, idempotencyKey };
+    }
     case 'PaymentAuthorized': {
       const { paymentId, amount, currency } = event.data;
       return { status: 'authorized', paymentId, amount, currency };
