@@ -142,8 +142,9 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         clock: ctx.clock,
         log,
-        // Timers wait for the default relay to have published what was stored before they fire.
-        relayCheckpoint: relayCheckpointName('relay'),
+        // Timers wait for the default relay to have published what was stored before they fire. Only
+        // on the embedded bus: the Kafka adapter caches a checkpoint it read, so another process's goes stale.
+        ...(config.mode === 'embedded' ? { relayCheckpoint: relayCheckpointName('relay') } : {}),
         metrics: ctx.metrics,
       });
       return [{ name, stop: () => runtime.stop() }];

@@ -27,4 +27,13 @@ export const PaymentRefunded = z.strictObject({
   reason: z.string().min(1).max(500),
 });
 
-export const paymentEvents = { PaymentAttemptStarted, PaymentAuthorized, PaymentCaptured, PaymentDeclined, PaymentRefunded } as const;
+/** A refund is about to be asked of the provider: like a charge, recorded before the call. */
+export const PaymentRefundStarted = z.strictObject({
+  orderId: OrderId,
+  paymentId: PaymentId,
+  ...money,
+  reason: z.string().min(1).max(500),
+  idempotencyKey: z.string().min(1).max(200),
+});
+
+export const paymentEvents = { PaymentAttemptStarted, PaymentAuthorized, PaymentCaptured, PaymentDeclined, PaymentRefundStarted, PaymentRefunded } as const;

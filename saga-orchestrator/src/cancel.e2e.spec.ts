@@ -77,7 +77,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
 
     await stack.resume('payment');
     await until('the late capture to be refunded', async () => ((await paymentEvents(id)).includes('PaymentRefunded') ? true : undefined));
-    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefundStarted', 'PaymentRefunded']);
     // The late capture is refunded (sent), then flagged once the payment service confirms it.
     await until('the saga to see the refund', async () =>
       ((await sagaOf(id)).at(-1)?.data as { flags?: string[] }).flags?.includes('lateCaptureRefunded') ? true : undefined,
@@ -103,7 +103,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await cancel(id)).toEqual({ orderId: id, requested: true });
     // Refund and release go through; ConfirmOrder and then CancelOrder wait on the order topic.
     await inState(id, 'cancellingOrder');
-    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefundStarted', 'PaymentRefunded']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested']);
 

@@ -72,7 +72,7 @@ describe('the order saga on the whole embedded stack', () => {
       const types = await paymentEvents('card-late');
       return types.includes('PaymentRefunded') ? types : undefined;
     });
-    expect(refunded).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(refunded).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefundStarted', 'PaymentRefunded']);
   });
 
   it('out of stock: rejected without charging', async () => {

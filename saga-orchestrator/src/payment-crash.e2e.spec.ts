@@ -64,7 +64,7 @@ describe('a slow charge and a crash of the payment service', () => {
     await until('the capture to be refunded', async () => ((await probes.paymentEvents(id)).includes('PaymentRefunded') ? true : undefined), 20_000);
     console.info(`payment crash: the interrupted charge was recorded ${recordedAfterMs} ms after the kill, then refunded`);
 
-    expect(await probes.paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await probes.paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefundStarted', 'PaymentRefunded']);
     await until('the saga to see the refund', async () => {
       const last = (await probes.sagaOf(id)).at(-1)!.data as { flags?: string[] };
       return last.flags?.includes('lateCaptureRefunded') ? true : undefined;

@@ -25,7 +25,9 @@ import { sagaSteps, type StepName } from './steps';
  * publishes them with its checkpoint in the same bus transaction: persisted first, sent after,
  * and after a crash sent again from the checkpoint (receivers deduplicate by command id).
  * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
- * from the saga streams, and fires `StepTimedOut` through the same path as any input.
+ * from the saga streams, and fires `StepTimedOut` through the same path as any input, but only
+ * once every input stored before it has been applied (a reply recorded in time wins, even if it
+ * waited on the bus through a restart). Dead-lettered commands come back as inputs too.
  *
  * Several instances (distributed mode) split the input partitions among them. Events are keyed
  * by their stream, so one saga's inputs may reach two instances; the expected revision keeps
@@ -286,13 +288,28 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   async function inputsApplied(tickMs: number): Promise<boolean> {
     if (deps.relayCheckpoint) {
       const head = await store.headPosition();
-      while (!stopped && Number((await bus.readCheckpoint(deps.relayCheckpoint)) ?? -1) < head) await pause(tickMs);
+      // Bounded: a relay that is down must not stop every timer; the inputs it has not published
+      // yet are then judged as before (by the order they are applied in).
+      const giveUpAt = Date.now() + stepTimeoutMs;
+      while (!stopped && Number((await bus.readCheckpoint(deps.relayCheckpoint)) ?? -1) < head) {
+        if (Date.now() > giveUpAt) {
+          log.warn({ head, checkpoint: deps.relayCheckpoint }, 'saga: the relay is behind; firing due timers without waiting for it');
+          break;
+        }
+        await pause(tickMs);
+      }
     }
     const inputTopics: readonly string[] = sagaInputTopics;
     const ends = new Map((await bus.lag(groupId)).filter((p) => inputTopics.includes(p.topic)).map((p) => [`${p.topic}/${p.partition}`, p.end]));
+    // Bounded generously too: a partition nobody consumes for that long must not hold every timer forever.
+    const giveUpAt = Date.now() + 10 * stepTimeoutMs;
     while (!stopped) {
       const behind = (await bus.lag(groupId)).filter((p) => p.committed < (ends.get(`${p.topic}/${p.partition}`) ?? 0));
       if (behind.length === 0) return true;
+      if (Date.now() > giveUpAt) {
+        log.warn({ behind: behind.map((p) => `${p.topic}/${p.partition}`) }, 'saga: inputs still pending; firing due timers anyway');
+        return true;
+      }
       await pause(tickMs);
     }
     return false;
@@ -315,9 +332,9 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   /** Fires every deadline due by `fence` as a `StepTimedOut` input, with an id derived from the deadline. */
   const firing = new Set<string>();
   function fireDueTimers(fence: number): void {
-    const now = fence;
     for (const [orderId, timer] of timers) {
-      if (timer.dueAt > now || firing.has(orderId)) continue;
+      // A saga that moved on while the inputs were applied has a later deadline by now.
+      if (timer.dueAt > fence || firing.has(orderId)) continue;
       firing.add(orderId);
       const dueAt = new Date(timer.dueAt).toISOString();
       apply({

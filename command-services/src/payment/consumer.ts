@@ -11,11 +11,6 @@ export interface PaymentConsumerDeps {
   logger?: Logger;
   groupId?: string;
   retry?: Partial<RetryPolicy>;
-  /**
-   * How long a refund may hold its partition before it goes on in the background. Default 2000.
-   * A charge never holds it past the moment its attempt is recorded.
-   */
-  holdPartitionMs?: number;
   /** After a charge failed in the background, how soon its open attempt is reconciled. Default 1000. */
   reconcileAfterFailureMs?: number;
 }
@@ -26,19 +21,17 @@ export interface PaymentConsumer extends Consumer {
 }
 
 /**
- * The payment service's commands: charge and refund. A charge holds its partition only until its
- * attempt is recorded (PaymentAttemptStarted, before the provider is asked): its offset is then
- * committed and the provider call goes on in the background, so one order's slow card never
- * holds back the orders behind it (whose payment step would time out meanwhile). A crash during
- * that call loses nothing: the attempt is open, and `reconcile` (run at start) asks the provider
- * what became of it by its idempotency key and records the answer. A refund is held up to
- * `holdPartitionMs`, then detached likewise (a lost refund is re-sent by the saga's retry).
+ * The payment service's commands: charge and refund. A command holds its partition only until its
+ * attempt is recorded (PaymentAttemptStarted or PaymentRefundStarted, before the provider is
+ * asked): its offset is then committed and the provider call goes on in the background, so one
+ * order's slow card never holds back the orders behind it (whose payment step would time out
+ * meanwhile). A crash during that call loses nothing: the attempt is open, and `reconcile` (run
+ * at start) settles it with the provider by its idempotency key and records the answer.
  * A redelivery of a command still running is dropped here; one that finished is a no-op in the
  * handler (the stream holds its id).
  */
 export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<PaymentConsumer> {
   const logger = deps.logger ?? silentLogger;
-  const holdMs = deps.holdPartitionMs ?? 2_000;
   const reconcileAfterMs = deps.reconcileAfterFailureMs ?? 1_000;
   const running = new Map<string, Promise<unknown>>();
   let stopping = false;
@@ -74,22 +67,17 @@ export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<P
       .handleSagaCommand(envelope, { attemptRecorded: released })
       .finally(() => running.delete(envelope.commandId));
     running.set(envelope.commandId, work);
-    const timer = envelope.type === 'RefundPayment' ? setTimeout(released, holdMs) : undefined;
-    try {
-      // Rejects (and the bus retries) only if the command failed before it was let go.
-      if ((await Promise.race([work.then(() => 'done' as const), release])) === 'released') {
-        work.catch((error: unknown) => {
-          logger('error', `${envelope.type} failed in the background`, {
-            correlationId: envelope.metadata.correlationId,
-            commandId: envelope.commandId,
-            error: error instanceof Error ? error.message : String(error),
-          });
-          // The attempt stays open: settle it with the provider soon, not only at the next start.
-          if (envelope.type === 'ChargePayment') reconcileLater();
+    // Rejects (and the bus retries) only if the command failed before it was let go.
+    if ((await Promise.race([work.then(() => 'done' as const), release])) === 'released') {
+      work.catch((error: unknown) => {
+        logger('error', `${envelope.type} failed in the background`, {
+          correlationId: envelope.metadata.correlationId,
+          commandId: envelope.commandId,
+          error: error instanceof Error ? error.message : String(error),
         });
-      }
-    } finally {
-      clearTimeout(timer);
+        // The attempt stays open: settle it with the provider soon, not only at the next start.
+        reconcileLater();
+      });
     }
   }
 

@@ -61,6 +61,20 @@ describe('payment: the attempt recorded before the provider is asked', () => {
   it('nothing is refunded while the attempt is open', () => given([attemptStarted]).when(refund).thenIgnored('NothingCaptured'));
 });
 
+describe('payment: the refund recorded before the provider is asked', () => {
+  const startRefund = { type: 'StartRefund' as const, data: { orderId, reason: 'cancelled by the customer', idempotencyKey: 'cmd-2' } };
+  const refundStarted: PaymentEvent = {
+    type: 'PaymentRefundStarted',
+    data: { orderId, paymentId, amount: 4900, currency: 'EUR', reason: 'cancelled by the customer', idempotencyKey: 'cmd-2' },
+  };
+  it('opens the refund of a captured payment, once', () => {
+    given([authorized, captured]).when(startRefund).then([refundStarted]);
+    given([authorized, captured, refundStarted]).when(startRefund).thenIgnored('AlreadyRefunding');
+    given([]).when(startRefund).thenIgnored('NothingCaptured');
+  });
+  it("the provider's answer closes it", () => given([authorized, captured, refundStarted]).when(refund).then([refunded]));
+});
+
 describe('payment: refund', () => {
   it('a captured payment is refunded in full', () => given([authorized, captured]).when(refund).then([refunded]));
 

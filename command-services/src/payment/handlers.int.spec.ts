@@ -100,6 +100,17 @@ describe('payment handlers on the SQLite event store, simulated gateway', () => 
       attempt(orderId),
       { type: 'PaymentAuthorized', data: { orderId, paymentId: 'sim_b2', amount: 4900, currency: 'EUR', attempts: 1 } },
       { type: 'PaymentCaptured', data: { orderId, paymentId: 'sim_b2', amount: 4900, currency: 'EUR' } },
+      {
+        type: 'PaymentRefundStarted',
+        data: {
+          orderId,
+          paymentId: 'sim_b2',
+          amount: 4900,
+          currency: 'EUR',
+          reason: 'captured after the saga gave up: payment timed out',
+          idempotencyKey: deterministicId('saga', orderId, 'RefundPayment'),
+        },
+      },
       { type: 'PaymentRefunded', data: { orderId, paymentId: 'sim_b2', amount: 4900, currency: 'EUR', reason: 'captured after the saga gave up: payment timed out' } },
     ]);
     expect(gateway.ledger()).toEqual({ captured: 4900, refunded: 4900 });
@@ -196,5 +207,34 @@ describe('payment handlers on the SQLite event store, simulated gateway', () => 
       attempts: 1,
     });
     expect(gateway.ledger()).toEqual({ captured: 0, refunded: 0 });
+  });
+
+  it('a refund interrupted while the provider answers is reconciled: refunded once', async () => {
+    const dataDir = tempDataDir('payments');
+    store = await openSqliteEventStore({ dataDir });
+    const gateway = createSimulatedGateway({ dataDir, randomHex: () => 'a7' });
+    const attempts = openAttemptIndex(dataDir);
+    const payments = createPaymentHandlers({ store, gateway, attempts, clock });
+    const { token } = await gateway.tokenize({ number: '4242424242424242' });
+    await payments.handleSagaCommand(envelopeOf('ChargePayment', { orderId: 'o-3' as OrderId, amount: 900, currency: 'EUR', paymentToken: token }));
+    // This instance dies inside the provider's refund call.
+    const dying = createPaymentHandlers({ store, gateway: { ...gateway, refund: () => new Promise(() => {}) }, attempts, clock });
+    let recorded = false;
+    void dying.handleSagaCommand(envelopeOf('RefundPayment', { orderId: 'o-3' as OrderId, reason: 'cancelled by the customer' }), {
+      attemptRecorded: () => (recorded = true),
+    });
+    await vi.waitFor(() => expect(recorded).toBe(true));
+    expect((await store.readStream(streamIdFor.payment('o-3'))).map((e) => e.type).at(-1)).toBe('PaymentRefundStarted');
+
+    const restarted = createPaymentHandlers({ store, gateway, attempts: openAttemptIndex(dataDir), clock });
+    expect(await restarted.reconcile()).toEqual({ open: 1, failed: 0 });
+    expect((await store.readStream(streamIdFor.payment('o-3'))).map((e) => e.type)).toEqual([
+      'PaymentAttemptStarted',
+      'PaymentAuthorized',
+      'PaymentCaptured',
+      'PaymentRefundStarted',
+      'PaymentRefunded',
+    ]);
+    expect(gateway.ledger()).toEqual({ captured: 900, refunded: 900 });
   });
 });

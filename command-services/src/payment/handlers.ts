@@ -10,7 +10,7 @@
  *     ChargePayment -> PaymentAttemptStarted (before the provider is asked), then PaymentAuthorized +
  *     PaymentCaptured, or PaymentDeclined (card_declined, insufficient_funds,
  *     unknown_card, or gateway_unavailable once the retries run out). RefundPayment -> PaymentRefunded, only
- *     once and only if captured. Commands of one order run one at a time (so the gateway is never asked
+ *     once and only if captured, after PaymentRefundStarted (recorded before the provider is asked). Commands of one order run one at a time (so the gateway is never asked
  *     twice), different orders concurrently.
  *
  *   reconcile(): every open attempt looked up at the provider by its key and its answer recorded.
@@ -43,14 +43,14 @@ export interface PaymentHandlerDeps {
 
 export interface PaymentHandlers {
   /**
-   * Resolves once the command is fully handled. For a charge, `attemptRecorded` is called as soon
-   * as the attempt is durable, before the provider is asked: from then on a crash loses nothing.
+   * Resolves once the command is fully handled. `attemptRecorded` is called as soon as the charge
+   * or refund is durably open, before the provider is asked: from then on a crash loses nothing.
    */
   handleSagaCommand(
     envelope: CommandEnvelope<'ChargePayment' | 'RefundPayment'>,
     hooks?: { attemptRecorded?: () => void },
   ): Promise<CommandOutcome<PaymentEvent>>;
-  /** Settles every open attempt with the provider by its idempotency key (at start, and after a failure). */
+  /** Settles every open charge or refund with the provider by its key (at start, and after a failure). */
   reconcile(): Promise<{ open: number; failed: number }>;
 }
 
@@ -89,16 +89,10 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
     return { outcome: 'captured', paymentId: answer.paymentId as PaymentId, attempts: authorized.attempts };
   }
 
-  async function refund(envelope: CommandEnvelope<'RefundPayment'>, state: PaymentState): Promise<void> {
-    if (state.status !== 'captured') return;
-    const { paymentId, amount, currency } = state;
-    const refunded = await withBackoff(
-      () => gateway.refund({ paymentId, amount, currency, idempotencyKey: envelope.commandId }),
-      retry,
-      sleep,
-      isTransient,
-    );
-    // A refund that cannot be made now fails the command, so the bus retries it (and dead-letters it at last).
+  /** Refunds in full; the provider's idempotency key makes a repeated call (a reconciliation) refund once. */
+  async function refund(state: Extract<PaymentState, { status: 'refunding' }>): Promise<void> {
+    const { paymentId, amount, currency, idempotencyKey } = state;
+    const refunded = await withBackoff(() => gateway.refund({ paymentId, amount, currency, idempotencyKey }), retry, sleep, isTransient);
     if (!refunded.ok) throw refunded.error;
   }
 
@@ -157,23 +151,38 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
     return outcome;
   }
 
-  async function refundOrder(envelope: CommandEnvelope<'RefundPayment'>): Promise<CommandOutcome<PaymentEvent>> {
+  /** A refund, recorded (PaymentRefundStarted) before the provider is asked, like a charge. */
+  async function refundOrder(envelope: CommandEnvelope<'RefundPayment'>, attemptRecorded: () => void): Promise<CommandOutcome<PaymentEvent>> {
     const orderId = envelope.data.orderId as OrderId;
     const streamId = streamIdFor.payment(orderId);
-    const before = await loadAggregate(store, streamId, initialState, evolve);
-    if (before.handledCommands.has(envelope.commandId)) return ignore('AlreadyHandled');
-    const skip = precheck('RefundPayment', before.state);
-    if (skip) return skip;
-    await refund(envelope, before.state);
-    return handleCommand({
-      store,
-      streamId,
-      loaded: before,
-      initialState,
-      evolve,
-      decide: (state) => decide({ type: 'RefundPayment', data: { orderId, reason: envelope.data.reason } }, state),
-      causation: causationOf(envelope),
-    });
+    let loaded = await loadAggregate(store, streamId, initialState, evolve);
+    if (loaded.state.status !== 'refunding') {
+      if (loaded.handledCommands.has(envelope.commandId)) return ignore('AlreadyHandled');
+      const skip = precheck('StartRefund', loaded.state);
+      if (skip) return skip;
+      attempts.open(orderId, envelope.commandId);
+      const started = await handleCommand({
+        store,
+        streamId,
+        loaded,
+        initialState,
+        evolve,
+        decide: (state) => decide({ type: 'StartRefund', data: { orderId, reason: envelope.data.reason, idempotencyKey: envelope.commandId } }, state),
+        causation: causationOf(envelope),
+      });
+      if (started.kind !== 'appended') {
+        attempts.close(orderId);
+        return started;
+      }
+      loaded = await loadAggregate(store, streamId, initialState, evolve);
+    }
+    attemptRecorded();
+    const state = loaded.state;
+    if (state.status !== 'refunding') throw new Error(`payment ${orderId} is ${state.status}, not refunding`);
+    await refund(state);
+    const outcome = await record(streamId, { type: 'RefundPayment', data: { orderId, reason: state.reason } }, causationOf(envelope));
+    attempts.close(orderId);
+    return outcome;
   }
 
   /** What the provider did with an open attempt, as the answer the charge would have got. */
@@ -203,6 +212,17 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
   async function reconcileOrder(orderId: OrderId, idempotencyKey: string): Promise<CommandOutcome<PaymentEvent>> {
     const streamId = streamIdFor.payment(orderId);
     const { state } = await loadAggregate(store, streamId, initialState, evolve);
+    if (state.status === 'refunding') {
+      await refund(state);
+      const outcome = await record(
+        streamId,
+        { type: 'RefundPayment', data: { orderId, reason: state.reason } },
+        { commandId: state.idempotencyKey, correlationId: orderId, occurredAt: clock().toISOString() },
+      );
+      attempts.close(orderId);
+      logger('warn', 'reconciled an open refund', { correlationId: orderId, commandId: idempotencyKey });
+      return outcome;
+    }
     if (state.status !== 'charging') {
       attempts.close(orderId);
       return ignore('NothingOpen');
@@ -237,7 +257,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
           envelope,
           envelope.type === 'ChargePayment'
             ? await chargeOrder(envelope as CommandEnvelope<'ChargePayment'>, attemptRecorded)
-            : await refundOrder(envelope as CommandEnvelope<'RefundPayment'>),
+            : await refundOrder(envelope as CommandEnvelope<'RefundPayment'>, attemptRecorded),
         ),
       );
     },

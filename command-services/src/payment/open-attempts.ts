@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /**
- * The charges asked of the provider whose answer is not recorded yet, so a restart finds them
+ * The charges and refunds asked of the provider whose answer is not recorded yet (one at a time per order), so a restart finds them
  * without reading every payment stream. A row is written before the attempt is appended and
  * removed once the answer is, so it can only over-report: a row whose stream is not charging
  * (the attempt never got appended, or was answered) is simply dropped by the reconciler.

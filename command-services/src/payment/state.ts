@@ -6,6 +6,7 @@ export type PaymentEvent =
   | EventOf<'PaymentAuthorized'>
   | EventOf<'PaymentCaptured'>
   | EventOf<'PaymentDeclined'>
+  | EventOf<'PaymentRefundStarted'>
   | EventOf<'PaymentRefunded'>;
 
 /** One order's payment: charged at most once, refunded at most once and only once captured. */
@@ -16,6 +17,8 @@ export type PaymentState =
   | { status: 'authorized'; paymentId: string; amount: number; currency: string }
   | { status: 'captured'; paymentId: string; amount: number; currency: string }
   | { status: 'declined'; amount: number; currency: string; reason: DeclineReason }
+  /** The refund was asked (or is about to be) and its answer is not recorded yet: reconciled on restart. */
+  | { status: 'refunding'; paymentId: string; amount: number; currency: string; reason: string; idempotencyKey: string }
   | { status: 'refunded'; paymentId: string; amount: number; currency: string; reason: string };
 
 export const initialState: PaymentState = { status: 'none' };
@@ -37,6 +40,10 @@ export function evolve(state: PaymentState, event: PaymentEvent): PaymentState {
     case 'PaymentDeclined': {
       const { amount, currency, reason } = event.data;
       return { status: 'declined', amount, currency, reason };
+    }
+    case 'PaymentRefundStarted': {
+      const { paymentId, amount, currency, reason, idempotencyKey } = event.data;
+      return { status: 'refunding', paymentId, amount, currency, reason, idempotencyKey };
     }
     case 'PaymentRefunded': {
       const { paymentId, amount, currency, reason } = event.data;
