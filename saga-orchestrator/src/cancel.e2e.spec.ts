@@ -95,6 +95,26 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect((await sagaOf(id)).at(-1)?.data).toEqual(expect.objectContaining({ to: 'cancelled', flags: ['lateCaptureRefunded'] }));
   });
 
+  it('a 500-character cancellation reason still gets the late capture refunded (issue 11, item 3)', async () => {
+    const id = 'cancel-long-reason';
+    const reason = 'r'.repeat(500);
+    await stack.pause('payment');
+    await place(id, testCards.approve);
+    await inState(id, 'chargingPayment');
+    await stack.order.requestCancellation({ orderId: id, reason, actor: { userId: `cust-${id}`, role: 'customer' } });
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'cancelled' }));
+    await stack.resume('payment');
+    // The refund the saga builds fits RefundPayment (500 chars): it is made, not dead-lettered.
+    await until('the late capture to be refunded', async () => ((await paymentEvents(id)).includes('PaymentRefunded') ? true : undefined));
+    const refunded = (await stack.store.readStream(`payment-${id}`)).find((e) => e.type === 'PaymentRefunded')!.data as { reason: string };
+    expect(refunded.reason).toHaveLength(500);
+    expect(refunded.reason.startsWith('captured after the saga gave up: rrr')).toBe(true);
+    expect(refunded.reason.endsWith('…')).toBe(true);
+    await until('the saga to see the refund', async () =>
+      ((await sagaOf(id)).at(-1)?.data as { flags?: string[] }).flags?.includes('lateCaptureRefunded') ? true : undefined,
+    );
+  });
+
   it('confirmingOrder: the ConfirmOrder in flight loses; refunded, released, cancelled', async () => {
     const id = 'cancel-confirming';
     await stack.pause('order');
