@@ -124,7 +124,8 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
     const { amount, currency } = envelope.data;
     const streamId = streamIdFor.payment(orderId);
     const before = await loadAggregate(store, streamId, initialState, evolve);
-    // Charging already: this command (redelivered) or a reconciliation resumes it with the same key.
+    // Charging already under this command's key (a redelivery): resume it; the provider dedupes by key.
+    if (before.state.status === 'charging' && before.state.idempotencyKey !== envelope.commandId) return ignore('AlreadyCharging');
     if (before.state.status !== 'charging') {
       if (before.handledCommands.has(envelope.commandId)) return ignore('AlreadyHandled');
       const skip = precheck('StartCharge', before.state);
