@@ -14,7 +14,7 @@ import { createHttpApp, finishApp } from '@saga/platform/http/app';
 import { authenticate, requireRole } from '@saga/platform/http/auth-middleware';
 import { startMetricsServer, type MetricsServer } from '@saga/platform/http/metrics-server';
 import type { Logger } from '@saga/platform/logging';
-import { createMetrics } from '@saga/platform/metrics';
+import { createMetrics, type Metrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
 import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
 import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
@@ -23,6 +23,7 @@ import { startOrderConsumer } from '@saga/command-services/order/consumer';
 import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
 import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
 import { createSimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
+import { openAttemptIndex } from '@saga/command-services/payment/open-attempts';
 import { createEmailHandlers } from '@saga/command-services/email/handlers';
 import { startEmailConsumer } from '@saga/command-services/email/consumer';
 import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
@@ -32,7 +33,7 @@ import { createCommandRouter } from '@saga/command-services/http/command-routes'
 import { DEMO_USERS, seedDemo } from '@saga/command-services/seed';
 import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
-import { startRelay } from '@saga/projections/relay/relay';
+import { relayCheckpointName, startRelay } from '@saga/projections/relay/relay';
 import { allProjections } from '@saga/projections/projectors/registry';
 import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
@@ -59,6 +60,8 @@ export interface Context {
   orders(): OrderHandlers;
   /** Projector runners started in this process (the gateway's read API reports on them). */
   runners: ProjectorRunner[];
+  /** One registry per process: the gateway serves it, the saga counts its dead-lettered commands in it. */
+  metrics: Metrics;
 }
 
 export function serviceLogger(logger: Logger): ServiceLogger {
@@ -75,6 +78,7 @@ export function createContext(config: Config, adapters: Adapters, logger: Logger
     logger,
     clock,
     runners: [],
+    metrics: createMetrics('gateway'),
     inventory: () =>
       (inventory ??= createInventoryHandlers({ store: adapters.store, clock, logger: serviceLogger(logger.child({ service: 'inventory' })) })),
     orders: () =>
@@ -113,9 +117,22 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
       return [{ name, stop: () => consumer.stop() }];
     }
     case 'payment': {
-      const handlers = createPaymentHandlers({ store: adapters.store, gateway: gateway(config), clock: ctx.clock, logger: serviceLogger(log) });
+      // The simulated provider keeps its books, and the service its open attempts, in DATA_DIR: a
+      // charge interrupted by a crash is reconciled with the provider on restart.
+      const provider = createSimulatedGateway({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS, dataDir: config.DATA_DIR });
+      const attempts = openAttemptIndex(config.DATA_DIR);
+      const handlers = createPaymentHandlers({ store: adapters.store, gateway: provider, attempts, clock: ctx.clock, logger: serviceLogger(log) });
       const consumer = await startPaymentConsumer({ bus: adapters.bus, handlers, logger: serviceLogger(log) });
-      return [{ name, stop: () => consumer.stop() }];
+      return [
+        {
+          name,
+          stop: async () => {
+            await consumer.stop();
+            attempts.closeIndex();
+            provider.close();
+          },
+        },
+      ];
     }
     case 'email': {
       const mailer = createNodemailerMailer(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {});
@@ -130,6 +147,10 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         clock: ctx.clock,
         log,
+        // Timers wait for the default relay to have published what was stored before they fire. Only
+        // on the embedded bus: the Kafka adapter caches a checkpoint it read, so another process's goes stale.
+        ...(config.mode === 'embedded' ? { relayCheckpoint: relayCheckpointName('relay') } : {}),
+        metrics: ctx.metrics,
       });
       return [{ name, stop: () => runtime.stop() }];
     }
@@ -186,7 +207,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     onError: (error, projection) => log.error({ err: error, projection }, 'rebuild failed'),
   });
 
-  const metrics = createMetrics('gateway');
+  const metrics = ctx.metrics;
   // /metrics shows volumes and failed logins: for admins on the gateway, or open on a private listener only.
   const metricsServer: MetricsServer | undefined =
     config.METRICS_PORT === undefined ? undefined : await startMetricsServer({ metrics, host: config.METRICS_HOST, port: config.METRICS_PORT });

@@ -131,12 +131,13 @@ describe('bus events as saga inputs', () => {
     expect(sagaInputOf(placed, at, 1000)).toEqual({ kind: 'start', orderId, eventId: 'e-OrderPlaced', input: { ...input, startedAt: at } });
   });
 
-  it('feeds replies to the saga of their correlation id, stamped with the time applied', () => {
-    expect(sagaInputOf(recorded('PaymentDeclined', { orderId, reason: 'card_declined' }), at, 1000)).toEqual({
+  it('feeds replies to the saga of their correlation id, stamped with the time applied and the time recorded', () => {
+    const reply = recorded('PaymentDeclined', { orderId, reason: 'card_declined' });
+    expect(sagaInputOf(reply, at, 1000)).toEqual({
       kind: 'feed',
       orderId,
       eventId: 'e-PaymentDeclined',
-      event: { type: 'PaymentDeclined', reason: 'card_declined', at },
+      event: { type: 'PaymentDeclined', reason: 'card_declined', at, recordedAt: reply.metadata.occurredAt },
     });
     expect(sagaInputOf(recorded('OrderCancellationRequested', { orderId, reason: 'oops' }, 'other'), at, 1000)).toMatchObject({
       orderId,
