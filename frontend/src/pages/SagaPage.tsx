@@ -12,6 +12,7 @@ import { SagaChart } from '../saga/SagaChart';
 import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
 import { OpenById } from '../components/OpenById';
 import { concernsOrder } from './OrderDetailPage';
+import { importFresh } from '../chunks';
 
 const sagaStatuses = ['', 'running', 'completed', 'rejected', 'cancelled'] as const;
 
@@ -39,7 +40,7 @@ function useSagaGraph() {
       const g = adaptDefinition(raw.data);
       setGraph(g);
       // ELK is most of the bundle's weight, so it loads only when a statechart is drawn.
-      import('../saga/elk').then(({ layoutGraph }) => layoutGraph(g)).then(
+      importFresh(() => import('../saga/elk')).then(({ layoutGraph }) => layoutGraph(g)).then(
         (l) => live && setLayout(l),
         (err: unknown) => live && setError(definitionProblem(err)),
       );
