@@ -5,10 +5,11 @@ import { NotFoundError } from '@saga/platform/errors';
 import type { MailboxQueries } from '@saga/projections/projectors/mailbox';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
 import type { ProductQueries } from '@saga/projections/projectors/products';
+import type { SagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import type { SagaQueries } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
 import { isAdmin, visibleOrder } from './access';
-import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery } from './params';
+import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
 
 export interface ReadModelQueries {
   orders: OrderQueries;
@@ -16,6 +17,7 @@ export interface ReadModelQueries {
   products: ProductQueries;
   stats: StatsQueries;
   mailbox: MailboxQueries;
+  sagaStats: SagaStatsQueries;
 }
 
 /** The read models' routes. `auth` is the authenticate middleware; the catalog is public. */
@@ -55,6 +57,18 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
         limit: query.limit ?? 20,
       }),
     );
+  });
+
+  // Exact counts from the saga-stats projection: `{ total, states: { name: count }, transitions: { "from->to": count } }`.
+  router.get('/api/saga-stats', auth, requireRole('admin'), async (req, res) => {
+    parseWith(SagaStatsQuery, req.query, 'query');
+    res.json(await q.sagaStats.get());
+  });
+
+  router.get('/api/saga-stats/states/:state/instances', auth, requireRole('admin'), async (req, res) => {
+    const { state } = parseWith(SagaStateParams, req.params, 'path');
+    const query = parseWith(SagaStateInstancesQuery, req.query, 'query');
+    res.json(await q.sagaStats.inState({ state, limit: query.limit ?? 50, ...(query.cursor ? { cursor: query.cursor } : {}) }));
   });
 
   router.get('/api/sagas/:orderId', auth, async (req, res) => {
