@@ -161,14 +161,36 @@ export interface StreamEvents {
   /** The stream's last revision. */
   revision: number;
   events: RecordedEvent[];
-  /** The revision to ask for next, or null at the end of the stream. */
+  /** The revision to continue from in the direction read, or null at that end of the stream. */
   next: number | null;
+  /** The revision to read from in the other direction, or null at that end. */
+  previous?: number | null;
+  direction?: 'forwards' | 'backwards';
 }
+
+/** A global log position as the server handed it out: an opaque cursor, passed back unchanged. */
+export type LogCursor = number | string;
 
 export interface GlobalLog {
   events: RecordedEvent[];
-  head: number;
-  next: number | null;
+  head: LogCursor;
+  /** Pass back as `from` (with the same direction) for the next page; null at the end. */
+  next: LogCursor | null;
+}
+
+export interface SagaStats {
+  total: number;
+  states: Record<string, number>;
+  /** `from->to` -> times taken. */
+  transitions: Record<string, number>;
+}
+
+export interface SagaInState {
+  orderId: string;
+  state: string;
+  status: SagaStatus;
+  startedAt: string;
+  since: string;
 }
 
 export interface StateChange {
@@ -355,12 +377,15 @@ export function createApi(options: ApiOptions) {
     sagas: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<SagaInstance>>('/api/sagas', q),
     saga: (orderId: string) => get<SagaInstance>(`/api/sagas/${enc(orderId)}`),
 
-    streams: (category?: string) => get<StreamList>('/api/streams', { category, limit: 500 }),
-    streamEvents: (streamId: string, from: number, limit: number) =>
-      get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, { from, limit }),
+    streams: (category?: string, prefix?: string) => get<StreamList>('/api/streams', { category, prefix, limit: 500 }),
+    streamEvents: (streamId: string, q: { from?: number; direction?: 'forwards' | 'backwards'; type?: string; limit: number }) =>
+      get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, q),
     streamState: (streamId: string, revision: number) =>
       get<StateAtRevision>(`/api/streams/${enc(streamId)}/state`, { revision }),
-    log: (from: number | undefined, limit: number) => get<GlobalLog>('/api/log', { from, limit }),
+    log: (q: { from?: LogCursor | null; direction?: 'forwards' | 'backwards'; limit: number }) => get<GlobalLog>('/api/log', q),
+    sagaStats: () => get<SagaStats>('/api/saga-stats'),
+    sagasInState: (state: string, cursor?: string | null) =>
+      get<Page<SagaInState>>(`/api/saga-stats/states/${enc(state)}/instances`, { cursor, limit: 50 }),
 
     projections: () => get<{ items: ProjectionStatus[] }>('/api/projections'),
     rebuild: (name: string) => request<RebuildProgress>('POST', `/api/projections/${enc(name)}/rebuild`),

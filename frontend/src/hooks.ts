@@ -95,3 +95,13 @@ export function useThrottled(fn: () => void, ms: number): () => void {
     }, ms);
   }, [ms]);
 }
+
+/** The value once it has stopped changing for `ms` (search boxes ask once per pause, not per key). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return settled;
+}

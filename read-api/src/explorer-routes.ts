@@ -155,9 +155,18 @@ export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router
   router.get('/api/log', auth, requireRole('admin'), async (req, res) => {
     const query = parseWith(LogQuery, req.query, 'query');
     const limit = query.limit ?? 100;
-    const [events, head] = await Promise.all([eventStore.readAll({ fromPosition: query.from ?? 0, limit }), eventStore.headPosition()]);
-    const last = events[events.length - 1];
-    res.json({ events, head, next: last && last.position < head ? last.position + 1 : null });
+    // One event more than the page says whether there is a next page; `next` is that event's
+    // own position (pass it back as `from`), so the client never computes a position.
+    const backwards = query.direction === 'backwards';
+    const [found, head] = await Promise.all([
+      eventStore.readAll({
+        ...(backwards ? { direction: 'backwards' as const } : {}),
+        ...(query.from !== undefined ? { fromPosition: query.from } : {}),
+        limit: limit + 1,
+      }),
+      eventStore.headPosition(),
+    ]);
+    res.json({ events: found.slice(0, limit), head, next: found.length > limit ? found[limit]!.position : null });
   });
 
   router.post('/api/replay', auth, requireRole('admin'), async (req, res) => {

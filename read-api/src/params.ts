@@ -57,7 +57,13 @@ export const StreamEventsQuery = z.strictObject({
   limit: limitParam(500),
 });
 export const StreamStateQuery = z.strictObject({ revision: positionParam.optional() });
-export const LogQuery = z.strictObject({ from: positionParam.optional(), limit: limitParam(500) });
+export const LogQuery = z.strictObject({
+  /** Inclusive: the page starts with the event at this position (what `next` holds). */
+  from: positionParam.optional(),
+  /** `backwards` reads from the head (or `from`) towards the start, newest first. */
+  direction: z.enum(['forwards', 'backwards']).optional(),
+  limit: limitParam(500),
+});
 
 export const ProjectionParams = z.strictObject({ name: z.string().regex(/^[a-z]{1,32}$/, { error: 'not a projection name' }) });
 

@@ -1,5 +1,6 @@
 import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
 import type { ApiError } from '../api';
+import { relativeTime, whenLocal } from '../format';
 
 export function Spinner({ label = 'Loading' }: { label?: string }) {
   return (
@@ -112,5 +113,15 @@ export function JsonView({ value, testId }: { value: unknown; testId?: string })
     <pre className="json" data-testid={testId}>
       {JSON.stringify(value, null, 2)}
     </pre>
+  );
+}
+
+/** A timestamp: local date (when not today) and time, with UTC and "how long ago" on hover. */
+export function TimeOf({ at }: { at: unknown }) {
+  if (typeof at !== 'string') return <span className="muted">–</span>;
+  return (
+    <time className="muted" dateTime={at} title={`${at} UTC · ${relativeTime(at)}`}>
+      {whenLocal(at)}
+    </time>
   );
 }
