@@ -169,6 +169,10 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     const name = await page.$eval('[data-testid^=projection-status-]', (el) => el.getAttribute('data-testid')!.replace('projection-status-', ''));
     await shot('10-projections');
     await page.click(`[data-testid=rebuild-${name}]`);
+    // A confirm step first: nothing starts until it is confirmed.
+    await page.waitForSelector(`[data-testid=rebuild-confirm-panel-${name}]`);
+    await shot('10b-rebuild-confirm');
+    await page.click(`[data-testid=rebuild-confirm-${name}]`);
     await page.waitForSelector(`[data-testid=rebuild-progress-${name}]`, { timeout: LIVE_MS });
     // The rebuilt copy is swapped in (phase done) with every event of the log read.
     await page.waitForFunction(

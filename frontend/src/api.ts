@@ -213,11 +213,12 @@ export interface RebuildProgress {
   /** starting, building, catching-up, verifying, swapping, done or failed. */
   phase: string;
   eventsDone: number;
-  total: number;
+  /** Events the rebuild reads; null where the store cannot count them. */
+  total: number | null;
   /** Events per second. */
   rate?: number;
   etaSeconds?: number | null;
-  position?: number;
+  position?: LogCursor | null;
   startedAt?: string;
   finishedAt?: string | null;
   verification?: { shadowCount: number; liveCount: number; differing: number; caughtUp: boolean } | null;
