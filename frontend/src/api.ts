@@ -4,6 +4,9 @@
  * the title, the detail and each field issue next to its field.
  */
 
+import { humanIssue } from './messages';
+import { reportReachable } from './connectivity';
+
 export type Role = 'customer' | 'admin' | 'service';
 
 export interface User {
@@ -42,7 +45,8 @@ export class ApiError extends Error {
   }
   /** The issue for one form field, matched on the first segment of its path (`items.0.sku` -> `items`). */
   issueFor(field: string): string | undefined {
-    return this.problem.issues.find((i) => i.path === field || i.path.split('.')[0] === field)?.message;
+    const message = this.problem.issues.find((i) => i.path === field || i.path.split('.')[0] === field)?.message;
+    return message === undefined ? undefined : humanIssue(message);
   }
 }
 
@@ -337,6 +341,7 @@ export function createApi(options: ApiOptions) {
     try {
       res = await doFetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
+      reportReachable(false);
       throw new ApiError({
         type: 'network-error',
         title: 'The server could not be reached',
@@ -345,6 +350,8 @@ export function createApi(options: ApiOptions) {
         issues: [],
       });
     }
+    // A gateway with the app behind it down answers 502-504: as unreachable as no answer.
+    reportReachable(res.status < 502 || res.status > 504);
     if (!res.ok) {
       const problem = await problemFrom(res);
       if (res.status === 401 && token) options.onUnauthorized?.();

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from './api';
+import { useRetryOnRecovery } from './connectivity';
 
 export interface Resource<T> {
   data: T | undefined;
@@ -54,6 +55,8 @@ export function useResource<T>(load: () => Promise<T>, key: unknown[]): Resource
     reload();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, key);
+  // A load that failed because the server was down tries again by itself once it is back.
+  useRetryOnRecovery(error !== undefined && (error.status === 0 || error.status >= 502), reload);
 
   return { data, error, loading, reload };
 }

@@ -198,6 +198,7 @@ function LogBrowser() {
       </div>
       <ProblemBox error={page.error} onRetry={page.reload} />
       {page.data && page.data.events.length === 0 ? <Empty>The log is empty.</Empty> : null}
+      <div className="table-wrap">
       <table className="table compact" data-testid="log-page">
         <thead>
           <tr>
@@ -225,6 +226,7 @@ function LogBrowser() {
           ))}
         </tbody>
       </table>
+      </div>
       <div className="row pager">
         <button
           type="button"
