@@ -225,4 +225,24 @@ describe.skipIf(!haveChromium)('the UI at first contact and at volume', () => {
     await page.close();
     expect(pageErrors).toEqual([]);
   }, 180_000);
+
+  it('says so when the server is down and recovers by itself when it is back', async () => {
+    const page = await newPage();
+    await signIn(page, 'admin@example.com', 'admin-password');
+    await page.goto(`${origin}/#/orders`);
+    await page.waitForSelector('[data-testid=live-state][data-state=open]', { timeout: LIVE_MS });
+    const port = new URL(system.baseUrl).port;
+    const dataDir = system.dataDir;
+    await system.stop();
+    await page.waitForSelector('[data-testid=offline-banner]', { timeout: LIVE_MS });
+    // A page opened while down shows its error, and no one clicks "Try again".
+    await page.goto(`${origin}/#/projections`).catch(() => undefined);
+    await page.evaluate(() => (window.location.hash = '#/projections'));
+    await page.screenshot({ path: join(shots, 'scale-06-server-down.png') });
+    system = await startSystem({ dataDir, env: { PORT: port } });
+    await page.waitForSelector('[data-testid=offline-banner]', { state: 'detached', timeout: LIVE_MS });
+    await page.waitForSelector('[data-testid^=projection-status-]', { timeout: LIVE_MS });
+    await page.screenshot({ path: join(shots, 'scale-07-server-back.png') });
+    await page.close();
+  }, 120_000);
 });
