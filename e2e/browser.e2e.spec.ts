@@ -138,6 +138,11 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     expect(await page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
     await page.click('[data-testid=replay-next]');
     await expect.poll(() => page.getAttribute('[data-testid=saga-chart]', 'data-current-state')).toBe(finalState);
+    // The keyboard steps too: ← goes one back, End to the last.
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
+    await page.keyboard.press('End');
+    await expect.poll(() => page.getAttribute('[data-testid=saga-chart]', 'data-current-state')).toBe(finalState);
   });
 
   it('time-travels the order stream revision by revision', async () => {

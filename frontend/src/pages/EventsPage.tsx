@@ -355,7 +355,7 @@ function StreamView({ streamId }: { streamId: string }) {
             </label>
             <div className="row">
               <button type="button" className="button small" onClick={() => goTo(0)} disabled={shown <= 0} aria-label="First revision" data-testid="tt-first">
-                ⏮
+                «
               </button>
               <button type="button" className="button small" onClick={() => goTo(shown - 1)} disabled={shown <= 0} aria-label="Previous revision" data-testid="tt-prev">
                 ◀
@@ -373,7 +373,7 @@ function StreamView({ streamId }: { streamId: string }) {
                 ▶
               </button>
               <button type="button" className="button small" onClick={() => goTo(last)} disabled={shown >= last} aria-label="Newest revision" data-testid="tt-last-button">
-                ⏭
+                »
               </button>
             </div>
             <form

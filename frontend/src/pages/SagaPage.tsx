@@ -225,6 +225,21 @@ function SagaView({
     if (step >= total) setStep(0);
     setPlaying(true);
   };
+  // ← and → step through the replay, Home and End jump to its ends (not while typing in a field).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) && !(t instanceof HTMLInputElement && t.type === 'range')) return;
+      if (e.altKey || e.ctrlKey || e.metaKey) return;
+      const next = e.key === 'ArrowLeft' ? step - 1 : e.key === 'ArrowRight' ? step + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? total : null;
+      if (next === null || t instanceof HTMLInputElement) return;
+      e.preventDefault();
+      setPlaying(false);
+      setStep(Math.max(0, Math.min(total, next)));
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [step, total]);
   const current = path ? stateAfter(path, step) : undefined;
   const at = step > 0 ? steps[step - 1] : undefined;
   const late = graph.edges.filter((e) => e.source === '*');
@@ -302,7 +317,7 @@ function SagaView({
             data-testid="replay-slider"
           />
           <p className="replay-status" aria-live="polite" data-testid="replay-status">
-            Step {step} of {total}: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
+            Step {step} of {total} <span className="muted small">(← → to step)</span>: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
             <strong>{current}</strong>
             {at ? <span className="muted"> at {clockTime(at.at)} (+{duration(at.elapsedMs)})</span> : null}
           </p>

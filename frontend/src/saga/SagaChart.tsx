@@ -1,4 +1,4 @@
-import { useMemo, type CSSProperties } from 'react';
+import { useEffect, useMemo, useState, type CSSProperties } from 'react';
 import {
   Background,
   BaseEdge,
@@ -165,7 +165,52 @@ export interface SagaChartProps {
   counts?: Counts;
 }
 
+/** Edge labels are 12 px and node labels 13 px: at this zoom both are 11 px or more on screen. */
+const READABLE_ZOOM = 0.92;
+
+function useNarrow(): boolean {
+  const query = '(max-width: 700px)';
+  const [narrow, setNarrow] = useState(() => window.matchMedia(query).matches);
+  useEffect(() => {
+    const m = window.matchMedia(query);
+    const on = () => setNarrow(m.matches);
+    m.addEventListener('change', on);
+    return () => m.removeEventListener('change', on);
+  }, []);
+  return narrow;
+}
+
+/** On a phone the chart would be 4 px text: the states as a list instead, with the same marks and counts. */
+function StateList({ graph, current, visited, counts }: { graph: SagaGraph; current: string | undefined; visited: Set<string>; counts: Counts | undefined }) {
+  return (
+    <ol className="state-list" data-testid="saga-state-list" data-current-state={current ?? ''}>
+      {graph.nodes.map((n) => {
+        const out = graph.edges.filter((e) => e.source === n.id && e.target !== n.id && drawn(e));
+        return (
+          <li key={n.id} className={n.id === current ? 'current' : visited.has(n.id) ? 'visited' : undefined} data-current={n.id === current || undefined}>
+            <div className="state-list-head">
+              <strong>{n.label}</strong>
+              {counts ? <span className="saga-count-inline">{(counts.states.get(n.id) ?? 0).toLocaleString()} now</span> : null}
+            </div>
+            {out.length ? (
+              <ul className="muted small">
+                {out.map((e) => (
+                  <li key={e.id}>
+                    {edgeLabel(e)} → {graph.nodes.find((x) => x.id === e.target)?.label ?? e.target}
+                    {counts?.edges.get(e.id) ? ` ×${counts.edges.get(e.id)!.toLocaleString()}` : ''}
+                  </li>
+                ))}
+              </ul>
+            ) : null}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
 export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps) {
+  const narrow = useNarrow();
   const all = path?.steps;
   const at = step ?? all?.length ?? 0;
   const shown = useMemo(() => (all ? all.slice(0, at) : []), [all, at]);
@@ -258,11 +303,12 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
     const known = new Set(graph.nodes.map((n) => n.id));
     return [...listed, ...[...extra.values()].filter((e) => known.has(e.source) && known.has(e.target))];
   }, [graph, layout, shown, counts, edgeMax]);
+  if (narrow) return <StateList graph={graph} current={current} visited={new Set(nodes.filter((n) => n.data.visited).map((n) => n.id))} counts={counts} />;
   return (
     <div
       className="saga-chart"
       // Tall enough that a big machine is readable once fitted to the width.
-      style={{ height: Math.round(Math.min(1100, Math.max(480, layout.height * 0.9))) }}
+      style={{ height: `min(${Math.round(Math.max(480, layout.height * 0.95))}px, calc(100vh - 120px))` }}
       data-testid="saga-chart"
       data-current-state={current ?? ''}
     >
@@ -272,8 +318,9 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         nodeTypes={nodeTypes}
         edgeTypes={edgeTypes}
         fitView
-        fitViewOptions={{ padding: 0.08 }}
-        minZoom={0.2}
+        // Never fitted below the zoom at which labels read at 11 px or more; pan for the rest.
+        fitViewOptions={{ padding: 0.08, minZoom: READABLE_ZOOM }}
+        minZoom={0.3}
         maxZoom={2}
         nodesDraggable={false}
         nodesConnectable={false}
