@@ -400,7 +400,7 @@ export function createApi(options: ApiOptions) {
     replay: (r: { groupId: string; fromPosition: number; toPosition?: number }) => request<ReplayResult>('POST', '/api/replay', r),
     stats: () => get<Stats>('/api/stats'),
 
-    mailbox: (cursor?: string | null) => get<Page<Email>>('/api/mailbox', { cursor, limit: 100 }),
+    mailbox: (q: { cursor?: string | null; to?: string } = {}) => get<Page<Email>>('/api/mailbox', { ...q, limit: 50 }),
   };
 }
 

@@ -161,4 +161,18 @@ describe('explorer paging and search, and exact saga counts', () => {
     expect([...page1.items, ...page2.items].every((i) => i.state === 'completed')).toBe(true);
     expect((await get('/api/saga-stats/states/%24where/instances')).status).toBe(400);
   });
+
+  it('lets an admin page the mailbox of one recipient; a customer still sees only their own', async () => {
+    type Mail = { items: { to: string; emailId: string }[]; nextCursor: string | null };
+    const all = await json<Mail>('/api/mailbox?limit=100');
+    expect(new Set(all.items.map((m) => m.to)).size).toBeGreaterThan(1);
+    const first = await json<Mail>('/api/mailbox?to=cust-1@example.com&limit=1');
+    expect(first.items.map((m) => m.to)).toEqual(['cust-1@example.com']);
+    const rest = await json<Mail>(`/api/mailbox?to=cust-1@example.com&limit=100&cursor=${first.nextCursor}`);
+    const expected = all.items.filter((m) => m.to === 'cust-1@example.com').map((m) => m.emailId);
+    expect([...first.items, ...rest.items].map((m) => m.emailId).sort()).toEqual(expected.sort());
+    const asAlice = await json<Mail>('/api/mailbox?to=cust-2@example.com', alice);
+    expect(asAlice.items.every((m) => m.to === 'cust-1@example.com')).toBe(true);
+    expect((await get('/api/mailbox?to=not-an-email')).status).toBe(400);
+  });
 });

@@ -26,7 +26,12 @@ export const OrdersQuery = z.strictObject({
   limit: limitParam(100),
 });
 export const SagasQuery = z.strictObject({ status: SagaStatusParam.optional(), cursor: cursorParam.optional(), limit: limitParam(100) });
-export const MailboxQuery = z.strictObject({ cursor: cursorParam.optional(), limit: limitParam(100) });
+export const MailboxQuery = z.strictObject({
+  cursor: cursorParam.optional(),
+  limit: limitParam(100),
+  /** Admins: only the mail to this address (customers only ever see their own). */
+  to: z.email().max(254).optional(),
+});
 export const EmptyQuery = z.strictObject({});
 /** `version` names a saga definition version; there is one until versioned sagas exist, so it is accepted and not used. */
 export const SagaStatsQuery = z.strictObject({ version: integer(1, 1_000_000).optional() });

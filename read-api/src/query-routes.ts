@@ -91,7 +91,7 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
     const user = userOf(req);
     const query = parseWith(MailboxQuery, req.query, 'query');
     const page = await q.mailbox.list({
-      ...(isAdmin(user) ? {} : { to: user.email }),
+      ...(isAdmin(user) ? (query.to ? { to: query.to } : {}) : { to: user.email }),
       ...(query.cursor ? { cursor: query.cursor } : {}),
       limit: query.limit ?? 50,
     });
