@@ -87,6 +87,8 @@ export interface OrderSummary {
   updatedAt?: string;
   items?: OrderLine[];
   reason?: string | null;
+  customerId?: string | null;
+  customerEmail?: string | null;
 }
 
 /** The order read model; the sub-states are shown when the projection provides them. */
@@ -378,7 +380,7 @@ export function createApi(options: ApiOptions) {
     placeOrder: (items: { sku: string; quantity: number }[], card: string, idempotencyKey: string) =>
       request<{ orderId: string }>('POST', '/api/orders', { items, payment: { card } }, { 'Idempotency-Key': idempotencyKey }),
     cancelOrder: (orderId: string) => request<unknown>('POST', `/api/orders/${enc(orderId)}/cancel`, {}),
-    orders: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<OrderSummary>>('/api/orders', q),
+    orders: (q: { status?: string; customerId?: string; cursor?: string | null; limit?: number }) => get<Page<OrderSummary>>('/api/orders', q),
     order: (orderId: string) => get<OrderDetail>(`/api/orders/${enc(orderId)}`),
 
     sagaDefinition: () => get<unknown>('/api/saga-definition'),

@@ -22,6 +22,8 @@ export const SagaStatusParam = z.enum(['running', 'completed', 'rejected', 'canc
 
 export const OrdersQuery = z.strictObject({
   status: OrderStatusParam.optional(),
+  /** Admins: one customer's orders (a customer only ever sees their own). */
+  customerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'not a customer id' }).optional(),
   cursor: cursorParam.optional(),
   limit: limitParam(100),
 });

@@ -34,7 +34,7 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
     const user = userOf(req);
     const query = parseWith(OrdersQuery, req.query, 'query');
     const page = await q.orders.list({
-      ...(isAdmin(user) ? {} : { customerId: user.id }),
+      ...(isAdmin(user) ? (query.customerId ? { customerId: query.customerId } : {}) : { customerId: user.id }),
       ...(query.status ? { status: query.status } : {}),
       ...(query.cursor ? { cursor: query.cursor } : {}),
       limit: query.limit ?? 20,
