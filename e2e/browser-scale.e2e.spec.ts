@@ -198,7 +198,7 @@ describe.skipIf(!haveChromium)('the UI at first contact and at volume', () => {
     await signIn(page, 'admin@example.com', 'admin-password');
     const pages: [string, string, string][] = [
       ['shop', '/shop', '[data-testid=catalog]'],
-      ['orders', '/orders', 'main'],
+      ['orders', '/orders', '[data-testid=orders-table]'],
       ['order', `/orders/${encodeURIComponent(orderId)}`, '[data-testid=order-status]'],
       // On a phone the states are a list, not a chart of 4 px text.
       ['sagas', '/sagas', '[data-testid=saga-state-list] li'],
@@ -206,7 +206,7 @@ describe.skipIf(!haveChromium)('the UI at first contact and at volume', () => {
       ['events', '/events', '[data-testid=log-page] tbody tr'],
       ['stream', `/events/${encodeURIComponent(`order-${orderId}`)}`, '[data-testid=tt-state]'],
       ['projections', '/projections', '[data-testid^=projection-status-]'],
-      ['mailbox', '/mailbox', 'main'],
+      ['mailbox', '/mailbox', '[data-testid=mail-list] li'],
       ['catalog', '/admin/catalog', '[data-testid=admin-products] tbody tr'],
     ];
     const overflows: Record<string, number> = {};
@@ -217,6 +217,13 @@ describe.skipIf(!haveChromium)('the UI at first contact and at volume', () => {
       await page.screenshot({ path: join(shots, `phone-${name}.png`), fullPage: true });
       overflows[name] = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     }
+    // Dark mode follows the system setting.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${origin}/#/orders`);
+    await page.waitForSelector('[data-testid=orders-table]');
+    expect(await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--bg').trim())).toBe('#0f1419');
+    await page.screenshot({ path: join(shots, 'phone-orders-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
     // No page scrolls sideways on a phone.
     expect(Object.entries(overflows).filter(([, px]) => px > 1)).toEqual([]);
     await page.goto(`${origin}/#/`);
