@@ -148,6 +148,11 @@ describe.skipIf(!haveChromium)('the UI at first contact and at volume', () => {
     await page.click('[data-testid=tt-jump-go]');
     await expect.poll(() => page.textContent('[data-testid=tt-revision]')).toBe('2');
     await page.waitForSelector('[data-testid=tt-event-type]');
+    // The revision is in the URL: a reload (or a shared link) opens it again.
+    expect(page.url()).toContain('rev=2');
+    await page.reload();
+    await page.waitForSelector('[data-testid=tt-event-type]', { timeout: LIVE_MS });
+    expect(await page.textContent('[data-testid=tt-revision]')).toBe('2');
     await page.selectOption('[data-testid=tt-type]', 'ProductRestocked');
     await expect.poll(() => page.$$eval('[data-testid=stream-events] .etype', (els) => [...new Set(els.map((e) => e.textContent))])).toEqual(['ProductRestocked']);
     await page.screenshot({ path: join(shots, 'scale-04-long-stream-filtered.png') });

@@ -141,6 +141,11 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     // The keyboard steps too: ← goes one back, End to the last.
     await page.keyboard.press('ArrowLeft');
     await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
+    // The replay step is in the URL: a reload opens the same step.
+    expect(page.url()).toContain(`step=${steps - 1}`);
+    await page.reload();
+    await page.waitForSelector('[data-testid=saga-chart] .react-flow__node', { timeout: LIVE_MS });
+    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
     await page.keyboard.press('End');
     await expect.poll(() => page.getAttribute('[data-testid=saga-chart]', 'data-current-state')).toBe(finalState);
   });

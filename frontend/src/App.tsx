@@ -74,6 +74,7 @@ function Shell() {
   if (!session) return <LoginPage />;
   const isAdmin = session.user.role === 'admin';
   const page = route(path);
+  const pathname = path.split('?')[0] ?? path;
   return (
     <div className="app">
       <header className="topbar">
@@ -87,7 +88,7 @@ function Shell() {
           {nav
             .filter((n) => !n.admin || isAdmin)
             .map((n) => (
-              <Link key={n.to} to={n.to} className={path === n.to || path.startsWith(`${n.to}/`) ? 'active' : undefined} aria-current={path === n.to ? 'page' : undefined} data-testid={`nav-${n.to.slice(1).replace('/', '-')}`}>
+              <Link key={n.to} to={n.to} className={pathname === n.to || pathname.startsWith(`${n.to}/`) ? 'active' : undefined} aria-current={pathname === n.to ? 'page' : undefined} data-testid={`nav-${n.to.slice(1).replace('/', '-')}`}>
                 {n.label}
               </Link>
             ))}

@@ -4,7 +4,7 @@ import { useSession } from '../session';
 import { useAction, useDebounced, useResource } from '../hooks';
 import { useLive, useLiveState, type LiveMessage } from '../live';
 import { clockTime, count } from '../format';
-import { Link } from '../router';
+import { hashParam, Link, setHashParam } from '../router';
 import { diffJson, serverChanges, show, type Change } from '../diff';
 import { Empty, JsonView, PageHeader, ProblemBox, Spinner, TimeOf } from '../components/ui';
 import { OpenById } from '../components/OpenById';
@@ -293,7 +293,12 @@ function StreamView({ streamId }: { streamId: string }) {
   const [held, setHeld] = useState<Map<number, RecordedEvent>>(new Map());
   const [last, setLast] = useState(-1);
   const [type, setType] = useState('');
-  const [revision, setRevision] = useState<number | null>(null);
+  // A revision in the URL (`?rev=12`) opens time travel there; without one it follows the newest.
+  const [revision, setRevision] = useState<number | null>(() => {
+    const r = hashParam('rev');
+    return r !== null && /^\d+$/.test(r) ? Number(r) : null;
+  });
+  useEffect(() => setHashParam('rev', revision === null ? null : String(revision)), [revision]);
   const [jump, setJump] = useState('');
   // Where older and newer pages continue, as the server said.
   const [older, setOlder] = useState<number | null>(null);
@@ -311,7 +316,10 @@ function StreamView({ streamId }: { streamId: string }) {
   });
   // A long stream opens at its newest revision, read backwards.
   useEffect(() => {
-    void load.start({ direction: 'backwards' }, true);
+    void load.start({ direction: 'backwards' }, true).then(() => {
+      // Opened at a revision from the URL: load the window around it too.
+      if (revision !== null && !type) void load.start({ direction: 'forwards', from: Math.max(0, revision - pageSize / 2) });
+    });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [streamId, type]);
   // New events on this stream extend the slider while we watch (admins get every `log` message; owners `order`/`saga` causes).

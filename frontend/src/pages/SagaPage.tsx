@@ -4,7 +4,7 @@ import { useSession } from '../session';
 import { useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
 import { clockTime, duration, shortId } from '../format';
-import { Link } from '../router';
+import { hashParam, Link, setHashParam } from '../router';
 import { adaptDefinition, DefinitionError, type SagaGraph } from '../saga/definition';
 import { countsFromStats, instancePath, stateAfter, type Counts, type InstancePath } from '../saga/instance';
 import type { Layout } from '../saga/layout';
@@ -201,10 +201,16 @@ function SagaView({
 }) {
   const steps = path?.steps ?? [];
   const total = steps.length;
-  const [step, setStep] = useState(total);
+  // A step in the URL (`?step=3`) opens the replay there; without one it follows the live end.
+  const fromUrl = useRef(hashParam('step'));
+  const initial = fromUrl.current !== null && /^\d+$/.test(fromUrl.current) ? Math.min(Number(fromUrl.current), total) : total;
+  const [step, setStep] = useState(initial);
   const [playing, setPlaying] = useState(false);
+  useEffect(() => {
+    if (saga) setHashParam('step', step >= total ? null : String(step));
+  }, [step, total, saga]);
   // Follow the live end unless the user has stepped back into the past.
-  const atEnd = useRef(true);
+  const atEnd = useRef(initial >= total);
   useEffect(() => {
     if (atEnd.current) setStep(total);
   }, [total]);
