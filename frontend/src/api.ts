@@ -244,7 +244,7 @@ export interface ProjectionStatus {
   /** running, stopped, rebuilding, ... */
   status: string;
   groupId?: string;
-  position: number;
+  position: LogCursor | null;
   headPosition?: number;
   lag: number;
   documents?: number;

@@ -135,7 +135,7 @@ function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; no
       </div>
       <dl className="facts">
         <dt>Applied up to</dt>
-        <dd data-testid={`projection-position-${p.name}`}>position {String(p.position)}</dd>
+        <dd data-testid={`projection-position-${p.name}`}>{p.position === null || p.position === -1 ? 'nothing yet' : `position ${String(p.position)}`}</dd>
         {p.headPosition !== undefined ? (
           <>
             <dt>Log head</dt>
