@@ -251,7 +251,8 @@ function SagaView({
   const late = graph.edges.filter((e) => e.source === '*');
 
   return (
-    <>
+    // On a wide screen the path, replay and event sit docked beside the chart, not below the fold.
+    <div className={saga ? 'saga-view docked' : 'saga-view'}>
       <div className="card chart-card">
         <SagaChart graph={graph} layout={layout} path={path} step={step} counts={counts} />
         <Legend />
@@ -370,7 +371,7 @@ function SagaView({
       ) : (
         <p className="muted">Pick an instance to draw its path and replay it step by step.</p>
       )}
-    </>
+    </div>
   );
 }
 

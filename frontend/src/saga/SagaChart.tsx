@@ -303,6 +303,7 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
     const known = new Set(graph.nodes.map((n) => n.id));
     return [...listed, ...[...extra.values()].filter((e) => known.has(e.source) && known.has(e.target))];
   }, [graph, layout, shown, counts, edgeMax]);
+  const focus = path && current ? [{ id: current }] : [];
   if (narrow) return <StateList graph={graph} current={current} visited={new Set(nodes.filter((n) => n.data.visited).map((n) => n.id))} counts={counts} />;
   return (
     <div
@@ -319,7 +320,8 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         edgeTypes={edgeTypes}
         fitView
         // Never fitted below the zoom at which labels read at 11 px or more; pan for the rest.
-        fitViewOptions={{ padding: 0.08, minZoom: READABLE_ZOOM }}
+        // With an instance, centre its current state at the readable zoom, not the whole machine.
+        fitViewOptions={{ padding: 0.08, minZoom: READABLE_ZOOM, ...(focus.length ? { nodes: focus, maxZoom: READABLE_ZOOM } : {}) }}
         minZoom={0.3}
         maxZoom={2}
         nodesDraggable={false}
