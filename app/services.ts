@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import compression from 'compression';
 import express, { type Express } from 'express';
+import type { HelmetOptions } from 'helmet';
 import { demoSeeding, type Config } from '@saga/platform/config';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
@@ -216,7 +218,9 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     logger: log,
     metrics,
     metricsAccess: metricsServer ? false : [authenticate(jwt), requireRole('admin')],
+    helmet: gatewayHelmet,
   });
+  app.use(compressed);
   app.use(
     createAuthRouter({
       users,
@@ -262,13 +266,48 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   };
 }
 
-/** The built React app (frontend/dist) on the same origin as the APIs, with history-routing fallback. */
-function serveFrontend(app: Express, log: Logger): void {
-  const dist = resolve(import.meta.dirname, '..', 'frontend', 'dist');
+/**
+ * Helmet's defaults minus `upgrade-insecure-requests`: a deployment opened over plain HTTP by
+ * a LAN address or hostname would have every script rewritten to https and stay blank
+ * (loopback is exempt, which is why local runs never showed it). Behind TLS nothing is lost:
+ * every URL the app loads is same-origin and relative. HSTS is left to the TLS terminator
+ * for the same reason: sent over http it means nothing, sent over https by us it would pin
+ * a host that may still be served over http.
+ */
+export const gatewayHelmet: HelmetOptions = {
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  strictTransportSecurity: false,
+};
+
+/** gzip/brotli for the app and the JSON; never for SSE, which must reach the client event by event. */
+const compressed = compression({
+  filter: (req, res) => !String(res.getHeader('content-type') ?? '').startsWith('text/event-stream') && compression.filter(req, res),
+});
+
+/**
+ * The built React app (frontend/dist) on the same origin as the APIs. index.html is always
+ * revalidated, so a redeploy reaches open and cached tabs; the hashed assets never change
+ * under their name and are cached for good; a missing asset (an old tab asking for the
+ * chunk of the previous build) is a real 404, which the app answers with one reload,
+ * rather than index.html served as JavaScript.
+ */
+export function serveFrontend(app: Express, log: Logger, dist = resolve(import.meta.dirname, '..', 'frontend', 'dist')): void {
   if (!existsSync(join(dist, 'index.html'))) {
     log.warn({ dist }, 'frontend not built: run `npm run build` to serve the UI');
     return;
   }
-  app.use(express.static(dist, { index: 'index.html', maxAge: '1h' }));
-  app.get(/^\/(?!api\/|api$|healthz|metrics).*/, (_req, res) => res.sendFile(join(dist, 'index.html')));
+  const sendIndex = (res: express.Response) => res.setHeader('cache-control', 'no-cache').sendFile(join(dist, 'index.html'));
+  app.use(
+    '/assets',
+    express.static(join(dist, 'assets'), { immutable: true, maxAge: '1y', index: false, fallthrough: true }),
+    (_req, res) => res.status(404).type('text/plain').send('no such asset (the app was probably redeployed: reload the page)'),
+  );
+  app.use(
+    express.static(dist, {
+      index: false,
+      setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+    }),
+  );
+  // Client routes only: a path whose last segment has a dot names a file, and a missing file is a 404.
+  app.get(/^\/(?!api\/|api$|healthz|metrics)(?:[^.]*\/)?[^/.]*$/, (_req, res) => sendIndex(res));
 }

@@ -138,6 +138,16 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     expect(await page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
     await page.click('[data-testid=replay-next]');
     await expect.poll(() => page.getAttribute('[data-testid=saga-chart]', 'data-current-state')).toBe(finalState);
+    // The keyboard steps too: ← goes one back, End to the last.
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
+    // The replay step is in the URL: a reload opens the same step.
+    expect(page.url()).toContain(`step=${steps - 1}`);
+    await page.reload();
+    await page.waitForSelector('[data-testid=saga-chart] .react-flow__node', { timeout: LIVE_MS });
+    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step ${steps - 1} of ${steps}`);
+    await page.keyboard.press('End');
+    await expect.poll(() => page.getAttribute('[data-testid=saga-chart]', 'data-current-state')).toBe(finalState);
   });
 
   it('time-travels the order stream revision by revision', async () => {
@@ -169,6 +179,10 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     const name = await page.$eval('[data-testid^=projection-status-]', (el) => el.getAttribute('data-testid')!.replace('projection-status-', ''));
     await shot('10-projections');
     await page.click(`[data-testid=rebuild-${name}]`);
+    // A confirm step first: nothing starts until it is confirmed.
+    await page.waitForSelector(`[data-testid=rebuild-confirm-panel-${name}]`);
+    await shot('10b-rebuild-confirm');
+    await page.click(`[data-testid=rebuild-confirm-${name}]`);
     await page.waitForSelector(`[data-testid=rebuild-progress-${name}]`, { timeout: LIVE_MS });
     // The rebuilt copy is swapped in (phase done) with every event of the log read.
     await page.waitForFunction(

@@ -35,7 +35,8 @@ export interface RunningSystem {
 
 export async function startSystem(options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningSystem> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'saga-e2e-'));
-  const port = await freePort();
+  // A restart on the same data directory may ask for the port it had (an open tab keeps its origin).
+  const port = options.env?.PORT ? Number(options.env.PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'app/main.ts')], {
     cwd: root,
     env: {

@@ -1,6 +1,7 @@
-import { useEffect, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { SessionProvider, useSession } from './session';
 import { LiveProvider, useLiveState } from './live';
+import { probeNow, reportReachable, useReachable } from './connectivity';
 import { Link, matchRoute, navigate, useRoutePath } from './router';
 import { LoginPage } from './pages/LoginPage';
 import { ShopPage } from './pages/ShopPage';
@@ -73,6 +74,7 @@ function Shell() {
   if (!session) return <LoginPage />;
   const isAdmin = session.user.role === 'admin';
   const page = route(path);
+  const pathname = path.split('?')[0] ?? path;
   return (
     <div className="app">
       <header className="topbar">
@@ -86,7 +88,7 @@ function Shell() {
           {nav
             .filter((n) => !n.admin || isAdmin)
             .map((n) => (
-              <Link key={n.to} to={n.to} className={path === n.to || path.startsWith(`${n.to}/`) ? 'active' : undefined} aria-current={path === n.to ? 'page' : undefined} data-testid={`nav-${n.to.slice(1).replace('/', '-')}`}>
+              <Link key={n.to} to={n.to} className={pathname === n.to || pathname.startsWith(`${n.to}/`) ? 'active' : undefined} aria-current={pathname === n.to ? 'page' : undefined} data-testid={`nav-${n.to.slice(1).replace('/', '-')}`}>
                 {n.label}
               </Link>
             ))}
@@ -102,6 +104,7 @@ function Shell() {
           </button>
         </div>
       </header>
+      <OfflineBanner />
       <main className="main" id="main">
         {page ?? (
           <div className="card">
@@ -123,5 +126,33 @@ function LiveIndicator() {
     <span className={`live-dot live-${state}`} title={`Live updates: ${text}`} data-testid="live-state" data-state={state}>
       {text}
     </span>
+  );
+}
+
+/** One clear notice while the server is unreachable; pages retry by themselves when it is back. */
+function OfflineBanner() {
+  const reachable = useReachable();
+  const live = useLiveState();
+  const wasOpen = useRef(false);
+  useEffect(() => {
+    if (live === 'open') {
+      wasOpen.current = true;
+      // The live stream is back: the server is, and pages waiting on it may retry.
+      reportReachable(true);
+    } else if (wasOpen.current && (live === 'connecting' || live === 'closed')) {
+      fetch('/healthz', { cache: 'no-store' }).then(
+        (res) => reportReachable(res.ok),
+        () => reportReachable(false),
+      );
+    }
+  }, [live]);
+  if (reachable) return null;
+  return (
+    <div className="offline-banner" role="alert" data-testid="offline-banner">
+      <strong>The server cannot be reached.</strong> Retrying by itself; what you see may be out of date.{' '}
+      <button type="button" className="button small" onClick={probeNow}>
+        Retry now
+      </button>
+    </div>
   );
 }

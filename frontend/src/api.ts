@@ -4,6 +4,9 @@
  * the title, the detail and each field issue next to its field.
  */
 
+import { humanIssue } from './messages';
+import { reportReachable } from './connectivity';
+
 export type Role = 'customer' | 'admin' | 'service';
 
 export interface User {
@@ -42,7 +45,8 @@ export class ApiError extends Error {
   }
   /** The issue for one form field, matched on the first segment of its path (`items.0.sku` -> `items`). */
   issueFor(field: string): string | undefined {
-    return this.problem.issues.find((i) => i.path === field || i.path.split('.')[0] === field)?.message;
+    const message = this.problem.issues.find((i) => i.path === field || i.path.split('.')[0] === field)?.message;
+    return message === undefined ? undefined : humanIssue(message);
   }
 }
 
@@ -83,6 +87,8 @@ export interface OrderSummary {
   updatedAt?: string;
   items?: OrderLine[];
   reason?: string | null;
+  customerId?: string | null;
+  customerEmail?: string | null;
 }
 
 /** The order read model; the sub-states are shown when the projection provides them. */
@@ -162,8 +168,11 @@ export interface StreamEvents {
   /** The stream's last revision. */
   revision: number;
   events: RecordedEvent[];
-  /** The revision to ask for next, or null at the end of the stream. */
+  /** The revision to continue from in the direction read, or null at that end of the stream. */
   next: number | null;
+  /** The revision to read from in the other direction, or null at that end. */
+  previous?: number | null;
+  direction?: 'forwards' | 'backwards';
 }
 
 /** A global log position as the server handed it out (see RecordedEvent.position). */
@@ -174,6 +183,24 @@ export interface GlobalLog {
   head: LogPosition | null;
   /** Pass back as `from` for the next page. */
   next: LogPosition | null;
+}
+
+/** The UI's name for a log position it passes back unchanged. */
+export type LogCursor = LogPosition;
+
+export interface SagaStats {
+  total: number;
+  states: Record<string, number>;
+  /** `from->to` -> times taken. */
+  transitions: Record<string, number>;
+}
+
+export interface SagaInState {
+  orderId: string;
+  state: string;
+  status: SagaStatus;
+  startedAt: string;
+  since: string;
 }
 
 export interface StateChange {
@@ -196,7 +223,7 @@ export interface RebuildProgress {
   /** starting, building, catching-up, verifying, swapping, done or failed. */
   phase: string;
   eventsDone: number;
-  /** Events to read in all (null: the store cannot count them). */
+  /** Events the rebuild reads; null where the store cannot count them. */
   total: number | null;
   /** Events per second. */
   rate?: number;
@@ -320,6 +347,7 @@ export function createApi(options: ApiOptions) {
     try {
       res = await doFetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
+      reportReachable(false);
       throw new ApiError({
         type: 'network-error',
         title: 'The server could not be reached',
@@ -328,6 +356,8 @@ export function createApi(options: ApiOptions) {
         issues: [],
       });
     }
+    // A gateway with the app behind it down answers 502-504: as unreachable as no answer.
+    reportReachable(res.status < 502 || res.status > 504);
     if (!res.ok) {
       const problem = await problemFrom(res);
       if (res.status === 401 && token) options.onUnauthorized?.();
@@ -354,28 +384,31 @@ export function createApi(options: ApiOptions) {
     placeOrder: (items: { sku: string; quantity: number }[], card: string, idempotencyKey: string) =>
       request<{ orderId: string }>('POST', '/api/orders', { items, payment: { card } }, { 'Idempotency-Key': idempotencyKey }),
     cancelOrder: (orderId: string) => request<unknown>('POST', `/api/orders/${enc(orderId)}/cancel`, {}),
-    orders: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<OrderSummary>>('/api/orders', q),
+    orders: (q: { status?: string; customerId?: string; cursor?: string | null; limit?: number }) => get<Page<OrderSummary>>('/api/orders', q),
     order: (orderId: string) => get<OrderDetail>(`/api/orders/${enc(orderId)}`),
 
     sagaDefinition: () => get<unknown>('/api/saga-definition'),
     sagas: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<SagaInstance>>('/api/sagas', q),
     saga: (orderId: string) => get<SagaInstance>(`/api/sagas/${enc(orderId)}`),
 
-    streams: (category?: string) => get<StreamList>('/api/streams', { category, limit: 500 }),
-    streamEvents: (streamId: string, from: number, limit: number) =>
-      get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, { from, limit }),
+    streams: (category?: string, prefix?: string) => get<StreamList>('/api/streams', { category, prefix, limit: 500 }),
+    streamEvents: (streamId: string, q: { from?: number; direction?: 'forwards' | 'backwards'; type?: string; limit: number }) =>
+      get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, q),
     streamState: (streamId: string, revision: number) =>
       get<StateAtRevision>(`/api/streams/${enc(streamId)}/state`, { revision }),
-    log: (from: LogPosition | undefined, limit: number) => get<GlobalLog>('/api/log', { from, limit }),
+    log: (q: { from?: LogPosition | null; direction?: 'forwards' | 'backwards'; limit: number }) => get<GlobalLog>('/api/log', q),
     /** The latest `limit` events, oldest first: read backwards from the head, not from a position computed off it. */
     latestLog: async (limit: number) => (await get<GlobalLog>('/api/log', { direction: 'backwards', limit })).events.reverse(),
+    sagaStats: () => get<SagaStats>('/api/saga-stats'),
+    sagasInState: (state: string, cursor?: string | null) =>
+      get<Page<SagaInState>>(`/api/saga-stats/states/${enc(state)}/instances`, { cursor, limit: 50 }),
 
     projections: () => get<{ items: ProjectionStatus[] }>('/api/projections'),
     rebuild: (name: string) => request<RebuildProgress>('POST', `/api/projections/${enc(name)}/rebuild`),
     replay: (r: { groupId: string; fromPosition: LogPosition; toPosition?: LogPosition }) => request<ReplayResult>('POST', '/api/replay', r),
     stats: () => get<Stats>('/api/stats'),
 
-    mailbox: (cursor?: string | null) => get<Page<Email>>('/api/mailbox', { cursor, limit: 100 }),
+    mailbox: (q: { cursor?: string | null; to?: string } = {}) => get<Page<Email>>('/api/mailbox', { ...q, limit: 50 }),
   };
 }
 

@@ -48,3 +48,21 @@ export function shortId(id: string): string {
 export function count(n: number | undefined): string {
   return n === undefined || n === null ? '–' : n.toLocaleString();
 }
+
+/** "3 min ago", "in 5 s": for the hover text beside an absolute time. */
+export function relativeTime(iso: string, now = Date.now()): string {
+  const ms = Date.parse(iso) - now;
+  if (Number.isNaN(ms)) return iso;
+  const abs = Math.abs(ms);
+  const [n, unit] =
+    abs < 60_000 ? [Math.round(ms / 1000), 'second'] : abs < 3_600_000 ? [Math.round(ms / 60_000), 'minute'] : abs < 86_400_000 ? [Math.round(ms / 3_600_000), 'hour'] : [Math.round(ms / 86_400_000), 'day'];
+  return new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }).format(n, unit as Intl.RelativeTimeFormatUnit);
+}
+
+/** Date and time, local, with the day when it is not today. */
+export function whenLocal(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? clockTime(iso) : `${d.toLocaleDateString()} ${clockTime(iso)}`;
+}

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from './api';
+import { useRetryOnRecovery } from './connectivity';
 
 export interface Resource<T> {
   data: T | undefined;
@@ -54,6 +55,8 @@ export function useResource<T>(load: () => Promise<T>, key: unknown[]): Resource
     reload();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, key);
+  // A load that failed because the server was down tries again by itself once it is back.
+  useRetryOnRecovery(error !== undefined && (error.status === 0 || error.status >= 502), reload);
 
   return { data, error, loading, reload };
 }
@@ -94,4 +97,14 @@ export function useThrottled(fn: () => void, ms: number): () => void {
       fnRef.current();
     }, ms);
   }, [ms]);
+}
+
+/** The value once it has stopped changing for `ms` (search boxes ask once per pause, not per key). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return settled;
 }

@@ -46,3 +46,24 @@ export function Link({ to, children, ...rest }: { to: string; children: ReactNod
     </a>
   );
 }
+
+/** A query parameter of the hash route (`#/sagas/1?step=3` -> step = "3"). */
+export function hashParam(name: string): string | null {
+  const hash = window.location.hash;
+  const q = hash.indexOf('?');
+  return q < 0 ? null : new URLSearchParams(hash.slice(q + 1)).get(name);
+}
+
+/**
+ * Records a view position (a replay step, a revision) in the hash route so a link or a reload
+ * opens it again; replaceState, so it neither fills the history nor fires hashchange.
+ */
+export function setHashParam(name: string, value: string | null): void {
+  const hash = window.location.hash.replace(/^#/, '');
+  const [path = '/', query = ''] = hash.split('?');
+  const params = new URLSearchParams(query);
+  if (value === null) params.delete(name);
+  else params.set(name, value);
+  const qs = params.toString();
+  window.history.replaceState(window.history.state, '', `#${path}${qs ? `?${qs}` : ''}`);
+}

@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf, idOf } from '@saga/event-schemas/streams';
 import type { AuthUser } from '@saga/platform/auth/jwt';
 import { NotFoundError, ValidationError } from '@saga/platform/errors';
-import { positionParam, type EventStore, type ReadAllOptions } from '@saga/platform/event-store/port';
+import { positionParam, type EventStore, type ReadAllOptions, type StreamInfo } from '@saga/platform/event-store/port';
 import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { parseWith } from '@saga/platform/http/validate';
 import type { MessageBus } from '@saga/platform/message-bus/port';
@@ -31,6 +31,70 @@ async function checkStreamAccess(deps: ExplorerDeps, user: AuthUser, streamId: s
   });
 }
 
+/** How many events one filtered page may scan before it answers with what it found. */
+const SCAN_LIMIT = 5_000;
+
+/**
+ * One page of a stream in either direction, optionally only some event types. Revisions are
+ * dense within a stream, so the page's edges are the revisions to continue from.
+ */
+async function readStreamPage(
+  store: EventStore,
+  streamId: string,
+  opts: { from: number; backwards: boolean; limit: number; types?: ReadonlySet<string> },
+): Promise<{ events: RecordedEvent[]; next: number | null; previous: number | null }> {
+  const step = opts.backwards ? -1 : 1;
+  const found: RecordedEvent[] = [];
+  let at = opts.from;
+  let scanned = 0;
+  let end = false;
+  while (found.length < opts.limit && scanned < SCAN_LIMIT) {
+    const chunk = await store.readStream(streamId, {
+      direction: opts.backwards ? 'backwards' : 'forwards',
+      fromRevision: at,
+      limit: opts.types ? Math.min(500, SCAN_LIMIT - scanned) : opts.limit - found.length,
+    });
+    for (const event of chunk) {
+      scanned++;
+      at = event.revision + step;
+      if (!opts.types || opts.types.has(event.type)) found.push(event);
+      if (found.length === opts.limit) break;
+    }
+    if (chunk.length === 0 || at < 0) {
+      end = true;
+      break;
+    }
+  }
+  const last = await store.streamRevision(streamId);
+  const beyond = (r: number) => r < 0 || r > last;
+  const previous = opts.from - step;
+  return { events: found, next: end || beyond(at) ? null : at, previous: beyond(previous) ? null : previous };
+}
+
+/**
+ * Stream ids starting with `prefix`, in id order. Ids are letters, digits, `-` and `_`, all
+ * below `~`, so starting just after "prefix minus its last letter, then `~`" lands on the
+ * first match; the listing stops at the first id past the prefix.
+ */
+async function streamsWithPrefix(store: EventStore, prefix: string, limit: number, after?: string) {
+  const dash = prefix.indexOf('-');
+  const category = dash > 0 ? prefix.slice(0, dash) : undefined;
+  const start = after && after >= prefix ? after : `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) - 1)}~`;
+  const streams: StreamInfo[] = [];
+  let cursor: string | undefined = start;
+  for (let pages = 0; pages < 20; pages++) {
+    const page = await store.listStreams({ ...(category ? { category } : {}), after: cursor, limit: 200 });
+    for (const info of page.streams) {
+      if (!info.streamId.startsWith(prefix)) return { streams };
+      if (streams.length === limit) return { streams, next: streams[streams.length - 1]!.streamId };
+      streams.push(info);
+    }
+    if (!page.next) return { streams };
+    cursor = page.next;
+  }
+  return { streams, ...(streams.length > 0 ? { next: streams[streams.length - 1]!.streamId } : {}) };
+}
+
 /** The stream explorer (time travel included) and the admin replay; they read the event store directly. */
 export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router {
   const router = Router();
@@ -38,13 +102,16 @@ export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router
 
   router.get('/api/streams', auth, requireRole('admin'), async (req, res) => {
     const query = parseWith(StreamsQuery, req.query, 'query');
+    const limit = query.limit ?? 100;
     const [categories, page] = await Promise.all([
       eventStore.listCategories(),
-      eventStore.listStreams({
-        ...(query.category ? { category: query.category } : {}),
-        ...(query.after ? { after: query.after } : {}),
-        limit: query.limit ?? 100,
-      }),
+      query.prefix
+        ? streamsWithPrefix(eventStore, query.prefix, limit, query.after)
+        : eventStore.listStreams({
+            ...(query.category ? { category: query.category } : {}),
+            ...(query.after ? { after: query.after } : {}),
+            limit,
+          }),
     ]);
     res.json({ categories, streams: page.streams, next: page.next ?? null });
   });
@@ -56,9 +123,15 @@ export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router
     const revision = await eventStore.streamRevision(streamId);
     if (revision < 0) throw new NotFoundError(`stream ${streamId} not found`);
     const limit = query.limit ?? 100;
-    const events = await eventStore.readStream(streamId, { fromRevision: query.from ?? 0, limit });
-    const last = events[events.length - 1];
-    res.json({ streamId, revision, events, next: last && last.revision < revision ? last.revision + 1 : null });
+    const backwards = query.direction === 'backwards';
+    const page = await readStreamPage(eventStore, streamId, {
+      from: query.from ?? (backwards ? revision : 0),
+      backwards,
+      limit,
+      ...(query.type ? { types: new Set(query.type) } : {}),
+    });
+    // `next` continues in the direction read, `previous` turns back; both are revisions to pass as `from`.
+    res.json({ streamId, revision, direction: backwards ? 'backwards' : 'forwards', ...page });
   });
 
   router.get('/api/streams/:streamId/state', auth, async (req, res) => {

@@ -31,12 +31,23 @@ export const SagaStatusParam = z.enum(['running', 'completed', 'rejected', 'canc
 
 export const OrdersQuery = z.strictObject({
   status: OrderStatusParam.optional(),
+  /** Admins: one customer's orders (a customer only ever sees their own). */
+  customerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'not a customer id' }).optional(),
   cursor: cursorParam.optional(),
   limit: limitParam(100),
 });
 export const SagasQuery = z.strictObject({ status: SagaStatusParam.optional(), cursor: cursorParam.optional(), limit: limitParam(100) });
-export const MailboxQuery = z.strictObject({ cursor: cursorParam.optional(), limit: limitParam(100) });
+export const MailboxQuery = z.strictObject({
+  cursor: cursorParam.optional(),
+  limit: limitParam(100),
+  /** Admins: only the mail to this address (customers only ever see their own). */
+  to: z.email().max(254).optional(),
+});
 export const EmptyQuery = z.strictObject({});
+/** `version` names a saga definition version; there is one until versioned sagas exist, so it is accepted and not used. */
+export const SagaStatsQuery = z.strictObject({ version: integer(1, 1_000_000).optional() });
+export const SagaStateParams = z.strictObject({ state: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { error: 'not a state name' }) });
+export const SagaStateInstancesQuery = z.strictObject({ cursor: cursorParam.optional(), limit: limitParam(200) });
 
 export const OrderIdParams = z.strictObject({ orderId: OrderId });
 
@@ -45,9 +56,22 @@ export const StreamIdParams = z.strictObject({ streamId: z.string().regex(/^[a-z
 export const StreamsQuery = z.strictObject({
   category: z.string().regex(/^[a-z]{1,32}$/).optional(),
   after: z.string().max(200).optional(),
+  /** Stream-name search: ids that start with this (e.g. `inventory-w`, `order-3f2`). */
+  prefix: z.string().regex(/^[a-z][A-Za-z0-9_-]{0,96}$/, { error: 'letters, digits, dash and underscore, starting with a category letter' }).optional(),
   limit: limitParam(500),
 });
-export const StreamEventsQuery = z.strictObject({ from: positionParam.optional(), limit: limitParam(500) });
+const eventTypeList = z
+  .string()
+  .regex(/^[A-Za-z]{1,64}(,[A-Za-z]{1,64}){0,19}$/, { error: 'event type names, comma-separated' })
+  .transform((s) => s.split(','));
+export const StreamEventsQuery = z.strictObject({
+  /** Inclusive revision to start at; default the first (forwards) or the last (backwards). */
+  from: positionParam.optional(),
+  direction: z.enum(['forwards', 'backwards']).optional(),
+  /** Only events of these types; `next` still continues where the scan stopped. */
+  type: eventTypeList.optional(),
+  limit: limitParam(500),
+});
 export const StreamStateQuery = z.strictObject({ revision: positionParam.optional() });
 export const LogQuery = z
   .strictObject({

@@ -1,14 +1,15 @@
 import { Router, type RequestHandler } from 'express';
 import { parseWith } from '@saga/platform/http/validate';
 import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
-import { NotFoundError } from '@saga/platform/errors';
+import { NotFoundError, ValidationError } from '@saga/platform/errors';
 import type { MailboxQueries } from '@saga/projections/projectors/mailbox';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
 import type { ProductQueries } from '@saga/projections/projectors/products';
+import type { SagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import type { SagaQueries } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
 import { isAdmin, visibleOrder } from './access';
-import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery } from './params';
+import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
 
 export interface ReadModelQueries {
   orders: OrderQueries;
@@ -16,6 +17,7 @@ export interface ReadModelQueries {
   products: ProductQueries;
   stats: StatsQueries;
   mailbox: MailboxQueries;
+  sagaStats: SagaStatsQueries;
 }
 
 /** The read models' routes. `auth` is the authenticate middleware; the catalog is public. */
@@ -31,8 +33,12 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
   router.get('/api/orders', auth, async (req, res) => {
     const user = userOf(req);
     const query = parseWith(OrdersQuery, req.query, 'query');
+    // A customer sees their own orders only: a customerId filter is for admins, refused rather than ignored.
+    if (!isAdmin(user) && query.customerId !== undefined) {
+      throw new ValidationError('customerId filters all orders and is for admins only', [{ path: ['customerId'], message: 'admins only' }]);
+    }
     const page = await q.orders.list({
-      ...(isAdmin(user) ? {} : { customerId: user.id }),
+      ...(isAdmin(user) ? (query.customerId ? { customerId: query.customerId } : {}) : { customerId: user.id }),
       ...(query.status ? { status: query.status } : {}),
       ...(query.cursor ? { cursor: query.cursor } : {}),
       limit: query.limit ?? 20,
@@ -57,6 +63,18 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
     );
   });
 
+  // Exact counts from the saga-stats projection: `{ total, states: { name: count }, transitions: { "from->to": count } }`.
+  router.get('/api/saga-stats', auth, requireRole('admin'), async (req, res) => {
+    parseWith(SagaStatsQuery, req.query, 'query');
+    res.json(await q.sagaStats.get());
+  });
+
+  router.get('/api/saga-stats/states/:state/instances', auth, requireRole('admin'), async (req, res) => {
+    const { state } = parseWith(SagaStateParams, req.params, 'path');
+    const query = parseWith(SagaStateInstancesQuery, req.query, 'query');
+    res.json(await q.sagaStats.inState({ state, limit: query.limit ?? 50, ...(query.cursor ? { cursor: query.cursor } : {}) }));
+  });
+
   router.get('/api/sagas/:orderId', auth, async (req, res) => {
     const { orderId } = parseWith(OrderIdParams, req.params, 'path');
     parseWith(EmptyQuery, req.query, 'query');
@@ -77,7 +95,7 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
     const user = userOf(req);
     const query = parseWith(MailboxQuery, req.query, 'query');
     const page = await q.mailbox.list({
-      ...(isAdmin(user) ? {} : { to: user.email }),
+      ...(isAdmin(user) ? (query.to ? { to: query.to } : {}) : { to: user.email }),
       ...(query.cursor ? { cursor: query.cursor } : {}),
       limit: query.limit ?? 50,
     });

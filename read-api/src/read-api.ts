@@ -10,6 +10,7 @@ import { openProductQueries } from '@saga/projections/projectors/products';
 import type { AnyProjection } from '@saga/projections/projectors/projection';
 import { allProjections } from '@saga/projections/projectors/registry';
 import type { ProjectionChange, ProjectorRunner } from '@saga/projections/projectors/runner';
+import { openSagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import { openSagaQueries } from '@saga/projections/projectors/sagas';
 import { openStatsQueries } from '@saga/projections/projectors/stats';
 import type { RebuildService } from '@saga/projections/rebuild/service';
@@ -43,6 +44,7 @@ export async function createReadApi(deps: ReadApiDeps): Promise<Router> {
     products: await openProductQueries(deps.documentStore),
     stats: await openStatsQueries(deps.documentStore),
     mailbox: await openMailboxQueries(deps.documentStore),
+    sagaStats: await openSagaStatsQueries(deps.documentStore),
   };
   const auth = authenticate(deps.jwt);
   const onProjectionChange = (listener: (change: ProjectionChange) => void) => {

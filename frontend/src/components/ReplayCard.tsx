@@ -59,9 +59,22 @@ export function ReplayCard({ projections }: { projections: ProjectionStatus[] })
       <ProblemBox error={replay.error} fields={['fromPosition', 'toPosition']} />
       {result ? (
         <p className="ok small" data-testid="replay-result">
-          Published {count(result.published)} events (<code>{result.fromPosition}</code>–<code>{result.toPosition}</code>) to <code>{result.topic}</code>.
+          Published {count(result.published)} events ({String(result.fromPosition)}–{String(result.toPosition)}) to <code>{result.topic}</code>.{' '}
+          <ConsumerProgress projection={projections.find((p) => p.groupId === result.groupId)} />
         </p>
       ) : null}
     </section>
+  );
+}
+
+/** How far the consumer has got through what was re-published (the page refreshes its status live). */
+function ConsumerProgress({ projection }: { projection: ProjectionStatus | undefined }) {
+  if (!projection) return null;
+  return (
+    <span data-testid="replay-consumer" data-lag={projection.lag}>
+      {projection.lag > 0
+        ? `${projection.name}: ${count(projection.lag)} messages still to apply…`
+        : `${projection.name} has applied them all (what it had already applied was skipped as a duplicate).`}
+    </span>
   );
 }

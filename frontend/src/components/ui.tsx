@@ -1,5 +1,7 @@
 import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
 import type { ApiError } from '../api';
+import { relativeTime, whenLocal } from '../format';
+import { humanIssue } from '../messages';
 
 export function Spinner({ label = 'Loading' }: { label?: string }) {
   return (
@@ -15,6 +17,8 @@ export function ProblemBox({ error, fields = [], onRetry }: { error: ApiError | 
   if (!error) return null;
   const { title, detail, status, issues, type } = error.problem;
   const rest = issues.filter((i) => !fields.includes(i.path.split('.')[0] ?? ''));
+  // Every issue is already shown beside its field: a second box saying "Validation failed" only repeats it.
+  if (issues.length > 0 && rest.length === 0 && status === 400) return null;
   return (
     <div className="problem" role="alert" data-testid="problem">
       <div className="problem-title">
@@ -26,12 +30,12 @@ export function ProblemBox({ error, fields = [], onRetry }: { error: ApiError | 
         <ul className="problem-issues">
           {rest.map((i, n) => (
             <li key={n}>
-              {i.path ? <code>{i.path}</code> : null} {i.message}
+              {i.path ? <strong>{i.path}:</strong> : null} {humanIssue(i.message)}
             </li>
           ))}
         </ul>
       ) : null}
-      {type && type !== 'about:blank' && type !== 'network-error' ? <div className="problem-type">{type}</div> : null}
+
       {onRetry ? (
         <button type="button" className="button small" onClick={onRetry}>
           Try again
@@ -112,5 +116,15 @@ export function JsonView({ value, testId }: { value: unknown; testId?: string })
     <pre className="json" data-testid={testId}>
       {JSON.stringify(value, null, 2)}
     </pre>
+  );
+}
+
+/** A timestamp: local date (when not today) and time, with UTC and "how long ago" on hover. */
+export function TimeOf({ at }: { at: unknown }) {
+  if (typeof at !== 'string') return <span className="muted">–</span>;
+  return (
+    <time className="muted" dateTime={at} title={`${at} UTC · ${relativeTime(at)}`}>
+      {whenLocal(at)}
+    </time>
   );
 }

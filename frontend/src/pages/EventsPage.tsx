@@ -1,12 +1,12 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { RecordedEvent, StateAtRevision, StreamInfo, StreamList } from '../api';
+import type { LogCursor, RecordedEvent, StateAtRevision, StreamInfo, StreamList } from '../api';
 import { useSession } from '../session';
-import { useAction, useResource } from '../hooks';
+import { useAction, useDebounced, useResource } from '../hooks';
 import { useLive, useLiveState, type LiveMessage } from '../live';
 import { clockTime, count } from '../format';
-import { Link } from '../router';
+import { hashParam, Link, setHashParam } from '../router';
 import { diffJson, serverChanges, show, type Change } from '../diff';
-import { Empty, JsonView, PageHeader, ProblemBox, Spinner } from '../components/ui';
+import { Empty, JsonView, PageHeader, ProblemBox, Spinner, TimeOf } from '../components/ui';
 import { OpenById } from '../components/OpenById';
 
 const pageSize = 100;
@@ -16,9 +16,19 @@ export function EventsPage({ streamId }: { streamId?: string }) {
   // Listing streams and the global log is for admins; a customer opens their own orders' streams.
   const isAdmin = session?.user.role === 'admin';
   const [category, setCategory] = useState<string>(() => (streamId ? (streamId.split('-')[0] ?? '') : ''));
+  // Opening a stream of another category moves the chip with it.
+  useEffect(() => {
+    if (streamId) setCategory(streamId.split('-')[0] ?? '');
+  }, [streamId]);
+  const [search, setSearch] = useState('');
+  const prefix = useDebounced(search.trim(), 250);
+  const validPrefix = /^[a-z][A-Za-z0-9_-]*$/.test(prefix) ? prefix : '';
   const list = useResource(
-    () => (isAdmin ? api.streams(category || undefined) : Promise.resolve<StreamList>({ categories: [], streams: [], next: null })),
-    [category, isAdmin],
+    () =>
+      isAdmin
+        ? api.streams(validPrefix ? undefined : category || undefined, validPrefix || undefined)
+        : Promise.resolve<StreamList>({ categories: [], streams: [], next: null }),
+    [category, isAdmin, validPrefix],
   );
   const categories = list.data?.categories ?? [];
   const streams: StreamInfo[] = list.data?.streams ?? [];
@@ -31,9 +41,23 @@ export function EventsPage({ streamId }: { streamId?: string }) {
       <div className="explorer">
         <aside className="card explorer-side" aria-labelledby="streams-title">
           <OpenById current={streamId} label="Stream id" placeholder="order-…, inventory-warehouse" basePath="/events" />
-          <h2 id="streams-title">Categories</h2>
+          {isAdmin ? (
+            <label className="field">
+              <span>Find streams by name</span>
+              <input
+                className="text"
+                type="search"
+                value={search}
+                onChange={(e) => setSearch(e.target.value)}
+                placeholder="e.g. inventory, order-3f2"
+                data-testid="stream-search"
+              />
+              {prefix && !validPrefix ? <span className="field-error">Stream names start with a lower-case letter.</span> : null}
+            </label>
+          ) : null}
           <ProblemBox error={list.error} onRetry={list.reload} />
-          <div className="chips" role="group" aria-label="Category" data-testid="categories">
+          {isAdmin ? <h2 id="streams-title">Categories</h2> : null}
+          <div className="chips" role="group" aria-label="Category" data-testid="categories" hidden={!isAdmin}>
             <button type="button" className={category === '' ? 'chip active' : 'chip'} onClick={() => setCategory('')}>
               all
             </button>
@@ -67,7 +91,9 @@ export function EventsPage({ streamId }: { streamId?: string }) {
               </li>
             ))}
           </ul>
-          {list.data?.next ? <p className="muted small">Showing the first {streams.length} streams.</p> : null}
+          {list.data?.next ? (
+            <p className="muted small">Showing the first {streams.length} streams{validPrefix ? '' : ': type part of a name to find others'}.</p>
+          ) : null}
           {isAdmin ? (
             <p>
               <Link to="/events">Live global log</Link>
@@ -110,6 +136,7 @@ function LiveLog() {
   const seen = new Set(entries.map((e) => e.id));
   const shown = [...entries, ...[...(backfill.data ?? [])].reverse().filter((e) => !seen.has(e.id))].slice(0, logKeep);
   return (
+    <>
     <div className="card" data-testid="live-log">
       <div className="card-head">
         <h2>Live global log</h2>
@@ -129,6 +156,103 @@ function LiveLog() {
           <LogLine key={`${m.id}-${m.receivedAt}-${i}`} msg={m} />
         ))}
       </ol>
+    </div>
+    <LogBrowser />
+    </>
+  );
+}
+
+const logPage = 50;
+
+/**
+ * The whole global log, a page at a time: newest first or oldest first. Each page asks for
+ * the `next` cursor the server gave with the previous one; going back re-asks for a cursor
+ * already seen. No position is ever computed here.
+ */
+function LogBrowser() {
+  const { api } = useSession();
+  const [direction, setDirection] = useState<'backwards' | 'forwards'>('backwards');
+  // The cursors of the pages before this one (null: the first page).
+  const [trail, setTrail] = useState<(LogCursor | null)[]>([]);
+  const [from, setFrom] = useState<LogCursor | null>(null);
+  const page = useResource(() => api.log({ direction, from, limit: logPage }), [direction, from]);
+  const restart = (d: 'backwards' | 'forwards') => {
+    setDirection(d);
+    setTrail([]);
+    setFrom(null);
+  };
+  return (
+    <div className="card" data-testid="log-browser">
+      <div className="card-head">
+        <h2>Browse the log</h2>
+        <div className="chips" role="group" aria-label="Order">
+          <button type="button" className={direction === 'backwards' ? 'chip active' : 'chip'} onClick={() => restart('backwards')} data-testid="log-newest">
+            Newest first
+          </button>
+          <button type="button" className={direction === 'forwards' ? 'chip active' : 'chip'} onClick={() => restart('forwards')} data-testid="log-oldest">
+            Oldest first
+          </button>
+        </div>
+        {page.loading ? <Spinner label="Reading the log" /> : null}
+      </div>
+      <ProblemBox error={page.error} onRetry={page.reload} />
+      {page.data && page.data.events.length === 0 ? <Empty>The log is empty.</Empty> : null}
+      <div className="table-wrap">
+      <table className="table compact" data-testid="log-page">
+        <thead>
+          <tr>
+            <th scope="col">Position</th>
+            <th scope="col">Stream</th>
+            <th scope="col">Event</th>
+            <th scope="col">Time</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(page.data?.events ?? []).map((e) => (
+            <tr key={e.eventId}>
+              <td className="num">{String(e.position)}</td>
+              <td>
+                <Link to={`/events/${encodeURIComponent(e.streamId)}`}>
+                  <code>{e.streamId}</code>
+                </Link>{' '}
+                <span className="muted">r{e.revision}</span>
+              </td>
+              <td>{e.type}</td>
+              <td>
+                <TimeOf at={e.metadata.occurredAt} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      </div>
+      <div className="row pager">
+        <button
+          type="button"
+          className="button small"
+          disabled={trail.length === 0}
+          onClick={() => {
+            setFrom(trail[trail.length - 1] ?? null);
+            setTrail((t) => t.slice(0, -1));
+          }}
+          data-testid="log-prev-page"
+        >
+          ◀ {direction === 'backwards' ? 'Newer' : 'Older'}
+        </button>
+        <span className="muted small">Page {trail.length + 1}</span>
+        <button
+          type="button"
+          className="button small"
+          disabled={!page.data || page.data.next === null}
+          onClick={() => {
+            setTrail((t) => [...t, from]);
+            setFrom(page.data!.next);
+          }}
+          data-testid="log-next-page"
+        >
+          {direction === 'backwards' ? 'Older' : 'Newer'} ▶
+        </button>
+      </div>
     </div>
   );
 }
@@ -156,33 +280,64 @@ function LogLine({ msg }: { msg: LiveMessage }) {
   );
 }
 
+/** The events of a stream held so far, by revision (a long stream is loaded a window at a time). */
+function merge(held: Map<number, RecordedEvent>, events: RecordedEvent[]): Map<number, RecordedEvent> {
+  const next = new Map(held);
+  for (const e of events) next.set(e.revision, e);
+  return next;
+}
+
 function StreamView({ streamId }: { streamId: string }) {
   const { api } = useSession();
-  const [events, setEvents] = useState<RecordedEvent[]>([]);
-  const [nextFrom, setNextFrom] = useState<number | null>(0);
-  const load = useAction(async (from: number) => {
-    const page = await api.streamEvents(streamId, from, pageSize);
-    setEvents((e) => [...e.filter((x) => x.revision < from), ...page.events.filter((x) => x.revision >= from)]);
-    setNextFrom(page.next);
+  const [held, setHeld] = useState<Map<number, RecordedEvent>>(new Map());
+  const [last, setLast] = useState(-1);
+  const [type, setType] = useState('');
+  // A revision in the URL (`?rev=12`) opens time travel there; without one it follows the newest.
+  const [revision, setRevision] = useState<number | null>(() => {
+    const r = hashParam('rev');
+    return r !== null && /^\d+$/.test(r) ? Number(r) : null;
   });
+  useEffect(() => setHashParam('rev', revision === null ? null : String(revision)), [revision]);
+  const [jump, setJump] = useState('');
+  // Where older and newer pages continue, as the server said.
+  const [older, setOlder] = useState<number | null>(null);
+  const [newer, setNewer] = useState<number | null>(null);
+
+  const load = useAction(async (q: { from?: number; direction: 'forwards' | 'backwards' }, reset = false) => {
+    const page = await api.streamEvents(streamId, { ...q, limit: pageSize, ...(type ? { type } : {}) });
+    setLast(page.revision);
+    setHeld((h) => merge(reset ? new Map() : h, page.events));
+    const lowest = q.direction === 'backwards' ? page.next : (page.previous ?? null);
+    const highest = q.direction === 'backwards' ? (page.previous ?? null) : page.next;
+    setOlder((o) => (reset ? lowest : q.direction === 'backwards' || o === null ? lowest : Math.min(o, lowest ?? o)));
+    setNewer((n) => (reset ? highest : q.direction === 'forwards' || n === null ? highest : Math.max(n, highest ?? n)));
+    return page;
+  });
+  // A long stream opens at its newest revision, read backwards.
   useEffect(() => {
-    void load.start(0);
+    void load.start({ direction: 'backwards' }, true).then(() => {
+      // Opened at a revision from the URL: load the window around it too.
+      if (revision !== null && !type) void load.start({ direction: 'forwards', from: Math.max(0, revision - pageSize / 2) });
+    });
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [streamId]);
+  }, [streamId, type]);
   // New events on this stream extend the slider while we watch (admins get every `log` message; owners `order`/`saga` causes).
+  const following = revision === null;
   useLive(['log', 'order', 'saga'], (msg) => {
-    const d0 = msg.data as { cause?: { streamId?: string; revision?: number } } | null;
-    if (d0?.cause?.streamId === streamId && nextFrom === null) {
-      void load.start(events.length ? events[events.length - 1]!.revision + 1 : 0);
-      return;
-    }
-    const d = msg.data as Partial<RecordedEvent> | null;
-    if (d && d.streamId === streamId && typeof d.revision === 'number' && nextFrom === null) void load.start(events.length ? events[events.length - 1]!.revision + 1 : 0);
+    const d = msg.data as { cause?: { streamId?: string }; streamId?: string } | null;
+    if (d?.cause?.streamId === streamId || d?.streamId === streamId) void load.start({ direction: 'backwards' });
   });
 
-  const maxRevision = events.length ? events[events.length - 1]!.revision : -1;
-  const [revision, setRevision] = useState<number | null>(null);
-  const shown = revision ?? maxRevision;
+  const events = useMemo(() => [...held.values()].sort((a, b) => a.revision - b.revision), [held]);
+  const shown = revision ?? last;
+  const types = useMemo(() => [...new Set(events.map((e) => e.type))].sort(), [events]);
+
+  /** Selects a revision, loading the window around it if it is not held yet. */
+  const goTo = (r: number) => {
+    const target = Math.max(0, Math.min(last, r));
+    setRevision(target === last ? null : target);
+    if (!type && !held.has(target)) void load.start({ direction: 'forwards', from: Math.max(0, target - pageSize / 2) });
+  };
 
   return (
     <div className="stream-view" data-testid="stream-view">
@@ -191,47 +346,86 @@ function StreamView({ streamId }: { streamId: string }) {
           <h2>
             <code>{streamId}</code>
           </h2>
-          <span className="muted">
-            {events.length} event{events.length === 1 ? '' : 's'} loaded
+          <span className="muted" data-testid="stream-count">
+            {last + 1} event{last === 0 ? '' : 's'}
+            {events.length <= last ? `, ${events.length} loaded` : ''}
           </span>
           {load.pending ? <Spinner label="Loading events" /> : null}
         </div>
-        <ProblemBox error={load.error} onRetry={() => void load.start(events.length ? maxRevision + 1 : 0)} />
-        {!load.pending && events.length === 0 && !load.error ? <Empty>This stream has no events.</Empty> : null}
-        {events.length > 0 ? (
+        <ProblemBox error={load.error} onRetry={() => void load.start({ direction: 'backwards' }, true)} />
+        {!load.pending && last < 0 && !load.error ? <Empty>This stream has no events.</Empty> : null}
+        {last >= 0 ? (
           <div className="time-travel">
             <label htmlFor="tt-slider">
-              Time travel: revision <strong data-testid="tt-revision">{shown}</strong> of {maxRevision}
+              Time travel: revision <strong data-testid="tt-revision">{shown}</strong> of <span data-testid="tt-last">{last}</span>
+              {shown === last ? <span className="muted"> (newest{following ? ', following live' : ''})</span> : null}
             </label>
             <div className="row">
-              <button type="button" className="button small" onClick={() => setRevision(Math.max(0, shown - 1))} disabled={shown <= 0} aria-label="Previous revision" data-testid="tt-prev">
+              <button type="button" className="button small" onClick={() => goTo(0)} disabled={shown <= 0} aria-label="First revision" data-testid="tt-first">
+                «
+              </button>
+              <button type="button" className="button small" onClick={() => goTo(shown - 1)} disabled={shown <= 0} aria-label="Previous revision" data-testid="tt-prev">
                 ◀
               </button>
               <input
                 id="tt-slider"
                 type="range"
                 min={0}
-                max={maxRevision}
+                max={last}
                 value={shown}
-                onChange={(e) => setRevision(Number(e.target.value))}
+                onChange={(e) => goTo(Number(e.target.value))}
                 data-testid="tt-slider"
               />
-              <button type="button" className="button small" onClick={() => setRevision(Math.min(maxRevision, shown + 1))} disabled={shown >= maxRevision} aria-label="Next revision" data-testid="tt-next">
+              <button type="button" className="button small" onClick={() => goTo(shown + 1)} disabled={shown >= last} aria-label="Next revision" data-testid="tt-next">
                 ▶
               </button>
-            </div>
-            {nextFrom !== null ? (
-              <button type="button" className="button small" onClick={() => void load.start(nextFrom)} disabled={load.pending} data-testid="events-more">
-                Load more events (to travel further)
+              <button type="button" className="button small" onClick={() => goTo(last)} disabled={shown >= last} aria-label="Newest revision" data-testid="tt-last-button">
+                »
               </button>
-            ) : null}
+            </div>
+            <form
+              className="row tt-tools"
+              onSubmit={(e) => {
+                e.preventDefault();
+                if (/^\d+$/.test(jump.trim())) goTo(Number(jump.trim()));
+              }}
+            >
+              <label className="inline">
+                Go to revision{' '}
+                <input className="text short" inputMode="numeric" value={jump} onChange={(e) => setJump(e.target.value)} aria-label="Revision to go to" data-testid="tt-jump" />
+              </label>
+              <button type="submit" className="button small" data-testid="tt-jump-go">
+                Go
+              </button>
+              <label className="inline">
+                Only{' '}
+                <select value={type} onChange={(e) => setType(e.target.value)} data-testid="tt-type" aria-label="Only events of type">
+                  <option value="">every event type</option>
+                  {[...new Set([...types, ...(type ? [type] : [])])].map((t) => (
+                    <option key={t} value={t}>
+                      {t}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </form>
           </div>
         ) : null}
       </div>
-      {events.length > 0 ? (
+      {last >= 0 ? (
         <div className="stream-grid">
-          <EventList events={events} revision={shown} onPick={setRevision} />
-          <StateAt streamId={streamId} revision={shown} event={events.find((e) => e.revision === shown)} />
+          <div className="card event-list-card">
+            <div className="row pager">
+              <button type="button" className="button small" onClick={() => older !== null && void load.start({ direction: 'backwards', from: older })} disabled={older === null || load.pending} data-testid="events-older">
+                ▲ Older
+              </button>
+              <button type="button" className="button small" onClick={() => newer !== null && void load.start({ direction: 'forwards', from: newer })} disabled={newer === null || load.pending} data-testid="events-newer">
+                ▼ Newer
+              </button>
+            </div>
+            <EventList events={events} revision={shown} onPick={goTo} />
+          </div>
+          <StateAt streamId={streamId} revision={shown} event={held.get(shown)} />
         </div>
       ) : null}
     </div>
@@ -240,25 +434,30 @@ function StreamView({ streamId }: { streamId: string }) {
 
 function EventList({ events, revision, onPick }: { events: RecordedEvent[]; revision: number; onPick: (r: number) => void }) {
   const activeRef = useRef<HTMLLIElement>(null);
-  // Braces matter: Chromium's scrollIntoView now returns a promise, which React would take for a cleanup.
+  const listRef = useRef<HTMLOListElement>(null);
+  // Scroll the list, never the page (scrollIntoView moved the whole page and hid the header).
   useEffect(() => {
-    activeRef.current?.scrollIntoView({ block: 'nearest' });
-  }, [revision]);
+    const list = listRef.current;
+    const active = activeRef.current;
+    if (!list || !active) return;
+    const top = active.offsetTop - list.offsetTop;
+    if (top < list.scrollTop || top + active.offsetHeight > list.scrollTop + list.clientHeight) list.scrollTop = top - list.clientHeight / 2;
+  }, [revision, events.length]);
   return (
-    <div className="card event-list-card">
+    <>
       <h3>Events</h3>
-      <ol className="event-list" data-testid="stream-events">
+      <ol className="event-list" data-testid="stream-events" ref={listRef}>
         {events.map((e) => (
           <li key={e.eventId} ref={e.revision === revision ? activeRef : undefined} className={e.revision === revision ? 'active' : e.revision > revision ? 'future' : undefined}>
             <button type="button" className="event-item" onClick={() => onPick(e.revision)} aria-current={e.revision === revision || undefined}>
               <span className="rev">r{e.revision}</span>
               <span className="etype">{e.type}</span>
-              <time className="muted">{clockTime(typeof e.metadata?.occurredAt === 'string' ? e.metadata.occurredAt : undefined)}</time>
+              <TimeOf at={e.metadata?.occurredAt} />
             </button>
           </li>
         ))}
       </ol>
-    </div>
+    </>
   );
 }
 

@@ -7,7 +7,7 @@ import { clockTime, dateTime, duration, money } from '../format';
 import { Link } from '../router';
 import { inputType } from '../saga/instance';
 import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
-import type { OrderDetail, SagaInstance } from '../api';
+import type { OrderDetail, SagaInstance, TimelineEntry } from '../api';
 
 /** True when a live message is about this order (its body names the order or the stream). */
 export function concernsOrder(msg: LiveMessage, orderId: string): boolean {
@@ -121,7 +121,7 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
           </section>
           <section className="card" aria-labelledby="order-timeline">
             <h2 id="order-timeline">Timeline</h2>
-            <Timeline order={o} />
+            <Timeline order={o} saga={saga.data} />
           </section>
           <section className="card span-2" aria-labelledby="order-saga">
             <h2 id="order-saga">Saga</h2>
@@ -200,15 +200,39 @@ function SubState({ label, value, currency }: { label: string; value: Record<str
   );
 }
 
-function Timeline({ order }: { order: OrderDetail }) {
+/** "PaymentCaptured" -> "Payment captured". */
+const words = (type: string) => type.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase()).replace(/ ([A-Z])/g, (_m, c: string) => ` ${c.toLowerCase()}`);
+
+/**
+ * One readable line per event. A saga step says where it went and why, from the saga's own
+ * history (its entry k is the saga stream's revision k): "Saga: chargingPayment → releasingStock, on PaymentDeclined".
+ */
+export function timelineSummary(t: TimelineEntry, saga: SagaInstance | undefined): string {
+  if (t.streamId?.startsWith('saga-') && t.revision !== undefined) {
+    const h = saga?.history?.[t.revision];
+    if (t.type === 'SagaStarted') return `Saga started in ${h?.to ?? 'its first step'}`;
+    if (t.type === 'SagaEnded') return `Saga ended: ${saga?.status ?? 'done'}${saga?.flags?.length ? ` (flags: ${saga.flags.join(', ')})` : ''}`;
+    if (t.type === 'SagaTransitioned' && h) {
+      const input = inputType(h.input);
+      return h.from === h.to ? `Saga stayed in ${h.to} on ${input}` : `Saga: ${h.from} → ${h.to}, on ${words(input).toLowerCase()}`;
+    }
+  }
+  return words(t.type);
+}
+
+function Timeline({ order, saga }: { order: OrderDetail; saga: SagaInstance | undefined }) {
   const entries = order.timeline ?? [];
   if (entries.length === 0) return <Empty>No events yet.</Empty>;
   return (
     <ol className="timeline" data-testid="order-timeline">
       {entries.map((t, i) => (
         <li key={i}>
-          <time dateTime={t.at}>{clockTime(t.at)}</time>
-          <span className="timeline-type">{t.type}</span>
+          <time dateTime={t.at} title={t.at}>
+            {clockTime(t.at)}
+          </time>
+          <span className="timeline-type" title={t.type}>
+            {timelineSummary(t, saga)}
+          </span>
           {t.detail ? <span className="muted"> {t.detail}</span> : null}
           {t.streamId ? (
             <Link to={`/events/${encodeURIComponent(t.streamId)}`} className="muted small" title={t.streamId}>

@@ -3,17 +3,22 @@ import type { OrderSummary } from '../api';
 import { useSession } from '../session';
 import { useAction, useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
-import { dateTime, money, shortId } from '../format';
+import { money, shortId } from '../format';
 import { Link } from '../router';
-import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
+import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge, TimeOf } from '../components/ui';
+import { OpenById } from '../components/OpenById';
 
 const statuses = ['', 'pending', 'confirmed', 'rejected', 'cancelled'] as const;
 const pageSize = 20;
 
 export function OrdersPage() {
-  const { api } = useSession();
+  const { api, session } = useSession();
+  const isAdmin = session?.user.role === 'admin';
   const [status, setStatus] = useState<string>('');
-  const first = useResource(() => api.orders({ status, limit: pageSize }), [status]);
+  // Admins see every customer's orders; picking a customer narrows the list to theirs.
+  const [customer, setCustomer] = useState<{ id: string; email: string } | null>(null);
+  const customerId = customer?.id;
+  const first = useResource(() => api.orders({ status, ...(customerId ? { customerId } : {}), limit: pageSize }), [status, customerId]);
   const [more, setMore] = useState<OrderSummary[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   useEffect(() => {
@@ -22,7 +27,7 @@ export function OrdersPage() {
   }, [first.data]);
   const loadMore = useAction(async () => {
     if (!cursor) return;
-    const page = await api.orders({ status, cursor, limit: pageSize });
+    const page = await api.orders({ status, ...(customerId ? { customerId } : {}), cursor, limit: pageSize });
     setMore((m) => [...m, ...page.items]);
     setCursor(page.nextCursor);
   });
@@ -34,7 +39,13 @@ export function OrdersPage() {
   const rows = dedupe([...(first.data?.items ?? []), ...more]);
   return (
     <div>
-      <PageHeader title="My orders">
+      <PageHeader title={isAdmin ? 'All orders' : 'My orders'}>
+        {isAdmin ? <OpenById current={undefined} label="Order id" placeholder="order id" basePath="/orders" /> : null}
+        {customer ? (
+          <button type="button" className="chip active" onClick={() => setCustomer(null)} data-testid="orders-customer-filter">
+            {customer.email} ×
+          </button>
+        ) : null}
         <label className="inline-field">
           Status{' '}
           <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="orders-status-filter">
@@ -60,6 +71,7 @@ export function OrdersPage() {
               <tr>
                 <th scope="col">Order</th>
                 <th scope="col">Status</th>
+                {isAdmin ? <th scope="col">Customer</th> : null}
                 <th scope="col">Items</th>
                 <th scope="col" className="num">
                   Total
@@ -79,9 +91,28 @@ export function OrdersPage() {
                   <td>
                     <StatusBadge status={o.status} testId={`order-status-${o.orderId}`} />
                   </td>
+                  {isAdmin ? (
+                    <td>
+                      {o.customerId ? (
+                        <button
+                          type="button"
+                          className="link-button"
+                          title={`only ${o.customerEmail ?? o.customerId}'s orders`}
+                          onClick={() => setCustomer({ id: o.customerId!, email: o.customerEmail ?? o.customerId! })}
+                          data-testid={`order-customer-${o.orderId}`}
+                        >
+                          {o.customerEmail ?? o.customerId}
+                        </button>
+                      ) : (
+                        '–'
+                      )}
+                    </td>
+                  ) : null}
                   <td>{o.items?.map((i) => `${i.quantity}× ${i.name ?? i.sku}`).join(', ') ?? '–'}</td>
                   <td className="num">{money(o.total, o.currency)}</td>
-                  <td>{dateTime(o.placedAt ?? o.createdAt)}</td>
+                  <td>
+                    <TimeOf at={o.placedAt ?? o.createdAt} />
+                  </td>
                   <td>
                     <Link to={`/sagas/${encodeURIComponent(o.orderId)}`}>visualise</Link>
                   </td>

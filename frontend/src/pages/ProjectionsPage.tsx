@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import type { ProjectionStatus } from '../api';
+import type { ProjectionStatus, RebuildProgress } from '../api';
 import { useSession } from '../session';
 import { useAction, useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
@@ -40,8 +40,22 @@ export function ProjectionsPage() {
   const projections = useResource(async () => (await api.projections()).items, []);
   const stats = useResource(() => api.stats(), []);
   const reload = useThrottled(projections.reload, 250);
-  useLive(['projection'], reload);
-  const items = projections.data ?? [];
+  // Rebuild progress arrives on the live stream as it happens; it is shown as it comes,
+  // so phases shorter than a poll are still seen, and the poll fills in the rest.
+  const [liveProgress, setLiveProgress] = useState<Record<string, RebuildProgress>>({});
+  const [phasesSeen, setPhasesSeen] = useState<Record<string, string[]>>({});
+  useLive(['projection'], (msg) => {
+    const d = msg.data as (RebuildProgress & { kind?: string }) | null;
+    if (d?.kind === 'rebuild' && d.projection) {
+      const name = d.projection;
+      setLiveProgress((l) => ({ ...l, [name]: d }));
+      setPhasesSeen((s) => (s[name]?.includes(d.phase) ? s : { ...s, [name]: [...(d.phase === 'starting' ? [] : (s[name] ?? [])), d.phase] }));
+      if (d.phase === 'done' || d.phase === 'failed') reload();
+      return;
+    }
+    reload();
+  });
+  const items = (projections.data ?? []).map((p) => withLiveProgress(p, liveProgress[p.name]));
   const anyRebuilding = items.some(isRebuilding);
 
   // Poll fast while a rebuild runs (SSE also pushes progress, when the server sends it).
@@ -77,7 +91,7 @@ export function ProjectionsPage() {
       {projections.data && items.length === 0 ? <Empty>No projections registered.</Empty> : null}
       <div className="projection-grid" data-testid="projections">
         {items.map((p) => (
-          <ProjectionCard key={p.name} p={p} notes={notes[p.name] ?? []} onStarted={projections.reload} />
+          <ProjectionCard key={p.name} p={p} notes={notes[p.name] ?? []} seen={phasesSeen[p.name] ?? []} onStarted={projections.reload} />
         ))}
       </div>
       {items.length ? <ReplayCard projections={items} /> : null}
@@ -85,14 +99,30 @@ export function ProjectionsPage() {
   );
 }
 
-function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: Note[]; onStarted: () => void }) {
+const phaseOrder = ['starting', 'building', 'catching-up', 'verifying', 'swapping', 'done', 'failed'];
+
+/** The newer of the polled and the pushed progress of the same rebuild. */
+function withLiveProgress(p: ProjectionStatus, live: RebuildProgress | undefined): ProjectionStatus {
+  const polled = p.rebuild;
+  if (!live || (polled && polled.startedAt !== live.startedAt && polled.startedAt && live.startedAt && polled.startedAt > live.startedAt)) return p;
+  if (!polled || polled.startedAt !== live.startedAt) return { ...p, rebuild: live, status: isDone(live) ? p.status : 'rebuilding' };
+  const newer = phaseOrder.indexOf(live.phase) > phaseOrder.indexOf(polled.phase) || (live.phase === polled.phase && live.eventsDone > polled.eventsDone);
+  return newer ? { ...p, rebuild: live } : p;
+}
+const isDone = (r: RebuildProgress) => r.phase === 'done' || r.phase === 'failed';
+
+function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; notes: Note[]; seen: string[]; onStarted: () => void }) {
   const { api } = useSession();
+  const [confirming, setConfirming] = useState(false);
   const rebuild = useAction(async () => {
+    setConfirming(false);
     await api.rebuild(p.name);
     onStarted();
   });
   const running = isRebuilding(p);
   const r = p.rebuild;
+  const total = r?.total ?? null;
+  const percent = r && total ? Math.min(100, Math.floor((r.eventsDone / total) * 100)) : r?.phase === 'done' ? 100 : null;
   return (
     <section className="card projection" aria-labelledby={`proj-${p.name}`} data-testid={`projection-${p.name}`}>
       <div className="card-head">
@@ -104,16 +134,18 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
         />
       </div>
       <dl className="facts">
-        <dt>Position</dt>
-        <dd data-testid={`projection-position-${p.name}`}>{p.position ?? '–'}</dd>
+        <dt>Applied up to</dt>
+        <dd data-testid={`projection-position-${p.name}`}>{p.position === null ? 'nothing yet' : `position ${String(p.position)}`}</dd>
         {p.headPosition !== undefined ? (
           <>
             <dt>Log head</dt>
-            <dd>{p.headPosition ?? '–'}</dd>
+            <dd>{p.headPosition === null ? 'empty log' : `position ${p.headPosition}`}</dd>
           </>
         ) : null}
-        <dt>Lag</dt>
-        <dd className={p.lag > 0 ? 'warn' : undefined}>{count(p.lag)} messages</dd>
+        <dt>Waiting</dt>
+        <dd className={p.lag > 0 ? 'warn' : undefined} data-testid={`projection-lag-${p.name}`}>
+          {p.lag > 0 ? `${count(p.lag)} messages to apply` : 'nothing: caught up'}
+        </dd>
         {p.documents !== undefined ? (
           <>
             <dt>Documents</dt>
@@ -129,10 +161,13 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
           data-total={r.total ?? undefined}
           data-phase={r.phase}
         >
-          <ProgressBar value={r.phase === 'done' ? Math.max(r.eventsDone, r.total ?? 0) : r.eventsDone} max={r.total ?? Math.max(r.eventsDone, 1)} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
+          <ProgressBar value={total ? Math.min(r.eventsDone, total) : r.phase === 'done' ? 1 : 0} max={total || 1} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
           <div className="muted small">
-            <Phases phase={r.phase} />
-            {count(r.eventsDone)} / {r.total === null ? '?' : count(r.total)} events
+            <Phases phase={r.phase} seen={seen} />
+            <span data-testid={`rebuild-figures-${p.name}`}>
+              {percent !== null ? `${percent}% · ` : ''}
+              {count(r.eventsDone)} {total ? `of ${count(total)} ` : ''}events read
+            </span>
             {r.rate !== undefined ? ` · ${count(Math.round(r.rate))} ev/s` : ''}
             {r.etaSeconds !== undefined && r.etaSeconds !== null && r.phase !== 'done' ? ` · ETA ${duration(r.etaSeconds * 1000)}` : ''}
             {r.finishedAt ? ` · finished ${clockTime(r.finishedAt)}` : ''}
@@ -146,10 +181,28 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
           {r.error ? <div className="field-error">{r.error}</div> : null}
         </div>
       ) : null}
-      <button type="button" className="button" onClick={() => void rebuild.start()} disabled={rebuild.pending || running} data-testid={`rebuild-${p.name}`}>
-        {rebuild.pending || running ? <span className="spinner-ring small" aria-hidden="true" /> : null}
-        {running ? 'Rebuilding…' : rebuild.pending ? 'Starting…' : 'Rebuild from scratch'}
-      </button>
+      {confirming ? (
+        <div className="confirm" role="group" aria-label={`Confirm the rebuild of ${p.name}`} data-testid={`rebuild-confirm-panel-${p.name}`}>
+          <p className="small">
+            Rebuild <strong>{p.name}</strong> from scratch? It reads the whole log (up to position {String(p.headPosition)}) into a new copy;
+            the current read model keeps serving until the copy has caught up, is checked against it and swapped in.
+            {r?.rate ? ` The last rebuild read ${count(Math.round(r.rate))} events a second.` : ''}
+          </p>
+          <div className="row">
+            <button type="button" className="button primary" onClick={() => void rebuild.start()} data-testid={`rebuild-confirm-${p.name}`}>
+              Start the rebuild
+            </button>
+            <button type="button" className="button" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      ) : (
+        <button type="button" className="button" onClick={() => setConfirming(true)} disabled={rebuild.pending || running} data-testid={`rebuild-${p.name}`}>
+          {rebuild.pending || running ? <span className="spinner-ring small" aria-hidden="true" /> : null}
+          {running ? 'Rebuilding…' : rebuild.pending ? 'Starting…' : 'Rebuild from scratch'}
+        </button>
+      )}
       <ProblemBox error={rebuild.error} />
       {notes.length ? (
         <ul className="notes" aria-label="Recent changes" data-testid={`projection-notes-${p.name}`}>
@@ -167,13 +220,14 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
 const phases = ['starting', 'building', 'catching-up', 'verifying', 'swapping', 'done'] as const;
 
 /** Where the rebuild is: the shadow copy is built, catches up, is checked, then swapped in for the live one. */
-function Phases({ phase }: { phase: string }) {
+function Phases({ phase, seen }: { phase: string; seen: string[] }) {
   const at = phases.indexOf(phase as (typeof phases)[number]);
   return (
-    <ol className="phases" aria-label={`Rebuild phase: ${phase}`}>
+    <ol className="phases" aria-label={`Rebuild phase: ${phase}`} data-testid="rebuild-phases" data-seen={seen.join(' ')}>
       {phases.map((ph, i) => (
-        <li key={ph} className={i < at || phase === 'done' ? 'past' : i === at ? 'now' : undefined}>
+        <li key={ph} className={i < at || phase === 'done' ? 'past' : i === at ? 'now' : undefined} title={seen.includes(ph) ? 'seen live' : undefined}>
           {ph}
+          {seen.includes(ph) && ph !== phase ? ' ✓' : ''}
         </li>
       ))}
       {phase === 'failed' ? <li className="failed">failed</li> : null}

@@ -1,17 +1,18 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { ApiError, allPages, type SagaInstance } from '../api';
+import { ApiError, type SagaInstance, type SagaStats } from '../api';
 import { useSession } from '../session';
 import { useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
 import { clockTime, duration, shortId } from '../format';
-import { Link } from '../router';
+import { hashParam, Link, setHashParam } from '../router';
 import { adaptDefinition, DefinitionError, type SagaGraph } from '../saga/definition';
-import { countInstances, instancePath, stateAfter, type InstancePath } from '../saga/instance';
+import { countsFromStats, instancePath, stateAfter, type Counts, type InstancePath } from '../saga/instance';
 import type { Layout } from '../saga/layout';
 import { SagaChart } from '../saga/SagaChart';
-import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
+import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge, TimeOf } from '../components/ui';
 import { OpenById } from '../components/OpenById';
 import { concernsOrder } from './OrderDetailPage';
+import { importFresh } from '../chunks';
 
 const sagaStatuses = ['', 'running', 'completed', 'rejected', 'cancelled'] as const;
 
@@ -39,7 +40,7 @@ function useSagaGraph() {
       const g = adaptDefinition(raw.data);
       setGraph(g);
       // ELK is most of the bundle's weight, so it loads only when a statechart is drawn.
-      import('../saga/elk').then(({ layoutGraph }) => layoutGraph(g)).then(
+      importFresh(() => import('../saga/elk')).then(({ layoutGraph }) => layoutGraph(g)).then(
         (l) => live && setLayout(l),
         (err: unknown) => live && setError(definitionProblem(err)),
       );
@@ -61,21 +62,32 @@ export function SagaPage({ orderId }: { orderId?: string }) {
   const [status, setStatus] = useState('');
   const [showCounts, setShowCounts] = useState(true);
 
-  const all = useResource(
-    () => (isAdmin ? allPages((cursor) => api.sagas({ status, cursor, limit: 100 }), 20) : Promise.resolve(undefined)),
-    [status, isAdmin],
+  // Exact counts from the server's saga-stats projection: one small answer, not every history.
+  const stats = useResource(() => (isAdmin ? api.sagaStats() : Promise.resolve(undefined)), [isAdmin]);
+  // One page of instances at a time; `trail` holds the cursors of the pages before it.
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [trail, setTrail] = useState<(string | null)[]>([]);
+  useEffect(() => {
+    setCursor(null);
+    setTrail([]);
+  }, [status]);
+  const list = useResource(
+    () => (isAdmin ? api.sagas({ status, cursor, limit: 50 }) : Promise.resolve(undefined)),
+    [status, isAdmin, cursor],
   );
   const selected = useResource<SagaInstance | undefined>(() => (orderId ? api.saga(orderId) : Promise.resolve(undefined)), [orderId]);
 
-  const reloadAll = useThrottled(all.reload, 1000);
+  const reloadStats = useThrottled(stats.reload, 1000);
+  const reloadList = useThrottled(list.reload, 3000);
   const reloadSelected = useThrottled(selected.reload, 200);
   useLive(['saga'], (msg) => {
-    reloadAll();
+    reloadStats();
+    if (cursor === null) reloadList();
     if (orderId && concernsOrder(msg, orderId)) reloadSelected();
   });
 
-  const sagas = useMemo(() => all.data?.items ?? [], [all.data]);
-  const counts = useMemo(() => (graph && showCounts && all.data ? countInstances(graph, sagas) : undefined), [graph, sagas, showCounts, all.data]);
+  const sagas = list.data?.items ?? [];
+  const counts = useMemo(() => (graph && showCounts && stats.data ? countsFromStats(graph, stats.data) : undefined), [graph, stats.data, showCounts]);
   const path = useMemo(() => (graph && selected.data ? instancePath(graph, selected.data) : undefined), [graph, selected.data]);
 
   return (
@@ -83,11 +95,14 @@ export function SagaPage({ orderId }: { orderId?: string }) {
       <PageHeader title="Saga visualiser">
         {isAdmin ? (
           <label className="inline-field">
-            <input type="checkbox" checked={showCounts} onChange={(e) => setShowCounts(e.target.checked)} data-testid="toggle-counts" /> counts across{' '}
-            {all.data ? `${sagas.length}${all.data.complete ? '' : '+'}` : '…'} instances
+            <input type="checkbox" checked={showCounts} onChange={(e) => setShowCounts(e.target.checked)} data-testid="toggle-counts" /> heatmap of all{' '}
+            <strong data-testid="saga-total">{stats.data ? stats.data.total.toLocaleString() : '…'}</strong> instances
+            <span className="heat-scale muted small" aria-hidden="true">
+              few <span className="ramp" /> most
+            </span>
           </label>
         ) : null}
-        {loading || all.loading ? <Spinner label={loading ? 'Laying out the machine' : 'Counting instances'} /> : null}
+        {loading || stats.loading ? <Spinner label={loading ? 'Laying out the machine' : 'Counting instances'} /> : null}
       </PageHeader>
       <ProblemBox error={error} onRetry={reload} />
       <div className="saga-layout">
@@ -104,19 +119,52 @@ export function SagaPage({ orderId }: { orderId?: string }) {
               ))}
             </select>
           </label>
-          <ProblemBox error={all.error} onRetry={all.reload} />
+          <ProblemBox error={list.error ?? stats.error} onRetry={() => (list.reload(), stats.reload())} />
           {!isAdmin ? <p className="muted small">Open a saga from one of your orders; the list of all instances and their counts are for admins.</p> : null}
-          {all.data && sagas.length === 0 ? <Empty>No sagas yet.</Empty> : null}
+          {list.data && sagas.length === 0 ? <Empty>No sagas{status ? ` ${status}` : ''}.</Empty> : null}
           <ul className="instance-list" data-testid="saga-instances">
-            {sagas.slice(0, 200).map((s) => (
+            {sagas.map((s) => (
               <li key={s.orderId} className={s.orderId === orderId ? 'selected' : undefined}>
                 <Link to={`/sagas/${encodeURIComponent(s.orderId)}`} title={s.orderId} data-testid={`saga-instance-${s.orderId}`}>
                   <code>{shortId(s.orderId)}</code>
                 </Link>{' '}
-                <StatusBadge status={s.status} /> <span className="muted">{s.state}</span>
+                <StatusBadge status={s.status} />
+                {s.state !== s.status ? <span className="muted"> {s.state}</span> : null}
+                <div className="muted small">
+                  <TimeOf at={s.startedAt} />
+                  {s.durationMs != null ? ` · ${duration(s.durationMs)}` : ''}
+                </div>
               </li>
             ))}
           </ul>
+          {isAdmin ? (
+            <div className="row pager">
+              <button
+                type="button"
+                className="button small"
+                disabled={trail.length === 0}
+                onClick={() => {
+                  setCursor(trail[trail.length - 1] ?? null);
+                  setTrail((t) => t.slice(0, -1));
+                }}
+              >
+                ◀ Newer
+              </button>
+              <button
+                type="button"
+                className="button small"
+                disabled={!list.data?.nextCursor}
+                onClick={() => {
+                  setTrail((t) => [...t, cursor]);
+                  setCursor(list.data!.nextCursor);
+                }}
+                data-testid="saga-instances-next"
+              >
+                Older ▶
+              </button>
+            </div>
+          ) : null}
+          {isAdmin && stats.data ? <InStateList stats={stats.data} /> : null}
         </aside>
         <section className="saga-main" aria-label="Statechart">
           {graph && layout ? (
@@ -149,14 +197,20 @@ function SagaView({
   layout: Layout;
   saga: SagaInstance | undefined;
   path: InstancePath | undefined;
-  counts: ReturnType<typeof countInstances> | undefined;
+  counts: Counts | undefined;
 }) {
   const steps = path?.steps ?? [];
   const total = steps.length;
-  const [step, setStep] = useState(total);
+  // A step in the URL (`?step=3`) opens the replay there; without one it follows the live end.
+  const fromUrl = useRef(hashParam('step'));
+  const initial = fromUrl.current !== null && /^\d+$/.test(fromUrl.current) ? Math.min(Number(fromUrl.current), total) : total;
+  const [step, setStep] = useState(initial);
   const [playing, setPlaying] = useState(false);
+  useEffect(() => {
+    if (saga) setHashParam('step', step >= total ? null : String(step));
+  }, [step, total, saga]);
   // Follow the live end unless the user has stepped back into the past.
-  const atEnd = useRef(true);
+  const atEnd = useRef(initial >= total);
   useEffect(() => {
     if (atEnd.current) setStep(total);
   }, [total]);
@@ -177,12 +231,28 @@ function SagaView({
     if (step >= total) setStep(0);
     setPlaying(true);
   };
+  // ← and → step through the replay, Home and End jump to its ends (not while typing in a field).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) && !(t instanceof HTMLInputElement && t.type === 'range')) return;
+      if (e.altKey || e.ctrlKey || e.metaKey) return;
+      const next = e.key === 'ArrowLeft' ? step - 1 : e.key === 'ArrowRight' ? step + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? total : null;
+      if (next === null || t instanceof HTMLInputElement) return;
+      e.preventDefault();
+      setPlaying(false);
+      setStep(Math.max(0, Math.min(total, next)));
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [step, total]);
   const current = path ? stateAfter(path, step) : undefined;
   const at = step > 0 ? steps[step - 1] : undefined;
   const late = graph.edges.filter((e) => e.source === '*');
 
   return (
-    <>
+    // On a wide screen the path, replay and event sit docked beside the chart, not below the fold.
+    <div className={saga ? 'saga-view docked' : 'saga-view'}>
       <div className="card chart-card">
         <SagaChart graph={graph} layout={layout} path={path} step={step} counts={counts} />
         <Legend />
@@ -254,7 +324,7 @@ function SagaView({
             data-testid="replay-slider"
           />
           <p className="replay-status" aria-live="polite" data-testid="replay-status">
-            Step {step} of {total}: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
+            Step {step} of {total} <span className="muted small">(← → to step)</span>: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
             <strong>{current}</strong>
             {at ? <span className="muted"> at {clockTime(at.at)} (+{duration(at.elapsedMs)})</span> : null}
           </p>
@@ -301,7 +371,7 @@ function SagaView({
       ) : (
         <p className="muted">Pick an instance to draw its path and replay it step by step.</p>
       )}
-    </>
+    </div>
   );
 }
 
@@ -373,5 +443,56 @@ function StepTable({ graph }: { graph: SagaGraph }) {
         </table>
       </div>
     </section>
+  );
+}
+
+/** Drill-down from the heatmap: the instances in one state now, a page at a time. */
+function InStateList({ stats }: { stats: SagaStats }) {
+  const { api } = useSession();
+  const states = Object.entries(stats.states).sort((a, b) => b[1] - a[1]);
+  const [state, setState] = useState('');
+  const [cursor, setCursor] = useState<string | null>(null);
+  const page = useResource(() => (state ? api.sagasInState(state, cursor) : Promise.resolve(undefined)), [state, cursor]);
+  return (
+    <div className="in-state" data-testid="saga-in-state">
+      <label className="inline-field">
+        In state{' '}
+        <select
+          value={state}
+          onChange={(e) => {
+            setState(e.target.value);
+            setCursor(null);
+          }}
+          data-testid="saga-in-state-select"
+        >
+          <option value="">pick a state</option>
+          {states.map(([name, n]) => (
+            <option key={name} value={name}>
+              {name} ({n.toLocaleString()})
+            </option>
+          ))}
+        </select>
+      </label>
+      <ProblemBox error={page.error} onRetry={page.reload} />
+      {page.data ? (
+        <ul className="instance-list">
+          {page.data.items.map((i) => (
+            <li key={i.orderId}>
+              <Link to={`/sagas/${encodeURIComponent(i.orderId)}`} title={i.orderId}>
+                <code>{shortId(i.orderId)}</code>
+              </Link>{' '}
+              <span className="muted small">
+                since <TimeOf at={i.since} />
+              </span>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {page.data?.nextCursor ? (
+        <button type="button" className="button small" onClick={() => setCursor(page.data!.nextCursor)}>
+          More
+        </button>
+      ) : null}
+    </div>
   );
 }

@@ -93,8 +93,15 @@ function Checkout({
 
   const bySku = useMemo(() => new Map(products.map((p) => [p.sku, p])), [products]);
   const lines = Object.entries(cart).map(([sku, quantity]) => ({ sku, quantity, product: bySku.get(sku) }));
-  const currency = lines.find((l) => l.product)?.product?.currency ?? 'USD';
+  // One currency per order (the server refuses a mix too): a total across currencies means nothing.
+  const currencies = [...new Set(lines.flatMap((l) => (l.product ? [l.product.currency] : [])))];
+  const mixed = currencies.length > 1;
+  const currency = currencies[0] ?? 'USD';
   const total = lines.reduce((sum, l) => sum + (l.product ? l.product.price * l.quantity : 0), 0);
+  const totalsByCurrency = currencies.map((c) => ({
+    currency: c,
+    total: lines.reduce((sum, l) => sum + (l.product?.currency === c ? l.product.price * l.quantity : 0), 0),
+  }));
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -164,15 +171,22 @@ function Checkout({
               <th scope="row" colSpan={2}>
                 Total
               </th>
-              <td className="num" data-testid="cart-total">
-                {money(total, currency)}
+              <td className="num" data-testid="cart-total" data-mixed={mixed}>
+                {mixed ? totalsByCurrency.map((t) => <div key={t.currency}>{money(t.total, t.currency)}</div>) : money(total, currency)}
               </td>
               <td />
             </tr>
           </tfoot>
         </table>
       ) : null}
-      {err?.issueFor('items') ? <div className="field-error">{err.issueFor('items')}</div> : null}
+      {mixed ? (
+        <div className="field-error" role="alert" data-testid="mixed-currencies">
+          An order is paid in one currency. Your cart has items in {currencies.join(' and ')}: remove the items in one of them, or place
+          two orders.
+        </div>
+      ) : err?.issueFor('items') ? (
+        <div className="field-error">{err.issueFor('items')}</div>
+      ) : null}
 
       <fieldset className="card-picker" data-testid="card-picker">
         <legend>Test card</legend>
@@ -207,7 +221,7 @@ function Checkout({
       </fieldset>
 
       <ProblemBox error={err} fields={['items', 'payment']} />
-      <button type="submit" className="button primary wide" disabled={place.pending || lines.length === 0} data-testid="place-order">
+      <button type="submit" className="button primary wide" disabled={place.pending || lines.length === 0 || mixed} data-testid="place-order">
         {place.pending ? <span className="spinner-ring small" aria-hidden="true" /> : null}
         {place.pending ? 'Placing order…' : 'Place order'}
       </button>

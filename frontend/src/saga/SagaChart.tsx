@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useEffect, useMemo, useState, type CSSProperties } from 'react';
 import {
   Background,
   BaseEdge,
@@ -35,6 +35,8 @@ type StateData = {
   /** Times the instance stayed here through a retry or a late compensation. */
   loops?: number;
   count?: number;
+  /** count / the busiest state's count: the heatmap's colour intensity. */
+  heat?: number;
 };
 
 type TransitionData = {
@@ -47,6 +49,7 @@ type TransitionData = {
   /** 1-based step numbers of the instance that took this edge. */
   steps: number[];
   count?: number;
+  heat?: number;
   extra?: boolean;
 };
 
@@ -58,8 +61,16 @@ function StateNodeView({ data, id }: NodeProps<StateNode>) {
   if (data.status) classes.push(`status-${data.status}`);
   if (data.current) classes.push('current');
   else if (data.visited) classes.push('visited');
+  if (data.heat !== undefined && data.heat > 0) classes.push('heat');
   return (
-    <div className={classes.join(' ')} title={data.description ?? id} data-testid={`saga-node-${id}`} data-current={data.current || undefined}>
+    <div
+      className={classes.join(' ')}
+      title={data.description ?? id}
+      data-testid={`saga-node-${id}`}
+      data-current={data.current || undefined}
+      data-heat={data.heat !== undefined ? data.heat.toFixed(2) : undefined}
+      style={data.heat ? ({ '--heat': `${Math.round(15 + data.heat * 65)}%` } as CSSProperties) : undefined}
+    >
       <Handle type="target" position={Position.Top} className="saga-handle" isConnectable={false} />
       <div className="saga-node-label">
         {data.label}
@@ -81,7 +92,7 @@ function StateNodeView({ data, id }: NodeProps<StateNode>) {
       </div>
       {data.count ? (
         <span className="saga-count" title={`${data.count} instance(s) in this state now`} data-testid={`saga-count-${id}`}>
-          {data.count}
+          {data.count.toLocaleString()}
         </span>
       ) : null}
       <Handle type="source" position={Position.Bottom} className="saga-handle" isConnectable={false} />
@@ -108,7 +119,13 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
   if (data?.extra) classes.push('extra');
   return (
     <>
-      <BaseEdge id={id} path={path} markerEnd={markerEnd} className={classes.join(' ')} />
+      <BaseEdge
+        id={id}
+        path={path}
+        markerEnd={markerEnd}
+        className={classes.join(' ')}
+        style={data?.heat ? { strokeWidth: 1.5 + data.heat * 5, stroke: data.onPath ? undefined : `rgb(234 88 12 / ${0.35 + data.heat * 0.65})` } : undefined}
+      />
       <EdgeLabelRenderer>
         <div
           className={`saga-edge-label ${classes.join(' ')}`}
@@ -117,7 +134,11 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
         >
           {data?.steps.length ? <span className="step-no">{data.steps.join(',')}</span> : null}
           {data?.label}
-          {data?.count ? <span className="edge-count">×{data.count}</span> : null}
+          {data?.count ? (
+            <span className="edge-count" title={`taken ${data.count} time(s) across all instances`} data-testid={`saga-edge-count-${id}`}>
+              ×{data.count.toLocaleString()}
+            </span>
+          ) : null}
         </div>
       </EdgeLabelRenderer>
     </>
@@ -144,12 +165,59 @@ export interface SagaChartProps {
   counts?: Counts;
 }
 
+/** Edge labels are 12 px and node labels 13 px: at this zoom both are 11 px or more on screen. */
+const READABLE_ZOOM = 0.92;
+
+function useNarrow(): boolean {
+  const query = '(max-width: 700px)';
+  const [narrow, setNarrow] = useState(() => window.matchMedia(query).matches);
+  useEffect(() => {
+    const m = window.matchMedia(query);
+    const on = () => setNarrow(m.matches);
+    m.addEventListener('change', on);
+    return () => m.removeEventListener('change', on);
+  }, []);
+  return narrow;
+}
+
+/** On a phone the chart would be 4 px text: the states as a list instead, with the same marks and counts. */
+function StateList({ graph, current, visited, counts }: { graph: SagaGraph; current: string | undefined; visited: Set<string>; counts: Counts | undefined }) {
+  return (
+    <ol className="state-list" data-testid="saga-state-list" data-current-state={current ?? ''}>
+      {graph.nodes.map((n) => {
+        const out = graph.edges.filter((e) => e.source === n.id && e.target !== n.id && drawn(e));
+        return (
+          <li key={n.id} className={n.id === current ? 'current' : visited.has(n.id) ? 'visited' : undefined} data-current={n.id === current || undefined}>
+            <div className="state-list-head">
+              <strong>{n.label}</strong>
+              {counts ? <span className="saga-count-inline">{(counts.states.get(n.id) ?? 0).toLocaleString()} now</span> : null}
+            </div>
+            {out.length ? (
+              <ul className="muted small">
+                {out.map((e) => (
+                  <li key={e.id}>
+                    {edgeLabel(e)} → {graph.nodes.find((x) => x.id === e.target)?.label ?? e.target}
+                    {counts?.edges.get(e.id) ? ` ×${counts.edges.get(e.id)!.toLocaleString()}` : ''}
+                  </li>
+                ))}
+              </ul>
+            ) : null}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
 export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps) {
+  const narrow = useNarrow();
   const all = path?.steps;
   const at = step ?? all?.length ?? 0;
   const shown = useMemo(() => (all ? all.slice(0, at) : []), [all, at]);
   const current = path ? stateAfter(path, at) : undefined;
 
+  const stateMax = counts ? Math.max(0, ...counts.states.values()) : 0;
+  const edgeMax = counts ? Math.max(0, ...counts.edges.values()) : 0;
   const nodes = useMemo<StateNode[]>(() => {
     const visited = new Set<string>(path ? [path.start] : []);
     const spent = new Map<string, number>();
@@ -172,7 +240,10 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
       if (sp !== undefined) data.spentMs = sp;
       const lp = loops.get(n.id);
       if (lp) data.loops = lp;
-      if (counts) data.count = counts.states.get(n.id) ?? 0;
+      if (counts) {
+        data.count = counts.states.get(n.id) ?? 0;
+        data.heat = stateMax > 0 ? data.count / stateMax : 0;
+      }
       return {
         id: n.id,
         type: 'state',
@@ -184,7 +255,7 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         connectable: false,
       };
     });
-  }, [graph, layout, path, shown, at, all, current, counts]);
+  }, [graph, layout, path, shown, at, all, current, counts, stateMax]);
 
   const edges = useMemo<TransitionEdge[]>(() => {
     const stepsByEdge = new Map<string, number[]>();
@@ -214,7 +285,10 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         data.points = route.points;
         if (route.label) data.labelAt = route.label;
       }
-      if (counts) data.count = counts.edges.get(e.id) ?? 0;
+      if (counts) {
+        data.count = counts.edges.get(e.id) ?? 0;
+        data.heat = edgeMax > 0 ? data.count / edgeMax : 0;
+      }
       return {
         id: e.id,
         type: 'transition',
@@ -228,12 +302,14 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
     });
     const known = new Set(graph.nodes.map((n) => n.id));
     return [...listed, ...[...extra.values()].filter((e) => known.has(e.source) && known.has(e.target))];
-  }, [graph, layout, shown, counts]);
+  }, [graph, layout, shown, counts, edgeMax]);
+  const focus = path && current ? [{ id: current }] : [];
+  if (narrow) return <StateList graph={graph} current={current} visited={new Set(nodes.filter((n) => n.data.visited).map((n) => n.id))} counts={counts} />;
   return (
     <div
       className="saga-chart"
       // Tall enough that a big machine is readable once fitted to the width.
-      style={{ height: Math.round(Math.min(1100, Math.max(480, layout.height * 0.9))) }}
+      style={{ height: `min(${Math.round(Math.max(480, layout.height * 0.95))}px, calc(100vh - 120px))` }}
       data-testid="saga-chart"
       data-current-state={current ?? ''}
     >
@@ -243,8 +319,10 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         nodeTypes={nodeTypes}
         edgeTypes={edgeTypes}
         fitView
-        fitViewOptions={{ padding: 0.08 }}
-        minZoom={0.2}
+        // Never fitted below the zoom at which labels read at 11 px or more; pan for the rest.
+        // With an instance, centre its current state at the readable zoom, not the whole machine.
+        fitViewOptions={{ padding: 0.08, minZoom: READABLE_ZOOM, ...(focus.length ? { nodes: focus, maxZoom: READABLE_ZOOM } : {}) }}
+        minZoom={0.3}
         maxZoom={2}
         nodesDraggable={false}
         nodesConnectable={false}

@@ -1,4 +1,4 @@
-import type { SagaHistoryEntry, SagaInstance } from '../api';
+import type { SagaHistoryEntry, SagaInstance, SagaStats } from '../api';
 import { findEdge, resolveState, type SagaGraph } from './definition';
 
 /** One transition an instance took, placed on the graph, with how long it then stayed. */
@@ -90,4 +90,25 @@ export function countInstances(graph: SagaGraph, sagas: Pick<SagaInstance, 'stat
     }
   }
   return { states, edges, total: sagas.length };
+}
+
+/**
+ * The server's exact counts (`/api/saga-stats`) placed on the graph. A transition is counted
+ * by its two states; where the definition has several edges between them (on different
+ * events) the count goes on the first one drawn, so no taking is counted twice.
+ */
+export function countsFromStats(graph: SagaGraph, stats: SagaStats): Counts {
+  const states = new Map<string, number>();
+  const edges = new Map<string, number>();
+  for (const [name, n] of Object.entries(stats.states)) {
+    const state = stateOf(graph, name);
+    states.set(state, (states.get(state) ?? 0) + n);
+  }
+  for (const [key, n] of Object.entries(stats.transitions)) {
+    const cut = key.indexOf('->');
+    if (cut < 0) continue;
+    const edge = findEdge(graph, stateOf(graph, key.slice(0, cut)), stateOf(graph, key.slice(cut + 2)), '');
+    if (edge) edges.set(edge.id, (edges.get(edge.id) ?? 0) + n);
+  }
+  return { states, edges, total: stats.total };
 }

@@ -2,6 +2,7 @@ import { mailboxProjection } from './mailbox';
 import { ordersProjection } from './orders';
 import { productsProjection } from './products';
 import type { AnyProjection } from './projection';
+import { sagaStatsProjection } from './saga-stats';
 import { sagasProjection } from './sagas';
 import { statsProjection } from './stats';
 
@@ -12,6 +13,7 @@ export const allProjections: readonly AnyProjection[] = [
   productsProjection,
   statsProjection,
   mailboxProjection,
+  sagaStatsProjection,
 ];
 
 export const projectionNames = allProjections.map((p) => p.name);
