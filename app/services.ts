@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import express, { type Express } from 'express';
 import type { Config } from '@saga/platform/config';
+import { ConflictError } from '@saga/platform/errors';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
 import type { Logger } from '@saga/platform/logging';
@@ -156,8 +157,13 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   });
   const users = await createUserStore(adapters.docs, ctx.clock);
   const inventory = ctx.inventory();
-  if (config.mode === 'embedded' && config.SEED_DEMO === 'true') {
-    const seeded = await seedDemo({ users, inventory });
+  if (config.SEED_DEMO === 'true') {
+    // In both modes; with several gateways each seeds, harmlessly: user ids derive from the
+    // email and the catalog lives in one stream appended at an exact revision, where adding
+    // a product already there is ignored. A ConflictError means another gateway registered a
+    // demo user between this one's check and its insert: a second pass then finds it there.
+    const seed = () => seedDemo({ users, inventory });
+    const seeded = await seed().catch((error: unknown) => (error instanceof ConflictError ? seed() : Promise.reject(error)));
     if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
   }
   const rebuilds = createRebuildService({
