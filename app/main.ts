@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole system in one process on the embedded default (SQLite under
  * DATA_DIR), or the services named in SERVICES against the servers the environment names.
- * SIGINT/SIGTERM stop it cleanly: HTTP first, then consumers, then the stores.
+ * SIGINT/SIGTERM stop it cleanly: HTTP first, then consumers, then the stores, within
+ * SHUTDOWN_BOUND_MS; past it the process exits 1 and says what was still stopping.
  */
 import { loadConfig } from '@saga/platform/config';
 import { createLogger } from '@saga/platform/logging';
-import { openAdapters } from '@saga/platform/adapters';
+import { openAdapters, type Adapters } from '@saga/platform/adapters';
 import { createContext, serviceNames, startService, type ServiceName, type Stoppable } from './services';
 
 function chosenServices(value: string | undefined): ServiceName[] {
@@ -17,36 +18,66 @@ function chosenServices(value: string | undefined): ServiceName[] {
   return serviceNames.filter((n) => names.includes(n));
 }
 
+/** How long a stop may take before the process gives up on it (SSE clients are cut after 2 s). */
+const SHUTDOWN_BOUND_MS = 10_000;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const services = chosenServices(process.env.SERVICES);
   const logger = createLogger({ name: 'order-saga', level: config.LOG_LEVEL });
-  const adapters = await openAdapters(config, `order-saga-${services.join('-')}`);
-  const ctx = createContext(config, adapters, logger);
   const running: Stoppable[] = [];
+  let adapters: Adapters | undefined;
+  // What is being opened or started when a signal arrives: the stop waits for it, then stops it too.
+  let starting: Promise<unknown> = Promise.resolve();
 
   let stopping: Promise<void> | undefined;
+  let current = 'waiting for the service being started';
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {
       logger.info({ signal }, 'shutting down');
+      const bound = setTimeout(() => {
+        logger.error({ signal, stillStopping: current, boundMs: SHUTDOWN_BOUND_MS }, 'shutdown took too long; exiting');
+        process.exit(1);
+      }, SHUTDOWN_BOUND_MS);
+      bound.unref();
+      await starting.catch(() => undefined);
       // The gateway first (no new commands), then consumers in reverse start order.
       const order = [...running.filter((s) => s.name === 'gateway'), ...running.filter((s) => s.name !== 'gateway').reverse()];
       for (const service of order) {
+        current = service.name;
         try {
           await service.stop();
         } catch (error) {
           logger.error({ err: error, service: service.name }, 'stop failed');
         }
       }
-      await adapters.close();
+      current = 'the stores';
+      await adapters?.close();
       logger.info('stopped');
     })());
-  process.once('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));
-  process.once('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+  // `on`, not `once`: Ctrl-C under npm delivers SIGINT twice (the terminal's, then npm's
+  // forwarded copy), and a second one must not kill the process halfway through its stop.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) logger.info({ signal }, 'already shutting down');
+      void shutdown(signal).then(() => process.exit(0));
+    });
+  }
+
+  const opening = openAdapters(config, `order-saga-${services.join('-')}`);
+  starting = opening;
+  adapters = await opening;
+  const ctx = createContext(config, adapters, logger);
 
   // Consumers before the gateway, so the system is whole once it answers.
-  for (const name of services.filter((n) => n !== 'gateway')) running.push(...(await startService(name, ctx)));
-  if (services.includes('gateway')) running.push(...(await startService('gateway', ctx)));
+  const order = [...services.filter((n) => n !== 'gateway'), ...services.filter((n) => n === 'gateway')];
+  for (const name of order) {
+    if (stopping) return;
+    const started = startService(name, ctx);
+    starting = started;
+    running.push(...(await started));
+  }
+  if (stopping) return;
 
   const where = services.includes('gateway') ? ` at http://localhost:${config.PORT}` : '';
   logger.info({ mode: config.mode, services, dataDir: config.mode === 'embedded' ? config.DATA_DIR : undefined }, 'started');

@@ -11,6 +11,7 @@ import compression from 'compression';
 import express, { type Express } from 'express';
 import type { HelmetOptions } from 'helmet';
 import { demoSeeding, type Config } from '@saga/platform/config';
+import { ConflictError } from '@saga/platform/errors';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
 import { authenticate, requireRole } from '@saga/platform/http/auth-middleware';
@@ -197,7 +198,12 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     }
   }
   if (seeding.seed) {
-    const seeded = await seedDemo({ users, inventory });
+    // In both modes; with several gateways each seeds, harmlessly: user ids derive from the
+    // email and the catalog lives in one stream appended at an exact revision, where adding
+    // a product already there is ignored. A ConflictError means another gateway registered a
+    // demo user between this one's check and its insert: a second pass then finds it there.
+    const seed = () => seedDemo({ users, inventory });
+    const seeded = await seed().catch((error: unknown) => (error instanceof ConflictError ? seed() : Promise.reject(error)));
     if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
   }
   (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);

@@ -1,6 +1,7 @@
 /**
- * Starts the whole system as a child process (`app/main.ts`, as `npm start` does) on a
- * temporary data directory and a free port, for whole-system and browser tests.
+ * Starts the whole system as a child process exactly as `npm start` does (`node app/run.mjs
+ * main`: the prebuilt dist/main.js, built first if its sources changed) on a temporary data
+ * directory and a free port, for whole-system and browser tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** What `npm start` execs (package.json `start`), as node's arguments. */
+export const startCommand = [join(root, 'app/run.mjs'), 'main'];
+
 export interface RunningSystem {
   baseUrl: string;
   dataDir: string;
@@ -37,7 +41,7 @@ export async function startSystem(options: { dataDir?: string; env?: Record<stri
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'saga-e2e-'));
   // A restart on the same data directory may ask for the port it had (an open tab keeps its origin).
   const port = options.env?.PORT ? Number(options.env.PORT) : await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'app/main.ts')], {
+  const child = spawn(process.execPath, startCommand, {
     cwd: root,
     env: {
       ...process.env,

@@ -64,7 +64,6 @@ export interface DemoSeeding {
 export function demoSeeding(config: Config): DemoSeeding {
   const loopback = isLoopbackHost(config.HOST);
   const allowed = loopback || config.SEED_DEMO_PUBLIC === 'true';
-  if (config.mode !== 'embedded') return { seed: false, publicDemoPasswordsAllowed: allowed, note: 'distributed mode: no demo data is seeded' };
   if (config.SEED_DEMO !== 'true') return { seed: false, publicDemoPasswordsAllowed: allowed, note: 'SEED_DEMO=false: no demo data is seeded' };
   if (loopback) return { seed: true, publicDemoPasswordsAllowed: true, note: `demo users with published passwords are seeded; HOST=${config.HOST} is reachable from this machine only` };
   if (allowed) {

@@ -37,8 +37,10 @@ describe('demo seeding', () => {
     expect(plan({ HOST: '0.0.0.0', SEED_DEMO_PUBLIC: 'true' })).toMatchObject({ seed: true, publicDemoPasswordsAllowed: true, note: expect.stringContaining('PUBLISHED') });
   });
 
-  it('seeds nothing when seeding is off or in distributed mode', () => {
+  it('seeds nothing when seeding is off; in distributed mode by the same bind rule (0.0.0.0 there by default)', () => {
     expect(plan({ SEED_DEMO: 'false' })).toMatchObject({ seed: false });
-    expect(plan({ MONGODB_URL: 'mongodb://mongo:27017' })).toMatchObject({ seed: false });
+    expect(plan({ MONGODB_URL: 'mongodb://mongo:27017' })).toMatchObject({ seed: false, publicDemoPasswordsAllowed: false });
+    expect(plan({ MONGODB_URL: 'mongodb://mongo:27017', SEED_DEMO_PUBLIC: 'true' })).toMatchObject({ seed: true });
+    expect(plan({ MONGODB_URL: 'mongodb://mongo:27017', HOST: '127.0.0.1' })).toMatchObject({ seed: true });
   });
 });
