@@ -35,6 +35,7 @@ import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/p
 import { createRebuildService } from '@saga/projections/rebuild/service';
 import { createReadApi } from '@saga/read-api/read-api';
 import type { Adapters } from '@saga/platform/adapters';
+import { openApiRoutes } from './openapi';
 
 export const serviceNames = ['gateway', 'relay', 'order', 'inventory', 'payment', 'email', 'saga', 'projector'] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -172,6 +173,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   app.use(createAuthRouter({ users, jwt }));
   app.use(createCommandRouter({ jwt, orders: ctx.orders(), inventory, payments: gateway(config) }));
   app.use(sagaDefinitionRoutes({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS }));
+  app.use(openApiRoutes());
   app.use(
     await createReadApi({
       jwt,

@@ -1,10 +1,12 @@
 import { Router, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import type { AuthUser } from '@saga/platform/auth/jwt';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { ValidationError } from '@saga/platform/errors';
 import { userOf } from '@saga/platform/http/auth-middleware';
+import { problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
 import { productsProjection } from '@saga/projections/projectors/products';
@@ -190,3 +192,38 @@ function sseWriter(res: Response) {
     },
   };
 }
+
+export const livePaths: Paths = {
+  '/api/live': {
+    get: {
+      operationId: 'live',
+      tags: ['live'],
+      summary: 'Server-sent events: live order, saga, stock and (admin) log and projection updates',
+      description: [
+        'A `text/event-stream` that follows the global log. Each message’s `id` is the global position of the event behind it;',
+        'reconnecting with `Last-Event-ID` (or `?lastEventId=`) resumes right after it. Events (`data` is JSON):',
+        '',
+        '- `ready` `{ after }`: the stream is open, resuming after that position;',
+        '- `order` `{ position, orderId, cause, order, stale }`: the order read model once it reflects the event (own orders only);',
+        '- `saga` `{ position, orderId, cause, saga, stale }`: likewise the saga, for saga events;',
+        '- `stock` `{ position, skus }`: the products whose stock moved;',
+        '- `log` `{ position, streamId, revision, type, at }` (admin): every event of the log;',
+        '- `projection` `{ kind: "rebuild" | "position", ... }` (admin, no id): rebuild progress and projector positions.',
+        '',
+        'EventSource cannot send headers, so the token may come as `?access_token=` here (and only here).',
+      ].join('\n'),
+      security: [{ bearerAuth: [] }, { accessToken: [] }],
+      requestParams: {
+        query: LiveQuery,
+        header: z.object({ 'last-event-id': z.string().regex(LAST_EVENT_ID).optional().meta({ description: 'The last id received' }) }),
+      },
+      responses: {
+        '200': {
+          description: 'The event stream; it stays open (a `: ping` comment every 15 s) until the client closes it',
+          content: { 'text/event-stream': { schema: z.string() } },
+        },
+        ...problems(401),
+      },
+    },
+  },
+};

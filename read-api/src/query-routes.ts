@@ -1,4 +1,5 @@
 import { Router, type RequestHandler } from 'express';
+import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { NotFoundError } from '@saga/platform/errors';
@@ -9,6 +10,7 @@ import type { SagaQueries } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
 import { isAdmin, visibleOrder } from './access';
 import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery } from './params';
+import { MailboxPage, Order, OrderPage, ProductList, Saga, SagaPage, Stats } from './responses';
 
 export interface ReadModelQueries {
   orders: OrderQueries;
@@ -100,3 +102,84 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
 
   return router;
 }
+
+const orderIdPath = { path: OrderIdParams };
+
+export const queryPaths: Paths = {
+  '/api/products': {
+    get: {
+      operationId: 'listProducts',
+      tags: ['catalog'],
+      summary: 'The catalog with live stock (public)',
+      security: [],
+      requestParams: { query: EmptyQuery },
+      responses: { '200': json('Every product', ProductList), ...problems() },
+    },
+  },
+  '/api/orders': {
+    get: {
+      operationId: 'listOrders',
+      tags: ['orders'],
+      summary: 'Orders, newest first: a customer’s own, or every order for an admin',
+      security: bearer,
+      requestParams: { query: OrdersQuery },
+      responses: { '200': json('A page of orders', OrderPage), ...problems(401) },
+    },
+  },
+  '/api/orders/{orderId}': {
+    get: {
+      operationId: 'getOrder',
+      tags: ['orders'],
+      summary: 'One order, as the read model has it',
+      description: 'Eventually consistent: right after `placeOrder` it may still be a 404 for a few milliseconds.',
+      security: bearer,
+      requestParams: { ...orderIdPath, query: EmptyQuery },
+      responses: {
+        '200': json('The order', Order, {
+          links: { CancelOrder: { operationId: 'cancelOrder', parameters: { orderId: '$response.body#/orderId' } } },
+        }),
+        ...problems(401, 404),
+      },
+    },
+  },
+  '/api/sagas': {
+    get: {
+      operationId: 'listSagas',
+      tags: ['sagas'],
+      summary: 'Saga instances, newest first (admin)',
+      security: bearer,
+      requestParams: { query: SagasQuery },
+      responses: { '200': json('A page of sagas', SagaPage), ...problems(401, 403) },
+    },
+  },
+  '/api/sagas/{orderId}': {
+    get: {
+      operationId: 'getSaga',
+      tags: ['sagas'],
+      summary: 'The saga of one order: state, path, step timings',
+      security: bearer,
+      requestParams: { ...orderIdPath, query: EmptyQuery },
+      responses: { '200': json('The saga', Saga), ...problems(401, 404) },
+    },
+  },
+  '/api/stats': {
+    get: {
+      operationId: 'getStats',
+      tags: ['sagas'],
+      summary: 'System-wide figures (admin)',
+      security: bearer,
+      requestParams: { query: EmptyQuery },
+      responses: { '200': json('Orders by status, money, saga outcomes', Stats), ...problems(401, 403) },
+    },
+  },
+  '/api/mailbox': {
+    get: {
+      operationId: 'listMail',
+      tags: ['orders'],
+      summary: 'Emails sent (the embedded mailbox): a customer’s own, or all for an admin',
+      security: bearer,
+      requestParams: { query: MailboxQuery },
+      responses: { '200': json('A page of emails', MailboxPage), ...problems(401) },
+    },
+  },
+};
