@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { Router } from 'express';
 import { authPaths } from '@saga/command-services/http/auth-routes';
 import { commandPaths } from '@saga/command-services/http/command-routes';
-import { buildOpenApiDocument, edgePaths, json, mergePaths, noQuery, problems, type Paths } from '@saga/platform/http/openapi';
+import { buildOpenApiDocument, edgePaths, json, mergePaths, methodNotAllowed, noQuery, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import { explorerPaths } from '@saga/read-api/explorer-routes';
 import { livePaths } from '@saga/read-api/live';
@@ -82,3 +82,6 @@ export function openApiRoutes(): Router {
   });
   return router;
 }
+
+/** OPTIONS and 405 for the methods the document does not declare on its paths (before the routers). */
+export const methodNotAllowedRoutes = () => methodNotAllowed(openApiDocument().paths ?? {});

@@ -35,7 +35,7 @@ import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/p
 import { createRebuildService } from '@saga/projections/rebuild/service';
 import { createReadApi } from '@saga/read-api/read-api';
 import type { Adapters } from '@saga/platform/adapters';
-import { openApiRoutes } from './openapi';
+import { methodNotAllowedRoutes, openApiRoutes } from './openapi';
 
 export const serviceNames = ['gateway', 'relay', 'order', 'inventory', 'payment', 'email', 'saga', 'projector'] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -170,6 +170,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   });
 
   const app = createHttpApp({ name: 'gateway', logger: log, metrics: createMetrics('gateway') });
+  app.use(methodNotAllowedRoutes());
   app.use(createAuthRouter({ users, jwt }));
   app.use(createCommandRouter({ jwt, orders: ctx.orders(), inventory, payments: gateway(config) }));
   app.use(sagaDefinitionRoutes({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS }));

@@ -44,7 +44,7 @@ export interface LiveDeps {
 const orderIdOf = (event: RecordedEvent): string | null =>
   'orderId' in event.data && typeof event.data.orderId === 'string' ? event.data.orderId : null;
 
-const LAST_EVENT_ID = /^\d{1,15}$/;
+const LAST_EVENT_ID = /^[0-9]{1,15}$/;
 
 export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
   const router = Router();
@@ -193,6 +193,44 @@ function sseWriter(res: Response) {
   };
 }
 
+/** One SSE event as a client's parser sees it: its name, its id (a global position) and its JSON `data`. */
+const sseEvent = (event: string, data: z.ZodType, withId: boolean) => {
+  const { $schema: _dialect, ...contentSchema } = z.toJSONSchema(data, { io: 'output' });
+  return z.object({
+    event: z.literal(event),
+    data: z.string().meta({ contentMediaType: 'application/json', contentSchema }),
+    ...(withId ? { id: z.string().regex(LAST_EVENT_ID) } : {}),
+    retry: z.int().optional(),
+  });
+};
+const position = z.int().min(0);
+const cause = z.object({ type: z.string(), streamId: z.string(), revision: z.int() });
+const LiveEvent = z
+  .union([
+    sseEvent('ready', z.object({ after: z.int().min(-1) }), false),
+    sseEvent('log', z.object({ position, streamId: z.string(), revision: z.int(), type: z.string(), at: z.string() }), true),
+    sseEvent('stock', z.object({ position, skus: z.array(z.string()) }), true),
+    sseEvent(
+      'order',
+      z.object({ position, orderId: z.string(), cause, order: z.looseObject({ orderId: z.string(), status: z.string() }).nullable(), stale: z.boolean() }),
+      true,
+    ),
+    sseEvent(
+      'saga',
+      z.object({ position, orderId: z.string(), cause, saga: z.looseObject({ orderId: z.string(), state: z.string() }).nullable(), stale: z.boolean() }),
+      true,
+    ),
+    sseEvent(
+      'projection',
+      z.union([
+        z.looseObject({ kind: z.literal('rebuild'), projection: z.string(), phase: z.string() }),
+        z.object({ kind: z.literal('position'), name: z.string(), position: z.int() }),
+      ]),
+      false,
+    ),
+  ])
+  .meta({ id: 'LiveEvent' });
+
 export const livePaths: Paths = {
   '/api/live': {
     get: {
@@ -220,7 +258,8 @@ export const livePaths: Paths = {
       responses: {
         '200': {
           description: 'The event stream; it stays open (a `: ping` comment every 15 s) until the client closes it',
-          content: { 'text/event-stream': { schema: z.string() } },
+          // As OpenAPI 3.2 reads an event stream: the schema describes each event (its `data` is JSON text).
+          content: { 'text/event-stream': { schema: LiveEvent } },
         },
         ...problems(401),
       },

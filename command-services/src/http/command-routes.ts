@@ -120,7 +120,15 @@ export const commandPaths: Paths = {
         'Test cards: 4242424242424242 approves, 4000000000000002 declines, 4000000000009995 has insufficient funds.',
       security: bearer,
       requestParams: { header: z.object({ 'idempotency-key': IdempotencyKey }) },
-      requestBody: { required: true, content: { 'application/json': { schema: PlaceOrderRequest } } },
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: PlaceOrderRequest,
+            examples: { approved: { value: { items: [{ sku: 'MUG-001', quantity: 1 }], payment: { card: '4242424242424242' } } } },
+          },
+        },
+      },
       responses: {
         '202': json('The order is placed; its saga has started', OrderAccepted, {
           headers: z.object({ location: z.string().meta({ description: '`/api/orders/{orderId}`' }) }),
@@ -166,7 +174,7 @@ export const commandPaths: Paths = {
       summary: 'Add stock to a product (admin)',
       security: bearer,
       requestParams: { path: SkuParam },
-      requestBody: { required: true, content: { 'application/json': { schema: RestockRequest } } },
+      requestBody: { required: true, content: { 'application/json': { schema: RestockRequest, examples: { ten: { value: { quantity: 10 } } } } } },
       responses: { '202': json('Stock added', z.object({ sku: z.string(), quantity: z.int() })), ...problems(401, 403, 404, 409, 413) },
     },
   },

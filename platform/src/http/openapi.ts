@@ -4,7 +4,9 @@
  * by zod-openapi from the very zod schemas that parse requests (its input view) and describe
  * responses (its output view), so the contract cannot drift from the validation.
  */
+import type { RequestHandler } from 'express';
 import { z } from 'zod';
+import { AppError } from '../errors';
 import {
   createDocument,
   type ZodOpenApiObject,
@@ -28,6 +30,7 @@ export const problemKinds = [
   'payload-too-large',
   'unsupported-media-type',
   'too-many-requests',
+  'method-not-allowed',
   'wrong-expected-revision',
   'internal',
 ] as const;
@@ -160,3 +163,38 @@ export const edgePaths: ZodOpenApiPathsObject = {
     },
   },
 };
+
+export class MethodNotAllowedError extends AppError {
+  readonly status = 405;
+  readonly kind = 'method-not-allowed';
+}
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+/**
+ * For a path the document declares: OPTIONS answers 204 with `Allow`, and a method it does not
+ * declare is a 405 problem (with `Allow`). Mount before the routers: each router would answer
+ * OPTIONS with only its own methods. Derived from the document, so the answers and the
+ * contract cannot disagree.
+ */
+export function methodNotAllowed(paths: Record<string, object | undefined>): RequestHandler {
+  const routes = Object.entries(paths).map(([template, item]) => {
+    const pattern = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+    const declared = METHODS.filter((m) => item !== undefined && m in item).map((m) => m.toUpperCase());
+    if (declared.includes('GET') && !declared.includes('HEAD')) declared.push('HEAD');
+    return { regex: new RegExp(`^${pattern}$`), allow: declared };
+  });
+  return (req, res, next) => {
+    const route = routes.find((r) => r.regex.test(req.path));
+    if (!route || route.allow.includes(req.method)) {
+      next();
+      return;
+    }
+    res.setHeader('Allow', route.allow.join(', '));
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    next(new MethodNotAllowedError(`${req.method} is not allowed on ${req.path}; allowed: ${route.allow.join(', ')}`));
+  };
+}
