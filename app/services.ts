@@ -10,6 +10,7 @@ import express, { type Express } from 'express';
 import type { Config } from '@saga/platform/config';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
+import { problemOnClientError } from '@saga/platform/http/client-error';
 import type { Logger } from '@saga/platform/logging';
 import { createMetrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
@@ -189,6 +190,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   finishApp(app);
 
   const server: Server = app.listen(config.PORT, config.HOST);
+  problemOnClientError(server);
   await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', fail));
   return {
     name: 'gateway',

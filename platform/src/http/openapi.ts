@@ -31,6 +31,7 @@ export const problemKinds = [
   'unsupported-media-type',
   'too-many-requests',
   'method-not-allowed',
+  'request-header-fields-too-large',
   'wrong-expected-revision',
   'internal',
 ] as const;
@@ -68,13 +69,14 @@ const problemStatuses = {
   413: 'The body is over the size limit (`/problems/payload-too-large`)',
   415: 'The body is not application/json (`/problems/unsupported-media-type`)',
   429: 'Too many attempts (`/problems/too-many-requests`)',
+  431: 'The request line or headers are over the size limit (`/problems/request-header-fields-too-large`)',
   500: 'An unexpected error; the x-correlation-id header identifies it in the logs (`/problems/internal`)',
 } as const;
 export type ProblemStatus = keyof typeof problemStatuses;
 
-/** The problem+json responses an operation can give, besides the ones every route can (400, 415, 500). */
+/** The problem+json responses an operation can give, besides the ones every route can (400, 415, 431, 500). */
 export function problems(...statuses: ProblemStatus[]): ZodOpenApiResponsesObject {
-  const all = new Set<ProblemStatus>([400, 415, 500, ...statuses]);
+  const all = new Set<ProblemStatus>([400, 415, 431, 500, ...statuses]);
   return Object.fromEntries(
     [...all].sort().map((status) => [String(status), { description: problemStatuses[status], content: problemContent }]),
   ) as ZodOpenApiResponsesObject;
