@@ -11,6 +11,7 @@ import { EventsPage } from './pages/EventsPage';
 import { ProjectionsPage } from './pages/ProjectionsPage';
 import { MailboxPage } from './pages/MailboxPage';
 import { AdminCatalogPage } from './pages/AdminCatalogPage';
+import { ApiReferencePage } from './pages/ApiReferencePage';
 
 export function App() {
   return (
@@ -41,6 +42,7 @@ const nav: NavItem[] = [
   { to: '/mailbox', label: 'Mailbox' },
   { to: '/projections', label: 'Projections', admin: true },
   { to: '/admin/catalog', label: 'Catalog admin', admin: true },
+  { to: '/api-reference', label: 'API' },
 ];
 
 /** The page for a path; `null` means not found. */
@@ -56,6 +58,7 @@ function route(path: string): ReactNode {
   if ((m = matchRoute('/projections', path))) return <ProjectionsPage />;
   if ((m = matchRoute('/mailbox', path))) return <MailboxPage />;
   if ((m = matchRoute('/admin/catalog', path))) return <AdminCatalogPage />;
+  if ((m = matchRoute('/api-reference', path))) return <ApiReferencePage />;
   return null;
 }
 
