@@ -46,6 +46,7 @@ describe('the OpenAPI document', () => {
         'GET /api/projections',
         'POST /api/projections/{name}/rebuild',
         'GET /api/live',
+        'POST /api/live/ticket',
         'GET /api/openapi.json',
         'GET /healthz',
         'GET /metrics',

@@ -5,14 +5,17 @@
  */
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type Express } from 'express';
-import type { Config } from '@saga/platform/config';
+import { demoSeeding, type Config } from '@saga/platform/config';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
 import { problemOnClientError } from '@saga/platform/http/client-error';
+import { authenticate, requireRole } from '@saga/platform/http/auth-middleware';
+import { startMetricsServer, type MetricsServer } from '@saga/platform/http/metrics-server';
 import type { Logger } from '@saga/platform/logging';
-import { createMetrics } from '@saga/platform/metrics';
+import { createMetrics, type Metrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
 import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
 import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
@@ -21,16 +24,17 @@ import { startOrderConsumer } from '@saga/command-services/order/consumer';
 import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
 import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
 import { createSimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
+import { openAttemptIndex } from '@saga/command-services/payment/open-attempts';
 import { createEmailHandlers } from '@saga/command-services/email/handlers';
 import { startEmailConsumer } from '@saga/command-services/email/consumer';
 import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
 import { createUserStore } from '@saga/command-services/users/user-store';
 import { createAuthRouter } from '@saga/command-services/http/auth-routes';
 import { createCommandRouter } from '@saga/command-services/http/command-routes';
-import { seedDemo } from '@saga/command-services/seed';
+import { DEMO_USERS, seedDemo } from '@saga/command-services/seed';
 import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
-import { startRelay } from '@saga/projections/relay/relay';
+import { relayCheckpointName, startRelay } from '@saga/projections/relay/relay';
 import { allProjections } from '@saga/projections/projectors/registry';
 import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
@@ -44,6 +48,8 @@ export type ServiceName = (typeof serviceNames)[number];
 export interface Stoppable {
   name: string;
   stop(): Promise<void>;
+  /** Where it listens, for a service that does (the gateway). */
+  url?: string;
 }
 
 export interface Context {
@@ -56,6 +62,8 @@ export interface Context {
   orders(): OrderHandlers;
   /** Projector runners started in this process (the gateway's read API reports on them). */
   runners: ProjectorRunner[];
+  /** One registry per process: the gateway serves it, the saga counts its dead-lettered commands in it. */
+  metrics: Metrics;
 }
 
 export function serviceLogger(logger: Logger): ServiceLogger {
@@ -72,6 +80,7 @@ export function createContext(config: Config, adapters: Adapters, logger: Logger
     logger,
     clock,
     runners: [],
+    metrics: createMetrics('gateway'),
     inventory: () =>
       (inventory ??= createInventoryHandlers({ store: adapters.store, clock, logger: serviceLogger(logger.child({ service: 'inventory' })) })),
     orders: () =>
@@ -110,9 +119,22 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
       return [{ name, stop: () => consumer.stop() }];
     }
     case 'payment': {
-      const handlers = createPaymentHandlers({ store: adapters.store, gateway: gateway(config), clock: ctx.clock, logger: serviceLogger(log) });
+      // The simulated provider keeps its books, and the service its open attempts, in DATA_DIR: a
+      // charge interrupted by a crash is reconciled with the provider on restart.
+      const provider = createSimulatedGateway({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS, dataDir: config.DATA_DIR });
+      const attempts = openAttemptIndex(config.DATA_DIR);
+      const handlers = createPaymentHandlers({ store: adapters.store, gateway: provider, attempts, clock: ctx.clock, logger: serviceLogger(log) });
       const consumer = await startPaymentConsumer({ bus: adapters.bus, handlers, logger: serviceLogger(log) });
-      return [{ name, stop: () => consumer.stop() }];
+      return [
+        {
+          name,
+          stop: async () => {
+            await consumer.stop();
+            attempts.closeIndex();
+            provider.close();
+          },
+        },
+      ];
     }
     case 'email': {
       const mailer = createNodemailerMailer(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {});
@@ -127,6 +149,10 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         clock: ctx.clock,
         log,
+        // Timers wait for the default relay to have published what was stored before they fire. Only
+        // on the embedded bus: the Kafka adapter caches a checkpoint it read, so another process's goes stale.
+        ...(config.mode === 'embedded' ? { relayCheckpoint: relayCheckpointName('relay') } : {}),
+        metrics: ctx.metrics,
       });
       return [{ name, stop: () => runtime.stop() }];
     }
@@ -158,10 +184,23 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   });
   const users = await createUserStore(adapters.docs, ctx.clock);
   const inventory = ctx.inventory();
-  if (config.mode === 'embedded' && config.SEED_DEMO === 'true') {
+  const seeding = demoSeeding(config);
+  if (!seeding.publicDemoPasswordsAllowed) {
+    // An install seeded on loopback and now bound to every interface would expose the published passwords.
+    for (const demo of DEMO_USERS) {
+      if (await users.authenticate(demo.email, demo.password)) {
+        throw new Error(
+          `refusing to listen on HOST=${config.HOST}: the demo account ${demo.email} still has its published password. ` +
+            'Bind to 127.0.0.1, start from an empty DATA_DIR, or set SEED_DEMO_PUBLIC=true to accept it.',
+        );
+      }
+    }
+  }
+  if (seeding.seed) {
     const seeded = await seedDemo({ users, inventory });
     if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
   }
+  (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);
   const rebuilds = createRebuildService({
     eventStore: adapters.store,
     documentStore: adapters.docs,
@@ -170,9 +209,25 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     onError: (error, projection) => log.error({ err: error, projection }, 'rebuild failed'),
   });
 
-  const app = createHttpApp({ name: 'gateway', logger: log, metrics: createMetrics('gateway') });
+  const metrics = ctx.metrics;
+  // /metrics shows volumes and failed logins: for admins on the gateway, or open on a private listener only.
+  const metricsServer: MetricsServer | undefined =
+    config.METRICS_PORT === undefined ? undefined : await startMetricsServer({ metrics, host: config.METRICS_HOST, port: config.METRICS_PORT });
+  const app = createHttpApp({
+    name: 'gateway',
+    logger: log,
+    metrics,
+    metricsAccess: metricsServer ? false : [authenticate(jwt), requireRole('admin')],
+  });
   app.use(methodNotAllowedRoutes());
-  app.use(createAuthRouter({ users, jwt }));
+  app.use(
+    createAuthRouter({
+      users,
+      jwt,
+      loginRateLimit: { windowMs: 60_000, limit: config.LOGIN_LIMIT_PER_IP },
+      loginAccountRateLimit: { windowMs: 60_000, limit: config.LOGIN_LIMIT_PER_ACCOUNT },
+    }),
+  );
   app.use(createCommandRouter({ jwt, orders: ctx.orders(), inventory, payments: gateway(config) }));
   app.use(sagaDefinitionRoutes({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS }));
   app.use(openApiRoutes());
@@ -192,14 +247,22 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   const server: Server = app.listen(config.PORT, config.HOST);
   problemOnClientError(server);
   await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', fail));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  log.info(
+    { host: config.HOST, port, metrics: metricsServer ? `${metricsServer.url}/metrics` : 'GET /metrics on the gateway, admin token required' },
+    `gateway listening on ${url}`,
+  );
   return {
     name: 'gateway',
+    url,
     stop: async () => {
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       // Long-lived SSE connections would hold close() open forever.
       server.closeIdleConnections();
       setTimeout(() => server.closeAllConnections(), 2_000).unref();
       await closed;
+      await metricsServer?.close();
     },
   };
 }

@@ -24,7 +24,7 @@ function payloads(count: number): OutgoingMessage[] {
       type: 'OrderConfirmed',
       streamId,
       revision: Math.floor(i / streams.length),
-      position: i,
+      position: String((i + 1) * 10).padStart(16, '0'), // shaped like the embedded store's cursors
       data: { orderId: streamId.slice(6), confirmedAt: new Date(1_700_000_000_000 + i).toISOString() },
       metadata: { correlationId: streamId.slice(6), causationId: randomUUID(), schemaVersion: 1, occurredAt: new Date().toISOString() },
     };

@@ -112,7 +112,8 @@ try {
     ceiling.push(await load(stack.baseUrl, token, targets.ceiling, ROUND_MS, latency.ceiling));
     orders.push(await load(stack.baseUrl, token, targets.orders, ROUND_MS, latency.orders));
   }
-  const appended = (await stack.store.headPosition()) + 1;
+  // A position is no count: the embedded store counts its events.
+  const appended = await stack.store.countEvents!();
   const ratios = orders.map((o, i) => o / ceiling[i]!);
   const round = (xs: number[]) => xs.map((x) => Math.round(x)).join(', ');
   console.log(`commands bench: ${CONNECTIONS} keep-alive connections, ${ROUNDS} alternating rounds of ${ROUND_MS} ms, medians`);

@@ -110,7 +110,7 @@ async function main() {
   }
 
   // Full read of the global log: the same number of events on both sides.
-  const total = (await store.headPosition()) as number;
+  const total = await store.countEvents!();
   const rawCount = raw.prepare('SELECT count(*) FROM events').pluck().get() as number;
   const readAllRaw = raw.prepare('SELECT position, stream_id, revision, event_id, type, data, metadata FROM events ORDER BY position').raw(true);
   const read = { store: 0, raw: 0, rawRows: 0 };

@@ -11,7 +11,7 @@ const USAGE = `usage: npm run saga -- <command> [options]
 commands:
   sagas [--status S] [--limit N] [--cursor C]   list saga instances, newest first
   saga <orderId>                                one saga: state, path, step timings
-  log [--from P] [--limit N] [--follow]         the global event log (--follow tails it)
+  log [--from P] [--limit N] [--follow]         the global event log (--follow tails it; P: a position it printed)
   rebuild <projection>                          rebuild a projection from scratch, with progress
   projections                                   every projection: position, lag, documents
   republish --group G --from P [--to P]         re-publish a range of the log to one consumer group
@@ -90,7 +90,7 @@ interface SagaView {
   steps: { state: string; durationMs: number | null }[];
 }
 interface LogEvent {
-  position: number;
+  position: string;
   streamId: string;
   revision: number;
   type: string;
@@ -163,14 +163,19 @@ async function run(argv: string[], out: Print): Promise<void> {
       return;
     }
     case 'log': {
-      let from = integer(values.from, 'from') ?? 0;
+      // Positions are opaque cursors the server hands out: passed back unchanged, never computed.
+      let page_ = { from: values.from, after: undefined as string | undefined };
       for (;;) {
-        const page = await http.request<{ events: LogEvent[]; head: number; next: number | null }>('GET', `/api/log${query({ from, limit })}`);
-        for (const e of page.events) out(`${String(e.position).padStart(8)}  ${e.metadata.occurredAt}  ${e.type.padEnd(28)} ${e.streamId}@${e.revision}`, e);
-        if (page.next !== null) from = page.next;
+        const page = await http.request<{ events: LogEvent[]; head: string | null; next: string | null }>(
+          'GET',
+          `/api/log${query({ from: page_.from, after: page_.after, limit })}`,
+        );
+        for (const e of page.events) out(`${e.position.padStart(10)}  ${e.metadata.occurredAt}  ${e.type.padEnd(28)} ${e.streamId}@${e.revision}`, e);
+        if (page.next !== null) page_ = { from: page.next, after: undefined };
         else if (!values.follow) return;
         else {
-          from = page.head + 1;
+          const last = page.events[page.events.length - 1]?.position ?? page_.after ?? page.head ?? undefined;
+          page_ = { from: undefined, after: last };
           await sleep(1000);
         }
       }
@@ -202,13 +207,12 @@ async function run(argv: string[], out: Print): Promise<void> {
     }
     case 'republish': {
       if (!values.group) throw usage('republish needs --group');
-      const fromPosition = integer(values.from, 'from');
+      const fromPosition = values.from;
       if (fromPosition === undefined) throw usage('republish needs --from');
-      const toPosition = integer(values.to, 'to');
-      const result = await http.request<{ topic: string; published: number; fromPosition: number; toPosition: number }>('POST', '/api/replay', {
+      const result = await http.request<{ topic: string; published: number; fromPosition: string; toPosition: string }>('POST', '/api/replay', {
         groupId: values.group,
         fromPosition,
-        ...(toPosition === undefined ? {} : { toPosition }),
+        ...(values.to === undefined ? {} : { toPosition: values.to }),
       });
       out(`published ${result.published} event(s) ${result.fromPosition}..${result.toPosition} to ${result.topic}`, result);
       return;

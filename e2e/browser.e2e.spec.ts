@@ -185,8 +185,19 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     await page.waitForSelector(`[data-testid=projection-notes-${name}]`);
     await shot('11-projection-rebuilt');
 
-    // Re-publish the first events of the log to one consumer group.
-    await page.fill('[data-testid=replay] input[name=toPosition]', '5');
+    // Re-publish the first events of the log to one consumer group, from and to positions the
+    // log handed out (opaque cursors, copied as shown, never counted).
+    const login = await fetch(`${system.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@example.com', password: 'admin-password' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const first5 = (await (await fetch(`${system.baseUrl}/api/log?limit=5`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      events: { position: string }[];
+    };
+    await page.fill('[data-testid=replay] input[name=fromPosition]', first5.events[0]!.position);
+    await page.fill('[data-testid=replay] input[name=toPosition]', first5.events[4]!.position);
     await page.click('[data-testid=replay-submit]');
     await expect.poll(() => page.textContent('[data-testid=replay-result]'), { timeout: LIVE_MS }).toContain('Published 5 events');
     await shot('11b-replay');

@@ -77,12 +77,12 @@ describe('the saga CLI', () => {
   });
 
   it('re-publishes a range of the log to one group', async () => {
-    const log = await (await new Client(system.baseUrl).login('admin@example.com', 'admin-password')).request<{ events: { position: number }[] }>(
+    const log = await (await new Client(system.baseUrl).login('admin@example.com', 'admin-password')).request<{ events: { position: string }[] }>(
       'GET',
       '/api/log?limit=3',
     );
     const [first, , third] = log.body.events.map((e) => e.position);
-    const run = await saga(['republish', '--group', 'cli-test', '--from', String(first), '--to', String(third), '--json', ...admin]);
+    const run = await saga(['republish', '--group', 'cli-test', '--from', first!, '--to', third!, '--json', ...admin]);
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ groupId: 'cli-test', topic: 'replay.cli-test', fromPosition: first, toPosition: third, published: 3 });
   });
@@ -111,7 +111,7 @@ describe('the saga CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command frobnicate');
 
-    const badFlag = await saga(['log', '--from', 'x', ...admin]);
+    const badFlag = await saga(['sagas', '--limit', 'x', ...admin]);
     expect(badFlag.code).toBe(2);
 
     const down = await saga(['sagas', '--url', `http://127.0.0.1:${await freePort()}`], { SAGA_TOKEN: 'x' });

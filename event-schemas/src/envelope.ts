@@ -21,12 +21,20 @@ export interface NewEvent<T extends EventType = EventType> {
   metadata: Omit<EventMetadata, 'schemaVersion' | 'occurredAt'> & { occurredAt?: string };
 }
 
+/**
+ * A place in the global log, handed out by the event store: an opaque cursor. Never parse or
+ * compute one: on EventStoreDB it is a commit/prepare byte-offset pair, and `p + 1` lands inside
+ * a record; pass back only positions the store returned. Positions of one store compare in log
+ * order as plain strings (each adapter writes them fixed-width), so `a < b` means a came first.
+ */
+export type LogPosition = string & { readonly __brand: 'LogPosition' };
+
 /** An event as stored: its place in its stream (revision, from 0) and in the global log (position). */
 export type RecordedEvent<E extends DomainEvent = DomainEvent> = E & {
   eventId: string;
   streamId: string;
   revision: number;
-  position: number;
+  position: LogPosition;
   metadata: EventMetadata;
 };
 
@@ -37,7 +45,7 @@ export const RecordedEventJson = z.object({
   type: z.string(),
   streamId: z.string(),
   revision: z.int().nonnegative(),
-  position: z.int().nonnegative(),
+  position: z.string().min(1).max(100).transform((p) => p as LogPosition),
   data: z.unknown(),
   metadata: EventMetadata,
 });

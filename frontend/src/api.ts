@@ -151,7 +151,8 @@ export interface RecordedEvent {
   type: string;
   streamId: string;
   revision: number;
-  position: number;
+  /** An opaque cursor into the global log: shown and passed back as it is, never computed with. */
+  position: LogPosition;
   data: unknown;
   metadata: Record<string, unknown>;
 }
@@ -165,10 +166,14 @@ export interface StreamEvents {
   next: number | null;
 }
 
+/** A global log position as the server handed it out (see RecordedEvent.position). */
+export type LogPosition = string;
+
 export interface GlobalLog {
   events: RecordedEvent[];
-  head: number;
-  next: number | null;
+  head: LogPosition | null;
+  /** Pass back as `from` for the next page. */
+  next: LogPosition | null;
 }
 
 export interface StateChange {
@@ -191,11 +196,12 @@ export interface RebuildProgress {
   /** starting, building, catching-up, verifying, swapping, done or failed. */
   phase: string;
   eventsDone: number;
-  total: number;
+  /** Events to read in all (null: the store cannot count them). */
+  total: number | null;
   /** Events per second. */
   rate?: number;
   etaSeconds?: number | null;
-  position?: number;
+  position?: LogPosition | null;
   startedAt?: string;
   finishedAt?: string | null;
   verification?: { shadowCount: number; liveCount: number; differing: number; caughtUp: boolean } | null;
@@ -205,8 +211,8 @@ export interface RebuildProgress {
 export interface ReplayResult {
   groupId: string;
   topic: string;
-  fromPosition: number;
-  toPosition: number;
+  fromPosition: LogPosition;
+  toPosition: LogPosition;
   published: number;
 }
 
@@ -215,8 +221,8 @@ export interface ProjectionStatus {
   /** running, stopped, rebuilding, ... */
   status: string;
   groupId?: string;
-  position: number;
-  headPosition?: number;
+  position: LogPosition | null;
+  headPosition?: LogPosition | null;
   lag: number;
   documents?: number;
   rebuild?: RebuildProgress | null;
@@ -360,11 +366,13 @@ export function createApi(options: ApiOptions) {
       get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, { from, limit }),
     streamState: (streamId: string, revision: number) =>
       get<StateAtRevision>(`/api/streams/${enc(streamId)}/state`, { revision }),
-    log: (from: number | undefined, limit: number) => get<GlobalLog>('/api/log', { from, limit }),
+    log: (from: LogPosition | undefined, limit: number) => get<GlobalLog>('/api/log', { from, limit }),
+    /** The latest `limit` events, oldest first: read backwards from the head, not from a position computed off it. */
+    latestLog: async (limit: number) => (await get<GlobalLog>('/api/log', { direction: 'backwards', limit })).events.reverse(),
 
     projections: () => get<{ items: ProjectionStatus[] }>('/api/projections'),
     rebuild: (name: string) => request<RebuildProgress>('POST', `/api/projections/${enc(name)}/rebuild`),
-    replay: (r: { groupId: string; fromPosition: number; toPosition?: number }) => request<ReplayResult>('POST', '/api/replay', r),
+    replay: (r: { groupId: string; fromPosition: LogPosition; toPosition?: LogPosition }) => request<ReplayResult>('POST', '/api/replay', r),
     stats: () => get<Stats>('/api/stats'),
 
     mailbox: (cursor?: string | null) => get<Page<Email>>('/api/mailbox', { cursor, limit: 100 }),
@@ -397,7 +405,13 @@ export function newIdempotencyKey(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** EventSource cannot send headers, so the live stream takes the token as a query parameter. */
-export function liveUrl(token: string): string {
-  return withQuery('/api/live', { access_token: token });
+/**
+ * EventSource cannot send headers, so the token buys a one-use ticket (valid 30 s) that opens
+ * the stream: the long-lived token never goes in a URL. `lastEventId` resumes after that event.
+ */
+export async function liveUrl(token: string, lastEventId?: string): Promise<string> {
+  const res = await fetch('/api/live/ticket', { method: 'POST', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' } });
+  if (!res.ok) throw new Error(`live stream ticket refused (HTTP ${res.status})`);
+  const { ticket } = (await res.json()) as { ticket: string };
+  return withQuery('/api/live', { ticket, lastEventId: lastEventId && /^\d+$/.test(lastEventId) ? lastEventId : undefined });
 }

@@ -2,14 +2,16 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useRef, use
 import { liveUrl } from './api';
 
 /**
- * One EventSource for the whole app (`GET /api/live?access_token=`), shared by every page.
+ * One EventSource for the whole app (`GET /api/live?ticket=`), shared by every page.
  * The server names each message by what changed (read-api/src/live.ts): `order` and `saga`
  * (the read model after an event of one's own order), `stock` (skus whose stock moved),
  * `log` (admin: each event of the global log), `projection` (admin: positions, rebuild
- * progress) and `ready`. Pages pick the kinds they care about. EventSource reconnects by
- * itself and sends Last-Event-ID, so the server resumes after the last event seen.
+ * progress), `ready` and `reset` (a resume too far back: re-read what is shown). Pages pick
+ * the kinds they care about. A ticket opens one stream only, so on any error this reopens
+ * with a fresh ticket and `lastEventId`, and the server resumes after the last event seen.
+ * The server ends the stream with `expired` when the token does; then it stays closed.
  */
-export const liveKinds = ['ready', 'order', 'saga', 'stock', 'log', 'projection', 'message'] as const;
+export const liveKinds = ['ready', 'order', 'saga', 'stock', 'log', 'projection', 'reset', 'message'] as const;
 export type LiveKind = (typeof liveKinds)[number];
 
 export interface LiveMessage {
@@ -49,8 +51,12 @@ export function LiveProvider({ token, children }: { token: string | null; childr
     let source: EventSource | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let stopped = false;
+    let lastId: string | undefined;
+    // Consecutive failures back off (1 s, 2 s, ... 30 s), e.g. while the server answers 429 to one tab too many.
+    let failures = 0;
 
     const dispatch = (kind: string) => (e: MessageEvent<string>) => {
+      if (e.lastEventId) lastId = e.lastEventId;
       const data = parse(e.data);
       // An unnamed message may still say what it is about in its body.
       const named = kind === 'message' && data && typeof data === 'object' && 'kind' in data ? String((data as { kind: unknown }).kind) : kind;
@@ -58,21 +64,42 @@ export function LiveProvider({ token, children }: { token: string | null; childr
       for (const l of listeners.current) l(msg);
     };
 
-    const open = () => {
+    const reopenLater = () => {
+      source?.close();
+      source = null;
+      failures++;
+      if (!stopped) retry = setTimeout(() => void open(), Math.min(30_000, 1000 * 2 ** (failures - 1)));
+    };
+
+    const open = async () => {
       setState('connecting');
-      source = new EventSource(liveUrl(token));
-      source.onopen = () => setState('open');
-      source.onerror = () => {
-        // CLOSED means the browser gave up (e.g. a 401 or a non-SSE answer); try again later ourselves.
-        if (source?.readyState === EventSource.CLOSED) {
-          setState('closed');
-          source.close();
-          if (!stopped) retry = setTimeout(open, 5000);
-        } else setState('connecting');
+      let url: string;
+      try {
+        url = await liveUrl(token, lastId);
+      } catch {
+        setState('closed');
+        reopenLater();
+        return;
+      }
+      if (stopped) return;
+      source = new EventSource(url);
+      source.onopen = () => {
+        failures = 0;
+        setState('open');
       };
+      source.onerror = () => {
+        // The browser would retry with the same (used) ticket: reopen with a new one instead.
+        setState('connecting');
+        reopenLater();
+      };
+      source.addEventListener('expired', () => {
+        stopped = true;
+        source?.close();
+        setState('closed');
+      });
       for (const kind of liveKinds) source.addEventListener(kind, dispatch(kind) as EventListener);
     };
-    open();
+    void open();
     return () => {
       stopped = true;
       if (retry) clearTimeout(retry);

@@ -17,7 +17,7 @@ export interface Adapters {
 
 export async function openAdapters(config: Config, clientId: string): Promise<Adapters> {
   if (!config.EVENTSTORE_URL || !config.KAFKA_BROKERS || !config.MONGODB_URL) {
-    mkdirSync(config.DATA_DIR, { recursive: true });
+    mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 });
   }
   const store = config.EVENTSTORE_URL
     ? await (await import('./event-store/esdb')).openEsdbEventStore({ url: config.EVENTSTORE_URL })

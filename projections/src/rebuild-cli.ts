@@ -32,11 +32,11 @@ async function main(argv: string[]): Promise<number> {
       bar.start(1, 0, { phase: 'starting', events: 0, rate: 0, eta_s: '?' });
       const result = await rebuildProjection({ eventStore, documentStore }, projection, {
         onProgress: (p) => {
-          bar.setTotal(Math.max(p.total, 1));
-          bar.update(Math.max(p.position, 0), { phase: p.phase, events: p.eventsDone, rate: p.rate, eta_s: p.etaSeconds ?? '?' });
+          bar.setTotal(Math.max(p.total ?? p.eventsDone, 1));
+          bar.update(p.eventsDone, { phase: p.phase, events: p.eventsDone, rate: p.rate, eta_s: p.etaSeconds ?? '?' });
         },
       });
-      bar.update(Math.max(result.total, 1));
+      bar.update(Math.max(result.total ?? result.eventsDone, 1));
       bar.stop();
       const v = result.verification;
       console.log(

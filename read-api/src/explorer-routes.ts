@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf, idOf } from '@saga/event-schemas/streams';
 import type { AuthUser } from '@saga/platform/auth/jwt';
 import { NotFoundError, ValidationError } from '@saga/platform/errors';
-import type { EventStore } from '@saga/platform/event-store/port';
+import { positionParam, type EventStore, type ReadAllOptions } from '@saga/platform/event-store/port';
 import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
@@ -84,9 +84,17 @@ export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router
   router.get('/api/log', auth, requireRole('admin'), async (req, res) => {
     const query = parseWith(LogQuery, req.query, 'query');
     const limit = query.limit ?? 100;
-    const [events, head] = await Promise.all([eventStore.readAll({ fromPosition: query.from ?? 0, limit }), eventStore.headPosition()]);
-    const last = events[events.length - 1];
-    res.json({ events, head, next: last && last.position < head ? last.position + 1 : null });
+    // One event more than the page says whether there is a next page, and `next` is that
+    // event's own position (pass it back as `from`): positions are cursors, never computed.
+    const read: ReadAllOptions =
+      query.direction === 'backwards'
+        ? { direction: 'backwards', ...(query.from ? { fromPosition: query.from } : {}), limit: limit + 1 }
+        : query.after
+          ? { after: query.after, limit: limit + 1 }
+          : { ...(query.from ? { fromPosition: query.from } : {}), limit: limit + 1 };
+    const [found, head] = await Promise.all([positionParam(query.after ? 'after' : 'from', eventStore.readAll(read)), eventStore.headPosition()]);
+    const events = found.slice(0, limit);
+    res.json({ events, head, next: found.length > limit ? found[limit]!.position : null });
   });
 
   router.post('/api/replay', auth, requireRole('admin'), async (req, res) => {

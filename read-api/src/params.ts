@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LogPosition } from '@saga/event-schemas/envelope';
 import { OrderId } from '@saga/event-schemas/ids';
 
 /**
@@ -22,6 +23,14 @@ const integer = (min: number, max: number) =>
 
 export const limitParam = (max: number) => integer(1, max).optional();
 export const positionParam = integer(0, Number.MAX_SAFE_INTEGER);
+/**
+ * A global log position as the event store handed it out: an opaque cursor, passed back
+ * unchanged. Only its shape is checked here; whether it is an event's, the store decides.
+ */
+export const logPositionParam = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,100}$/, { error: 'not a log position' })
+  .transform((p) => p as LogPosition);
 export const cursorParam = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+$/, { error: 'not a cursor' });
 
 export const OrderStatusParam = z.enum(['pending', 'confirmed', 'rejected', 'cancelled']);
@@ -47,7 +56,18 @@ export const StreamsQuery = z.strictObject({
 });
 export const StreamEventsQuery = z.strictObject({ from: positionParam.optional(), limit: limitParam(500) });
 export const StreamStateQuery = z.strictObject({ revision: positionParam.optional() });
-export const LogQuery = z.strictObject({ from: positionParam.optional(), limit: limitParam(500) });
+export const LogQuery = z
+  .strictObject({
+    /** Inclusive: the page starts with the event at this position (what `next` holds). */
+    from: logPositionParam.optional(),
+    /** Exclusive: the page starts with the first event after this position. */
+    after: logPositionParam.optional(),
+    /** `backwards` reads from the head (or `from`) towards the start, newest first. */
+    direction: z.enum(['forwards', 'backwards']).optional(),
+    limit: limitParam(500),
+  })
+  .refine((q) => q.from === undefined || q.after === undefined, { error: 'give from or after, not both', path: ['after'] })
+  .refine((q) => q.direction !== 'backwards' || q.after === undefined, { error: 'after reads forwards; backwards takes from', path: ['after'] });
 
 export const ProjectionParams = z.strictObject({ name: z.string().regex(/^[a-z]{1,32}$/, { error: 'not a projection name' }) });
 
@@ -55,16 +75,20 @@ export const GroupId = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { error: 'gro
 export const ReplayRequest = z
   .strictObject({
     groupId: GroupId,
-    fromPosition: z.int().min(0),
+    /** Inclusive: an event's position, as the log handed it out. */
+    fromPosition: logPositionParam,
     /** Inclusive; default: the head of the log. */
-    toPosition: z.int().min(0).optional(),
+    toPosition: logPositionParam.optional(),
     /** `topic` (default): publish the range to `replay.<groupId>`, which only that group reads. */
     mode: z.enum(['topic']).default('topic'),
   })
+  // Positions are opaque but compare as strings in log order.
   .refine((r) => r.toPosition === undefined || r.toPosition >= r.fromPosition, { error: 'toPosition must not be before fromPosition', path: ['toPosition'] });
 
 export const LiveQuery = z.strictObject({
   access_token: z.string().max(4096).optional(),
+  /** A one-use ticket from POST /api/live/ticket (checked before this schema, by the live route). */
+  ticket: z.string().max(64).optional(),
   /** Resume point when the client cannot send Last-Event-ID (it is the global position). */
-  lastEventId: positionParam.optional(),
+  lastEventId: logPositionParam.optional(),
 });

@@ -1,4 +1,5 @@
 import { Router, type RequestHandler } from 'express';
+import type { LogPosition } from '@saga/event-schemas/envelope';
 import type { DocumentStore } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { NotFoundError } from '@saga/platform/errors';
@@ -28,9 +29,9 @@ export interface ProjectionStatus {
   /** running, stopped, or rebuilding (while a rebuild is under way). */
   status: string;
   groupId: string;
-  /** Highest global position applied. */
-  position: number;
-  headPosition: number;
+  /** Highest global position applied (an opaque cursor; null: none yet). */
+  position: LogPosition | null;
+  headPosition: LogPosition | null;
   /** Messages waiting for the projector on the bus. */
   lag: number;
   documents: number;
@@ -43,7 +44,7 @@ export async function projectionStatuses(deps: ProjectionStatusDeps): Promise<Pr
     deps.projections.map(async (projection) => {
       const runner = deps.runners.find((r) => r.projection.name === projection.name);
       const rebuild = deps.rebuilds.progress(projection.name);
-      const position = Number((await deps.documentStore.getCheckpoint(checkpointOf(projection.collection.name))) ?? -1);
+      const position = ((await deps.documentStore.getCheckpoint(checkpointOf(projection.collection.name))) ?? null) as LogPosition | null;
       const lag = (await deps.bus.lag(groupIdOf(projection))).reduce((n, p) => n + p.lag, 0);
       const documents = await (await deps.documentStore.collection(projection.collection)).count();
       const rebuilding = rebuild !== null && rebuild.phase !== 'done' && rebuild.phase !== 'failed';

@@ -95,7 +95,7 @@ describe('the query API on the embedded stores', () => {
   };
   const caughtUp = async () => {
     for (const runner of runners) if ((await bus.lag(groupIdOf(runner.projection))).some((l) => l.lag > 0)) return false;
-    return (await bus.readCheckpoint('relay.relay')) === String(await eventStore.headPosition());
+    return (await bus.readCheckpoint('relay.relay')) === (await eventStore.headPosition());
   };
   const get = (url: string, user?: AuthUser) => fetch(`${base}${url}`, { headers: user ? { authorization: `Bearer ${jwt.sign(user)}` } : {} });
   const json = async (url: string, user?: AuthUser) => {
@@ -218,36 +218,38 @@ describe('the query API on the embedded stores', () => {
     const listing = await json('/api/streams?category=order&limit=3', admin);
     expect(listing.categories).toEqual(expect.arrayContaining([{ category: 'order', streams: 24 }]));
     expect((await get('/api/streams/order-ord-1/state?revision=9', admin)).status).toBe(400);
-    expect((await get('/api/log?from=1&limit=10', alice)).status).toBe(403);
-    expect(((await json('/api/log?from=1&limit=10', admin)).events as unknown[]).length).toBe(10);
+    expect((await get('/api/log?limit=10', alice)).status).toBe(403);
+    expect(((await json('/api/log?limit=10', admin)).events as unknown[]).length).toBe(10);
   });
 
   it('streams live changes and resumes after Last-Event-ID without a gap or a repeat', async () => {
     const token = jwt.sign(admin);
-    const head = await eventStore.headPosition();
+    const head = (await eventStore.headPosition())!;
     const firstBatch = appendOrders(1);
     const first = await readSse(`${base}/api/live?access_token=${token}&lastEventId=${head}`, {}, (m) => m.filter((x) => x.event === 'log').length >= 5);
     await firstBatch;
-    const logIds = first.filter((m) => m.event === 'log').map((m) => Number(m.id));
-    expect(logIds.slice(0, 5)).toEqual([head + 1, head + 2, head + 3, head + 4, head + 5]);
-    const order = first.find((m) => m.event === 'order' && Number(m.id) === head + 1);
+    // SSE ids are the events' positions, exactly as the store hands them out.
+    const logIds = first.filter((m) => m.event === 'log').map((m) => m.id);
+    const next5 = (await eventStore.readAll({ after: head, limit: 5 })).map((e) => e.position);
+    expect(logIds.slice(0, 5)).toEqual(next5);
+    const order = first.find((m) => m.event === 'order' && m.id === next5[0]);
     // The order as the read model holds it once it reflects that event (it may be further on already).
     expect(order?.data).toMatchObject({ orderId: 'ord-24', cause: { type: 'OrderPlaced', streamId: 'order-ord-24', revision: 0 }, order: { orderId: 'ord-24', customerId: 'cust-4' }, stale: false });
 
-    const lastSeen = 5 + head;
+    const lastSeen = next5[4]!;
     await appendOrders(1);
     const newHead = await eventStore.headPosition();
-    const resumed = await readSse(`${base}/api/live?access_token=${token}`, { 'Last-Event-ID': String(lastSeen) }, (m) =>
-      m.some((x) => x.event === 'log' && Number(x.id) === newHead),
+    const resumed = await readSse(`${base}/api/live?access_token=${token}`, { 'Last-Event-ID': lastSeen }, (m) =>
+      m.some((x) => x.event === 'log' && x.id === newHead),
     );
-    const resumedIds = resumed.filter((m) => m.event === 'log').map((m) => Number(m.id));
-    expect(resumedIds).toEqual(Array.from({ length: newHead - lastSeen }, (_, i) => lastSeen + 1 + i));
+    const resumedIds = resumed.filter((m) => m.event === 'log').map((m) => m.id);
+    expect(resumedIds).toEqual((await eventStore.readAll({ after: lastSeen })).map((e) => e.position));
 
     // A customer's stream carries their own orders (ord-24 is cust-4's, ord-25 cust-5's), public stock, and no log.
     const [lastStock] = await eventStore.readAll({ direction: 'backwards', fromPosition: 'end', limit: 1, filter: { streamPrefixes: ['inventory-'] } });
     const owner: AuthUser = { id: 'cust-4', email: 'cust-4@example.com', role: 'customer' };
     const theirs = await readSse(`${base}/api/live?access_token=${jwt.sign(owner)}&lastEventId=${head}`, {}, (m) =>
-      m.some((x) => x.event === 'stock' && Number(x.id) === lastStock!.position),
+      m.some((x) => x.event === 'stock' && x.id === lastStock!.position),
     );
     expect(theirs.filter((m) => m.event === 'log')).toEqual([]);
     const orderIds = new Set(theirs.filter((m) => m.event === 'order' || m.event === 'saga').map((m) => (m.data as { orderId: string }).orderId));
@@ -268,17 +270,19 @@ describe('the query API on the embedded stores', () => {
     const unknown = await fetch(`${base}/api/projections/nope/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${jwt.sign(admin)}` } });
     expect(unknown.status).toBe(404);
 
+    const fifty = await eventStore.readAll({ limit: 50 });
+    const [fromPosition, toPosition] = [fifty[0]!.position, fifty[49]!.position];
     const replay = await fetch(`${base}/api/replay`, {
       method: 'POST',
       headers: { authorization: `Bearer ${jwt.sign(admin)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ groupId: 'projection-orders', fromPosition: 1, toPosition: 50 }),
+      body: JSON.stringify({ groupId: 'projection-orders', fromPosition, toPosition }),
     });
     expect(replay.status).toBe(202);
-    expect(await replay.json()).toEqual({ groupId: 'projection-orders', topic: 'replay.projection-orders', fromPosition: 1, toPosition: 50, published: 50, mode: 'topic' });
+    expect(await replay.json()).toEqual({ groupId: 'projection-orders', topic: 'replay.projection-orders', fromPosition, toPosition, published: 50, mode: 'topic' });
     const injected = await fetch(`${base}/api/replay`, {
       method: 'POST',
       headers: { authorization: `Bearer ${jwt.sign(admin)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ groupId: { $gt: '' }, fromPosition: 1 }),
+      body: JSON.stringify({ groupId: { $gt: '' }, fromPosition }),
     });
     expect(injected.status).toBe(400);
   });

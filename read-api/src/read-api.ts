@@ -19,7 +19,7 @@ import { projectionRoutes } from './projection-routes';
 import { queryRoutes } from './query-routes';
 
 export interface ReadApiDeps {
-  jwt: Pick<Jwt, 'verify'>;
+  jwt: Pick<Jwt, 'verifyWithExpiry'>;
   documentStore: DocumentStore;
   eventStore: EventStore;
   bus: MessageBus;

@@ -8,6 +8,8 @@ import { EventMetadata } from '@saga/event-schemas/envelope';
  */
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
 const iso = z.string().meta({ format: 'date-time' });
+/** A global log position: an opaque cursor the event store hands out; pass it back unchanged. */
+const logPosition = z.string().meta({ description: 'An opaque global log position' });
 const cursor = nullable(z.string()).meta({ description: 'Pass as `cursor` for the next page; null on the last one' });
 
 export const Product = z
@@ -15,7 +17,7 @@ export const Product = z
   .meta({ id: 'Product' });
 export const ProductList = z.object({ items: z.array(Product) });
 
-const TimelineEntry = z.looseObject({ position: z.int(), streamId: z.string(), revision: z.int(), type: z.string(), at: iso });
+const TimelineEntry = z.looseObject({ position: logPosition, streamId: z.string(), revision: z.int(), type: z.string(), at: iso });
 
 export const Order = z
   .looseObject({
@@ -105,7 +107,7 @@ export const RecordedEvent = z
     type: z.string(),
     streamId: z.string(),
     revision: z.int().min(0),
-    position: z.int().min(0),
+    position: logPosition,
     data: z.looseObject({}),
     metadata: EventMetadata,
   })
@@ -114,7 +116,7 @@ export const RecordedEvent = z
 export const StreamList = z.object({
   categories: z.array(z.looseObject({ category: z.string() })),
   streams: z.array(
-    z.looseObject({ streamId: z.string(), category: z.string(), revision: z.int(), lastPosition: z.int(), updatedAt: iso }),
+    z.looseObject({ streamId: z.string(), category: z.string(), revision: z.int(), lastPosition: logPosition, updatedAt: iso }),
   ),
   next: nullable(z.string()).meta({ description: 'Pass as `after` for the next page' }),
 });
@@ -137,15 +139,15 @@ export const StreamState = z.object({
 
 export const LogPage = z.object({
   events: z.array(RecordedEvent),
-  head: z.int().meta({ description: 'The global position of the last event (-1 when the log is empty)' }),
-  next: nullable(z.int()).meta({ description: 'Pass as `from` for the next page' }),
+  head: nullable(logPosition).meta({ description: 'The position of the last event (null when the log is empty)' }),
+  next: nullable(logPosition).meta({ description: 'Pass as `from` for the next page' }),
 });
 
 export const ReplayResult = z.object({
   groupId: z.string(),
   topic: z.string(),
-  fromPosition: z.int(),
-  toPosition: z.int(),
+  fromPosition: logPosition,
+  toPosition: nullable(logPosition),
   published: z.int(),
   mode: z.enum(['topic']),
 });
@@ -158,7 +160,7 @@ export const RebuildProgress = z
     total: z.int(),
     rate: z.number(),
     etaSeconds: nullable(z.number()),
-    position: z.int(),
+    position: nullable(logPosition),
     startedAt: iso,
     finishedAt: nullable(iso),
     verification: nullable(z.looseObject({ shadowCount: z.int(), liveCount: z.int() })),
@@ -172,8 +174,8 @@ export const ProjectionList = z.object({
       name: z.string(),
       status: z.string(),
       groupId: z.string(),
-      position: z.int(),
-      headPosition: z.int(),
+      position: nullable(logPosition),
+      headPosition: nullable(logPosition),
       lag: z.int(),
       documents: z.int(),
       rebuild: nullable(RebuildProgress),

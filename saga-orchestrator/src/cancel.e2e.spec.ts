@@ -77,7 +77,11 @@ describe('the customer cancels in each running state of the saga, on the whole e
 
     await stack.resume('payment');
     await until('the late capture to be refunded', async () => ((await paymentEvents(id)).includes('PaymentRefunded') ? true : undefined));
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefundStarted', 'PaymentRefunded']);
+    // The late capture is refunded (sent), then flagged once the payment service confirms it.
+    await until('the saga to see the refund', async () =>
+      ((await sagaOf(id)).at(-1)?.data as { flags?: string[] }).flags?.includes('lateCaptureRefunded') ? true : undefined,
+    );
     expect(await statesOf(id)).toEqual([
       'reservingStock',
       'chargingPayment',
@@ -86,8 +90,29 @@ describe('the customer cancels in each running state of the saga, on the whole e
       'sendingCancellationEmail',
       'cancelled',
       'cancelled',
+      'cancelled',
     ]);
     expect((await sagaOf(id)).at(-1)?.data).toEqual(expect.objectContaining({ to: 'cancelled', flags: ['lateCaptureRefunded'] }));
+  });
+
+  it('a 500-character cancellation reason still gets the late capture refunded (issue 11, item 3)', async () => {
+    const id = 'cancel-long-reason';
+    const reason = 'r'.repeat(500);
+    await stack.pause('payment');
+    await place(id, testCards.approve);
+    await inState(id, 'chargingPayment');
+    await stack.order.requestCancellation({ orderId: id, reason, actor: { userId: `cust-${id}`, role: 'customer' } });
+    expect(await ending(id)).toEqual(expect.objectContaining({ status: 'cancelled' }));
+    await stack.resume('payment');
+    // The refund the saga builds fits RefundPayment (500 chars): it is made, not dead-lettered.
+    await until('the late capture to be refunded', async () => ((await paymentEvents(id)).includes('PaymentRefunded') ? true : undefined));
+    const refunded = (await stack.store.readStream(`payment-${id}`)).find((e) => e.type === 'PaymentRefunded')!.data as { reason: string };
+    expect(refunded.reason).toHaveLength(500);
+    expect(refunded.reason.startsWith('captured after the saga gave up: rrr')).toBe(true);
+    expect(refunded.reason.endsWith('…')).toBe(true);
+    await until('the saga to see the refund', async () =>
+      ((await sagaOf(id)).at(-1)?.data as { flags?: string[] }).flags?.includes('lateCaptureRefunded') ? true : undefined,
+    );
   });
 
   it('confirmingOrder: the ConfirmOrder in flight loses; refunded, released, cancelled', async () => {
@@ -98,7 +123,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await cancel(id)).toEqual({ orderId: id, requested: true });
     // Refund and release go through; ConfirmOrder and then CancelOrder wait on the order topic.
     await inState(id, 'cancellingOrder');
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured', 'PaymentRefunded']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured', 'PaymentRefundStarted', 'PaymentRefunded']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested']);
 
@@ -133,7 +158,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderConfirmed']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockCommitted']);
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured']);
     expect(await emails(id)).toEqual(['EmailSent:order-confirmed']);
     expect(await statesOf(id)).toEqual([
       'reservingStock',
@@ -156,7 +181,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'completed', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderConfirmed']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockCommitted']);
-    expect(await paymentEvents(id)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentAuthorized', 'PaymentCaptured']);
     expect(await emails(id)).toEqual(['EmailSent:order-confirmed']);
   });
 
@@ -200,7 +225,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderRejected']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
-    expect(await paymentEvents(id)).toEqual(['PaymentDeclined']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentDeclined']);
     expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
     expect(await statesOf(id)).toEqual([
       'reservingStock',
@@ -223,7 +248,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
     expect(await ending(id)).toEqual(expect.objectContaining({ status: 'rejected', flags: [] }));
     expect(await orderEvents(id)).toEqual(['OrderPlaced', 'OrderCancellationRequested', 'OrderRejected']);
     expect(await stockHeldBy(id)).toEqual(['StockReserved', 'StockReleased']);
-    expect(await paymentEvents(id)).toEqual(['PaymentDeclined']);
+    expect(await paymentEvents(id)).toEqual(['PaymentAttemptStarted', 'PaymentDeclined']);
     expect(await emails(id)).toEqual(['EmailSent:order-rejected']);
   });
 

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { startEmbeddedStack, testCards as cards } from './embedded-stack.fixture';
+import { killOrchestrator as kill, startOrchestrator as start } from './orchestrator-child.fixture';
 
 /**
  * The orchestrator in a process of its own, SIGKILLed again and again while orders flow through
@@ -13,8 +12,6 @@ import { startEmbeddedStack, testCards as cards } from './embedded-stack.fixture
  * design's invariants must hold: every saga ended, stock and money balance, no command applied
  * twice.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const script = path.join(here, 'orchestrator.process.ts');
 const stepTimeoutMs = 1_500;
 const leaseTtlMs = 600;
 const kills = Number(process.env.SAGA_CRASH_KILLS ?? 8);
@@ -22,27 +19,7 @@ const orders = Number(process.env.SAGA_CRASH_ORDERS ?? 60);
 const initialStock = Math.floor(orders * 0.7);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function startOrchestrator(dataDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, DATA_DIR: dataDir, SAGA_STEP_TIMEOUT_MS: String(stepTimeoutMs), SAGA_BUS_LEASE_TTL_MS: String(leaseTtlMs) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`orchestrator exited early (${code})`)));
-  });
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
+const startOrchestrator = (dataDir: string) => start(dataDir, { stepTimeoutMs, leaseTtlMs });
 
 describe('orchestrator killed with SIGKILL at many points under load', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-crash-'));
@@ -87,7 +64,7 @@ describe('orchestrator killed with SIGKILL at many points under load', () => {
     // Let everything finish: every saga ended and nothing more moving for a while.
     const deadline = Date.now() + 90_000;
     let settledAt = 0;
-    let lastHead = -1;
+    let lastHead: LogPosition | null = null;
     for (;;) {
       const endedCount = (await store.readAll({ filter: { eventTypes: ['SagaEnded'] } })).length;
       const head = await store.headPosition();

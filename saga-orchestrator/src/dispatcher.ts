@@ -1,5 +1,5 @@
 import { commandTopicOf } from '@saga/event-schemas/commands';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { idOf } from '@saga/event-schemas/streams';
 import type { EventStore, EventSubscription } from '@saga/platform/event-store/port';
 import type { MessageBus, OutgoingMessage } from '@saga/platform/message-bus/port';
@@ -66,7 +66,7 @@ export async function startCommandDispatcher(deps: {
     const position = batch[batch.length - 1]!.position;
     await bus.publishMany(
       [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      { checkpoint: { name: dispatcherCheckpoint, value: String(position) } },
+      { checkpoint: { name: dispatcherCheckpoint, value: position } },
     );
   }
 
@@ -112,7 +112,8 @@ export async function startCommandDispatcher(deps: {
       try {
         const saved = await bus.readCheckpoint(dispatcherCheckpoint);
         subscription = store.subscribeToAll({
-          ...(saved === undefined ? {} : { after: Number(saved) }),
+          // Kept verbatim as the store handed it out; the store refuses any other.
+          ...(saved === undefined ? {} : { after: saved as LogPosition }),
           // The two types only saga streams hold: one filter, which every store can apply server-side.
           filter: { eventTypes: ['SagaStarted', 'SagaTransitioned'] },
         });

@@ -63,7 +63,8 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
   const relay = await startRelay({ store, bus });
   const inventory = createInventoryHandlers({ store, clock });
   const order = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
-  const gateway = createSimulatedGateway({ stepTimeoutMs, sleep });
+  // The provider's books in the data directory, shared with a payment service in another process.
+  const gateway = createSimulatedGateway({ stepTimeoutMs, sleep, dataDir });
   const payment = createPaymentHandlers({ store, gateway, clock, ...retry });
   const email = createEmailHandlers({ store, mailer: createNodemailerMailer(), clock, ...retry });
   const starters: Record<StackService, () => Promise<Consumer>> = {
@@ -107,6 +108,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
       await relay.stop();
       await bus.close();
       await store.close();
+      gateway.close();
     },
   };
 }

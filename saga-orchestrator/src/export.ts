@@ -109,17 +109,18 @@ export function sagaDefinition(options: { stepTimeoutMs: number }): SagaDefiniti
     }
     const entered = target ? entryStep(byName.get(target)) : null;
     if (entered) commands.push(stepNamed(entered).command);
+    const guard = typeof t.guard === 'string' ? t.guard : (t.guard?.type ?? null);
     const kind: TransitionKind =
       source === '*'
         ? 'late-compensation'
         : actions.includes('retryStep')
           ? 'retry'
-          : t.eventType === 'StepTimedOut'
+          : // A reply recorded after its deadline is that step's timeout, judged by the reply's time.
+            t.eventType === 'StepTimedOut' || guard === 'recordedAfterDeadline'
             ? 'timeout'
             : actions.includes('rollBack')
               ? 'compensation'
               : 'forward';
-    const guard = typeof t.guard === 'string' ? t.guard : (t.guard?.type ?? null);
     return { source, event: t.eventType, target, guard, actions, commands, kind };
   };
 

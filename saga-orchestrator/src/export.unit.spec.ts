@@ -30,6 +30,15 @@ describe('saga definition export', () => {
 
   it('gives each transition its event, target, guard and the commands it issues', () => {
     expect(edge('reservingStock', 'StockReserved')).toEqual([
+      {
+        source: 'reservingStock',
+        event: 'StockReserved',
+        target: 'rejectingOrder',
+        guard: 'recordedAfterDeadline',
+        actions: ['rollBack', 'flag', 'releaseLateReservation'],
+        commands: ['ReleaseStock', 'RejectOrder'],
+        kind: 'timeout',
+      },
       { source: 'reservingStock', event: 'StockReserved', target: 'chargingPayment', guard: null, actions: ['recordReservation'], commands: ['ChargePayment'], kind: 'forward' },
     ]);
     expect(edge('releasingStock', 'StockReleased')).toEqual([
@@ -51,6 +60,8 @@ describe('saga definition export', () => {
     expect(def.transitions.filter((t) => t.kind === 'late-compensation')).toEqual([
       { source: '*', event: 'StockReserved', target: null, guard: 'unwantedReservation', actions: ['releaseLateReservation'], commands: ['ReleaseStock'], kind: 'late-compensation' },
       { source: '*', event: 'PaymentCaptured', target: null, guard: 'unwantedCapture', actions: ['refundLateCapture'], commands: ['RefundPayment'], kind: 'late-compensation' },
+      { source: '*', event: 'PaymentRefunded', target: null, guard: 'lateRefundConfirmed', actions: ['flag'], commands: [], kind: 'late-compensation' },
+      { source: '*', event: 'CommandDeadLettered', target: null, guard: null, actions: ['recordDeadLetter'], commands: [], kind: 'late-compensation' },
     ]);
   });
 

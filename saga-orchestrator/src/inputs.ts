@@ -13,13 +13,15 @@ export type SagaInputOf =
 
 /**
  * Turns a recorded event into a saga input, stamped with the time it is applied (`at`),
- * so deadlines count from when the saga learnt of it. Events in answer to saga commands
+ * so deadlines count from when the saga learnt of it, and with the time it was recorded. Events in answer to saga commands
  * carry the order id as correlation id; the order's own events carry it in their data.
  */
 export function sagaInputOf(recorded: RecordedEvent, at: string, stepTimeoutMs: number): SagaInputOf {
   const orderId = recorded.metadata.correlationId;
   const eventId = recorded.eventId;
-  const feed = (event: SagaEvent): SagaInputOf => ({ kind: 'feed', orderId, eventId, event });
+  // A reply is judged by when its service recorded it (machine.ts), not by `at`.
+  const recordedAt = recorded.metadata.occurredAt;
+  const feed = (event: SagaEvent): SagaInputOf => ({ kind: 'feed', orderId, eventId, event: { ...event, recordedAt } });
   switch (recorded.type) {
     case 'OrderPlaced': {
       const d = recorded.data;
@@ -49,7 +51,7 @@ export function sagaInputOf(recorded: RecordedEvent, at: string, stepTimeoutMs: 
     case 'OrderConfirmed':
     case 'OrderRejected':
     case 'OrderCancelled':
-      return { kind: 'feed', orderId: recorded.data.orderId, eventId, event: { type: recorded.type, at } };
+      return { kind: 'feed', orderId: recorded.data.orderId, eventId, event: { type: recorded.type, at, recordedAt } };
     case 'StockReserved':
     case 'StockReleased':
     case 'StockCommitted':

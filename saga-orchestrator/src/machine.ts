@@ -17,7 +17,12 @@ import { stepNamed, type OrderFacts, type StepName } from './steps';
  * still answer a success that arrives late (a capture after the saga was cancelled is refunded).
  */
 
-type At = { at: string };
+/**
+ * `at`: when the saga applies the input (deadlines count from it). `recordedAt`: when a service
+ * recorded its reply; a reply is judged in time or late by it, never by when it is applied, so
+ * a reply that waited on the bus (a restart, a lagging consumer) is not lost to the timer.
+ */
+type At = { at: string; recordedAt?: string };
 export type SagaEvent =
   | ({ type: 'StockReserved' } & At)
   | ({ type: 'StockReservationFailed'; reason: string } & At)
@@ -32,7 +37,9 @@ export type SagaEvent =
   | ({ type: 'OrderCancellationRequested'; reason?: string } & At)
   | ({ type: 'EmailSent' } & At)
   | ({ type: 'EmailFailed'; error: string } & At)
-  | ({ type: 'StepTimedOut'; step: StepName } & At);
+  | ({ type: 'StepTimedOut'; step: StepName } & At)
+  /** A command the saga issued was dead-lettered by its receiver: its effect did not happen. */
+  | ({ type: 'CommandDeadLettered'; step: StepName; commandId: string; error: string } & At);
 export type SagaEventType = SagaEvent['type'];
 
 /** What the machine emits: one command for the runtime to send, tagged with its step. */
@@ -53,7 +60,16 @@ export type SagaFlag =
   | 'stockReservationTimedOut'
   | 'paymentTimedOut'
   | 'lateReservationReleased'
-  | 'lateCaptureRefunded';
+  | 'lateCaptureRefunded'
+  | 'commandDeadLettered';
+
+/** A command of this saga that its receiver dead-lettered, kept for operators. */
+export interface DeadLetteredCommand {
+  step: StepName;
+  commandId: string;
+  error: string;
+  at: string;
+}
 
 export interface SagaInput {
   orderId: OrderId;
@@ -80,6 +96,13 @@ export interface SagaContext extends OrderFacts {
   /** How many times each waiting step's command was sent (retries after timeouts). */
   attempts: Partial<Record<StepName, number>>;
   flags: SagaFlag[];
+  /**
+   * A late capture's refund was sent; `lateCaptureRefunded` is flagged only once the payment
+   * service confirms it (PaymentRefunded), so a refund that was dead-lettered is never shown as done.
+   * Absent in sagas recorded before it existed (their flag was set when the refund was sent).
+   */
+  lateRefundRequested?: boolean;
+  deadLetters?: DeadLetteredCommand[];
 }
 
 /** The time of the input being applied; the initial transition has none, so it is the start. */
@@ -146,7 +169,15 @@ export const sagaMachine = setup({
     }),
     refundLateCapture: enqueueActions(({ context, enqueue }) => {
       enqueue.emit(issue('refundLateCapture', context));
-      enqueue.assign({ flags: [...context.flags, 'lateCaptureRefunded'] });
+      enqueue.assign({ lateRefundRequested: true });
+    }),
+    recordDeadLetter: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CommandDeadLettered') return;
+      const { step, commandId, error, at } = event;
+      enqueue.assign({
+        deadLetters: [...(context.deadLetters ?? []), { step, commandId, error, at }],
+        flags: context.flags.includes('commandDeadLettered') ? context.flags : [...context.flags, 'commandDeadLettered'],
+      });
     }),
   },
   guards: {
@@ -160,7 +191,12 @@ export const sagaMachine = setup({
     /** A reservation this saga no longer wants (it timed out, or the saga was cancelled): undo it once. */
     unwantedReservation: ({ context }) =>
       !context.stockReserved && !context.flags.includes('lateReservationReleased'),
-    unwantedCapture: ({ context }) => context.paymentId === null && !context.flags.includes('lateCaptureRefunded'),
+    unwantedCapture: ({ context }) =>
+      context.paymentId === null && context.lateRefundRequested !== true && !context.flags.includes('lateCaptureRefunded'),
+    lateRefundConfirmed: ({ context }) => context.lateRefundRequested === true && !context.flags.includes('lateCaptureRefunded'),
+    /** The reply was recorded after the waiting step's deadline: it is late, whenever it is applied. */
+    recordedAfterDeadline: ({ context, event }) =>
+      event.recordedAt !== undefined && context.timer !== null && Date.parse(event.recordedAt) > Date.parse(context.timer.dueAt),
   },
 }).createMachine({
   id: 'orderSaga',
@@ -181,12 +217,17 @@ export const sagaMachine = setup({
     timer: null,
     attempts: {},
     flags: [],
+    lateRefundRequested: false,
+    deadLetters: [],
   }),
   // Successes that arrive when no state waits for them: after their step timed out, or after
   // the customer cancelled. Each is undone once; anything else unexpected is ignored.
   on: {
     StockReserved: { guard: 'unwantedReservation', actions: 'releaseLateReservation' },
     PaymentCaptured: { guard: 'unwantedCapture', actions: 'refundLateCapture' },
+    PaymentRefunded: { guard: 'lateRefundConfirmed', actions: { type: 'flag', params: { flag: 'lateCaptureRefunded' } } },
+    // In any state: the saga is flagged and keeps the dead letter, never counts its effect as done.
+    CommandDeadLettered: { actions: 'recordDeadLetter' },
   },
   states: {
     reservingStock: {
@@ -194,7 +235,19 @@ export const sagaMachine = setup({
       entry: { type: 'startStep', params: { step: 'reserveStock' } },
       exit: 'clearTimer',
       on: {
-        StockReserved: { target: 'chargingPayment', actions: 'recordReservation' },
+        StockReserved: [
+          // Recorded after the deadline: the step timed out, whichever the saga applies first.
+          {
+            guard: 'recordedAfterDeadline',
+            target: 'rejectingOrder',
+            actions: [
+              { type: 'rollBack', params: { outcome: 'reject', reason: 'stock reservation timed out' } },
+              { type: 'flag', params: { flag: 'stockReservationTimedOut' } },
+              'releaseLateReservation',
+            ],
+          },
+          { target: 'chargingPayment', actions: 'recordReservation' },
+        ],
         StockReservationFailed: { target: 'rejectingOrder', actions: { type: 'rollBack', params: { outcome: 'reject' } } },
         StepTimedOut: {
           guard: 'timerDue',
@@ -213,7 +266,18 @@ export const sagaMachine = setup({
       entry: { type: 'startStep', params: { step: 'chargePayment' } },
       exit: 'clearTimer',
       on: {
-        PaymentCaptured: { target: 'confirmingOrder', actions: 'recordCapture' },
+        PaymentCaptured: [
+          {
+            guard: 'recordedAfterDeadline',
+            target: 'releasingStock',
+            actions: [
+              { type: 'rollBack', params: { outcome: 'reject', reason: 'payment timed out' } },
+              { type: 'flag', params: { flag: 'paymentTimedOut' } },
+              'refundLateCapture',
+            ],
+          },
+          { target: 'confirmingOrder', actions: 'recordCapture' },
+        ],
         PaymentDeclined: { target: 'releasingStock', actions: { type: 'rollBack', params: { outcome: 'reject' } } },
         StepTimedOut: {
           guard: 'timerDue',

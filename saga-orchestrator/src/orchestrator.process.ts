@@ -16,6 +16,8 @@ const runtime = await startSagaRuntime({
   store,
   bus,
   stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
+  // The relay runs in the test's process under its default name (projections' relayCheckpointName('relay')).
+  relayCheckpoint: process.env.SAGA_RELAY_CHECKPOINT ?? 'relay.relay',
   log: {
     info: () => undefined,
     warn: (obj, msg) => console.warn(msg, JSON.stringify(obj)),

@@ -10,6 +10,8 @@ import type { Consumer, MessageBus } from '@saga/platform/message-bus/port';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
 import { deterministicId } from '@saga/platform/ids';
+import { createMetrics } from '@saga/platform/metrics';
+import type { RetryPolicy } from '@saga/platform/message-bus/port';
 import { startSagaRuntime, type SagaRuntime } from './runtime';
 
 /**
@@ -29,7 +31,8 @@ function recorded(type: string, streamId: string, data: Record<string, unknown>,
     type,
     streamId,
     revision: 0,
-    position: 0,
+    // Replies made up here are not in the store; any well-formed cursor will do.
+    position: '0000000000000010',
     data,
     metadata: { correlationId: orderId, causationId, schemaVersion: 1, occurredAt: new Date().toISOString() },
   } as unknown as RecordedEvent;
@@ -111,7 +114,7 @@ afterEach(async () => {
   for (const w of opened.splice(0)) await w.close();
 });
 
-async function world(responder: Responder, options: { duplicateReplies?: boolean } = {}): Promise<World> {
+async function world(responder: Responder, options: { duplicateReplies?: boolean; retry?: Partial<RetryPolicy> } = {}): Promise<World> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-runtime-'));
   const store = await openSqliteEventStore({ dataDir });
   const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: 100, leaseTtlMs: 600 } });
@@ -121,6 +124,7 @@ async function world(responder: Responder, options: { duplicateReplies?: boolean
   const services = await bus.consume({
     groupId: 'fake-services',
     topics: Object.values(commandTopics),
+    ...(options.retry ? { retry: options.retry } : {}),
     handler: async (message) => {
       const command = parseCommand(JSON.parse(message.value));
       received.push(command);
@@ -276,8 +280,57 @@ describe('saga runtime on the SQLite event store and bus', () => {
       commandId: deterministicId(orderId, 'refundLateCapture', 'RefundPayment'),
       data: { orderId, reason: 'captured after the saga gave up: payment timed out' },
     });
-    const last = (await w.sagaEvents()).at(-1)!;
-    expect(last.data).toMatchObject({ input: { type: 'PaymentCaptured' }, from: 'rejected', to: 'rejected', flags: ['paymentTimedOut', 'lateCaptureRefunded'] });
+    // Flagged refunded only once the payment service says so, not when the refund is sent.
+    await w.until('the refund is confirmed', async () => ((await w.sagaEvents()).at(-1)?.data as { input?: { type: string } }).input?.type === 'PaymentRefunded');
+    const [captured, refunded] = (await w.sagaEvents()).slice(-2).map((e) => e.data);
+    expect(captured).toMatchObject({ input: { type: 'PaymentCaptured' }, from: 'rejected', to: 'rejected', flags: ['paymentTimedOut'] });
+    expect(refunded).toMatchObject({ input: { type: 'PaymentRefunded' }, from: 'rejected', to: 'rejected', flags: ['paymentTimedOut', 'lateCaptureRefunded'] });
+  });
+
+  it('a dead-lettered refund of a late capture is loud (error log, metric, saga flag) and never flagged as done', async () => {
+    let releaseCapture: () => void = () => undefined;
+    const lateCapture = new Promise<void>((resolve) => (releaseCapture = resolve));
+    const w = await world(
+      async (c) => {
+        if (c.type === 'ChargePayment') await lateCapture;
+        if (c.type === 'RefundPayment') throw new Error('the receiver refused the refund');
+        return succeed(c);
+      },
+      { retry: { maxAttempts: 1 } },
+    );
+    const errors: { obj: object; msg?: string }[] = [];
+    const metrics = createMetrics('saga-test');
+    runtimes.push(
+      await startSagaRuntime({
+        store: w.store,
+        bus: w.bus,
+        stepTimeoutMs: 300,
+        timerTickMs: 20,
+        metrics,
+        log: { info() {}, warn() {}, error: (obj, msg) => errors.push({ obj, ...(msg === undefined ? {} : { msg }) }) },
+      }),
+    );
+    await w.publishEvent(orderPlaced);
+    await w.until('the saga ends rejected', async () => (await ended(w)) !== undefined);
+    releaseCapture();
+    const lastInput = async () => ((await w.sagaEvents()).at(-1)?.data as { input?: { type: string } }).input?.type;
+    await w.until('the saga learns of the dead letter', async () => (await lastInput()) === 'CommandDeadLettered');
+
+    const last = (await w.sagaEvents()).at(-1)!.data as unknown as { flags: string[]; context: { deadLetters: unknown[] } };
+    expect(last.flags).toEqual(['paymentTimedOut', 'commandDeadLettered']);
+    expect(last.context.deadLetters).toEqual([
+      {
+        step: 'refundLateCapture',
+        commandId: deterministicId(orderId, 'refundLateCapture', 'RefundPayment'),
+        error: 'Error: the receiver refused the refund',
+        at: expect.any(String),
+      },
+    ]);
+    expect(errors).toContainEqual({
+      msg: 'saga: a command was dead-lettered',
+      obj: expect.objectContaining({ orderId, step: 'refundLateCapture', type: 'RefundPayment', error: 'Error: the receiver refused the refund' }),
+    });
+    expect(await metrics.render()).toMatch(/saga_commands_dead_lettered_total\{type="RefundPayment",step="refundLateCapture",service="saga-test"\} 1/);
   });
 
   it('a cancellation while charging releases the stock and cancels the order', async () => {

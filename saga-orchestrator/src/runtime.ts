@@ -1,17 +1,19 @@
 import { RecordedEventJson, type NewEvent, type RecordedEvent } from '@saga/event-schemas/envelope';
-import { idOf, streamIdFor } from '@saga/event-schemas/streams';
+import { commandTopics, deadLetterTopic, idOf, streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { appendMany, WrongExpectedRevisionError } from '@saga/platform/event-store/port';
 import type { BusMessage, MessageBus } from '@saga/platform/message-bus/port';
 import { ValidationError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
+import type { Metrics } from '@saga/platform/metrics';
+import { dlqHeaders } from '@saga/platform/message-bus/delivery';
 import { commandsOf, statusOf, type SagaEvent, type SagaInput } from './machine';
 import { sagaInputOf, sagaInputTopics } from './inputs';
 import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
 import { startCommandDispatcher } from './dispatcher';
 import { createSagaStepper } from './stepper';
 import { silentLog, type SagaLog } from './log';
-import type { StepName } from './steps';
+import { sagaSteps, type StepName } from './steps';
 
 /**
  * The saga runtime: bus events in, saga transitions persisted, commands out.
@@ -23,7 +25,9 @@ import type { StepName } from './steps';
  * publishes them with its checkpoint in the same bus transaction: persisted first, sent after,
  * and after a crash sent again from the checkpoint (receivers deduplicate by command id).
  * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
- * from the saga streams, and fires `StepTimedOut` through the same path as any input.
+ * from the saga streams, and fires `StepTimedOut` through the same path as any input, but only
+ * once every input stored before it has been applied (a reply recorded in time wins, even if it
+ * waited on the bus through a restart). Dead-lettered commands come back as inputs too.
  *
  * Several instances (distributed mode) split the input partitions among them. Events are keyed
  * by their stream, so one saga's inputs may reach two instances; the expected revision keeps
@@ -40,6 +44,14 @@ export interface SagaRuntimeDeps {
   timerTickMs?: number;
   /** Consumer group of the saga's input topics. Default `saga-orchestrator`. */
   groupId?: string;
+  /**
+   * The relay's checkpoint on the bus (`relay.relay` for the default relay). Given, a deadline
+   * fires only once the relay has published every event stored before it; absent (inputs
+   * published straight to the bus, as in tests), only the bus side is waited for.
+   */
+  relayCheckpoint?: string;
+  /** Counts dead-lettered saga commands (`saga_commands_dead_lettered_total`). */
+  metrics?: Metrics;
 }
 
 export interface SagaRuntime {
@@ -68,6 +80,8 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   /** Running sagas' deadlines (ms since epoch), by order id. */
   const timers = new Map<string, { step: StepName; dueAt: number }>();
   let stopped = false;
+  const groupId = deps.groupId ?? sagaGroupId;
+  const deadLettered = deps.metrics?.counter('saga_commands_dead_lettered_total', 'Saga commands their receiver dead-lettered', ['type', 'step']);
 
   async function load(orderId: string): Promise<SagaRecord | null> {
     const cached = cache.get(orderId);
@@ -233,12 +247,95 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     }
   }
 
-  /** Fires every due deadline as a `StepTimedOut` input, with an id derived from the deadline. */
+  /**
+   * A dead letter of a command this runtime issued: loud (an error in the log, a metric) and an
+   * input to its saga, which is flagged and never counts the command's effect as done.
+   */
+  async function handleDeadLetter(message: BusMessage): Promise<void> {
+    const error = message.headers[dlqHeaders.error] ?? 'unknown error';
+    let envelope: { commandId?: unknown; type?: unknown; metadata?: { correlationId?: unknown } };
+    try {
+      envelope = JSON.parse(message.value) as typeof envelope;
+    } catch {
+      envelope = {};
+    }
+    const orderId = typeof envelope.metadata?.correlationId === 'string' ? envelope.metadata.correlationId : message.key;
+    const type = typeof envelope.type === 'string' ? envelope.type : 'unknown';
+    const commandId = typeof envelope.commandId === 'string' ? envelope.commandId : '';
+    // Saga command ids are derived from (order, step, type), so the id names its step.
+    const step = sagaSteps.find((s) => s.command === type && deterministicId(orderId, s.step, type) === commandId)?.step;
+    deadLettered?.inc({ type, step: step ?? 'none' });
+    log.error({ orderId, commandId, type, step, error, topic: message.headers[dlqHeaders.originalTopic] }, 'saga: a command was dead-lettered');
+    if (!step) return;
+    const at = clock().toISOString();
+    await apply({
+      kind: 'feed',
+      orderId,
+      eventId: deterministicId('dead-letter', message.topic, String(message.partition), String(message.offset)),
+      event: { type: 'CommandDeadLettered', step, commandId, error: error.slice(0, 500), at },
+    });
+  }
+
+  const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  /**
+   * Resolves once every saga input stored until now has been applied (or dead-lettered), so a
+   * timer never beats a reply that was recorded before it fired but is still on its way: after
+   * a restart (partitions not yet taken back), or behind a lagging consumer. First the relay
+   * must have published up to the store's head, then the group must have consumed up to the ends
+   * of its partitions as they are then.
+   */
+  async function inputsApplied(tickMs: number): Promise<boolean> {
+    const head = deps.relayCheckpoint ? await store.headPosition() : null;
+    if (deps.relayCheckpoint && head !== null) {
+      // Bounded: a relay that is down must not stop every timer; the inputs it has not published
+      // yet are then judged as before (by the order they are applied in).
+      const giveUpAt = Date.now() + stepTimeoutMs;
+      // The relay stores the position the store handed out; positions compare in log order as strings.
+      while (!stopped && ((await bus.readCheckpoint(deps.relayCheckpoint)) ?? '') < head) {
+        if (Date.now() > giveUpAt) {
+          log.warn({ head, checkpoint: deps.relayCheckpoint }, 'saga: the relay is behind; firing due timers without waiting for it');
+          break;
+        }
+        await pause(tickMs);
+      }
+    }
+    const inputTopics: readonly string[] = sagaInputTopics;
+    const ends = new Map((await bus.lag(groupId)).filter((p) => inputTopics.includes(p.topic)).map((p) => [`${p.topic}/${p.partition}`, p.end]));
+    // Bounded generously too: a partition nobody consumes for that long must not hold every timer forever.
+    const giveUpAt = Date.now() + 10 * stepTimeoutMs;
+    while (!stopped) {
+      const behind = (await bus.lag(groupId)).filter((p) => p.committed < (ends.get(`${p.topic}/${p.partition}`) ?? 0));
+      if (behind.length === 0) return true;
+      if (Date.now() > giveUpAt) {
+        log.warn({ behind: behind.map((p) => `${p.topic}/${p.partition}`) }, 'saga: inputs still pending; firing due timers anyway');
+        return true;
+      }
+      await pause(tickMs);
+    }
+    return false;
+  }
+
+  /** Deadlines due now fire once the inputs stored until now are applied (one check at a time). */
+  let checking: Promise<void> | undefined;
+  function fireWhenInputsApplied(tickMs: number): void {
+    if (checking) return;
+    const fence = clock().getTime();
+    if (![...timers.values()].some((t) => t.dueAt <= fence)) return;
+    checking = inputsApplied(tickMs)
+      .then((applied) => {
+        if (applied) fireDueTimers(fence);
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'saga: checking the inputs before firing timers failed; will retry'))
+      .finally(() => (checking = undefined));
+  }
+
+  /** Fires every deadline due by `fence` as a `StepTimedOut` input, with an id derived from the deadline. */
   const firing = new Set<string>();
-  async function fireDueTimers(): Promise<void> {
-    const now = clock().getTime();
+  function fireDueTimers(fence: number): void {
     for (const [orderId, timer] of timers) {
-      if (timer.dueAt > now || firing.has(orderId)) continue;
+      // A saga that moved on while the inputs were applied has a later deadline by now.
+      if (timer.dueAt > fence || firing.has(orderId)) continue;
       firing.add(orderId);
       const dueAt = new Date(timer.dueAt).toISOString();
       apply({
@@ -284,7 +381,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   await recover();
   const dispatcher = await startCommandDispatcher({ store, bus, log });
   const consumer = await bus.consume({
-    groupId: deps.groupId ?? sagaGroupId,
+    groupId,
     topics: [...sagaInputTopics],
     // A batch is one partition's messages in order; they join the group commit in that order.
     batchHandler: async (messages) => {
@@ -293,15 +390,25 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     maxBatchSize: 200,
   });
 
+  const deadLetterTopics = Object.values(commandTopics).map(deadLetterTopic);
+  await bus.createTopics(deadLetterTopics.map((name) => ({ name, partitions: 1 })));
+  const deadLetters = await bus.consume({
+    groupId: `${groupId}.dead-letters`,
+    topics: deadLetterTopics,
+    handler: handleDeadLetter,
+  });
+
   const tickMs = deps.timerTickMs ?? Math.min(1_000, Math.max(10, Math.floor(stepTimeoutMs / 10)));
   const timerLoop = setInterval(() => {
-    if (!stopped) void fireDueTimers();
+    if (!stopped) fireWhenInputsApplied(tickMs);
   }, tickMs);
 
   return {
     async stop() {
       stopped = true;
       clearInterval(timerLoop);
+      await checking;
+      await deadLetters.stop();
       await consumer.stop();
       await writing?.catch(() => undefined);
       await dispatcher.stop();

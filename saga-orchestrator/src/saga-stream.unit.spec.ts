@@ -21,13 +21,13 @@ const input: SagaInput = {
   startedAt: '2026-01-01T00:00:00.000Z',
 };
 
-/** Stores new events as the store would: revisions from 0, positions from 100. */
+/** Stores new events as the store would: revisions from 0, opaque sparse positions. */
 const record = (events: NewEvent[], from = 0): RecordedEvent[] =>
   events.map((e, i) => ({
     ...e,
     streamId: `saga-${orderId}`,
     revision: from + i,
-    position: 100 + from + i,
+    position: String((100 + from + i) * 10).padStart(16, '0'),
     metadata: { ...e.metadata, schemaVersion: 1, occurredAt: e.metadata.occurredAt ?? input.startedAt },
   })) as unknown as RecordedEvent[];
 
@@ -115,7 +115,7 @@ describe('the saga stream', () => {
 describe('bus events as saga inputs', () => {
   const at = '2026-01-01T00:00:05.000Z';
   const recorded = (type: string, data: Record<string, unknown>, correlationId: string = orderId): RecordedEvent =>
-    ({ eventId: `e-${type}`, type, streamId: 'x-1', revision: 0, position: 0, data, metadata: { correlationId, causationId: 'c', schemaVersion: 1, occurredAt: at } }) as unknown as RecordedEvent;
+    ({ eventId: `e-${type}`, type, streamId: 'x-1', revision: 0, position: '0000000000000010', data, metadata: { correlationId, causationId: 'c', schemaVersion: 1, occurredAt: at } }) as unknown as RecordedEvent;
 
   it('starts a saga from OrderPlaced with what the commands need', () => {
     const placed = recorded('OrderPlaced', {
@@ -131,12 +131,13 @@ describe('bus events as saga inputs', () => {
     expect(sagaInputOf(placed, at, 1000)).toEqual({ kind: 'start', orderId, eventId: 'e-OrderPlaced', input: { ...input, startedAt: at } });
   });
 
-  it('feeds replies to the saga of their correlation id, stamped with the time applied', () => {
-    expect(sagaInputOf(recorded('PaymentDeclined', { orderId, reason: 'card_declined' }), at, 1000)).toEqual({
+  it('feeds replies to the saga of their correlation id, stamped with the time applied and the time recorded', () => {
+    const reply = recorded('PaymentDeclined', { orderId, reason: 'card_declined' });
+    expect(sagaInputOf(reply, at, 1000)).toEqual({
       kind: 'feed',
       orderId,
       eventId: 'e-PaymentDeclined',
-      event: { type: 'PaymentDeclined', reason: 'card_declined', at },
+      event: { type: 'PaymentDeclined', reason: 'card_declined', at, recordedAt: reply.metadata.occurredAt },
     });
     expect(sagaInputOf(recorded('OrderCancellationRequested', { orderId, reason: 'oops' }, 'other'), at, 1000)).toMatchObject({
       orderId,

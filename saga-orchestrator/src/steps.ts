@@ -54,7 +54,22 @@ const email = (template: EmailTemplate, facts: OrderFacts, data: Record<string, 
   type: 'SendEmail',
   data: { orderId: facts.orderId, to: facts.customerEmail, template, data: { orderId: facts.orderId, ...data } },
 });
-const reasonOf = (facts: OrderFacts) => facts.reason ?? 'unspecified';
+/** The longest reason a command carries (RefundPayment, RejectOrder, CancelOrder: 500). */
+export const MAX_REASON_CHARS = 500;
+
+/**
+ * A reason cut to what the command schemas accept. The reason comes from outside (a customer's
+ * cancellation text, a service's failure message), so a prefix the saga adds could push it past
+ * the limit and get the command dead-lettered; the full text stays in the saga's stream.
+ */
+export function fitReason(text: string, max = MAX_REASON_CHARS): string {
+  // Counted in UTF-16 units, as the schemas count; never cut a surrogate pair in two.
+  if (text.length <= max) return text;
+  let cut = text.slice(0, max - 1);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+const reasonOf = (facts: OrderFacts, prefix = '') => fitReason(`${prefix}${facts.reason || 'unspecified'}`);
 
 export const sagaSteps = [
   // Forward steps, in order. confirmOrder is the pivot: after it the saga only goes forward.
@@ -127,7 +142,7 @@ export const sagaSteps = [
   {
     step: 'refundLateCapture', state: null, command: 'RefundPayment',
     success: null, failure: null, compensation: null, onTimeout: null,
-    build: (f) => ({ type: 'RefundPayment', data: { orderId: f.orderId, reason: `captured after the saga gave up: ${reasonOf(f)}` } }),
+    build: (f) => ({ type: 'RefundPayment', data: { orderId: f.orderId, reason: reasonOf(f, 'captured after the saga gave up: ') } }),
   },
 ] as const satisfies readonly SagaStep[];
 

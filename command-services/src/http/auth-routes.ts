@@ -17,25 +17,33 @@ export interface AuthRouterDeps {
   users: UserStore;
   jwt: Pick<Jwt, 'sign'>;
   /**
-   * Per client IP. Default: 10 failed logins a minute; a success gives its attempt back, so
-   * people (and test suites) logging in often are not locked out, guessing passwords is.
+   * Per client IP, every attempt (a success too: each costs a 32 MiB scrypt hash, so a valid
+   * account must not buy unlimited hashing). Default: 20 a minute.
    */
   loginRateLimit?: RateLimitOptions;
+  /** Per account (the email asked for, normalised), every attempt, whatever the IP. Default: 10 a minute. */
+  loginAccountRateLimit?: RateLimitOptions;
   /** Per client IP. Default: 20 registrations a minute (each costs a scrypt hash). */
   registerRateLimit?: RateLimitOptions;
 }
 
 /** The limiter answers through the problem handler, so a 429 is problem+json like every other error. */
-function limiter({ windowMs, limit }: RateLimitOptions, what: string, skipSuccessfulRequests = false) {
+function limiter({ windowMs, limit }: RateLimitOptions, what: string, keyGenerator?: (req: Request) => string) {
   return rateLimit({
     windowMs,
     limit,
-    skipSuccessfulRequests,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    ...(keyGenerator ? { keyGenerator } : {}),
     handler: (_req, _res, next) => next(new TooManyRequestsError(`too many ${what} attempts; try again later`)),
   });
 }
+
+/** The account a login asks for, as the user store finds it (trimmed, lower-cased); malformed bodies share one key. */
+const accountOf = (req: Request): string => {
+  const email: unknown = (req.body as { email?: unknown } | undefined)?.email;
+  return typeof email === 'string' ? `account:${email.trim().toLowerCase().slice(0, 254)}` : 'account:(malformed)';
+};
 
 const session = (jwt: Pick<Jwt, 'sign'>, user: AuthUser) => ({
   token: jwt.sign(user),
@@ -58,12 +66,17 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     },
   );
 
-  router.post('/api/auth/login', limiter(deps.loginRateLimit ?? { windowMs: 60_000, limit: 10 }, 'login', true), async (req, res) => {
-    const { email, password } = parseWith(LoginRequest, req.body);
-    const user = await users.authenticate(email, password);
-    if (!user) throw new UnauthorizedError('invalid email or password');
-    res.json(session(jwt, user));
-  });
+  router.post(
+    '/api/auth/login',
+    limiter(deps.loginRateLimit ?? { windowMs: 60_000, limit: 20 }, 'login'),
+    limiter(deps.loginAccountRateLimit ?? { windowMs: 60_000, limit: 10 }, 'login', accountOf),
+    async (req, res) => {
+      const { email, password } = parseWith(LoginRequest, req.body);
+      const user = await users.authenticate(email, password);
+      if (!user) throw new UnauthorizedError('invalid email or password');
+      res.json(session(jwt, user));
+    },
+  );
 
   return router;
 }

@@ -50,6 +50,38 @@ describe('POST /api/auth/register', () => {
   });
 });
 
+describe('password policy', () => {
+  const problemOf = (res: { status: number; body: { type?: string; issues?: unknown } }) => [res.status, res.body.type, res.body.issues];
+
+  it.each(['password', 'Password1', '12345678', 'qwertyuiop', 'iloveyou'])('refuses the common password %j, creating nobody', async (password) => {
+    const before = await usersCount();
+    const res = await post('/api/auth/register', { email: 'ivy@example.com', password, name: 'Ivy' });
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(problemOf(res)).toEqual([
+      400,
+      '/problems/validation',
+      [{ path: ['password'], message: 'this password is one of the most common ones; choose another', code: 'custom' }],
+    ]);
+    expect(await usersCount()).toBe(before);
+  });
+
+  it('refuses a password that is the email (any case) or its long local part', async () => {
+    const before = await usersCount();
+    for (const [email, password] of [
+      ['jules@example.com', 'Jules@Example.com'],
+      ['jonathan.smith@example.com', 'jonathan.smith'],
+    ] as const) {
+      const res = await post('/api/auth/register', { email, password, name: 'J' });
+      expect(problemOf(res)).toEqual([400, '/problems/validation', [{ path: ['password'], message: 'password must not be your email address', code: 'custom' }]]);
+    }
+    expect(await usersCount()).toBe(before);
+  });
+
+  it('takes an uncommon password', async () => {
+    expect((await post('/api/auth/register', { email: 'kim@example.com', password: 'kim-rides-a-tandem', name: 'Kim' })).status).toBe(201);
+  });
+});
+
 describe('POST /api/auth/login', () => {
   beforeAll(async () => {
     await stack.users.register({ email: 'frank@example.com', password: 'frank-password', name: 'Frank' });
@@ -76,20 +108,20 @@ describe('POST /api/auth/login', () => {
   });
 });
 
-describe('login rate limit (default: 10 failed logins a minute per IP)', () => {
+describe('login rate limit (default: every attempt, 20 a minute per IP and 10 per account)', () => {
   let limited: TestStack;
   beforeAll(async () => {
     limited = await startTestStack();
   });
   afterAll(async () => limited?.close());
 
-  it('answers 429 problem+json with Retry-After from the 11th attempt, even with the right password', async () => {
+  it('answers 429 problem+json with Retry-After from the 11th attempt on an account, even with the right password', async () => {
     await limited.users.register({ email: 'gina@example.com', password: 'gina-password', name: 'Gina' });
     for (let i = 0; i < 10; i++) {
       const res = await call(limited.baseUrl, 'POST', '/api/auth/login', { body: { email: 'gina@example.com', password: `guess-${i}-xx` } });
       expect(res.status).toBe(401);
     }
-    const blocked = await call(limited.baseUrl, 'POST', '/api/auth/login', { body: { email: 'gina@example.com', password: 'gina-password' } });
+    const blocked = await call(limited.baseUrl, 'POST', '/api/auth/login', { body: { email: 'GINA@example.com', password: 'gina-password' } });
     expect(blocked.status).toBe(429);
     expect(blocked.headers.get('content-type')).toContain('application/problem+json');
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -101,16 +133,102 @@ describe('login rate limit (default: 10 failed logins a minute per IP)', () => {
     });
   });
 
-  it('successful logins do not use up the allowance', async () => {
-    const fresh = await startTestStack();
+  it('counts successful logins too, per account: the 11th good login in a minute is refused, another account is not', async () => {
+    const fresh = await startTestStack({ loginRateLimit: { windowMs: 60_000, limit: 1000 } });
     try {
       await fresh.users.register({ email: 'hank@example.com', password: 'hank-password', name: 'Hank' });
+      await fresh.users.register({ email: 'iris@example.com', password: 'iris-password', name: 'Iris' });
+      const statuses: number[] = [];
       for (let i = 0; i < 12; i++) {
-        const res = await call(fresh.baseUrl, 'POST', '/api/auth/login', { body: { email: 'hank@example.com', password: 'hank-password' } });
-        expect(res.status).toBe(200);
+        statuses.push((await call(fresh.baseUrl, 'POST', '/api/auth/login', { body: { email: 'hank@example.com', password: 'hank-password' } })).status);
       }
+      expect(statuses).toEqual([...Array(10).fill(200), 429, 429]);
+      expect((await call(fresh.baseUrl, 'POST', '/api/auth/login', { body: { email: 'iris@example.com', password: 'iris-password' } })).status).toBe(200);
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('counts successful logins too, per IP, across accounts', async () => {
+    const fresh = await startTestStack({ loginRateLimit: { windowMs: 60_000, limit: 5 } });
+    try {
+      for (const name of ['jay', 'kay']) await fresh.users.register({ email: `${name}@example.com`, password: `${name}-password`, name });
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const name = i % 2 === 0 ? 'jay' : 'kay';
+        statuses.push((await call(fresh.baseUrl, 'POST', '/api/auth/login', { body: { email: `${name}@example.com`, password: `${name}-password` } })).status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe('a burst of valid logins does not starve another user', () => {
+  const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+
+  it('keeps a bystander login fast while one account fires 200 valid logins at once', async () => {
+    // The per-IP limit is lifted: the attacker is taken to come from many addresses, so only
+    // the per-account limit and the bounded hash queue stand between its burst and the bystander.
+    const stack = await startTestStack({ loginRateLimit: { windowMs: 60_000, limit: 100_000 } });
+    try {
+      await stack.users.register({ email: 'mallory@example.com', password: 'mallory-password', name: 'Mallory' });
+      const bystanders = ['nina', 'omar', 'pia', 'quin'];
+      for (const name of bystanders) await stack.users.register({ email: `${name}@example.com`, password: `${name}-password`, name });
+      const login = async (name: string) => {
+        const started = performance.now();
+        const res = await call(stack.baseUrl, 'POST', '/api/auth/login', { body: { email: `${name}@example.com`, password: `${name}-password` } });
+        return { status: res.status, ms: performance.now() - started };
+      };
+
+      const alone: number[] = [];
+      for (const name of bystanders) alone.push((await login(name)).ms);
+
+      const burst = Promise.all(Array.from({ length: 200 }, () => login('mallory')));
+      const during: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        for (const name of bystanders) {
+          const { status, ms } = await login(name);
+          expect(status).toBe(200);
+          during.push(ms);
+        }
+      }
+      const attacker = await burst;
+      const sorted = [...during].sort((a, b) => a - b);
+      const report = {
+        bystanderAloneMs: Math.round(Math.max(...alone)),
+        bystanderP50Ms: Math.round(quantile(sorted, 0.5)),
+        bystanderP99Ms: Math.round(quantile(sorted, 0.99)),
+        attackerHashed: attacker.filter((r) => r.status !== 429).length,
+        attacker429: attacker.filter((r) => r.status === 429).length,
+      };
+      console.log('login burst:', JSON.stringify(report), during.map(Math.round).join(' '));
+      // Only the account's allowance (10 a minute) was hashed; the rest was refused before any hash.
+      expect(report.attackerHashed).toBeLessThanOrEqual(10);
+      expect(report.bystanderP99Ms).toBeLessThan(1500);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('refuses hash work past the queue with a 503 problem and Retry-After, and serves what it queued', async () => {
+    const stack = await startTestStack({ loginRateLimit: { windowMs: 60_000, limit: 100_000 }, hasher: { concurrency: 1, maxQueued: 4 } });
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => `user${i}`);
+      for (const name of names) await stack.users.register({ email: `${name}@example.com`, password: `${name}-password`, name });
+      const results = await Promise.all(
+        names.map((name) => call(stack.baseUrl, 'POST', '/api/auth/login', { body: { email: `${name}@example.com`, password: `${name}-password` } })),
+      );
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
+      const busy = results.filter((r) => r.status === 503);
+      expect(busy.length).toBeGreaterThan(0);
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+      expect(busy[0]!.headers.get('retry-after')).toBe('1');
+      expect(busy[0]!.body).toMatchObject({ type: '/problems/busy', status: 503 });
+    } finally {
+      await stack.close();
     }
   });
 });

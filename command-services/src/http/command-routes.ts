@@ -5,6 +5,7 @@ import { Sku } from '@saga/event-schemas/ids';
 import { CancelOrderRequest, PlaceOrderRequest } from '@saga/event-schemas/order';
 import type { Jwt } from '@saga/platform/auth/jwt';
 import { ForbiddenError, NotFoundError, ValidationError } from '@saga/platform/errors';
+import { deterministicId } from '@saga/platform/ids';
 import { authenticate, requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
@@ -19,7 +20,7 @@ export interface InventoryCommands {
 }
 
 export interface CommandRouterDeps {
-  jwt: Pick<Jwt, 'verify'>;
+  jwt: Pick<Jwt, 'verifyWithExpiry'>;
   orders: Pick<OrderHandlers, 'placeOrder' | 'requestCancellation'>;
   inventory: InventoryCommands;
   /** The card number stops at the gateway's tokenizer: the order keeps a token and the last four digits. */
@@ -33,6 +34,14 @@ const IdempotencyKey = z
   .optional();
 
 const OrderIdParam = z.strictObject({ orderId: PlaceOrderRequest.shape.orderId.unwrap() });
+
+/**
+ * A client-chosen order id names an order within its customer's own orders, like an
+ * Idempotency-Key: the order's id is derived from both. So two customers choosing the same
+ * id get two orders, and the answer (202 and an id) never tells whether someone else's order
+ * has that id. The same customer repeating it gets the same order back.
+ */
+const scopedOrderId = (customerId: string, chosen: string) => deterministicId('order', customerId, 'client-order-id', chosen);
 const SkuParam = z.strictObject({ sku: Sku });
 
 /**
@@ -64,7 +73,7 @@ export function createCommandRouter(deps: CommandRouterDeps): Router {
       customer: { id: user.id, email: user.email },
       items: body.items,
       payment,
-      ...(body.orderId === undefined ? {} : { orderId: body.orderId }),
+      ...(body.orderId === undefined ? {} : { orderId: scopedOrderId(user.id, body.orderId) }),
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       userId: user.id,
     });

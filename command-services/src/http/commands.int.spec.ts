@@ -168,12 +168,32 @@ describe('POST /api/orders', () => {
     expect(b.body.orderId).not.toBe(a.body.orderId);
   });
 
-  it("a client-chosen order id already used by another customer is a 409, and the first order stays the owner's", async () => {
-    const orderId = `ord-${randomUUID()}`;
-    expect((await req('POST', '/api/orders', { token: tokenOf(alice), body: { ...order(), orderId } })).body).toEqual({ orderId });
+  it("answers another customer's client-chosen order id exactly as a free one, and leaves the first order alone", async () => {
+    const taken = `ord-${randomUUID()}`;
+    const mine = await req('POST', '/api/orders', { token: tokenOf(alice), body: { ...order(), orderId: taken } });
+    expect(mine.status).toBe(202);
+    const alicesStream = await stack.store.readStream(streamIdFor.order(mine.body.orderId));
+
+    const onTaken = await req('POST', '/api/orders', { token: tokenOf(bob), body: { ...order(), orderId: taken } });
+    const onFree = await req('POST', '/api/orders', { token: tokenOf(bob), body: { ...order(), orderId: `ord-${randomUUID()}` } });
+    const shape = (r: typeof onTaken) => [r.status, Object.keys(r.body), r.headers.get('content-type'), (r.headers.get('location') ?? '').replace(r.body.orderId, ':id')];
+    expect(shape(onTaken)).toEqual(shape(onFree));
+    expect(shape(onTaken)).toEqual([202, ['orderId'], expect.stringContaining('application/json'), '/api/orders/:id']);
+    // Bob's order is his own, under an id of his; Alice's stream did not change.
+    expect(onTaken.body.orderId).not.toBe(mine.body.orderId);
+    expect((await stack.store.readStream(streamIdFor.order(onTaken.body.orderId))).map((e) => (e.data as { customerId?: string }).customerId)).toEqual([bob.id]);
+    expect(await stack.store.readStream(streamIdFor.order(mine.body.orderId))).toEqual(alicesStream);
+  });
+
+  it('a client-chosen order id repeated by its customer is the same order, appended once', async () => {
+    const chosen = `ord-${randomUUID()}`;
+    const first = await req('POST', '/api/orders', { token: tokenOf(alice), body: { ...order(), orderId: chosen } });
     const before = await head();
-    const theft = await req('POST', '/api/orders', { token: tokenOf(bob), body: { ...order(), orderId } });
-    expect([theft.status, theft.body.type]).toEqual([409, '/problems/conflict']);
+    const again = await req('POST', '/api/orders', { token: tokenOf(alice), body: { ...order(), orderId: chosen } });
+    expect([first.status, again.status, again.body]).toEqual([202, 202, first.body]);
+    expect(await head()).toBe(before);
+    const other = await req('POST', '/api/orders', { token: tokenOf(alice), body: { ...order(2), orderId: chosen } });
+    expect([other.status, other.body.type]).toEqual([409, '/problems/conflict']);
     expect(await head()).toBe(before);
   });
 });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
 import { createJwt, type Jwt } from '@saga/platform/auth/jwt';
+import { createPasswordHasher, type PasswordHasherOptions } from '@saga/platform/auth/passwords';
 import type { DocumentStore } from '@saga/platform/document-store/port';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import type { EventStore } from '@saga/platform/event-store/port';
@@ -41,6 +42,8 @@ export interface TestStack {
 
 export interface TestStackOptions {
   loginRateLimit?: RateLimitOptions;
+  loginAccountRateLimit?: RateLimitOptions;
+  hasher?: PasswordHasherOptions;
   registerRateLimit?: RateLimitOptions;
   /** Extra routes on the same app, mounted before the 404 and problem handlers (the benchmark's ceiling route). */
   mount?: (app: Express, jwt: Jwt) => void;
@@ -53,7 +56,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const clock = () => new Date();
   const inventory = createInventoryHandlers({ store, clock });
   const orders = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
-  const users = await createUserStore(docs);
+  const users = await createUserStore(docs, clock, createPasswordHasher(options.hasher));
   const jwt = createJwt(TEST_JWT);
   const metrics = createMetrics('command-api-test');
   const logger = createLogger({ name: 'command-api-test', level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent' });
@@ -64,6 +67,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       users,
       jwt,
       ...(options.loginRateLimit ? { loginRateLimit: options.loginRateLimit } : {}),
+      ...(options.loginAccountRateLimit ? { loginAccountRateLimit: options.loginAccountRateLimit } : {}),
       registerRateLimit: options.registerRateLimit ?? { windowMs: 60_000, limit: 1000 },
     }),
   );

@@ -11,11 +11,8 @@ export interface PaymentConsumerDeps {
   logger?: Logger;
   groupId?: string;
   retry?: Partial<RetryPolicy>;
-  /**
-   * How long a command may hold its partition. A charge still running after this (a slow
-   * gateway) goes on in the background, and the partition moves on to other orders. Default 2000.
-   */
-  holdPartitionMs?: number;
+  /** After a charge failed in the background, how soon its open attempt is reconciled. Default 1000. */
+  reconcileAfterFailureMs?: number;
 }
 
 export interface PaymentConsumer extends Consumer {
@@ -24,46 +21,68 @@ export interface PaymentConsumer extends Consumer {
 }
 
 /**
- * The payment service's commands: charge and refund. Most finish within `holdPartitionMs` and
- * commit their offset only then (at-least-once). A slower one is detached: its offset is
- * committed while it runs, so that one order's slow gateway call never holds back the
- * orders behind it. If the process dies meanwhile, the saga's payment step timeout treats
- * the charge as failed and compensates, and the gateway's idempotency key (the command id)
- * keeps a re-sent command from charging twice. A redelivery of a command still running is
- * dropped here; one that finished is a no-op in the handler (the stream holds its id).
+ * The payment service's commands: charge and refund. A command holds its partition only until its
+ * attempt is recorded (PaymentAttemptStarted or PaymentRefundStarted, before the provider is
+ * asked): its offset is then committed and the provider call goes on in the background, so one
+ * order's slow card never holds back the orders behind it (whose payment step would time out
+ * meanwhile). A crash during that call loses nothing: the attempt is open, and `reconcile` (run
+ * at start) settles it with the provider by its idempotency key and records the answer.
+ * A redelivery of a command still running is dropped here; one that finished is a no-op in the
+ * handler (the stream holds its id).
  */
 export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<PaymentConsumer> {
   const logger = deps.logger ?? silentLogger;
-  const holdMs = deps.holdPartitionMs ?? 2_000;
+  const reconcileAfterMs = deps.reconcileAfterFailureMs ?? 1_000;
   const running = new Map<string, Promise<unknown>>();
+  let stopping = false;
+  let reconcileTimer: NodeJS.Timeout | undefined;
+
+  const reconcile = () => {
+    const work = deps.handlers
+      .reconcile()
+      .then(({ open, failed }) => {
+        if (open > 0) logger('info', `reconciled ${open - failed} of ${open} open charges`);
+        if (failed > 0) reconcileLater();
+      })
+      .catch((error: unknown) => {
+        logger('error', 'reconciling open charges failed', { error: error instanceof Error ? error.message : String(error) });
+        reconcileLater();
+      });
+    running.set('reconcile', work);
+    void work.finally(() => running.get('reconcile') === work && running.delete('reconcile'));
+  };
+  function reconcileLater(): void {
+    if (stopping || reconcileTimer) return;
+    reconcileTimer = setTimeout(() => {
+      reconcileTimer = undefined;
+      if (!stopping) reconcile();
+    }, reconcileAfterMs);
+  }
 
   async function handle(envelope: CommandEnvelope<'ChargePayment' | 'RefundPayment'>): Promise<void> {
     if (running.has(envelope.commandId)) return;
-    const work = deps.handlers.handleSagaCommand(envelope).finally(() => running.delete(envelope.commandId));
+    let released: () => void = () => {};
+    const release = new Promise<'released'>((resolve) => (released = () => resolve('released')));
+    const work = deps.handlers
+      .handleSagaCommand(envelope, { attemptRecorded: released })
+      .finally(() => running.delete(envelope.commandId));
     running.set(envelope.commandId, work);
-    let timer: NodeJS.Timeout | undefined;
-    const held = new Promise<'held'>((resolve) => {
-      timer = setTimeout(() => resolve('held'), holdMs);
-    });
-    try {
-      if ((await Promise.race([work.then(() => 'done' as const), held])) === 'held') {
-        logger('info', `${envelope.type} still running, continuing in the background`, {
+    // Rejects (and the bus retries) only if the command failed before it was let go.
+    if ((await Promise.race([work.then(() => 'done' as const), release])) === 'released') {
+      work.catch((error: unknown) => {
+        logger('error', `${envelope.type} failed in the background`, {
           correlationId: envelope.metadata.correlationId,
           commandId: envelope.commandId,
+          error: error instanceof Error ? error.message : String(error),
         });
-        work.catch((error: unknown) =>
-          logger('error', `${envelope.type} failed in the background`, {
-            correlationId: envelope.metadata.correlationId,
-            commandId: envelope.commandId,
-            error: error instanceof Error ? error.message : String(error),
-          }),
-        );
-      }
-    } finally {
-      clearTimeout(timer);
+        // The attempt stays open: settle it with the provider soon, not only at the next start.
+        reconcileLater();
+      });
     }
   }
 
+  // Attempts a crash left open: asked of the provider while new commands flow (one order at a time).
+  reconcile();
   const consumer = await consumeCommands({
     bus: deps.bus,
     topic: commandTopics.payment,
@@ -73,13 +92,16 @@ export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<P
     logger,
     ...(deps.retry === undefined ? {} : { retry: deps.retry }),
   });
+
   return {
     get inFlight() {
       return running.size;
     },
     async stop() {
+      stopping = true;
+      clearTimeout(reconcileTimer);
       await consumer.stop();
-      // Let background charges finish so their outcome is recorded before shutdown.
+      // Let background work finish so its outcome is recorded before shutdown.
       await Promise.allSettled([...running.values()]);
     },
   };

@@ -11,6 +11,11 @@ export type ChargeResult =
   | { outcome: 'captured'; paymentId: PaymentId; attempts: number }
   | { outcome: 'declined'; reason: DeclineReason; message: string; attempts: number };
 
+/** Opens the attempt; the charge's result comes later (ChargePayment) or from reconciliation. */
+export interface StartCharge {
+  type: 'StartCharge';
+  data: { orderId: OrderId; amount: number; currency: string; idempotencyKey: string };
+}
 export interface ChargePayment {
   type: 'ChargePayment';
   data: { orderId: OrderId; amount: number; currency: string; result: ChargeResult };
@@ -21,7 +26,12 @@ export interface RefundPayment {
   data: { orderId: OrderId; reason: string };
 }
 
-export type PaymentCommand = ChargePayment | RefundPayment;
+/** Opens the refund; its answer comes later (RefundPayment) or from reconciliation. */
+export interface StartRefund {
+  type: 'StartRefund';
+  data: { orderId: OrderId; reason: string; idempotencyKey: string };
+}
+export type PaymentCommand = StartCharge | ChargePayment | StartRefund | RefundPayment;
 export type PaymentContext = Record<string, never>;
 
 /**
@@ -30,11 +40,21 @@ export type PaymentContext = Record<string, never>;
  */
 export function precheck(type: PaymentCommand['type'], state: PaymentState): Ignored | undefined {
   switch (type) {
-    case 'ChargePayment':
+    case 'StartCharge':
       if (state.status === 'none') return undefined;
+      if (state.status === 'charging') return ignore('AlreadyCharging');
       return ignore(state.status === 'declined' ? 'AlreadyDeclined' : 'AlreadyCharged');
-    case 'RefundPayment':
+    case 'ChargePayment':
+      // The answer closes the open attempt (one recorded before this change has none).
+      if (state.status === 'none' || state.status === 'charging') return undefined;
+      return ignore(state.status === 'declined' ? 'AlreadyDeclined' : 'AlreadyCharged');
+    case 'StartRefund':
       if (state.status === 'captured') return undefined;
+      if (state.status === 'refunding') return ignore('AlreadyRefunding');
+      return ignore(state.status === 'refunded' ? 'AlreadyRefunded' : 'NothingCaptured');
+    case 'RefundPayment':
+      // The answer closes the open refund (one recorded before this change has none).
+      if (state.status === 'captured' || state.status === 'refunding') return undefined;
       return ignore(state.status === 'refunded' ? 'AlreadyRefunded' : 'NothingCaptured');
     default: {
       const unreachable: never = type;
@@ -47,6 +67,8 @@ export function decide(command: PaymentCommand, state: PaymentState, _context: P
   const skip = precheck(command.type, state);
   if (skip) return skip;
   switch (command.type) {
+    case 'StartCharge':
+      return [{ type: 'PaymentAttemptStarted', data: command.data }];
     case 'ChargePayment': {
       const { orderId, amount, currency, result } = command.data;
       if (result.outcome === 'declined') {
@@ -58,8 +80,14 @@ export function decide(command: PaymentCommand, state: PaymentState, _context: P
         { type: 'PaymentCaptured', data: { orderId, paymentId, amount, currency } },
       ];
     }
-    case 'RefundPayment': {
+    case 'StartRefund': {
       if (state.status !== 'captured') return ignore('NothingCaptured');
+      const { orderId, reason, idempotencyKey } = command.data;
+      const { amount, currency } = state;
+      return [{ type: 'PaymentRefundStarted', data: { orderId, paymentId: state.paymentId as PaymentId, amount, currency, reason, idempotencyKey } }];
+    }
+    case 'RefundPayment': {
+      if (state.status !== 'captured' && state.status !== 'refunding') return ignore('NothingCaptured');
       const { orderId, reason } = command.data;
       return [
         { type: 'PaymentRefunded', data: { orderId, paymentId: state.paymentId as PaymentId, amount: state.amount, currency: state.currency, reason } },

@@ -20,6 +20,8 @@ const declined: PaymentEvent = {
 };
 const refunded: PaymentEvent = { type: 'PaymentRefunded', data: { orderId, paymentId, amount: 4900, currency: 'EUR', reason: 'cancelled by the customer' } };
 const refund = { type: 'RefundPayment' as const, data: { orderId, reason: 'cancelled by the customer' } };
+const startCharge = { type: 'StartCharge' as const, data: { orderId, amount: 4900, currency: 'EUR', idempotencyKey: 'cmd-1' } };
+const attemptStarted: PaymentEvent = { type: 'PaymentAttemptStarted', data: { orderId, amount: 4900, currency: 'EUR', idempotencyKey: 'cmd-1' } };
 
 describe('payment: charge', () => {
   it('an approved charge is authorized and captured', () =>
@@ -43,6 +45,34 @@ describe('payment: charge', () => {
     given([declined]).when(charge({ outcome: 'captured', paymentId, attempts: 1 })).thenIgnored('AlreadyDeclined');
     given([authorized, captured, refunded]).when(charge({ outcome: 'captured', paymentId, attempts: 1 })).thenIgnored('AlreadyCharged');
   });
+});
+
+describe('payment: the attempt recorded before the provider is asked', () => {
+  it('a charge opens an attempt with its idempotency key', () => given([]).when(startCharge).then([attemptStarted]));
+  it('an open attempt is charging, and is not opened twice', () => {
+    given([attemptStarted]).thenState({ status: 'charging', amount: 4900, currency: 'EUR', idempotencyKey: 'cmd-1' });
+    given([attemptStarted]).when(startCharge).thenIgnored('AlreadyCharging');
+    given([authorized, captured]).when(startCharge).thenIgnored('AlreadyCharged');
+  });
+  it("the provider's answer closes the attempt", () => {
+    given([attemptStarted]).when(charge({ outcome: 'captured', paymentId, attempts: 1 })).then([authorized, captured]);
+    given([attemptStarted]).when(charge({ outcome: 'declined', reason: 'card_declined', message: 'the card was declined', attempts: 1 })).then([declined]);
+  });
+  it('nothing is refunded while the attempt is open', () => given([attemptStarted]).when(refund).thenIgnored('NothingCaptured'));
+});
+
+describe('payment: the refund recorded before the provider is asked', () => {
+  const startRefund = { type: 'StartRefund' as const, data: { orderId, reason: 'cancelled by the customer', idempotencyKey: 'cmd-2' } };
+  const refundStarted: PaymentEvent = {
+    type: 'PaymentRefundStarted',
+    data: { orderId, paymentId, amount: 4900, currency: 'EUR', reason: 'cancelled by the customer', idempotencyKey: 'cmd-2' },
+  };
+  it('opens the refund of a captured payment, once', () => {
+    given([authorized, captured]).when(startRefund).then([refundStarted]);
+    given([authorized, captured, refundStarted]).when(startRefund).thenIgnored('AlreadyRefunding');
+    given([]).when(startRefund).thenIgnored('NothingCaptured');
+  });
+  it("the provider's answer closes it", () => given([authorized, captured, refundStarted]).when(refund).then([refunded]));
 });
 
 describe('payment: refund', () => {

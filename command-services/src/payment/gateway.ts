@@ -11,7 +11,18 @@ export interface PaymentGateway {
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult>;
   capture(request: { paymentId: string; amount: number; currency: string; idempotencyKey: string }): Promise<{ captureId: string }>;
   refund(request: { paymentId: string; amount: number; currency: string; idempotencyKey: string }): Promise<{ refundId: string }>;
+  /**
+   * What the provider did with the charge of this idempotency key (its authorization and its
+   * capture share the key): how an attempt interrupted by a crash is reconciled.
+   */
+  findCharge(idempotencyKey: string): Promise<ChargeLookup>;
 }
+
+export type ChargeLookup =
+  | { status: 'unknown' }
+  | { status: 'authorized'; paymentId: string }
+  | { status: 'captured'; paymentId: string }
+  | { status: 'declined'; reason: Exclude<DeclineReason, 'gateway_unavailable'>; message: string };
 
 export interface CardToken {
   token: string;

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { realSleep, type Sleep } from '../shared/runtime';
 import { GatewayUnavailableError, InvalidCardError, type AuthorizeResult, type PaymentGateway } from './gateway';
 
@@ -23,6 +26,11 @@ export interface SimulatedGatewayOptions {
   transientFailures?: number;
   sleep?: Sleep;
   randomHex?: () => string;
+  /**
+   * Where the provider keeps what it did (`simulated-gateway.sqlite`), so that like a real
+   * provider it still knows every charge after the payment service crashed. Default: memory.
+   */
+  dataDir?: string;
 }
 
 /** Money the simulated provider moved, for tests that check the books balance. */
@@ -31,7 +39,7 @@ export interface SimulatedLedger {
   refunded: number;
 }
 
-export type SimulatedGateway = PaymentGateway & { ledger(): SimulatedLedger };
+export type SimulatedGateway = PaymentGateway & { ledger(): SimulatedLedger; close(): void };
 
 /**
  * A provider simulated by test card. The token names the card's scenario and a random part,
@@ -45,10 +53,24 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
   const randomHex = options.randomHex ?? (() => randomBytes(12).toString('hex'));
   const failuresSoFar = new Map<string, number>();
   // Answers by idempotency key, as a provider would: a retried call gets the first answer.
-  const authorizations = new Map<string, AuthorizeResult>();
-  const captures = new Map<string, { captureId: string }>();
-  const refunds = new Map<string, { refundId: string }>();
-  const ledger: SimulatedLedger = { captured: 0, refunded: 0 };
+  const db = openBooks(options.dataDir);
+  const sql = {
+    authorization: db.prepare<[string], { result: string }>('SELECT result FROM authorizations WHERE idempotency_key = ?'),
+    authorize: db.prepare<[string, string]>('INSERT OR IGNORE INTO authorizations (idempotency_key, result) VALUES (?, ?)'),
+    capture: db.prepare<[string], { capture_id: string; payment_id: string }>('SELECT capture_id, payment_id FROM captures WHERE idempotency_key = ?'),
+    addCapture: db.prepare<[string, string, string, number]>(
+      'INSERT OR IGNORE INTO captures (idempotency_key, capture_id, payment_id, amount) VALUES (?, ?, ?, ?)',
+    ),
+    refund: db.prepare<[string], { refund_id: string }>('SELECT refund_id FROM refunds WHERE idempotency_key = ?'),
+    addRefund: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO refunds (idempotency_key, refund_id, amount) VALUES (?, ?, ?)'),
+    ledger: db.prepare<[], SimulatedLedger>(
+      'SELECT (SELECT coalesce(sum(amount), 0) FROM captures) AS captured, (SELECT coalesce(sum(amount), 0) FROM refunds) AS refunded',
+    ),
+  };
+  const knownAuthorization = (key: string) => {
+    const row = sql.authorization.get(key);
+    return row ? (JSON.parse(row.result) as AuthorizeResult) : undefined;
+  };
 
   const scenarioOf = (token: string): Scenario => {
     const match = /^tok_sim_([a-z]+)_[0-9a-f]+$/.exec(token);
@@ -65,7 +87,7 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
     },
 
     async authorize({ token, idempotencyKey }) {
-      const known = authorizations.get(idempotencyKey);
+      const known = knownAuthorization(idempotencyKey);
       if (known) return known;
       const scenario = scenarioOf(token);
       let result: AuthorizeResult;
@@ -90,9 +112,11 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
           break;
         }
         case 'late':
+          // The provider authorizes at once but its answer is slow: a caller that dies while it
+          // waits leaves an authorization that only a lookup by key will find.
+          sql.authorize.run(idempotencyKey, JSON.stringify({ status: 'authorized', paymentId: `sim_${randomHex()}` }));
           await sleep(lateAnswerMs);
-          result = { status: 'authorized', paymentId: `sim_${randomHex()}` };
-          break;
+          return knownAuthorization(idempotencyKey)!;
         case 'unknown':
           result = { status: 'declined', reason: 'unknown_card', message: 'the card is not a known test card' };
           break;
@@ -101,28 +125,40 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
           throw new Error(`unknown scenario ${String(unreachable)}`);
         }
       }
-      authorizations.set(idempotencyKey, result);
-      return result;
+      sql.authorize.run(idempotencyKey, JSON.stringify(result));
+      return knownAuthorization(idempotencyKey)!;
     },
-
-    async capture({ amount, idempotencyKey }) {
-      const known = captures.get(idempotencyKey);
-      if (known) return known;
-      const capture = { captureId: `cap_${randomHex()}` };
-      captures.set(idempotencyKey, capture);
-      ledger.captured += amount;
-      return capture;
+    async capture({ paymentId, amount, idempotencyKey }) {
+      sql.addCapture.run(idempotencyKey, `cap_${randomHex()}`, paymentId, amount);
+      return { captureId: sql.capture.get(idempotencyKey)!.capture_id };
     },
-
     async refund({ amount, idempotencyKey }) {
-      const known = refunds.get(idempotencyKey);
-      if (known) return known;
-      const refund = { refundId: `ref_${randomHex()}` };
-      refunds.set(idempotencyKey, refund);
-      ledger.refunded += amount;
-      return refund;
+      sql.addRefund.run(idempotencyKey, `ref_${randomHex()}`, amount);
+      return { refundId: sql.refund.get(idempotencyKey)!.refund_id };
     },
-
-    ledger: () => ({ ...ledger }),
+    async findCharge(idempotencyKey) {
+      const captured = sql.capture.get(idempotencyKey);
+      if (captured) return { status: 'captured', paymentId: captured.payment_id };
+      const authorization = knownAuthorization(idempotencyKey);
+      if (!authorization) return { status: 'unknown' };
+      return authorization.status === 'authorized' ? { status: 'authorized', paymentId: authorization.paymentId } : authorization;
+    },
+    ledger: () => ({ ...sql.ledger.get()! }),
+    close: () => db.close(),
   };
+}
+
+/** The provider's books: each answer by idempotency key, written durably before it is given. */
+function openBooks(dataDir: string | undefined): Database.Database {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const db = new Database(dataDir ? join(dataDir, 'simulated-gateway.sqlite') : ':memory:');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS authorizations (idempotency_key TEXT PRIMARY KEY, result TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS captures (idempotency_key TEXT PRIMARY KEY, capture_id TEXT NOT NULL, payment_id TEXT NOT NULL, amount INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS refunds (idempotency_key TEXT PRIMARY KEY, refund_id TEXT NOT NULL, amount INTEGER NOT NULL);
+  `);
+  return db;
 }

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GatewayUnavailableError, InvalidCardError } from './gateway';
 import { createSimulatedGateway } from './simulated-gateway';
@@ -65,5 +68,27 @@ describe('simulated gateway', () => {
     await gateway.refund({ ...capture, idempotencyKey: 'r' });
     await gateway.refund({ ...capture, idempotencyKey: 'r' });
     expect(gateway.ledger()).toEqual({ captured: 1000, refunded: 1000 });
+  });
+
+  it('remembers every charge across a restart and finds it by idempotency key', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sim-gateway-'));
+    const before = createSimulatedGateway({ dataDir, randomHex: () => 'e5' });
+    const approve = (await before.tokenize({ number: '4242424242424242' })).token;
+    const decline = (await before.tokenize({ number: '4000000000000002' })).token;
+    await before.authorize(request(approve, 'captured'));
+    await before.capture({ paymentId: 'sim_e5', amount: 1000, currency: 'EUR', idempotencyKey: 'captured' });
+    await before.authorize(request(approve, 'authorized'));
+    await before.authorize(request(decline, 'declined'));
+    before.close();
+
+    const after = createSimulatedGateway({ dataDir, randomHex: () => 'f6' });
+    expect(await after.findCharge('captured')).toEqual({ status: 'captured', paymentId: 'sim_e5' });
+    expect(await after.findCharge('authorized')).toEqual({ status: 'authorized', paymentId: 'sim_e5' });
+    expect(await after.findCharge('declined')).toEqual({ status: 'declined', reason: 'card_declined', message: 'the card was declined' });
+    expect(await after.findCharge('never-sent')).toEqual({ status: 'unknown' });
+    // A retried call after the restart still gets the first answer.
+    expect(await after.authorize(request(approve, 'authorized'))).toEqual({ status: 'authorized', paymentId: 'sim_e5' });
+    expect(after.ledger()).toEqual({ captured: 1000, refunded: 0 });
+    after.close();
   });
 });

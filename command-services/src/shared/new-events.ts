@@ -9,6 +9,8 @@ export interface Causation {
   correlationId: string;
   userId?: string;
   occurredAt: string;
+  /** Index of the first event, when the command appends in steps (a charge: its attempt, then its answer). Default 0. */
+  firstIndex?: number;
 }
 
 /**
@@ -20,7 +22,7 @@ export function toNewEvents(events: DomainEvent[], causation: Causation): NewEve
   return events.map(
     (event, i) =>
       ({
-        eventId: deterministicId(causation.commandId, i),
+        eventId: deterministicId(causation.commandId, (causation.firstIndex ?? 0) + i),
         type: event.type,
         data: event.data,
         metadata: {

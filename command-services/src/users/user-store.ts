@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AuthUser, Role } from '@saga/platform/auth/jwt';
-import { hashPassword, verifyPassword } from '@saga/platform/auth/passwords';
+import { createPasswordHasher, type PasswordHasher } from '@saga/platform/auth/passwords';
 import type { Collection, Document, DocumentStore } from '@saga/platform/document-store/port';
 import { ConflictError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
+import { isCommonPassword, isEmailLike, MIN_PASSWORD_LENGTH } from './password-policy';
 
 /** Emails compare case-insensitively: stored and looked up trimmed and lower-cased. */
 export const UserEmail = z
@@ -12,14 +13,20 @@ export const UserEmail = z
   .max(254)
   .transform((e) => e.trim().toLowerCase());
 
-/** At least 8 characters; the upper bound only keeps scrypt's input sane. */
-export const Password = z.string().min(8, { error: 'password must be at least 8 characters' }).max(200);
+/** At least 8 characters and not a common one; the upper bound only keeps scrypt's input sane. */
+export const Password = z
+  .string()
+  .min(MIN_PASSWORD_LENGTH, { error: `password must be at least ${MIN_PASSWORD_LENGTH} characters` })
+  .max(200)
+  .refine((p) => !isCommonPassword(p), { error: 'this password is one of the most common ones; choose another', abort: true });
 
-export const RegisterRequest = z.strictObject({
-  email: UserEmail,
-  password: Password,
-  name: z.string().trim().min(1).max(100),
-});
+export const RegisterRequest = z
+  .strictObject({
+    email: UserEmail,
+    password: Password,
+    name: z.string().trim().min(1).max(100),
+  })
+  .refine((r) => !isEmailLike(r.password, r.email), { error: 'password must not be your email address', path: ['password'] });
 export type RegisterRequest = z.input<typeof RegisterRequest>;
 
 /** Login does not apply the password policy: a wrong password is a 401, never a hint about the rules. */
@@ -65,10 +72,12 @@ const toAuthUser = (d: UserDoc): AuthUser => ({ id: d.id, email: d.email, role: 
 export async function createUserStore(
   docs: DocumentStore,
   clock: () => Date = () => new Date(),
+  /** Bounds how many scrypt hashes run and wait at once (see passwords.ts). */
+  hasher: PasswordHasher = createPasswordHasher(),
 ): Promise<UserStore> {
   const users: Collection<UserDoc> = await docs.collection<UserDoc>(USERS_COLLECTION);
   // Login with an unknown email still runs scrypt, against this, so timing does not reveal which emails exist.
-  const dummyHash = hashPassword(randomUUID());
+  const dummyHash = hasher.hash(randomUUID());
   // Registrations are serialised in-process so the check-then-insert below cannot interleave.
   let registering: Promise<unknown> = Promise.resolve();
 
@@ -84,7 +93,7 @@ export async function createUserStore(
           email,
           name: user.name,
           role: user.role ?? 'customer',
-          passwordHash: await hashPassword(user.password),
+          passwordHash: await hasher.hash(user.password),
           createdAt: clock().toISOString(),
         };
         await users.upsert(doc);
@@ -96,7 +105,7 @@ export async function createUserStore(
     },
     async authenticate(email, password) {
       const doc = await findDoc(email);
-      const ok = await verifyPassword(password, doc ? doc.passwordHash : await dummyHash);
+      const ok = await hasher.verify(password, doc ? doc.passwordHash : await dummyHash, normalise(email));
       return doc && ok ? toAuthUser(doc) : null;
     },
     async findByEmail(email) {

@@ -13,15 +13,16 @@ export function ReplayCard({ projections }: { projections: ProjectionStatus[] })
   const { api } = useSession();
   const groups = projections.map((p) => p.groupId).filter((g): g is string => !!g);
   const [groupId, setGroupId] = useState('');
-  const [from, setFrom] = useState('1');
+  // Positions are opaque cursors: copied from the log as shown, never typed as numbers.
+  const [from, setFrom] = useState('');
   const [to, setTo] = useState('');
   const [result, setResult] = useState<ReplayResult>();
   const replay = useAction(async () => {
     setResult(undefined);
     const r = await api.replay({
       groupId: groupId || groups[0] || '',
-      fromPosition: Number(from),
-      ...(to.trim() ? { toPosition: Number(to) } : {}),
+      fromPosition: from.trim(),
+      ...(to.trim() ? { toPosition: to.trim() } : {}),
     });
     setResult(r);
   });
@@ -48,8 +49,8 @@ export function ReplayCard({ projections }: { projections: ProjectionStatus[] })
             ))}
           </select>
         </div>
-        <Field label="From position" name="fromPosition" inputMode="numeric" value={from} onChange={(e) => setFrom(e.target.value)} error={issue('fromPosition')} />
-        <Field label="To position (empty: head)" name="toPosition" inputMode="numeric" value={to} onChange={(e) => setTo(e.target.value)} error={issue('toPosition')} />
+        <Field label="From position" name="fromPosition" value={from} onChange={(e) => setFrom(e.target.value)} error={issue('fromPosition')} />
+        <Field label="To position (empty: head)" name="toPosition" value={to} onChange={(e) => setTo(e.target.value)} error={issue('toPosition')} />
         <button type="submit" className="button" disabled={replay.pending || groups.length === 0} data-testid="replay-submit">
           {replay.pending ? <span className="spinner-ring small" aria-hidden="true" /> : null}
           {replay.pending ? 'Publishing…' : 'Re-publish'}
@@ -58,7 +59,7 @@ export function ReplayCard({ projections }: { projections: ProjectionStatus[] })
       <ProblemBox error={replay.error} fields={['fromPosition', 'toPosition']} />
       {result ? (
         <p className="ok small" data-testid="replay-result">
-          Published {count(result.published)} events ({count(result.fromPosition)}–{count(result.toPosition)}) to <code>{result.topic}</code>.
+          Published {count(result.published)} events (<code>{result.fromPosition}</code>–<code>{result.toPosition}</code>) to <code>{result.topic}</code>.
         </p>
       ) : null}
     </section>

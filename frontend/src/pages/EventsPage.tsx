@@ -93,12 +93,11 @@ function LiveLog() {
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
   const backfill = useResource(async () => {
-    const { head } = await api.log(undefined, 1);
-    const page = await api.log(Math.max(0, head - 49), 50);
-    return page.events.map(
+    const events = await api.latestLog(50);
+    return events.map(
       (e): LiveMessage => ({
         kind: 'log',
-        id: String(e.position),
+        id: e.position,
         data: { position: e.position, streamId: e.streamId, revision: e.revision, type: e.type, at: e.metadata.occurredAt },
         receivedAt: Date.parse(String(e.metadata.occurredAt)) || Date.now(),
       }),
@@ -146,7 +145,7 @@ function LogLine({ msg }: { msg: LiveMessage }) {
     <li className={`log-line log-${msg.kind}`}>
       <time>{clockTime(at)}</time>
       {msg.kind !== 'log' ? <span className="log-kind">{msg.kind}</span> : null}
-      {typeof d.position === 'number' ? <span className="muted">#{d.position}</span> : null}
+      {typeof d.position === 'string' ? <span className="muted">#{d.position}</span> : null}
       {stream ? (
         <Link to={`/events/${encodeURIComponent(stream)}`}>
           <code>{stream}</code>

@@ -105,11 +105,11 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
       </div>
       <dl className="facts">
         <dt>Position</dt>
-        <dd data-testid={`projection-position-${p.name}`}>{count(p.position)}</dd>
+        <dd data-testid={`projection-position-${p.name}`}>{p.position ?? '–'}</dd>
         {p.headPosition !== undefined ? (
           <>
             <dt>Log head</dt>
-            <dd>{count(p.headPosition)}</dd>
+            <dd>{p.headPosition ?? '–'}</dd>
           </>
         ) : null}
         <dt>Lag</dt>
@@ -126,13 +126,13 @@ function ProjectionCard({ p, notes, onStarted }: { p: ProjectionStatus; notes: N
           className="rebuild-progress"
           data-testid={`rebuild-progress-${p.name}`}
           data-done={r.eventsDone}
-          data-total={r.total}
+          data-total={r.total ?? undefined}
           data-phase={r.phase}
         >
-          <ProgressBar value={r.phase === 'done' ? Math.max(r.eventsDone, r.total) : r.eventsDone} max={r.total} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
+          <ProgressBar value={r.phase === 'done' ? Math.max(r.eventsDone, r.total ?? 0) : r.eventsDone} max={r.total ?? Math.max(r.eventsDone, 1)} label={`Rebuild of ${p.name}`} testId={`rebuild-bar-${p.name}`} />
           <div className="muted small">
             <Phases phase={r.phase} />
-            {count(r.eventsDone)} / {count(r.total)} events
+            {count(r.eventsDone)} / {r.total === null ? '?' : count(r.total)} events
             {r.rate !== undefined ? ` · ${count(Math.round(r.rate))} ev/s` : ''}
             {r.etaSeconds !== undefined && r.etaSeconds !== null && r.phase !== 'done' ? ` · ETA ${duration(r.etaSeconds * 1000)}` : ''}
             {r.finishedAt ? ` · finished ${clockTime(r.finishedAt)}` : ''}

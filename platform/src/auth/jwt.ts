@@ -24,6 +24,8 @@ export interface JwtOptions {
 export interface Jwt {
   sign(user: AuthUser): string;
   verify(token: string): AuthUser;
+  /** As verify, with the token's expiry (ms since the epoch), for what must end when the token does (live streams). */
+  verifyWithExpiry(token: string): { user: AuthUser; expiresAt: number };
 }
 
 /** The claims we issue; anything else in a validly signed token is ignored, a missing one refuses it. */
@@ -32,6 +34,8 @@ const Claims = z.object({
   email: z.string().min(1).max(254),
   role: z.enum(['customer', 'admin', 'service']),
   name: z.string().max(200).optional(),
+  // jsonwebtoken refuses an expired token but accepts one without `exp`; we issue none such.
+  exp: z.number().int().positive(),
 });
 
 /**
@@ -44,23 +48,25 @@ export function createJwt(options: JwtOptions): Jwt {
   // A KeyObject, made once: handed a string, jsonwebtoken first tries to parse it as a PEM
   // public key and throws, which costs ~1 ms per verify; with a secret key it is ~40 µs.
   const secret = createSecretKey(Buffer.from(options.secret, 'utf8'));
+  function verifyWithExpiry(token: string): { user: AuthUser; expiresAt: number } {
+    let payload: string | jwt.JwtPayload;
+    try {
+      payload = jwt.verify(token, secret, { algorithms: ['HS256'], issuer, audience });
+    } catch (err) {
+      throw new UnauthorizedError(reasonOf(err));
+    }
+    const claims = Claims.safeParse(payload);
+    if (!claims.success) throw new UnauthorizedError('token claims are incomplete');
+    const { sub, email, role, name, exp } = claims.data;
+    return { user: { id: sub, email, role, ...(name === undefined ? {} : { name }) }, expiresAt: exp * 1000 };
+  }
   return {
     sign(user) {
       const claims = { email: user.email, role: user.role, ...(user.name === undefined ? {} : { name: user.name }) };
       return jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: ttlSeconds, issuer, audience, subject: user.id });
     },
-    verify(token) {
-      let payload: string | jwt.JwtPayload;
-      try {
-        payload = jwt.verify(token, secret, { algorithms: ['HS256'], issuer, audience });
-      } catch (err) {
-        throw new UnauthorizedError(reasonOf(err));
-      }
-      const claims = Claims.safeParse(payload);
-      if (!claims.success) throw new UnauthorizedError('token claims are incomplete');
-      const { sub, email, role, name } = claims.data;
-      return { id: sub, email, role, ...(name === undefined ? {} : { name }) };
-    },
+    verify: (token) => verifyWithExpiry(token).user,
+    verifyWithExpiry,
   };
 }
 
@@ -95,7 +101,7 @@ export function loadOrCreateJwtSecret(dataDir: string, env: NodeJS.ProcessEnv = 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(48).toString('base64url');
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   // The mode passed to writeFileSync only applies on creation; tighten a pre-existing (short) file too.

@@ -121,7 +121,7 @@ function countSql(table: string, conditions: Condition[]): Sql {
 }
 
 export async function openSqliteDocumentStore(options: { dataDir: string }): Promise<SqliteDocumentStore> {
-  fs.mkdirSync(options.dataDir, { recursive: true });
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   // Read models can be rebuilt from the event store; synchronous=NORMAL still never loses a
   // committed transaction to a process crash, and documents and checkpoints commit together.
   const connection = openSqliteConnection(path.join(options.dataDir, 'readmodels.sqlite'), { busyTimeoutMs: 5_000 });

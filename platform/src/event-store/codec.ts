@@ -1,5 +1,5 @@
 import { checkEvent, currentVersion, isEventType, upcast } from '@saga/event-schemas/catalog';
-import type { EventMetadata, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { Issue } from '../errors';
 import { EventValidationError } from './port';
 
@@ -70,7 +70,7 @@ export function decodeEvent(
   type: string,
   streamId: string,
   revision: number,
-  position: number,
+  position: LogPosition,
   data: unknown,
   metadata: EventMetadata,
 ): RecordedEvent {

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import { OrderId, CustomerId, Sku } from '@saga/event-schemas/ids';
-import { appendMany, EventValidationError, WrongExpectedRevisionError, type EventStore } from './port';
+import { appendMany, EventValidationError, InvalidPositionError, WrongExpectedRevisionError, type EventStore } from './port';
 
 /**
  * The one contract both adapters must meet. Every stream lives under a category unique to
@@ -32,6 +32,8 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
       metadata: { correlationId: orderId, causationId: `cause-${orderId}`, occurredAt: at },
     });
     const ids = (events: { eventId: string }[]) => events.map((e) => e.eventId);
+    /** Positions are opaque but ordered: as strings, in log order. */
+    const inOrder = (...positions: (LogPosition | null)[]) => positions.every((p, i) => p !== null && (i === 0 || positions[i - 1]! < p));
 
     it('appends a batch atomically and reads back every field, stamped with the current schema version', async () => {
       const s = stream();
@@ -75,10 +77,11 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
           metadata: { correlationId: 'o1', causationId: 'cause-o1', schemaVersion: 1, occurredAt: at },
         },
       ]);
-      expect(read[0]!.position).toBeLessThan(read[1]!.position);
+      expect(inOrder(read[0]!.position, read[1]!.position)).toBe(true);
       expect(await store.streamRevision(s)).toBe(1);
       expect(await store.streamRevision(stream())).toBe(-1);
-      expect(await store.headPosition()).toBeGreaterThanOrEqual(result.position);
+      const head = await store.headPosition();
+      expect(head === result.position || inOrder(result.position, head)).toBe(true);
     });
 
     it('stamps occurredAt with the append time when the caller leaves it out', async () => {
@@ -206,8 +209,8 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
           { streamId: d, events: batches[3]!, expectedRevision: 'stream_exists' },
         ]);
         expect(results).toHaveLength(4);
-        expect(results[0]).toEqual({ nextExpectedRevision: 1, position: expect.any(Number) });
-        expect(results[1]).toEqual({ nextExpectedRevision: 1, position: expect.any(Number) });
+        expect(results[0]).toEqual({ nextExpectedRevision: 1, position: expect.any(String) });
+        expect(results[1]).toEqual({ nextExpectedRevision: 1, position: expect.any(String) });
         expect(results[2]).toBeInstanceOf(WrongExpectedRevisionError);
         expect(results[2]).toMatchObject({ streamId: c, expected: 0, actual: 1 });
         expect(results[3]).toBeInstanceOf(WrongExpectedRevisionError);
@@ -215,7 +218,7 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
 
         const readA = await store.readStream(a);
         expect(ids(readA)).toEqual(ids(batches[0]!));
-        expect(readA[1]!.position).toBe((results[0] as { position: number }).position);
+        expect(readA[1]!.position).toBe((results[0] as { position: LogPosition }).position);
         expect(ids(await store.readStream(b)).slice(1)).toEqual(ids(batches[1]!));
         expect(ids(await store.readStream(c))).not.toContain(batches[2]![0]!.eventId);
         expect(await store.streamRevision(d)).toBe(-1);
@@ -314,7 +317,7 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
           [s2, 0],
           [s2, 1],
         ]);
-        for (let i = 1; i < mine.length; i++) expect(mine[i]!.position).toBeGreaterThan(mine[i - 1]!.position);
+        expect(inOrder(...mine.map((e) => e.position))).toBe(true);
 
         const from = mine[1]!.position;
         expect((await store.readAll({ fromPosition: from, limit: 2, filter: { streamPrefixes: [`${cat}-`] } })).map((e) => e.eventId)).toEqual(
@@ -330,6 +333,61 @@ export function eventStoreContract(name: string, open: () => Promise<{ store: Ev
           { type: 'OrderCancelled', streamId: s2, data: { orderId: 'o2', reason: 'changed mind', cancelledAt: at } },
         ]);
         expect(await store.readAll({ fromPosition: 'end' })).toEqual([]);
+      });
+    });
+
+    describe('positions are opaque cursors', () => {
+      it('pages the log after the last position of each page, every event exactly once, in order', async () => {
+        const cat = `${run}page`;
+        const streams = [stream(cat), stream(cat), stream(cat)];
+        for (let i = 0; i < 11; i++) await store.append(streams[i % 3]!, [confirmed('o1')]);
+        await store.append(stream(), [confirmed('o9')]); // interleaved, filtered out
+        const filter = { streamPrefixes: [`${cat}-`] };
+        const expected = await store.readAll({ filter });
+        expect(expected).toHaveLength(11);
+
+        const paged: RecordedEvent[] = [];
+        let after: LogPosition | undefined;
+        for (let pages = 0; pages < 20; pages++) {
+          const page = await store.readAll({ ...(after ? { after } : {}), limit: 3, filter });
+          if (page.length === 0) break;
+          paged.push(...page);
+          after = page[page.length - 1]!.position;
+        }
+        expect(ids(paged)).toEqual(ids(expected));
+        // Unfiltered pages follow each other the same way.
+        const unfiltered = await store.readAll({ after: expected[4]!.position, limit: 1 });
+        expect(inOrder(expected[4]!.position, unfiltered[0]!.position)).toBe(true);
+        expect(await store.readAll({ after: (await store.headPosition())! })).toEqual([]);
+        // Inclusive forms: from a position forwards, and backwards from one.
+        expect(ids(await store.readAll({ fromPosition: expected[5]!.position, limit: 2, filter }))).toEqual(ids(expected.slice(5, 7)));
+        expect(ids(await store.readAll({ direction: 'backwards', fromPosition: expected[5]!.position, limit: 2, filter }))).toEqual(
+          ids([expected[5]!, expected[4]!]),
+        );
+      });
+
+      it('refuses a position no event has (computed, malformed, of another kind) and reads nothing', async () => {
+        const s = stream();
+        await store.append(s, [confirmed('o1'), confirmed('o1')]);
+        const [p] = (await store.readStream(s)).map((e) => e.position) as [LogPosition];
+        const lastChar = p[p.length - 1]!;
+        const forged: unknown[] = [
+          `${p}1`, // what `p + 1` makes of a string
+          String(Number(p) + 1), // what `Number(p) + 1` makes of a numeric one
+          Number(p) + 1,
+          p.slice(0, -1) + (lastChar === '1' ? '2' : '1'), // the neighbour of a real position
+          '',
+          '-1',
+        ];
+        for (const position of forged) {
+          const after = store.readAll({ after: position as LogPosition, limit: 1 });
+          await expect(after, `after ${JSON.stringify(position)}`).rejects.toBeInstanceOf(InvalidPositionError);
+          await expect(store.readAll({ fromPosition: position as LogPosition, limit: 1 })).rejects.toMatchObject({ status: 400 });
+          await expect(store.readAll({ direction: 'backwards', fromPosition: position as LogPosition, limit: 1 })).rejects.toBeInstanceOf(
+            InvalidPositionError,
+          );
+        }
+        expect(await store.readAll({ after: p, limit: 1 })).toHaveLength(1);
       });
     });
 

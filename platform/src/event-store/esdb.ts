@@ -7,7 +7,13 @@ import {
   START,
   STREAM_EXISTS,
   ANY,
+  AccessDeniedError,
+  CancelledError,
+  DeadlineExceededError,
+  NotLeaderError,
   StreamNotFoundError,
+  TimeoutError,
+  UnavailableError,
   WrongExpectedVersionError,
   eventTypeFilter,
   excludeSystemEvents,
@@ -25,11 +31,12 @@ import {
   type RecordedEvent as EsdbRecordedEvent,
   type StreamingRead,
 } from '@eventstore/db-client';
-import type { EventMetadata, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { EventMetadata, LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import { decodeEvent, encodeBatch, matchesFilter } from './codec';
 import {
   appendEach,
+  InvalidPositionError,
   WrongExpectedRevisionError,
   type CategoryInfo,
   type EventStore,
@@ -46,8 +53,35 @@ export interface EsdbEventStoreOptions {
   pageSize?: number;
 }
 
-/** EventStoreDB's positions are commit/prepare pairs; for events written outside legacy TCP transactions the two are equal. */
-const toPosition = (n: number): Position => ({ commit: BigInt(n), prepare: BigInt(n) });
+/**
+ * EventStoreDB's positions are commit/prepare pairs of byte offsets (u64). Both are carried, as
+ * 16 hex digits each, so the cursor is exact beyond 2^53 and for events of legacy TCP
+ * transactions (whose prepare differs from their commit), and sorts as a string in log order.
+ */
+const positionOf = (p: Position): LogPosition =>
+  `${p.commit.toString(16).padStart(16, '0')}-${p.prepare.toString(16).padStart(16, '0')}` as LogPosition;
+/** The server position a cursor stands for, or undefined if it is not one this adapter writes. */
+function serverPositionOf(position: unknown): Position | undefined {
+  const m = typeof position === 'string' ? /^([0-9a-f]{16})-([0-9a-f]{16})$/.exec(position) : null;
+  return m ? { commit: BigInt(`0x${m[1]}`), prepare: BigInt(`0x${m[2]}`) } : undefined;
+}
+
+/** Errors that say the server or the link is unwell, not that the position asked for is wrong. */
+const isOutage = (err: unknown) =>
+  err instanceof UnavailableError ||
+  err instanceof DeadlineExceededError ||
+  err instanceof TimeoutError ||
+  err instanceof CancelledError ||
+  err instanceof NotLeaderError ||
+  err instanceof AccessDeniedError;
+
+/** The server filters on one thing (stream name or event type); the other, if both are given, and system events are filtered here. */
+function serverFilterOf(filter: LogFilter | undefined): Filter {
+  if (filter?.streamPrefixes) return streamNameFilter({ prefixes: filter.streamPrefixes });
+  if (filter?.eventTypes)
+    return eventTypeFilter({ regex: `^(${filter.eventTypes.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$` });
+  return excludeSystemEvents();
+}
 
 const toExpected = (e: ExpectedRevision): AppendExpectedRevision =>
   e === 'any' ? ANY : e === 'no_stream' || e === -1 ? NO_STREAM : e === 'stream_exists' ? STREAM_EXISTS : BigInt(e);
@@ -62,15 +96,9 @@ function linkTarget(data: unknown): string | undefined {
 }
 
 function toRecorded(e: EsdbRecordedEvent | AllStreamRecordedEvent): RecordedEvent {
-  return decodeEvent(
-    e.id,
-    e.type,
-    e.streamId,
-    Number(e.revision),
-    e.position ? Number(e.position.commit) : -1,
-    e.data,
-    e.metadata as EventMetadata,
-  );
+  // Stream reads carry positions from server 22.6 on (see the README's minimum version).
+  if (!e.position) throw new Error(`EventStoreDB returned ${e.streamId}@${e.revision} without a log position: the server is older than 22.6`);
+  return decodeEvent(e.id, e.type, e.streamId, Number(e.revision), positionOf(e.position), e.data, e.metadata as EventMetadata);
 }
 
 async function* events<E extends ResolvedEvent | AllStreamResolvedEvent>(read: StreamingRead<E>): AsyncGenerator<E> {
@@ -104,6 +132,7 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
     return undefined;
   }
 
+  /** Unfiltered reads of `$all`, and backward filtered ones (the 6.x client's readAll takes no filter, so those filter here). */
   async function readLog(
     direction: 'forwards' | 'backwards',
     from: Position | typeof START | typeof END,
@@ -122,6 +151,71 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /**
+   * A forward read filtered by the server: a catch-up subscription with the filter, ended when
+   * it has `limit` events or reports it has caught up (server 23.10+), so the server skips
+   * what the filter leaves out instead of sending all of `$all` (E2). Starts after `from`.
+   */
+  async function readFiltered(
+    from: Position | typeof START,
+    filter: LogFilter,
+    limit: number,
+    accept: (e: RecordedEvent) => boolean = () => true,
+  ): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    if (limit <= 0) return out;
+    const sub = client.subscribeToAll({ fromPosition: from, filter: serverFilterOf(filter) }, { highWaterMark: Math.min(limit, pageSize) });
+    const source = sub[Symbol.asyncIterator]();
+    // `caughtUp` passes through the client ahead of events it still buffers: those, counted
+    // when it arrives, belong to the read; whatever follows them is live and does not.
+    let pulled = 0;
+    let caughtUpAt: number | undefined;
+    let signal!: () => void;
+    const caughtUp = new Promise<'caught-up'>((resolve) => (signal = () => resolve('caught-up')));
+    sub.once('caughtUp', () => {
+      caughtUpAt = pulled + sub.readableLength;
+      signal();
+    });
+    try {
+      let pending: Promise<IteratorResult<AllStreamResolvedEvent>> | undefined;
+      while (out.length < limit && (caughtUpAt === undefined || pulled < caughtUpAt)) {
+        pending ??= source.next();
+        const r = caughtUpAt === undefined ? await Promise.race([pending, caughtUp]) : await pending;
+        if (r === 'caught-up') continue;
+        pending = undefined;
+        if (r.done) break;
+        pulled++;
+        const event = r.value.event;
+        if (!event || isSystem(event) || !matchesFilter(event.type, event.streamId, filter)) continue;
+        const recorded = toRecorded(event);
+        if (accept(recorded)) out.push(recorded);
+      }
+    } finally {
+      await sub.unsubscribe().catch(() => undefined);
+      sub.destroy();
+    }
+    return out;
+  }
+
+  /**
+   * The event at a position given to a read, system events included: it must be exactly an
+   * event's position. The server itself refuses a position inside a record (InvalidPosition);
+   * checking here also refuses one it might read from, such as a made-up record boundary.
+   */
+  async function eventAtPosition(position: unknown): Promise<{ at: Position; event: AllStreamRecordedEvent }> {
+    const at = serverPositionOf(position);
+    if (!at) throw new InvalidPositionError(position);
+    try {
+      for await (const { event } of events(client.readAll({ direction: FORWARDS, fromPosition: at, maxCount: 1 }))) {
+        if (event && positionOf(event.position) === position) return { at, event };
+      }
+    } catch (err) {
+      if (isOutage(err)) throw err;
+      throw new InvalidPositionError(position);
+    }
+    throw new InvalidPositionError(position);
   }
 
   /** Stream ids a system projection links to (`$streams`, `$category-<c>`), system streams left out. */
@@ -223,9 +317,7 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
         );
         const nextExpectedRevision = Number(result.nextExpectedRevision);
         // A retried (idempotent) append may come back without a position: look it up.
-        const position = result.position
-          ? Number(result.position.commit)
-          : ((await eventAt(streamId, nextExpectedRevision))?.position ?? -1);
+        const position = result.position ? positionOf(result.position) : ((await eventAt(streamId, nextExpectedRevision))?.position ?? null);
         return { nextExpectedRevision, position };
       } catch (err) {
         if (err instanceof WrongExpectedVersionError) {
@@ -256,37 +348,50 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
     },
 
     async readAll(opts = {}) {
-      const backwards = opts.direction === 'backwards';
-      const from = opts.fromPosition ?? (backwards ? 'end' : 'start');
       const limit = opts.limit ?? Number.MAX_SAFE_INTEGER;
-      if (from === 'start') return readLog(opts.direction ?? 'forwards', START, opts.filter, limit);
-      if (from === 'end') return readLog(opts.direction ?? 'forwards', END, opts.filter, limit);
-      if (!backwards) return readLog('forwards', toPosition(from), opts.filter, limit, (e) => e.position >= from);
-      // The port's start position is inclusive in both directions: take the event at `from`
-      // (if one starts there) from a forward read, the rest from a backward read below it.
-      let atFrom: RecordedEvent | undefined;
-      for await (const { event } of events(client.readAll({ direction: FORWARDS, fromPosition: toPosition(from), maxCount: 1 }))) {
-        if (event && !isSystem(event) && matchesFilter(event.type, event.streamId, opts.filter) && Number(event.position.commit) === from)
-          atFrom = toRecorded(event);
+      const filter = opts.filter;
+      const from = opts.fromPosition;
+      if (limit <= 0) return [];
+      if (opts.direction === 'backwards') {
+        if (from === undefined || from === 'end') return readLog('backwards', END, filter, limit);
+        // Inclusive in both directions, but a backward read from a position excludes the event
+        // there: take that one from the check, the rest from a backward read below it.
+        const { at, event } = await eventAtPosition(from);
+        const atFrom = !isSystem(event) && matchesFilter(event.type, event.streamId, filter) ? toRecorded(event) : undefined;
+        const below = await readLog('backwards', at, filter, atFrom ? limit - 1 : limit, (e) => e.position < from);
+        return atFrom ? [atFrom, ...below] : below;
       }
-      const below = await readLog('backwards', toPosition(from), opts.filter, atFrom ? limit - 1 : limit, (e) => e.position < from);
-      return atFrom ? [atFrom, ...below] : below;
+      if (from === 'end') return [];
+      let start: Position | typeof START = START;
+      let first: RecordedEvent[] = [];
+      let after: LogPosition | undefined;
+      if (opts.after !== undefined) {
+        start = (await eventAtPosition(opts.after)).at;
+        after = opts.after;
+      } else if (from !== undefined && from !== 'start') {
+        const { at, event } = await eventAtPosition(from);
+        start = at;
+        after = from;
+        if (!isSystem(event) && matchesFilter(event.type, event.streamId, filter)) first = [toRecorded(event)];
+      }
+      if (first.length >= limit) return first.slice(0, limit);
+      const rest = limit - first.length;
+      // Strings in log order: `> after` drops the event a forward read starts with.
+      const later = (e: RecordedEvent) => after === undefined || e.position > after;
+      const read = filter ? await readFiltered(start, filter, rest, later) : await readLog('forwards', start, undefined, rest, later);
+      return [...first, ...read];
     },
 
     subscribeToAll(opts = {}) {
       const filter = opts.filter;
-      // The server filters on one thing (stream name or event type); the other, if both are
-      // given, and system events are filtered here.
-      let serverFilter: Filter;
-      if (filter?.streamPrefixes) serverFilter = streamNameFilter({ prefixes: filter.streamPrefixes });
-      else if (filter?.eventTypes)
-        serverFilter = eventTypeFilter({ regex: `^(${filter.eventTypes.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$` });
-      else serverFilter = excludeSystemEvents();
       const after = opts.after;
-      const sub = client.subscribeToAll(
-        { fromPosition: after === undefined || after < 0 ? START : toPosition(after), filter: serverFilter },
-        { highWaterMark: pageSize },
-      );
+      let from: Position | typeof START = START;
+      if (after !== undefined) {
+        const at = serverPositionOf(after);
+        if (!at) throw new InvalidPositionError(after);
+        from = at;
+      }
+      const sub = client.subscribeToAll({ fromPosition: from, filter: serverFilterOf(filter) }, { highWaterMark: pageSize });
       return wrap(sub, (e) => matchesFilter(e.type, e.streamId, filter) && (after === undefined || e.position > after), opts.onCaughtUp);
     },
 
@@ -306,7 +411,7 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
 
     async headPosition() {
       const [last] = await readLog('backwards', END, undefined, 1);
-      return last?.position ?? -1;
+      return last?.position ?? null;
     },
 
     // Listing relies on the standard system projections ($streams, $stream_by_category), which
@@ -333,7 +438,7 @@ export async function openEsdbEventStore(options: EsdbEventStoreOptions): Promis
             streamId,
             category: categoryOf(streamId),
             revision: Number(event.revision),
-            lastPosition: event.position ? Number(event.position.commit) : -1,
+            lastPosition: toRecorded(event).position,
             updatedAt: event.created.toISOString(),
           });
         }

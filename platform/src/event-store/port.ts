@@ -1,17 +1,18 @@
-import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
-import { AppError, type Issue } from '../errors';
+import type { LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import { AppError, ValidationError, type Issue } from '../errors';
 
 /**
- * The event store, with EventStoreDB's semantics. Revisions count from 0 within a stream;
- * positions are the global log's order (strictly increasing, not necessarily dense).
+ * The event store, with EventStoreDB's semantics. Revisions count from 0 within a stream and
+ * are numbers; global positions are opaque cursors (`LogPosition`): ordered, never dense,
+ * never computed. A page of the log is read "after" the last position of the one before.
  */
 export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
 
 export interface AppendResult {
   /** Revision of the last event now in the stream (pass it as the next expected revision). */
   nextExpectedRevision: number;
-  /** Global position of the last appended event. */
-  position: number;
+  /** Global position of the last appended event (of the log's last event for an empty append; null on an empty log). */
+  position: LogPosition | null;
 }
 
 export type Direction = 'forwards' | 'backwards';
@@ -28,17 +29,21 @@ export interface LogFilter {
   streamPrefixes?: string[];
 }
 
-export interface ReadAllOptions {
-  direction?: Direction;
-  /** Inclusive. Defaults to 'start' forwards and 'end' backwards. */
-  fromPosition?: number | 'start' | 'end';
-  limit?: number;
-  filter?: LogFilter;
-}
+/**
+ * Where a read of the global log starts. Forwards: `after` a position (exclusive, how pages
+ * follow each other), or `fromPosition` (inclusive), default the start. Backwards: from a
+ * position (inclusive) or from the end, the default. A position that is not an event's is
+ * refused with an InvalidPositionError, never read from.
+ */
+export type ReadAllOptions = { limit?: number; filter?: LogFilter } & (
+  | { direction?: 'forwards'; after?: LogPosition; fromPosition?: never }
+  | { direction?: 'forwards'; fromPosition?: LogPosition | 'start' | 'end'; after?: never }
+  | { direction: 'backwards'; fromPosition?: LogPosition | 'end'; after?: never }
+);
 
 export interface SubscribeOptions {
   /** Exclusive checkpoint: delivery starts with the first event after it. Default: from the start. */
-  after?: number;
+  after?: LogPosition;
   filter?: LogFilter;
   /** Called once when the catch-up phase has reached the head and the subscription is live. */
   onCaughtUp?: () => void;
@@ -65,7 +70,7 @@ export interface StreamInfo {
   category: string;
   /** Revision of the stream's last event. */
   revision: number;
-  lastPosition: number;
+  lastPosition: LogPosition;
   updatedAt: string;
 }
 
@@ -106,8 +111,13 @@ export interface EventStore {
   subscribeToStream(streamId: string, options?: StreamSubscribeOptions): EventSubscription;
   /** Revision of the stream's last event, or -1 if it has none. */
   streamRevision(streamId: string): Promise<number>;
-  /** Position of the last event in the global log, or -1 if the log is empty. */
-  headPosition(): Promise<number>;
+  /** Position of the last event in the global log, or null if the log is empty. */
+  headPosition(): Promise<LogPosition | null>;
+  /**
+   * How many events the log holds that pass the filter, for progress and ETAs (a position is
+   * no count). Optional: EventStoreDB can only count by reading `$all`, so it leaves it out.
+   */
+  countEvents?(filter?: LogFilter): Promise<number>;
   listCategories(): Promise<CategoryInfo[]>;
   listStreams(options?: ListStreamsOptions): Promise<{ streams: StreamInfo[]; next?: string }>;
   close(): Promise<void>;
@@ -127,6 +137,28 @@ export class WrongExpectedRevisionError extends AppError {
       expected,
       actual,
     });
+  }
+}
+
+/**
+ * A position given to a read is not the position of an event in this log: made up, computed
+ * (`p + 1`), malformed, or from another store. A 400, since it comes from the caller.
+ */
+export class InvalidPositionError extends ValidationError {
+  constructor(readonly position: unknown, path: (string | number)[] = ['position']) {
+    super(`${JSON.stringify(position)} is not the position of an event in this log`, [
+      { path, message: 'not a position this store handed out; pass back a position exactly as the store returned it', code: 'invalid_position' },
+    ]);
+  }
+}
+
+/** Rethrows a store's InvalidPositionError as one about the caller's own parameter. */
+export async function positionParam<T>(name: string, read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof InvalidPositionError) throw new InvalidPositionError(error.position, [name]);
+    throw error;
   }
 }
 

@@ -7,10 +7,11 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NewEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, NewEvent } from '@saga/event-schemas/envelope';
 import { OrderId } from '@saga/event-schemas/ids';
 import { ConflictError } from '../errors';
 import { eventStoreContract } from './contract';
+import { InvalidPositionError } from './port';
 import { openSqliteEventStore } from './sqlite';
 
 eventStoreContract('sqlite', async () => {
@@ -87,7 +88,7 @@ describe('SQLite event store: the file, restarts and other processes', () => {
     expect(await reopened.streamRevision('order-0')).toBe(7);
     const next = await reopened.append('order-0', [confirmed()], { expectedRevision: 7 });
     expect(next.nextExpectedRevision).toBe(8);
-    expect(next.position).toBeGreaterThan(before[before.length - 1]!.position);
+    expect(next.position! > before[before.length - 1]!.position).toBe(true);
     await reopened.close();
   });
 
@@ -169,7 +170,8 @@ describe('SQLite event store: the file, restarts and other processes', () => {
       type: 'OrderPlaced',
       streamId: 'order-legacy1',
       revision: 0,
-      position: 1,
+      // The only row, so the head; its value is the store's to choose.
+      position: await store.headPosition(),
       data: { ...v1, currency: 'USD' },
       metadata: { correlationId: 'legacy1', causationId: 'c', schemaVersion: 2, occurredAt: at },
     };
@@ -182,10 +184,22 @@ describe('SQLite event store: the file, restarts and other processes', () => {
     await store.close();
   });
 
+  it('hands out sparse positions, so a position computed from another is never an event', async () => {
+    const store = await openSqliteEventStore({ dataDir: tempDir() });
+    for (let i = 0; i < 5; i++) await store.append(`order-${i}`, [confirmed(), confirmed()]);
+    const positions = (await store.readAll()).map((e) => e.position);
+    expect(positions).toHaveLength(10);
+    expect([...positions].sort()).toEqual(positions);
+    for (let i = 1; i < positions.length; i++) expect(Number(positions[i]) - Number(positions[i - 1])).toBeGreaterThan(1);
+    await expect(store.readAll({ after: String(Number(positions[3]) + 1) as LogPosition })).rejects.toBeInstanceOf(InvalidPositionError);
+    expect(() => store.subscribeToAll({ after: `${positions[3]}1` as LogPosition })).toThrow(InvalidPositionError);
+    await store.close();
+  });
+
   it('lists categories and streams from the log alone, with ids that sort between a category and its dash', async () => {
     const store = await openSqliteEventStore({ dataDir: tempDir() });
     const ids = ['order-2', 'order', 'order+x', 'order.y', 'order-1', 'inventory-warehouse', 'order-1'];
-    const positions = new Map<string, number>();
+    const positions = new Map<string, LogPosition | null>();
     for (const id of ids) positions.set(id, (await store.append(id, [confirmed()])).position);
     expect(await store.listCategories()).toEqual([
       { category: 'inventory', streams: 1 },
@@ -220,12 +234,13 @@ describe('SQLite event store: the file, restarts and other processes', () => {
       { streamId: 'order-c', events: [e3], expectedRevision: 'no_stream' },
       { streamId: 'order-b', events: [e2], expectedRevision: 'any' },
     ]);
-    expect(again).toEqual([first[0], { nextExpectedRevision: 0, position: 3 }, first[1]]);
-    expect((await store.readAll()).map((e) => [e.eventId, e.streamId, e.revision, e.position])).toEqual([
-      [e1.eventId, 'order-a', 0, 1],
-      [e2.eventId, 'order-b', 0, 2],
-      [e3.eventId, 'order-c', 0, 3],
+    const log = await store.readAll();
+    expect(log.map((e) => [e.eventId, e.streamId, e.revision])).toEqual([
+      [e1.eventId, 'order-a', 0],
+      [e2.eventId, 'order-b', 0],
+      [e3.eventId, 'order-c', 0],
     ]);
+    expect(again).toEqual([first[0], { nextExpectedRevision: 0, position: log[2]!.position }, first[1]]);
     await store.close();
   });
 

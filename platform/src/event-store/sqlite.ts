@@ -2,12 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteConnection } from '../sqlite/connection';
-import type { EventMetadata, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import { ConflictError } from '../errors';
 import { decodeEvent, encodeBatch } from './codec';
 import { pagedSubscription, Wakeup, type Page, type PagedSubscription } from './paged-subscription';
 import {
+  InvalidPositionError,
   WrongExpectedRevisionError,
   type AppendResult,
   type CategoryInfo,
@@ -53,6 +54,21 @@ export interface SqliteEventStoreOptions {
   pollMs?: number;
 }
 
+/**
+ * The rowid as a cursor: scaled by 10 and written fixed-width, so positions sort as strings in
+ * log order and are never contiguous. A caller that computes a position (`p + 1`, `head - 49`)
+ * fails here as it would on EventStoreDB, where positions are byte offsets, not counters.
+ */
+const SCALE = 10;
+const WIDTH = 16;
+const positionOf = (rowid: number): LogPosition => String(rowid * SCALE).padStart(WIDTH, '0') as LogPosition;
+/** The rowid a cursor stands for, or undefined if no cursor of this store can look like that. */
+function rowidOf(position: unknown): number | undefined {
+  if (typeof position !== 'string' || position.length !== WIDTH || !/^\d+$/.test(position)) return undefined;
+  const n = Number(position);
+  return n > 0 && n % SCALE === 0 ? n / SCALE : undefined;
+}
+
 type Row = [position: number, streamId: string, revision: number, eventId: string, type: string, data: string, metadata: string];
 const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata';
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -63,7 +79,7 @@ class RevisionConflict {
 
 export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
   const pageSize = options.pageSize ?? 256;
-  mkdirSync(options.dataDir, { recursive: true });
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   // WAL with synchronous=NORMAL survives a process crash (an OS crash may lose the last commits).
   const connection = openSqliteConnection(join(options.dataDir, 'events.sqlite'), { busyTimeoutMs: 5_000 });
   const db = connection.db;
@@ -75,6 +91,17 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   );
   const streamRevision = db.prepare<[string], number | null>('SELECT max(revision) FROM events WHERE stream_id = ?').pluck();
   const headPosition = db.prepare<[], number | null>('SELECT max(position) FROM events').pluck();
+  const hasPosition = db.prepare<[number], number | undefined>('SELECT 1 FROM events WHERE position = ?').pluck();
+  /** The rowid of a position given to a read: it must be an event's, exactly as handed out. */
+  const eventRowid = (position: unknown): number => {
+    const rowid = rowidOf(position);
+    if (rowid === undefined || hasPosition.get(rowid) === undefined) throw new InvalidPositionError(position);
+    return rowid;
+  };
+  const head = (): LogPosition | null => {
+    const rowid = headPosition.get();
+    return rowid === null || rowid === undefined ? null : positionOf(rowid);
+  };
   const eventsById = db.prepare<[string], { stream_id: string; revision: number; position: number; event_id: string }>(
     'SELECT stream_id, revision, position, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))',
   );
@@ -129,7 +156,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     const out = new Array<RecordedEvent>(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      out[i] = decodeEvent(r[3], r[4], r[1], r[2], r[0], JSON.parse(r[5]), JSON.parse(r[6]) as EventMetadata);
+      out[i] = decodeEvent(r[3], r[4], r[1], r[2], positionOf(r[0]), JSON.parse(r[5]), JSON.parse(r[6]) as EventMetadata);
     }
     return out;
   };
@@ -148,12 +175,12 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
     if (!ok) throw new RevisionConflict(actual);
     const first = actual + 1;
-    let position = 0;
+    let rowid = 0;
     for (let i = 0; i < k; i++) {
       const r = rows[i]!;
-      position = Number(insertEvent.run(streamId, first + i, r.eventId, r.type, r.data, r.metadata).lastInsertRowid);
+      rowid = Number(insertEvent.run(streamId, first + i, r.eventId, r.type, r.data, r.metadata).lastInsertRowid);
     }
-    return { nextExpectedRevision: first + k - 1, position };
+    return { nextExpectedRevision: first + k - 1, position: positionOf(rowid) };
   };
   const writeBatch = db.transaction(applyBatch);
 
@@ -173,7 +200,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       if (f.stream_id !== streamId || f.revision !== head.revision + i) return 'partial';
     }
     const last = byId.get(eventIds[eventIds.length - 1]!)!;
-    return { first: head.revision, result: { nextExpectedRevision: last.revision, position: last.position } };
+    return { first: head.revision, result: { nextExpectedRevision: last.revision, position: positionOf(last.position) } };
   };
 
   type Prepared = { streamId: string; rows: { eventId: string; type: string; data: string; metadata: string }[]; expected: ExpectedRevision };
@@ -193,7 +220,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     const actual = streamRevision.get(streamId) ?? -1;
     const ok = expected === 'any' || (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
     if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
-    return { nextExpectedRevision: actual, position: headPosition.get() ?? -1 };
+    return { nextExpectedRevision: actual, position: head() };
   };
 
   /** After a write failed: a retry of an append already stored gets its result, else the typed error is thrown. */
@@ -290,13 +317,15 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     async readAll(opts: ReadAllOptions = {}) {
       const limit = opts.limit ?? -1;
       const from = opts.fromPosition;
-      const backwards = opts.direction === 'backwards';
-      if (backwards) {
-        const start = from === undefined || from === 'end' ? MAX : from === 'start' ? 0 : from;
+      if (opts.direction === 'backwards') {
+        const start = from === undefined || from === 'end' ? MAX : eventRowid(from);
         return decodeRows(logRead(true, opts.filter).all(...logParams(0, start, opts.filter, limit)) as Row[]);
       }
-      if (from === 'end') return [];
-      const start = from === undefined || from === 'start' ? 0 : from;
+      // Rowids are the adapter's own to count with; the cursors it hands out are not.
+      let start = 0;
+      if (opts.after !== undefined) start = eventRowid(opts.after) + 1;
+      else if (from === 'end') return [];
+      else if (from !== undefined && from !== 'start') start = eventRowid(from);
       return decodeRows(logRead(false, opts.filter).all(...logParams(start, MAX, opts.filter, limit)) as Row[]);
     },
 
@@ -306,16 +335,17 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       const readPage = (cursor: number): Page => {
         if (!filter) {
           const events = decodeRows(read.all(...logParams(cursor + 1, MAX, undefined, pageSize)) as Row[]);
-          return { events, cursor: events.length > 0 ? events[events.length - 1]!.position : cursor, atHead: events.length < pageSize };
+          return { events, cursor: events.length > 0 ? rowidOf(events[events.length - 1]!.position)! : cursor, atHead: events.length < pageSize };
         }
         // Bound the filtered scan by the head, so that once it is scanned the cursor can move
         // past events the filter skipped instead of scanning them again on every wake-up.
         const head = headPosition.get() ?? 0;
         const events = decodeRows(read.all(...logParams(cursor + 1, head, filter, pageSize)) as Row[]);
         const full = events.length === pageSize;
-        return { events, cursor: full ? events[events.length - 1]!.position : Math.max(cursor, head), atHead: !full };
+        return { events, cursor: full ? rowidOf(events[events.length - 1]!.position)! : Math.max(cursor, head), atHead: !full };
       };
-      return track((onClose) => pagedSubscription(readPage, opts.after ?? 0, wakeup, opts.onCaughtUp, onClose));
+      const after = opts.after === undefined ? 0 : eventRowid(opts.after);
+      return track((onClose) => pagedSubscription(readPage, after, wakeup, opts.onCaughtUp, onClose));
     },
 
     subscribeToStream(streamId, opts = {}) {
@@ -331,7 +361,20 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     },
 
     async headPosition() {
-      return headPosition.get() ?? -1;
+      return head();
+    },
+
+    async countEvents(filter) {
+      const types = filter?.eventTypes !== undefined;
+      const prefixes = filter?.streamPrefixes !== undefined;
+      const params: string[] = [];
+      if (types) params.push(JSON.stringify(filter.eventTypes));
+      if (prefixes) params.push(JSON.stringify(filter.streamPrefixes));
+      const sql =
+        'SELECT count(*) FROM events WHERE 1' +
+        (types ? ' AND type IN (SELECT value FROM json_each(?))' : '') +
+        (prefixes ? ' AND EXISTS (SELECT 1 FROM json_each(?) p WHERE substr(stream_id, 1, length(p.value)) = p.value)' : '');
+      return db.prepare<string[], number>(sql).pluck().get(...params)!;
     },
 
     async listCategories(): Promise<CategoryInfo[]> {
@@ -365,7 +408,7 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
           return false;
         }
         const last = lastOfStream.get(streamId)!;
-        streams.push({ streamId, category: categoryOf(streamId), revision: last.revision, lastPosition: last.position, updatedAt: last.updated_at });
+        streams.push({ streamId, category: categoryOf(streamId), revision: last.revision, lastPosition: positionOf(last.position), updatedAt: last.updated_at });
         return true;
       };
       if (category === undefined) {

@@ -17,10 +17,16 @@ export interface HttpAppOptions {
   helmet?: HelmetOptions;
   /** Extra readiness details for /healthz; a throw turns it into a 503. */
   health?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /**
+   * Who may read /metrics on this app: the handlers run before it (e.g. authenticate and
+   * requireRole('admin')); `false` serves no /metrics here (it has its own listener, see
+   * metrics-server.ts). Default: anyone, for an app that is not exposed.
+   */
+  metricsAccess?: RequestHandler[] | false;
 }
 
 /** SSE clients pass their token in the query string; it must not land in the logs. */
-const redactUrl = (url: string) => url.replace(/([?&]access_token=)[^&]*/gi, '$1[redacted]');
+const redactUrl = (url: string) => url.replace(/([?&](?:access_token|ticket)=)[^&]*/gi, '$1[redacted]');
 
 /** A caller-chosen correlation id is kept only if it is short and plain, so it is safe in logs and headers. */
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -52,7 +58,8 @@ function correlate(logger: Logger, metrics: Metrics): RequestHandler {
 
 /**
  * Bodies must be JSON: anything else with a body is refused with 415 rather than silently
- * ignored (express.json skips other types and the handler would see no body at all).
+ * ignored (express.json skips other types and the handler would see no body at all). JSON
+ * is UTF-8 (RFC 8259 section 8.1); body-parser would also decode UTF-16 and UTF-32.
  */
 const requireJson: RequestHandler = (req, _res, next) => {
   const length = req.headers['content-length'];
@@ -60,6 +67,24 @@ const requireJson: RequestHandler = (req, _res, next) => {
   if (hasBody && !req.is('application/json')) {
     throw new UnsupportedMediaTypeError('request bodies must be application/json');
   }
+  const charset = charsetOf(req.headers['content-type']);
+  if (hasBody && charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new UnsupportedMediaTypeError('JSON bodies must be UTF-8 (charset=utf-8 or none)');
+  }
+  next();
+};
+
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '');
+  return match ? match[1]!.toLowerCase() : undefined;
+}
+
+/**
+ * API answers carry tokens, orders, emails: no shared or browser cache may keep them. Routes
+ * that want caching (none today) set their own header after this; SSE sets its own too.
+ */
+const noStore: RequestHandler = (req, res, next) => {
+  if (req.path.startsWith('/api/') || req.path === '/api' || req.path === '/metrics') res.setHeader('Cache-Control', 'no-store');
   next();
 };
 
@@ -76,6 +101,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.disable('x-powered-by');
   app.use(correlate(logger, metrics));
   app.use(helmet(options.helmet));
+  app.use(noStore);
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -86,9 +112,11 @@ export function createHttpApp(options: HttpAppOptions): Express {
       res.status(503).json({ status: 'unavailable', service: name });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.contentType).send(await metrics.render());
-  });
+  if (options.metricsAccess !== false) {
+    app.get('/metrics', ...(options.metricsAccess ?? []), async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.render());
+    });
+  }
 
   app.use(requireJson);
   app.use(express.json({ limit: options.bodyLimit ?? '64kb', strict: true, type: 'application/json' }));

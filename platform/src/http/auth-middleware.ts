@@ -13,8 +13,8 @@ export interface AuthenticateOptions {
 
 const BEARER = /^Bearer ([A-Za-z0-9_\-.=]+)$/;
 
-/** Requires a valid token and sets `req.user`; anything else is a 401 problem. */
-export function authenticate(jwt: Pick<Jwt, 'verify'>, options: AuthenticateOptions = {}): RequestHandler {
+/** Requires a valid token and sets `req.user` (and `req.authExpiresAt`); anything else is a 401 problem. */
+export function authenticate(jwt: Pick<Jwt, 'verifyWithExpiry'>, options: AuthenticateOptions = {}): RequestHandler {
   return (req, _res, next) => {
     const header = req.headers.authorization;
     let token: string | undefined;
@@ -27,7 +27,9 @@ export function authenticate(jwt: Pick<Jwt, 'verify'>, options: AuthenticateOpti
       if (typeof q === 'string' && q.length > 0) token = q;
     }
     if (!token) throw new UnauthorizedError('authentication required');
-    req.user = jwt.verify(token);
+    const { user, expiresAt } = jwt.verifyWithExpiry(token);
+    req.user = user;
+    req.authExpiresAt = expiresAt;
     next();
   };
 }

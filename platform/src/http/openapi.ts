@@ -159,9 +159,12 @@ export const edgePaths: ZodOpenApiPathsObject = {
     get: {
       operationId: 'metrics',
       tags: ['operations'],
-      summary: 'Prometheus metrics',
-      security: [],
-      responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } } },
+      summary: 'Prometheus metrics (admin; open on METRICS_PORT instead when that is set)',
+      security: bearer,
+      responses: {
+        '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } },
+        ...problems(401, 403),
+      },
     },
   },
 };

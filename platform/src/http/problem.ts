@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { AppError, NotFoundError, ValidationError, type Issue } from '../errors';
+import { EventValidationError } from '../event-store/port';
 import { issuesOf } from './validate';
 
 /** An `application/problem+json` body (RFC 9457), with the field-level issues of a rejected input. */
@@ -34,6 +35,10 @@ export class BadRequestError extends AppError {
   readonly status = 400;
   readonly kind = 'bad-request';
 }
+export class ServiceBusyError extends AppError {
+  readonly status = 503;
+  readonly kind = 'busy';
+}
 
 const TITLES: Record<string, string> = {
   validation: 'Validation failed',
@@ -46,6 +51,8 @@ const TITLES: Record<string, string> = {
   'payload-too-large': 'Payload too large',
   'unsupported-media-type': 'Unsupported media type',
   'too-many-requests': 'Too many requests',
+  'bad-request': 'Bad request',
+  busy: 'Service busy',
   'wrong-expected-revision': 'Concurrent modification',
   internal: 'Internal server error',
 };
@@ -79,10 +86,38 @@ function fromBodyParser(err: unknown): AppError | undefined {
   }
 }
 
+/**
+ * Whatever else carries a 4xx status is the client's fault too: a path parameter that is not
+ * valid percent-encoding (`%ZZ`, the router's URIError), a gzip/deflate/brotli body that does
+ * not inflate (body-parser's zlib error). Their own messages quote internals, so the detail is ours.
+ */
+function fromClientStatus(err: unknown): AppError | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const status = 'status' in err ? err.status : 'statusCode' in err ? err.statusCode : undefined;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) return undefined;
+  if (err instanceof URIError) return new BadRequestError('a path parameter is not valid percent-encoding');
+  if ('code' in err && typeof err.code === 'string' && err.code.startsWith('Z_')) {
+    return new BadRequestError('the request body could not be decompressed');
+  }
+  return new ClientStatusError(status, STATUS_CODES[status] ?? 'the request was refused');
+}
+
+/** A client fault known only by its status code. */
+class ClientStatusError extends AppError {
+  readonly kind: string;
+  constructor(readonly status: number, message: string) {
+    super(message.toLowerCase());
+    this.kind = status === 400 ? 'bad-request' : (STATUS_CODES[status] ?? 'client-error').toLowerCase().replace(/[^a-z]+/g, '-');
+  }
+}
+
 function toAppError(err: unknown): AppError | undefined {
+  // An event the service built failed the stored schema: its issues name event fields, not
+  // the request's, so they stay in the log and the client gets a plain refusal.
+  if (err instanceof EventValidationError) return new ValidationError('the request cannot be recorded as given');
   if (err instanceof AppError) return err;
   if (err instanceof ZodError) return new ValidationError('the request is invalid', issuesOf(err));
-  return fromBodyParser(err);
+  return fromBodyParser(err) ?? fromClientStatus(err);
 }
 
 /**
@@ -100,7 +135,10 @@ export const problemHandler: ErrorRequestHandler = (err, req, res, next) => {
     const issues = Array.isArray(known.details.issues) ? (known.details.issues as Issue[]) : undefined;
     problem = problemOf(known.kind, known.status, known.message, issues);
     if (known.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-    req.log?.info({ problem: problem.type, status: problem.status, detail: problem.detail }, 'request refused');
+    if (known.status === 503) res.setHeader('Retry-After', '1');
+    // A client fault is logged as one line without a stack; the original reason is kept when it differs.
+    const reason = known === err ? undefined : err instanceof Error ? err.message : undefined;
+    req.log?.info({ problem: problem.type, status: problem.status, detail: problem.detail, ...(reason ? { reason } : {}) }, 'request refused');
   } else {
     problem = problemOf('internal', 500, 'an unexpected error occurred; the correlation id identifies it in the logs');
     (req.log ?? console).error({ err }, 'unhandled error');

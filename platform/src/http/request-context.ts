@@ -17,6 +17,8 @@ declare global {
       log: Logger;
       /** Set by `authenticate`. Read it through `userOf(req)`. */
       user?: AuthUser;
+      /** When the credential behind `user` expires (ms since the epoch); set with `user`. */
+      authExpiresAt?: number;
     }
   }
 }

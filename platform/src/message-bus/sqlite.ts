@@ -60,7 +60,7 @@ interface MessageRow {
 }
 
 export async function openSqliteMessageBus(options: SqliteMessageBusOptions): Promise<MessageBus> {
-  fs.mkdirSync(options.dataDir, { recursive: true });
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const connection = openSqliteConnection(path.join(options.dataDir, 'bus.sqlite'), {
     busyTimeoutMs: 10_000,
     ...(options.log ? { log: options.log } : {}),

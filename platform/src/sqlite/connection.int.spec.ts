@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadOrCreateJwtSecret } from '../auth/jwt';
+import { openAdapters } from '../adapters';
+import { loadConfig } from '../config';
 import { openSqliteConnection, type SqliteConnection } from './connection';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -138,5 +141,38 @@ describe('openSqliteConnection', () => {
     expect({ code, out: out.trim() }).toEqual({ code: 0, out: JSON.stringify({ kind: 'done', mode }) });
     const reopened = connect(file, false);
     expect(reopened.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(300);
+  });
+});
+
+describe('what an embedded install writes is owner-only', () => {
+  const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
+
+  it('creates the data dir 0700 and every SQLite file (with -wal and -shm) and the JWT secret 0600', async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'sqlite-perms-'));
+    dirs.push(parent);
+    const dataDir = path.join(parent, 'data');
+    const previous = process.umask(0o022); // the usual umask, under which mkdir gives 0755 and files 0644
+    try {
+      const adapters = await openAdapters(loadConfig({ DATA_DIR: dataDir }), 'perms-test');
+      loadOrCreateJwtSecret(dataDir, {});
+      const files = fs.readdirSync(dataDir).sort();
+      expect(files).toEqual(expect.arrayContaining(['events.sqlite', 'events.sqlite-wal', 'events.sqlite-shm', 'bus.sqlite', 'readmodels.sqlite', 'jwt-secret']));
+      expect(modeOf(dataDir).toString(8)).toBe('700');
+      expect(Object.fromEntries(files.map((f) => [f, modeOf(path.join(dataDir, f)).toString(8)]))).toEqual(Object.fromEntries(files.map((f) => [f, '600'])));
+      await adapters.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it('tightens the dir and files of an older install that were left 0755/0644', async () => {
+    const file = tempFile();
+    fs.chmodSync(path.dirname(file), 0o755);
+    fs.writeFileSync(file, '');
+    fs.chmodSync(file, 0o644);
+    const c = connect(file);
+    c.db.exec("INSERT INTO t (v) VALUES ('x')");
+    expect(modeOf(path.dirname(file)).toString(8)).toBe('700');
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) expect([f, modeOf(f).toString(8)]).toEqual([f, '600']);
   });
 });

@@ -11,6 +11,8 @@
  * committed transaction across a process crash (an OS crash may lose the last commits), and
  * the checkpoint still fsyncs what it copies before the WAL is reused.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpointer';
 
@@ -53,7 +55,36 @@ export function applySqlitePragmas(db: Database.Database, busyTimeoutMs: number)
   db.pragma('journal_size_limit = 67108864'); // 64 MiB
 }
 
+/**
+ * The data directory holds password hashes, orders and emails: owner-only (0700). One made
+ * here is created so; an existing one that we own and that is not a shared sticky directory
+ * (like /tmp) is tightened.
+ */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.statSync(dir);
+  const ours = typeof process.getuid !== 'function' || stat.uid === process.getuid();
+  if (ours && (stat.mode & 0o1000) === 0 && (stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}
+
+/**
+ * The database file is created 0600 before SQLite opens it: SQLite gives its -wal and -shm
+ * files the database file's mode. Files from an older install are tightened too.
+ */
+function ensurePrivateFiles(file: string): void {
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((fs.statSync(f).mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
 export function openSqliteConnection(file: string, options: SqliteConnectionOptions): SqliteConnection {
+  ensurePrivateDir(path.dirname(file));
+  ensurePrivateFiles(file);
   const db = new Database(file);
   applySqlitePragmas(db, options.busyTimeoutMs);
   if (options.checkpoint === false) {

@@ -1,5 +1,5 @@
 import { currentVersion, type DomainEvent } from '@saga/event-schemas/catalog';
-import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { deterministicId } from '@saga/platform/ids';
 
@@ -163,6 +163,9 @@ export function orderStory(o: OrderSpec, outcome: Outcome): StoryEvent[] {
   return out;
 }
 
+/** The n-th position of a made-up log: opaque, sparse and fixed-width like a real store's (they sort as strings). */
+export const positionAt = (n: number): LogPosition => String(n * 10).padStart(16, '0') as LogPosition;
+
 /** Gives a story revisions per stream and positions in the global log, as the store would. */
 export function record(story: StoryEvent[], options: { startPosition?: number; revisions?: Map<string, number> } = {}): RecordedEvent[] {
   const revisions = options.revisions ?? new Map<string, number>();
@@ -175,7 +178,7 @@ export function record(story: StoryEvent[], options: { startPosition?: number; r
       eventId: deterministicId(s.streamId, revision),
       streamId: s.streamId,
       revision,
-      position: position++,
+      position: positionAt(position++),
       metadata: { correlationId: s.correlationId, causationId: s.correlationId, schemaVersion: currentVersion(s.event.type), occurredAt: s.at },
     } as RecordedEvent;
   });

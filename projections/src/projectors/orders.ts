@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { PricedLineItem } from '@saga/event-schemas/ids';
 import type { EventType } from '@saga/event-schemas/catalog';
 import type { SagaStatus } from '@saga/event-schemas/saga';
@@ -14,7 +14,7 @@ import { appliedRevision, publicView, type PublicView, type ProjectedDoc, type P
 export type OrderStatus = 'pending' | 'confirmed' | 'rejected' | 'cancelled';
 
 export interface TimelineEntry {
-  position: number;
+  position: LogPosition;
   streamId: string;
   revision: number;
   type: string;
@@ -46,7 +46,7 @@ export interface OrderDoc extends ProjectedDoc {
   timeline: TimelineEntry[];
   createdAt: string;
   updatedAt: string;
-  lastPosition: number;
+  lastPosition: LogPosition | null;
 }
 
 const eventTypes = [
@@ -90,7 +90,7 @@ function emptyOrder(orderId: string, at: string): OrderDoc {
     timeline: [],
     createdAt: at,
     updatedAt: at,
-    lastPosition: -1,
+    lastPosition: null,
     _applied: [],
   };
 }
@@ -204,7 +204,8 @@ export const ordersProjection: Projection<OrderDoc> = {
         at,
       }),
       updatedAt: at > base.updatedAt ? at : base.updatedAt,
-      lastPosition: Math.max(base.lastPosition, event.position),
+      // Positions compare as strings in log order.
+      lastPosition: base.lastPosition !== null && base.lastPosition > event.position ? base.lastPosition : event.position,
     });
   },
 };

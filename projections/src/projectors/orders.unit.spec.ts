@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { orderStory, record, type OrderSpec } from './fixtures';
+import { orderStory, positionAt, record, type OrderSpec } from './fixtures';
 import { ordersProjection } from './orders';
 import { given } from './projection';
 
@@ -33,14 +33,14 @@ const placedOnly = {
   payment: { status: 'none', paymentId: null, captured: 0, refunded: 0, declineReason: null },
   email: { status: 'none', template: null, attempts: 0 },
   saga: { state: null, status: null, flags: [] },
-  timeline: [{ position: 1, streamId: 'order-o1', revision: 0, type: 'OrderPlaced', at: at(0) }],
+  timeline: [{ position: positionAt(1), streamId: 'order-o1', revision: 0, type: 'OrderPlaced', at: at(0) }],
   createdAt: at(0),
   updatedAt: at(0),
-  lastPosition: 1,
+  lastPosition: positionAt(1),
   _applied: [['order-o1', 0]],
 };
 
-// The happy path in log order: [type, stream, revision]; event n is at position n + 1, t0 + n ms.
+// The happy path in log order: [type, stream, revision]; event n is at positionAt(n + 1), t0 + n ms.
 const happyPath: [string, string, number][] = [
   ['OrderPlaced', 'order-o1', 0],
   ['SagaStarted', 'saga-o1', 0],
@@ -65,9 +65,9 @@ const confirmed = {
   payment: { status: 'captured', paymentId: 'pay-o1', captured: 2500, refunded: 0, declineReason: null },
   email: { status: 'sent', template: 'order-confirmed', attempts: 1 },
   saga: { state: 'completed', status: 'completed', flags: [] },
-  timeline: happyPath.map(([type, streamId, revision], n) => ({ position: n + 1, streamId, revision, type, at: at(n) })),
+  timeline: happyPath.map(([type, streamId, revision], n) => ({ position: positionAt(n + 1), streamId, revision, type, at: at(n) })),
   updatedAt: at(13),
-  lastPosition: 14,
+  lastPosition: positionAt(14),
   _applied: [
     ['email-o1', 0],
     ['inventory-warehouse', 1],

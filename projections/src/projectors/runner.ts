@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
 import type { Collection, Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
@@ -18,8 +18,8 @@ export interface ProjectionChange {
   projection: string;
   docs: Document[];
   events: RecordedEvent[];
-  /** Highest global position this projection has applied so far. */
-  position: number;
+  /** Highest global position this projection has applied so far (null: none yet). */
+  position: LogPosition | null;
 }
 
 export type ProjectorState = 'stopped' | 'running' | 'paused';
@@ -29,7 +29,7 @@ export interface ProjectorStatus {
   state: ProjectorState;
   groupId: string;
   topics: string[];
-  position: number;
+  position: LogPosition | null;
   eventsApplied: number;
   eventsSkipped: number;
   lastError: string | null;
@@ -71,7 +71,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   const listeners = new Set<(change: ProjectionChange) => void>();
   let consumer: Consumer | null = null;
   let state: ProjectorState = 'stopped';
-  let position = -1;
+  let position: LogPosition | null = null;
   let positionLoaded = false;
   let eventsApplied = 0;
   let eventsSkipped = 0;
@@ -97,7 +97,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
 
   async function apply(events: RecordedEvent[]): Promise<ProjectionChange | null> {
     if (!positionLoaded) {
-      position = Number((await store.getCheckpoint(checkpoint)) ?? -1);
+      position = ((await store.getCheckpoint(checkpoint)) ?? null) as LogPosition | null;
       positionLoaded = true;
     }
     const relevant = events.filter((e) => handles(projection, e));
@@ -114,14 +114,15 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       if (applyEvent(projection, set, event)) applied.push(event);
       else eventsSkipped++;
     }
+    // Positions are opaque but compare as strings in log order.
     let maxPosition = position;
-    for (const e of relevant) if (e.position > maxPosition) maxPosition = e.position;
+    for (const e of relevant) if (maxPosition === null || e.position > maxPosition) maxPosition = e.position;
     const ops: WriteOp[] = [...set.changed].map((id) => ({
       collection: projection.collection.name,
       op: 'upsert',
       doc: set.docs.get(id) as Document,
     }));
-    await store.write(ops, { [checkpoint]: String(maxPosition) });
+    await store.write(ops, { [checkpoint]: maxPosition! });
     position = maxPosition;
     eventsApplied += applied.length;
     if (ops.length === 0) return null;

@@ -14,6 +14,7 @@ import { openOrderQueries } from '../projectors/orders';
 import { groupIdOf, projectAll, type AnyProjection } from '../projectors/projection';
 import { allProjections } from '../projectors/registry';
 import { createProjectorRunner, replayTopicOf, type ProjectorRunner } from '../projectors/runner';
+import { eventTypes } from '@saga/event-schemas/catalog';
 import { rebuildProjection } from './rebuild';
 
 const t0 = Date.parse('2026-01-01T10:00:00.000Z');
@@ -137,6 +138,32 @@ describe('projectors and rebuild on the embedded stores', () => {
       const result = await rebuildProjection({ eventStore, documentStore, live: runner }, projection, { pageSize: 7, cacheSize: 1, flushEvery: 1 });
       expect(result.verification).toMatchObject({ differing: 0, caughtUp: true });
       expect(await allDocs(documentStore, projection), projection.name).toEqual(await groundTruth(eventStore, projection));
+    }
+  });
+
+  it('pages the log after each page\'s last position, and reports progress in events, total and ETA alike', async () => {
+    for (const projection of allProjections) {
+      const runner = runners.find((r) => r.projection === projection)!;
+      const reports: { eventsDone: number; total: number | null; position: string | null; etaSeconds: number | null; phase: string }[] = [];
+      const result = await rebuildProjection({ eventStore, documentStore, live: runner }, projection, { pageSize: 5, onProgress: (p) => reports.push(p) });
+      // Every event the rebuild folds is read exactly once, across many pages. (815 events
+      // in pages of 5 also end on a full page: the empty read after it must still flush.)
+      const handled = (await eventStore.readAll({ limit: 1_000_000 })).filter((e) => projection.eventTypes.includes(e.type as never));
+      const reads = projection.eventTypes.length * 2 < eventTypes.length ? handled.length : (await eventStore.readAll({ limit: 1_000_000 })).length;
+      expect(result.eventsDone, projection.name).toBe(reads);
+      expect(reads / 5).toBeGreaterThan(3);
+      expect(result.total, projection.name).toBe(reads);
+      expect(result.position).toBe((reads === handled.length ? handled : await eventStore.readAll({ limit: 1_000_000 })).at(-1)!.position);
+      expect(result.verification).toMatchObject({ differing: 0, caughtUp: true });
+      for (let i = 1; i < reports.length; i++) {
+        const [a, b] = [reports[i - 1]!, reports[i]!];
+        expect(b.eventsDone).toBeGreaterThanOrEqual(a.eventsDone);
+        if (a.position !== null) expect(b.position! >= a.position).toBe(true);
+        expect(b.total).toBeGreaterThanOrEqual(b.eventsDone);
+      }
+      // Half way, the ETA is what the events left take at the rate so far: a count, never a position.
+      expect(reports.some((r) => r.phase === 'building' && r.eventsDone > 0 && r.etaSeconds !== null)).toBe(true);
+      expect(reports.at(-1)).toMatchObject({ phase: 'done', etaSeconds: 0 });
     }
   });
 

@@ -1,5 +1,5 @@
 import { eventTypes } from '@saga/event-schemas/catalog';
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { applyEvent, checkpointOf, idsNeeded, type AnyProjection, type WorkingSet } from '../projectors/projection';
@@ -20,12 +20,16 @@ export interface RebuildProgress {
   phase: RebuildPhase;
   /** Events read from the log so far. */
   eventsDone: number;
-  /** Events in the log when the rebuild looked last (the global head position). */
-  total: number;
+  /**
+   * Events the rebuild reads, as counted when it started (and raised to `eventsDone` if
+   * appends outran that); null where the store cannot count. Progress and ETA go by events.
+   */
+  total: number | null;
   /** Events per second since the start. */
   rate: number;
   etaSeconds: number | null;
-  position: number;
+  /** Position of the last event read (an opaque cursor; null before the first). */
+  position: LogPosition | null;
   startedAt: string;
   finishedAt: string | null;
   verification: Verification | null;
@@ -115,14 +119,18 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   const { eventStore, documentStore } = deps;
   const shadowName = shadowNameOf(projection);
   const started = now();
+  // Filtering in the store pays off for a projection that needs few event types; for one
+  // that needs most, skipping the few others here is cheaper than the store's filter.
+  const filter = projection.eventTypes.length * 2 < eventTypes.length ? { eventTypes: [...projection.eventTypes] } : undefined;
   const progress: RebuildProgress = {
     projection: projection.name,
     phase: 'starting',
     eventsDone: 0,
-    total: Math.max(0, await eventStore.headPosition()),
+    // Counted like eventsDone: the events the drain reads, filtered or not.
+    total: eventStore.countEvents ? await eventStore.countEvents(filter) : null,
     rate: 0,
     etaSeconds: null,
-    position: -1,
+    position: null,
     startedAt: new Date(started).toISOString(),
     finishedAt: null,
     verification: null,
@@ -130,11 +138,11 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   };
   const report = () => {
     const seconds = Math.max((now() - started) / 1000, 1e-3);
-    progress.rate = Math.round(progress.eventsDone / seconds);
-    // Positions advance through the whole log, relevant events or not: the ETA goes by them.
-    const positionRate = Math.max(progress.position, 0) / seconds;
-    const left = Math.max(0, progress.total - progress.position);
-    progress.etaSeconds = progress.phase === 'done' ? 0 : positionRate > 0 ? Math.round(left / positionRate) : null;
+    const rate = progress.eventsDone / seconds;
+    progress.rate = Math.round(rate);
+    if (progress.total !== null && progress.total < progress.eventsDone) progress.total = progress.eventsDone;
+    const left = progress.total === null ? null : progress.total - progress.eventsDone;
+    progress.etaSeconds = progress.phase === 'done' ? 0 : left !== null && rate > 0 ? Math.round(left / rate) : null;
     options.onProgress?.({ ...progress });
   };
 
@@ -151,13 +159,10 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     const stored = new Set<string>();
     const pending = new Set<string>();
     let pendingEvents = 0;
-    // Filtering in the store pays off for a projection that needs few event types; for one
-    // that needs most, skipping the few others here is cheaper than the store's filter.
-    const filter = projection.eventTypes.length * 2 < eventTypes.length ? { eventTypes: [...projection.eventTypes] } : undefined;
 
     const flush = async () => {
       const ops: WriteOp[] = [...pending].map((id) => ({ collection: shadowName, op: 'upsert', doc: cache.get(id) as Document }));
-      await documentStore.write(ops, { [checkpointOf(shadowName)]: String(progress.position) });
+      await documentStore.write(ops, progress.position === null ? {} : { [checkpointOf(shadowName)]: progress.position });
       for (const id of pending) stored.add(id);
       pending.clear();
       pendingEvents = 0;
@@ -176,14 +181,16 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     const drain = async (): Promise<number> => {
       let read = 0;
       for (;;) {
-        const page: RecordedEvent[] = await eventStore.readAll({ fromPosition: progress.position + 1, limit: pageSize, ...(filter ? { filter } : {}) });
-        if (page.length === 0) return read;
+        // Each page starts after the last one read: a position is a cursor, never counted on.
+        const after = progress.position === null ? {} : { after: progress.position };
+        const page: RecordedEvent[] = await eventStore.readAll({ ...after, limit: pageSize, ...(filter ? { filter } : {}) });
+        // Not `return`: a log that ends on a full page still has its last pages to flush.
+        if (page.length === 0) break;
         await foldPage(page);
         read += page.length;
         progress.eventsDone += page.length;
         progress.position = page[page.length - 1]!.position;
         if (pendingEvents >= flushEvery) await flush();
-        if (progress.position > progress.total) progress.total = progress.position;
         report();
         if (page.length < pageSize) break;
       }
@@ -206,7 +213,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     await drain();
 
     progress.phase = 'catching-up';
-    progress.total = Math.max(progress.total, await eventStore.headPosition());
+    if (eventStore.countEvents) progress.total = Math.max(progress.eventsDone, await eventStore.countEvents(filter));
     report();
     // Catch up while live keeps going, until a pass finds little new; then hold live still for the last one.
     for (let pass = 0; pass < 10 && (await drain()) > pageSize / 10; pass++);
@@ -218,12 +225,11 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     // collection through the resumed projector, like any other new event.
     const head = await eventStore.headPosition();
     await drain();
-    progress.total = Math.max(progress.total, head);
 
     progress.phase = 'verifying';
     report();
     await documentStore.collection({ ...projection.collection, name: shadowName });
-    const caughtUp = progress.position >= (await lastRelevantPosition(eventStore, projection, head));
+    const caughtUp = await nothingRelevantUpTo(eventStore, projection, progress.position, head);
     const compared = options.compare === false
       ? { shadowCount: await shadow.count(), liveCount: await (await documentStore.collection(projection.collection)).count(), differing: -1 }
       : await compareCollections(documentStore, projection, shadowName, projection.collection.name);
@@ -234,8 +240,10 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     report();
     await documentStore.swapCollection(shadowName, projection.collection.name);
     const liveCheckpoint = checkpointOf(projection.collection.name);
-    const before = Number((await documentStore.getCheckpoint(liveCheckpoint)) ?? -1);
-    await documentStore.write([], { [liveCheckpoint]: String(Math.max(before, progress.position)) });
+    // The later of the two positions (they compare as strings in log order).
+    const before = (await documentStore.getCheckpoint(liveCheckpoint)) ?? null;
+    const latest = before !== null && (progress.position === null || before > progress.position) ? before : progress.position;
+    if (latest !== null) await documentStore.write([], { [liveCheckpoint]: latest });
     progress.phase = 'done';
     progress.finishedAt = new Date(now()).toISOString();
     report();
@@ -252,9 +260,12 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   }
 }
 
-/** The position of the last event in the log this projection handles (its own notion of "caught up"). */
-async function lastRelevantPosition(eventStore: EventStore, projection: AnyProjection, head: number): Promise<number> {
-  if (head < 0) return -1;
-  const [last] = await eventStore.readAll({ direction: 'backwards', fromPosition: head, limit: 1, filter: { eventTypes: [...projection.eventTypes] } });
-  return last?.position ?? -1;
+/**
+ * The projection's own notion of "caught up": no event it handles lies after `after` up to
+ * `head`. A forward filtered read, which EventStoreDB filters on the server.
+ */
+async function nothingRelevantUpTo(eventStore: EventStore, projection: AnyProjection, after: LogPosition | null, head: LogPosition | null): Promise<boolean> {
+  if (head === null) return true;
+  const [next] = await eventStore.readAll({ ...(after === null ? {} : { after }), limit: 1, filter: { eventTypes: [...projection.eventTypes] } });
+  return next === undefined || next.position > head;
 }

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@saga/event-schemas/envelope';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categories, categoryOf, eventTopic } from '@saga/event-schemas/streams';
 import type { EventStore, EventSubscription } from '@saga/platform/event-store/port';
 import type { MessageBus, OutgoingMessage, TopicMessages } from '@saga/platform/message-bus/port';
@@ -57,9 +57,8 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
     }).finally(() => (wakeFromBackoff = undefined));
 
   async function subscribe(): Promise<EventSubscription> {
-    const saved = await bus.readCheckpoint(checkpointName);
-    const after = saved === undefined ? undefined : Number(saved);
-    if (after !== undefined && !Number.isInteger(after)) throw new RangeError(`relay checkpoint ${checkpointName} is not a position: ${saved}`);
+    // The checkpoint is a position the store handed out, kept verbatim; the store refuses any other.
+    const after = (await bus.readCheckpoint(checkpointName)) as LogPosition | undefined;
     log('relay following the log', { name, after: after ?? null });
     return store.subscribeToAll(after === undefined ? {} : { after });
   }
@@ -79,7 +78,7 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
     }
     const batches: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     const position = batch[batch.length - 1]!.position;
-    await bus.publishMany(batches, { checkpoint: { name: checkpointName, value: String(position) } });
+    await bus.publishMany(batches, { checkpoint: { name: checkpointName, value: position } });
   }
 
   /** Retries until published or stopped: a relay that gave up would silently stall every consumer. */

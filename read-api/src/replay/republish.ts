@@ -1,4 +1,5 @@
-import type { EventStore } from '@saga/platform/event-store/port';
+import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
+import { positionParam, type EventStore } from '@saga/platform/event-store/port';
 import type { MessageBus } from '@saga/platform/message-bus/port';
 import { ValidationError } from '@saga/platform/errors';
 import { replayTopicOf } from '@saga/projections/projectors/runner';
@@ -10,39 +11,63 @@ import { replayTopicOf } from '@saga/projections/projectors/runner';
  * each stream's order, and every other group is untouched. (Resetting the group's offsets
  * instead would replay the whole retained topic, not a range, and needs the group stopped.)
  * A consumer opts in by adding `replayTopicOf(groupId)` to its topics; the projectors do.
+ *
+ * The range is given by positions the log handed out (opaque cursors), and read page after
+ * page from the last position of the one before; its size is counted in events.
  */
 export interface ReplayResult {
   groupId: string;
   topic: string;
-  fromPosition: number;
-  toPosition: number;
+  fromPosition: LogPosition;
+  toPosition: LogPosition;
   published: number;
 }
 
 export async function republishRange(
   deps: { eventStore: EventStore; bus: MessageBus },
-  request: { groupId: string; fromPosition: number; toPosition?: number },
+  request: { groupId: string; fromPosition: LogPosition; toPosition?: LogPosition },
   limits: { maxEvents: number; pageSize: number } = { maxEvents: 200_000, pageSize: 1000 },
 ): Promise<ReplayResult> {
-  const head = await deps.eventStore.headPosition();
-  const to = Math.min(request.toPosition ?? head, head);
-  if (to - request.fromPosition + 1 > limits.maxEvents) {
-    throw new ValidationError(`a replay covers at most ${limits.maxEvents} positions`, [
-      { path: ['toPosition'], message: `at most ${limits.maxEvents} positions after fromPosition` },
+  const { eventStore } = deps;
+  // Both ends must be events' positions: the store refuses any other as a 400 on that field.
+  await positionParam('fromPosition', eventStore.readAll({ fromPosition: request.fromPosition, limit: 1 }));
+  if (request.toPosition !== undefined) await positionParam('toPosition', eventStore.readAll({ fromPosition: request.toPosition, limit: 1 }));
+  // A valid fromPosition means the log is not empty, so it has a head.
+  const to = request.toPosition ?? (await eventStore.headPosition())!;
+
+  /** Each page of the range in log order: the first from `fromPosition`, the others after the last one read. */
+  const eachPage = async (visit: (page: RecordedEvent[]) => Promise<boolean>) => {
+    let after: LogPosition | undefined;
+    for (;;) {
+      const events = await eventStore.readAll(after === undefined ? { fromPosition: request.fromPosition, limit: limits.pageSize } : { after, limit: limits.pageSize });
+      // Positions compare as strings in log order.
+      const page = events.filter((e) => e.position <= to);
+      if (page.length === 0 || !(await visit(page)) || page.length < events.length || events.length < limits.pageSize) return;
+      after = page[page.length - 1]!.position;
+    }
+  };
+
+  // Counted before anything is published, so a range that is too long changes nothing.
+  let size = 0;
+  await eachPage(async (page) => {
+    size += page.length;
+    return size <= limits.maxEvents;
+  });
+  if (size > limits.maxEvents) {
+    throw new ValidationError(`a replay covers at most ${limits.maxEvents} events`, [
+      { path: ['toPosition'], message: `at most ${limits.maxEvents} events from fromPosition` },
     ]);
   }
+
   const topic = replayTopicOf(request.groupId);
-  let from = request.fromPosition;
   let published = 0;
-  while (from <= to) {
-    const page = (await deps.eventStore.readAll({ fromPosition: from, limit: limits.pageSize })).filter((e) => e.position <= to);
-    if (page.length === 0) break;
+  await eachPage(async (page) => {
     await deps.bus.publish(
       topic,
       page.map((e) => ({ key: e.streamId, value: JSON.stringify(e), headers: { replay: 'true' } })),
     );
     published += page.length;
-    from = page[page.length - 1]!.position + 1;
-  }
+    return true;
+  });
   return { groupId: request.groupId, topic, fromPosition: request.fromPosition, toPosition: to, published };
 }
