@@ -11,7 +11,9 @@ interface Run {
   stdout: string;
   stderr: string;
 }
-function saga(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** The admin token most commands run with (signing in each time would trip the login rate limits). */
+let adminToken = '';
+function saga(args: string[], env: Record<string, string> = { SAGA_TOKEN: adminToken }): Promise<Run> {
   return new Promise((done) => {
     const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'cli/saga.ts'), ...args], {
       cwd: root,
@@ -33,7 +35,8 @@ describe('the saga CLI', () => {
 
   beforeAll(async () => {
     system = await startSystem();
-    admin = ['--url', system.baseUrl, '--email', 'admin@example.com', '--password', 'admin-password'];
+    admin = ['--url', system.baseUrl];
+    adminToken = (await new Client(system.baseUrl).login('admin@example.com', 'admin-password')).token!;
     const alice = await new Client(system.baseUrl).login('alice@example.com', 'alice-password');
     const placed = await alice.request<{ orderId: string }>('POST', '/api/orders', {
       items: [{ sku: 'MUG-001', quantity: 1 }],
@@ -87,23 +90,26 @@ describe('the saga CLI', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ groupId: 'cli-test', topic: 'replay.cli-test', fromPosition: first, toPosition: third, published: 3 });
   });
 
-  it('uses a token from SAGA_TOKEN', async () => {
+  it('signs in with SAGA_TOKEN or --email/--password', async () => {
     const token = (await new Client(system.baseUrl).login('admin@example.com', 'admin-password')).token!;
     const run = await saga(['projections', '--url', system.baseUrl], { SAGA_TOKEN: token });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^orders\s+/m);
+    const signedIn = await saga(['projections', '--json', '--url', system.baseUrl, '--email', 'admin@example.com', '--password', 'admin-password'], {});
+    expect(signedIn.code, signedIn.stderr).toBe(0);
+    expect(JSON.parse(signedIn.stdout).items.map((p: { name: string }) => p.name)).toContain('orders');
   });
 
   it('says clearly what went wrong, with distinct exit codes', async () => {
-    const noAuth = await saga(['sagas', '--url', system.baseUrl]);
+    const noAuth = await saga(['sagas', '--url', system.baseUrl], {});
     expect(noAuth.code).toBe(2);
     expect(noAuth.stderr).toContain('sign in with --email and --password, or set SAGA_TOKEN');
 
-    const wrong = await saga(['sagas', '--url', system.baseUrl, '--email', 'admin@example.com', '--password', 'nope']);
+    const wrong = await saga(['sagas', '--url', system.baseUrl, '--email', 'admin@example.com', '--password', 'nope'], {});
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('401 Unauthorized: invalid email or password');
 
-    const customer = await saga(['sagas', '--url', system.baseUrl, '--email', 'alice@example.com', '--password', 'alice-password']);
+    const customer = await saga(['sagas', '--url', system.baseUrl, '--email', 'alice@example.com', '--password', 'alice-password'], {});
     expect(customer.code).toBe(1);
     expect(customer.stderr).toContain('403');
 
