@@ -100,7 +100,7 @@ interface Progress {
   projection: string;
   phase: string;
   eventsDone: number;
-  total: number;
+  total: number | null;
   error: string | null;
 }
 
@@ -192,12 +192,12 @@ async function run(argv: string[], out: Print): Promise<void> {
       const name = arg('projection');
       let progress = await http.request<Progress>('POST', `/api/projections/${encodeURIComponent(name)}/rebuild`);
       const bar = values.json || !process.stderr.isTTY ? undefined : new cliProgress.SingleBar({ format: `${name} {bar} {value}/{total} events {phase}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
-      bar?.start(Math.max(progress.total, 1), progress.eventsDone, { phase: progress.phase });
+      bar?.start(Math.max(progress.total ?? progress.eventsDone, 1), progress.eventsDone, { phase: progress.phase });
       while (progress.phase !== 'done' && progress.phase !== 'failed') {
         await sleep(200);
         const { items } = await http.request<{ items: { name: string; rebuild: Progress | null }[] }>('GET', '/api/projections');
         progress = items.find((p) => p.name === name)?.rebuild ?? progress;
-        bar?.setTotal(Math.max(progress.total, 1));
+        bar?.setTotal(Math.max(progress.total ?? progress.eventsDone, 1));
         bar?.update(progress.eventsDone, { phase: progress.phase });
       }
       bar?.stop();

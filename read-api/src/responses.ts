@@ -157,7 +157,7 @@ export const RebuildProgress = z
     projection: z.string(),
     phase: z.string(),
     eventsDone: z.int(),
-    total: z.int(),
+    total: nullable(z.int()).meta({ description: 'Events to read, as counted at the start; null where the store cannot count' }),
     rate: z.number(),
     etaSeconds: nullable(z.number()),
     position: nullable(logPosition),
