@@ -4,7 +4,8 @@
  * SIGINT/SIGTERM stop it cleanly: HTTP first, then consumers, then the stores, within
  * SHUTDOWN_BOUND_MS; past it the process exits 1 and says what was still stopping.
  */
-import { loadConfig } from '@saga/platform/config';
+import { DEMO_USERS } from '@saga/command-services/seed';
+import { loadConfig, type Config } from '@saga/platform/config';
 import { createLogger } from '@saga/platform/logging';
 import { openAdapters, type Adapters } from '@saga/platform/adapters';
 import { createContext, serviceNames, startService, type ServiceName, type Stoppable } from './services';
@@ -79,9 +80,25 @@ async function main(): Promise<void> {
   }
   if (stopping) return;
 
-  const where = services.includes('gateway') ? ` at http://localhost:${config.PORT}` : '';
   logger.info({ mode: config.mode, services, dataDir: config.mode === 'embedded' ? config.DATA_DIR : undefined }, 'started');
-  console.log(`order saga system (${config.mode}: ${services.join(', ')}) is running${where}; Ctrl-C stops it`);
+  console.log(banner(config, services));
+}
+
+/** What a person starting the system needs to know, once: where it answers and how to sign in. */
+function banner(config: Config, services: ServiceName[]): string {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const url = `http://${host}:${config.PORT}`;
+  const seeded = config.mode === 'embedded' && config.SEED_DEMO === 'true' && services.includes('gateway');
+  const lines = [
+    '',
+    `  order saga system is running (${config.mode} mode); Ctrl-C stops it`,
+    ...(services.includes('gateway') ? [`  url:       ${url}`, `  api:       ${url}/api/openapi.json`] : []),
+    ...(config.mode === 'embedded' ? [`  data dir:  ${config.DATA_DIR}`] : []),
+    `  services:  ${services.join(', ')}`,
+    ...(seeded ? ['  demo users:', ...DEMO_USERS.map((u) => `    ${(u.role ?? 'customer').padEnd(9)}${u.email} / ${u.password}`)] : []),
+    '',
+  ];
+  return lines.join('\n');
 }
 
 main().catch((error: unknown) => {

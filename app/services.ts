@@ -14,6 +14,7 @@ import { demoSeeding, type Config } from '@saga/platform/config';
 import { ConflictError } from '@saga/platform/errors';
 import { createJwt, loadOrCreateJwtSecret, type Jwt } from '@saga/platform/auth/jwt';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
+import { problemOnClientError } from '@saga/platform/http/client-error';
 import { authenticate, requireRole } from '@saga/platform/http/auth-middleware';
 import { startMetricsServer, type MetricsServer } from '@saga/platform/http/metrics-server';
 import type { Logger } from '@saga/platform/logging';
@@ -42,6 +43,7 @@ import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/p
 import { createRebuildService } from '@saga/projections/rebuild/service';
 import { createReadApi } from '@saga/read-api/read-api';
 import type { Adapters } from '@saga/platform/adapters';
+import { methodNotAllowedRoutes, openApiRoutes } from './openapi';
 
 export const serviceNames = ['gateway', 'relay', 'order', 'inventory', 'payment', 'email', 'saga', 'projector'] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -227,6 +229,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     helmet: gatewayHelmet,
   });
   app.use(compressed);
+  app.use(methodNotAllowedRoutes());
   app.use(
     createAuthRouter({
       users,
@@ -237,6 +240,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   );
   app.use(createCommandRouter({ jwt, orders: ctx.orders(), inventory, payments: gateway(config) }));
   app.use(sagaDefinitionRoutes({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS }));
+  app.use(openApiRoutes());
   app.use(
     await createReadApi({
       jwt,
@@ -251,6 +255,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   finishApp(app);
 
   const server: Server = app.listen(config.PORT, config.HOST);
+  problemOnClientError(server);
   await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', fail));
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;

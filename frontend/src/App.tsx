@@ -12,6 +12,7 @@ import { EventsPage } from './pages/EventsPage';
 import { ProjectionsPage } from './pages/ProjectionsPage';
 import { MailboxPage } from './pages/MailboxPage';
 import { AdminCatalogPage } from './pages/AdminCatalogPage';
+import { ApiReferencePage } from './pages/ApiReferencePage';
 
 export function App() {
   return (
@@ -42,6 +43,7 @@ const nav: NavItem[] = [
   { to: '/mailbox', label: 'Mailbox' },
   { to: '/projections', label: 'Projections', admin: true },
   { to: '/admin/catalog', label: 'Catalog admin', admin: true },
+  { to: '/api-reference', label: 'API' },
 ];
 
 /** The page for a path; `null` means not found. */
@@ -57,6 +59,7 @@ function route(path: string): ReactNode {
   if ((m = matchRoute('/projections', path))) return <ProjectionsPage />;
   if ((m = matchRoute('/mailbox', path))) return <MailboxPage />;
   if ((m = matchRoute('/admin/catalog', path))) return <AdminCatalogPage />;
+  if ((m = matchRoute('/api-reference', path))) return <ApiReferencePage />;
   return null;
 }
 

@@ -5,12 +5,14 @@ import type { AuthUser } from '@saga/platform/auth/jwt';
 import { NotFoundError, ValidationError } from '@saga/platform/errors';
 import { positionParam, type EventStore, type ReadAllOptions, type StreamInfo } from '@saga/platform/event-store/port';
 import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
+import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import type { MessageBus } from '@saga/platform/message-bus/port';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
 import { isAdmin, visibleOrder } from './access';
 import { LogQuery, ReplayRequest, StreamEventsQuery, StreamIdParams, StreamStateQuery, StreamsQuery } from './params';
 import { canFold, foldStream } from './replay/aggregates';
+import { LogPage, ReplayResult, StreamEvents, StreamList, StreamState } from './responses';
 import { jsonDiff } from './replay/json-diff';
 import { republishRange } from './replay/republish';
 
@@ -176,3 +178,60 @@ export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router
 
   return router;
 }
+
+const streamPath = { path: StreamIdParams };
+
+export const explorerPaths: Paths = {
+  '/api/streams': {
+    get: {
+      operationId: 'listStreams',
+      tags: ['explorer'],
+      summary: 'Event streams by category (admin)',
+      security: bearer,
+      requestParams: { query: StreamsQuery },
+      responses: { '200': json('Categories and a page of streams', StreamList), ...problems(401, 403) },
+    },
+  },
+  '/api/streams/{streamId}/events': {
+    get: {
+      operationId: 'getStreamEvents',
+      tags: ['explorer'],
+      summary: 'A stream’s events from a revision',
+      description: 'A customer may read the order, payment, email and saga streams of their own orders.',
+      security: bearer,
+      requestParams: { ...streamPath, query: StreamEventsQuery },
+      responses: { '200': json('A page of the stream', StreamEvents), ...problems(401, 404) },
+    },
+  },
+  '/api/streams/{streamId}/state': {
+    get: {
+      operationId: 'getStreamState',
+      tags: ['explorer'],
+      summary: 'Time travel: the aggregate’s state at a revision, and what that event changed',
+      security: bearer,
+      requestParams: { ...streamPath, query: StreamStateQuery },
+      responses: { '200': json('The state at the revision', StreamState), ...problems(401, 404) },
+    },
+  },
+  '/api/log': {
+    get: {
+      operationId: 'readLog',
+      tags: ['explorer'],
+      summary: 'The global log from a position (admin)',
+      security: bearer,
+      requestParams: { query: LogQuery },
+      responses: { '200': json('A page of the log', LogPage), ...problems(401, 403) },
+    },
+  },
+  '/api/replay': {
+    post: {
+      operationId: 'republishRange',
+      tags: ['explorer'],
+      summary: 'Re-publish a range of the global log to one consumer group (admin)',
+      description: 'The events go to the topic `replay.<groupId>`, which only that group reads.',
+      security: bearer,
+      requestBody: { required: true, content: { 'application/json': { schema: ReplayRequest } } },
+      responses: { '202': json('The range is published', ReplayResult), ...problems(401, 403, 413) },
+    },
+  },
+};

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import type { AuthUser } from '@saga/platform/auth/jwt';
 import { positionParam, type EventStore } from '@saga/platform/event-store/port';
 import { UnauthorizedError, ValidationError } from '@saga/platform/errors';
 import { userOf } from '@saga/platform/http/auth-middleware';
+import { json, problems, type Paths } from '@saga/platform/http/openapi';
 import { TooManyRequestsError } from '@saga/platform/http/problem';
 import { parseWith } from '@saga/platform/http/validate';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
@@ -341,3 +343,89 @@ function sseWriter(res: Response) {
     },
   };
 }
+
+/** One SSE event as a client's parser sees it: its name, its id (a global position) and its JSON `data`. */
+const sseEvent = (event: string, data: z.ZodType, withId: boolean) => {
+  const { $schema: _dialect, ...contentSchema } = z.toJSONSchema(data, { io: 'output' });
+  return z.object({
+    event: z.literal(event),
+    data: z.string().meta({ contentMediaType: 'application/json', contentSchema }),
+    ...(withId ? { id: z.string().regex(LAST_EVENT_ID) } : {}),
+    retry: z.int().optional(),
+  });
+};
+const position = z.string().regex(LAST_EVENT_ID);
+const cause = z.object({ type: z.string(), streamId: z.string(), revision: z.int() });
+const LiveEvent = z
+  .union([
+    sseEvent('ready', z.looseObject({ after: position.nullable() }), false),
+    sseEvent('log', z.object({ position, streamId: z.string(), revision: z.int(), type: z.string(), at: z.string() }), true),
+    sseEvent('stock', z.object({ position, skus: z.array(z.string()) }), true),
+    sseEvent(
+      'order',
+      z.object({ position, orderId: z.string(), cause, order: z.looseObject({ orderId: z.string(), status: z.string() }).nullable(), stale: z.boolean() }),
+      true,
+    ),
+    sseEvent(
+      'saga',
+      z.object({ position, orderId: z.string(), cause, saga: z.looseObject({ orderId: z.string(), state: z.string() }).nullable(), stale: z.boolean() }),
+      true,
+    ),
+    sseEvent(
+      'projection',
+      z.union([
+        z.looseObject({ kind: z.literal('rebuild'), projection: z.string(), phase: z.string() }),
+        z.object({ kind: z.literal('position'), name: z.string(), position }),
+      ]),
+      false,
+    ),
+  ])
+  .meta({ id: 'LiveEvent' });
+
+export const livePaths: Paths = {
+  '/api/live/ticket': {
+    post: {
+      operationId: 'liveTicket',
+      tags: ['live'],
+      summary: 'A one-use ticket to open the live stream with `?ticket=` (so no token goes in a URL)',
+      security: [{ bearerAuth: [] }],
+      responses: {
+        '201': json('The ticket', z.object({ ticket: z.string(), expiresAt: z.string().meta({ format: 'date-time' }) })),
+        ...problems(401, 429),
+      },
+    },
+  },
+  '/api/live': {
+    get: {
+      operationId: 'live',
+      tags: ['live'],
+      summary: 'Server-sent events: live order, saga, stock and (admin) log and projection updates',
+      description: [
+        'A `text/event-stream` that follows the global log. Each message’s `id` is the global position of the event behind it;',
+        'reconnecting with `Last-Event-ID` (or `?lastEventId=`) resumes right after it. Events (`data` is JSON):',
+        '',
+        '- `ready` `{ after }`: the stream is open, resuming after that position;',
+        '- `order` `{ position, orderId, cause, order, stale }`: the order read model once it reflects the event (own orders only);',
+        '- `saga` `{ position, orderId, cause, saga, stale }`: likewise the saga, for saga events;',
+        '- `stock` `{ position, skus }`: the products whose stock moved;',
+        '- `log` `{ position, streamId, revision, type, at }` (admin): every event of the log;',
+        '- `projection` `{ kind: "rebuild" | "position", ... }` (admin, no id): rebuild progress and projector positions.',
+        '',
+        'EventSource cannot send headers, so the token may come as `?access_token=` here (and only here).',
+      ].join('\n'),
+      security: [{ bearerAuth: [] }, { accessToken: [] }],
+      requestParams: {
+        query: LiveQuery,
+        header: z.object({ 'last-event-id': z.string().regex(LAST_EVENT_ID).optional().meta({ description: 'The last id received' }) }),
+      },
+      responses: {
+        '200': {
+          description: 'The event stream; it stays open (a `: ping` comment every 15 s) until the client closes it',
+          // As OpenAPI 3.2 reads an event stream: the schema describes each event (its `data` is JSON text).
+          content: { 'text/event-stream': { schema: LiveEvent } },
+        },
+        ...problems(401),
+      },
+    },
+  },
+};

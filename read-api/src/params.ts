@@ -10,9 +10,16 @@ import { OrderId } from '@saga/event-schemas/ids';
 const integer = (min: number, max: number) =>
   z
     .string()
-    .regex(/^-?\d{1,15}$/, { error: 'expected an integer' })
+    .regex(/^-?[0-9]{1,16}$/, { error: 'expected an integer' })
     .transform(Number)
-    .pipe(z.int().min(min).max(max));
+    .pipe(z.int().min(min).max(max))
+    // The document says what a client may send: an integer in range (query strings carry it as text).
+    .meta({
+      override: ({ jsonSchema }) => {
+        for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
+        Object.assign(jsonSchema, { type: 'integer', minimum: min, maximum: max });
+      },
+    });
 
 export const limitParam = (max: number) => integer(1, max).optional();
 export const positionParam = integer(0, Number.MAX_SAFE_INTEGER);

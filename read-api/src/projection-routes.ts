@@ -4,6 +4,7 @@ import type { DocumentStore } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { NotFoundError } from '@saga/platform/errors';
 import { requireRole } from '@saga/platform/http/auth-middleware';
+import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import type { MessageBus } from '@saga/platform/message-bus/port';
 import { checkpointOf, groupIdOf, type AnyProjection } from '@saga/projections/projectors/projection';
@@ -11,6 +12,7 @@ import type { ProjectorRunner } from '@saga/projections/projectors/runner';
 import type { RebuildProgress } from '@saga/projections/rebuild/rebuild';
 import type { RebuildService } from '@saga/projections/rebuild/service';
 import { EmptyQuery, ProjectionParams } from './params';
+import { ProjectionList, RebuildProgress as RebuildProgressSchema } from './responses';
 
 export interface ProjectionStatusDeps {
   projections: readonly AnyProjection[];
@@ -74,3 +76,28 @@ export function projectionRoutes(deps: ProjectionStatusDeps, auth: RequestHandle
   });
   return router;
 }
+
+export const projectionPaths: Paths = {
+  '/api/projections': {
+    get: {
+      operationId: 'listProjections',
+      tags: ['projections'],
+      summary: 'Every projection: position, lag, documents, rebuild progress (admin)',
+      security: bearer,
+      requestParams: { query: EmptyQuery },
+      responses: { '200': json('The projections', ProjectionList), ...problems(401, 403) },
+    },
+  },
+  '/api/projections/{name}/rebuild': {
+    post: {
+      operationId: 'rebuildProjection',
+      tags: ['projections'],
+      summary: 'Rebuild a projection from scratch (admin)',
+      description:
+        'Replays the log into a shadow collection; the live one keeps serving until the new one has caught up and is swapped in. Progress: `GET /api/projections` or the `projection` events of `GET /api/live`. A second start while one runs is a 409.',
+      security: bearer,
+      requestParams: { path: ProjectionParams },
+      responses: { '202': json('The rebuild has started', RebuildProgressSchema), ...problems(401, 403, 404, 409) },
+    },
+  },
+};

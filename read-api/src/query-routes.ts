@@ -1,4 +1,5 @@
 import { Router, type RequestHandler } from 'express';
+import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { NotFoundError, ValidationError } from '@saga/platform/errors';
@@ -10,6 +11,7 @@ import type { SagaQueries } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
 import { isAdmin, visibleOrder } from './access';
 import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
+import { MailboxPage, Order, OrderPage, ProductList, Saga, SagaInStatePage, SagaPage, SagaStats, Stats } from './responses';
 
 export interface ReadModelQueries {
   orders: OrderQueries;
@@ -118,3 +120,105 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
 
   return router;
 }
+
+const orderIdPath = { path: OrderIdParams };
+
+export const queryPaths: Paths = {
+  '/api/products': {
+    get: {
+      operationId: 'listProducts',
+      tags: ['catalog'],
+      summary: 'The catalog with live stock (public)',
+      security: [],
+      requestParams: { query: EmptyQuery },
+      responses: { '200': json('Every product', ProductList), ...problems() },
+    },
+  },
+  '/api/orders': {
+    get: {
+      operationId: 'listOrders',
+      tags: ['orders'],
+      summary: 'Orders, newest first: a customer’s own, or every order for an admin',
+      security: bearer,
+      requestParams: { query: OrdersQuery },
+      responses: { '200': json('A page of orders', OrderPage), ...problems(401) },
+    },
+  },
+  '/api/orders/{orderId}': {
+    get: {
+      operationId: 'getOrder',
+      tags: ['orders'],
+      summary: 'One order, as the read model has it',
+      description: 'Eventually consistent: right after `placeOrder` it may still be a 404 for a few milliseconds.',
+      security: bearer,
+      requestParams: { ...orderIdPath, query: EmptyQuery },
+      responses: {
+        '200': json('The order', Order, {
+          links: { CancelOrder: { operationId: 'cancelOrder', parameters: { orderId: '$response.body#/orderId' } } },
+        }),
+        ...problems(401, 404),
+      },
+    },
+  },
+  '/api/sagas': {
+    get: {
+      operationId: 'listSagas',
+      tags: ['sagas'],
+      summary: 'Saga instances, newest first (admin)',
+      security: bearer,
+      requestParams: { query: SagasQuery },
+      responses: { '200': json('A page of sagas', SagaPage), ...problems(401, 403) },
+    },
+  },
+  '/api/saga-stats': {
+    get: {
+      operationId: 'getSagaStats',
+      tags: ['sagas'],
+      summary: 'Exact per-state and per-transition counts over every saga (admin)',
+      description: '`version` is accepted for the saga-definition versions to come; today every saga runs one definition and it filters nothing.',
+      security: bearer,
+      requestParams: { query: SagaStatsQuery },
+      responses: { '200': json('The counts', SagaStats), ...problems(401, 403) },
+    },
+  },
+  '/api/saga-stats/states/{state}/instances': {
+    get: {
+      operationId: 'listSagasInState',
+      tags: ['sagas'],
+      summary: 'The sagas now in one state, most recently entered first (admin)',
+      security: bearer,
+      requestParams: { path: SagaStateParams, query: SagaStateInstancesQuery },
+      responses: { '200': json('A page of sagas in that state', SagaInStatePage), ...problems(401, 403) },
+    },
+  },
+  '/api/sagas/{orderId}': {
+    get: {
+      operationId: 'getSaga',
+      tags: ['sagas'],
+      summary: 'The saga of one order: state, path, step timings',
+      security: bearer,
+      requestParams: { ...orderIdPath, query: EmptyQuery },
+      responses: { '200': json('The saga', Saga), ...problems(401, 404) },
+    },
+  },
+  '/api/stats': {
+    get: {
+      operationId: 'getStats',
+      tags: ['sagas'],
+      summary: 'System-wide figures (admin)',
+      security: bearer,
+      requestParams: { query: EmptyQuery },
+      responses: { '200': json('Orders by status, money, saga outcomes', Stats), ...problems(401, 403) },
+    },
+  },
+  '/api/mailbox': {
+    get: {
+      operationId: 'listMail',
+      tags: ['orders'],
+      summary: 'Emails sent (the embedded mailbox): a customer’s own, or all for an admin',
+      security: bearer,
+      requestParams: { query: MailboxQuery },
+      responses: { '200': json('A page of emails', MailboxPage), ...problems(401) },
+    },
+  },
+};

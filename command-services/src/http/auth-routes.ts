@@ -1,8 +1,10 @@
 import { Router, type Request } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import { z } from 'zod';
 import type { AuthUser, Jwt } from '@saga/platform/auth/jwt';
 import { UnauthorizedError } from '@saga/platform/errors';
 import { TooManyRequestsError } from '@saga/platform/http/problem';
+import { json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import { LoginRequest, RegisterRequest, type UserStore } from '../users/user-store';
 
@@ -78,3 +80,34 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
   return router;
 }
+
+const Session = z
+  .object({
+    token: z.string().meta({ description: 'A JWT for `Authorization: Bearer <token>`' }),
+    user: z.object({ id: z.string(), email: z.string(), role: z.enum(['customer', 'admin', 'service']) }),
+  })
+  .meta({ id: 'Session' });
+
+export const authPaths: Paths = {
+  '/api/auth/register': {
+    post: {
+      operationId: 'register',
+      tags: ['auth'],
+      summary: 'Create a customer account and sign in',
+      security: [],
+      requestBody: { required: true, content: { 'application/json': { schema: RegisterRequest } } },
+      responses: { '201': json('The account exists; here is its token', Session), ...problems(409, 413, 429) },
+    },
+  },
+  '/api/auth/login': {
+    post: {
+      operationId: 'login',
+      tags: ['auth'],
+      summary: 'Sign in',
+      description: 'Wrong credentials are a 401 that says nothing about which part was wrong. Ten failures a minute per client IP, then 429.',
+      security: [],
+      requestBody: { required: true, content: { 'application/json': { schema: LoginRequest } } },
+      responses: { '200': json('Signed in', Session), ...problems(401, 413, 429) },
+    },
+  },
+};

@@ -7,6 +7,7 @@ import type { Jwt } from '@saga/platform/auth/jwt';
 import { ForbiddenError, NotFoundError, ValidationError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
 import { authenticate, requireRole, userOf } from '@saga/platform/http/auth-middleware';
+import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import type { OrderHandlers } from '../order/handlers';
 import { InvalidCardError, type PaymentGateway } from '../payment/gateway';
@@ -112,3 +113,78 @@ export function createCommandRouter(deps: CommandRouterDeps): Router {
 
   return router;
 }
+
+const OrderAccepted = z.object({ orderId: z.string() }).meta({ id: 'OrderAccepted' });
+
+/** The command routes in the OpenAPI document, from the schemas the routes parse with. */
+export const commandPaths: Paths = {
+  '/api/orders': {
+    post: {
+      operationId: 'placeOrder',
+      tags: ['orders'],
+      summary: 'Place an order',
+      description:
+        'Appends OrderPlaced and answers at once; the saga (stock, payment, confirmation, email) runs asynchronously and shows in `GET /api/orders/{orderId}` and the live stream. ' +
+        'A retry with the same `Idempotency-Key` (or the same client-chosen `orderId`) is a no-op that answers the first result. ' +
+        'Test cards: 4242424242424242 approves, 4000000000000002 declines, 4000000000009995 has insufficient funds.',
+      security: bearer,
+      requestParams: { header: z.object({ 'idempotency-key': IdempotencyKey }) },
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: PlaceOrderRequest,
+            examples: { approved: { value: { items: [{ sku: 'MUG-001', quantity: 1 }], payment: { card: '4242424242424242' } } } },
+          },
+        },
+      },
+      responses: {
+        '202': json('The order is placed; its saga has started', OrderAccepted, {
+          headers: z.object({ location: z.string().meta({ description: '`/api/orders/{orderId}`' }) }),
+          links: {
+            GetOrder: { operationId: 'getOrder', parameters: { orderId: '$response.body#/orderId' }, description: 'The placed order' },
+            GetSaga: { operationId: 'getSaga', parameters: { orderId: '$response.body#/orderId' }, description: 'Its saga' },
+            CancelOrder: { operationId: 'cancelOrder', parameters: { orderId: '$response.body#/orderId' }, description: 'Cancel it' },
+          },
+        }),
+        ...problems(401, 403, 404, 409, 413),
+      },
+    },
+  },
+  '/api/orders/{orderId}/cancel': {
+    post: {
+      operationId: 'cancelOrder',
+      tags: ['orders'],
+      summary: 'Request the cancellation of an order',
+      description: 'The saga undoes the completed steps in reverse (refund, release stock), cancels and emails. Another customer’s order is a 404.',
+      security: bearer,
+      requestParams: { path: OrderIdParam },
+      requestBody: { required: false, content: { 'application/json': { schema: CancelOrderRequest } } },
+      responses: { '202': json('Cancellation requested', OrderAccepted), ...problems(401, 403, 404, 409, 413) },
+    },
+  },
+  '/api/admin/products': {
+    post: {
+      operationId: 'addProduct',
+      tags: ['catalog'],
+      summary: 'Add a product to the catalog (admin)',
+      security: bearer,
+      requestBody: { required: true, content: { 'application/json': { schema: AddProductRequest } } },
+      responses: {
+        '201': json('The product is added', z.object({ sku: z.string() }), { headers: z.object({ location: z.string() }) }),
+        ...problems(401, 403, 409, 413),
+      },
+    },
+  },
+  '/api/admin/products/{sku}/restock': {
+    post: {
+      operationId: 'restockProduct',
+      tags: ['catalog'],
+      summary: 'Add stock to a product (admin)',
+      security: bearer,
+      requestParams: { path: SkuParam },
+      requestBody: { required: true, content: { 'application/json': { schema: RestockRequest, examples: { ten: { value: { quantity: 10 } } } } } },
+      responses: { '202': json('Stock added', z.object({ sku: z.string(), quantity: z.int() })), ...problems(401, 403, 404, 409, 413) },
+    },
+  },
+};
