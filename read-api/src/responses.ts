@@ -139,8 +139,10 @@ export const StreamList = z.object({
 export const StreamEvents = z.object({
   streamId: z.string(),
   revision: z.int().meta({ description: 'The stream’s last revision' }),
+  direction: z.enum(['forwards', 'backwards']),
   events: z.array(RecordedEvent),
-  next: nullable(z.int()).meta({ description: 'Pass as `from` for the next page' }),
+  next: nullable(z.int()).meta({ description: 'Pass as `from` (same direction) for the next page; null at that end' }),
+  previous: nullable(z.int()).meta({ description: 'Pass as `from` with the other direction to turn back; null at that end' }),
 });
 
 export const StreamState = z.object({
