@@ -1,8 +1,10 @@
 /**
  * The message bus, with Kafka's semantics: topics split into partitions, a message's key
  * picks its partition (so one key's messages stay in order), consumer groups commit
- * offsets after their handler succeeds (at-least-once), a message that keeps failing goes
- * to `<topic>.dlq` with its error after bounded retries, and never blocks its partition.
+ * offsets after their handler succeeds (at-least-once), a message that keeps failing on its
+ * own content goes to `<topic>.dlq` with its error after bounded retries, and never blocks its
+ * partition. An outage (`isTransientError` in `transient.ts`: a database, store or broker
+ * away) is not the message's fault: it is retried without limit and dead-letters nothing.
  */
 export interface OutgoingMessage {
   key: string;
@@ -28,7 +30,8 @@ export interface TopicMessages {
 
 export interface TopicSpec {
   name: string;
-  partitions: number;
+  /** Default: the bus's configured partition count (`BUS_PARTITIONS`), so every service agrees. */
+  partitions?: number;
 }
 
 /**
@@ -41,7 +44,7 @@ export interface PublishCheckpoint {
 }
 
 export interface RetryPolicy {
-  /** Attempts per message before it is dead-lettered (first try included). Default 5. */
+  /** Attempts per message failing on its content before it is dead-lettered (first try included). Default 5. Outages do not count. */
   maxAttempts: number;
   /** Backoff before retry n is min(initialMs * 2^(n-1), maxMs). */
   initialBackoffMs: number;
