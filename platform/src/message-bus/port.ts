@@ -98,3 +98,17 @@ export interface MessageBus {
   lag(groupId: string): Promise<PartitionLag[]>;
   close(): Promise<void>;
 }
+
+/**
+ * A publish with a checkpoint was refused because a newer instance of this publisher (same
+ * transactional id) took over. Not an outage: the publisher must step down, not retry.
+ */
+export class PublisherFencedError extends Error {
+  constructor(
+    readonly publisherId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`publisher ${publisherId} was fenced by a newer instance; stepping down`, options);
+    this.name = 'PublisherFencedError';
+  }
+}
