@@ -128,8 +128,8 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
   async readCheckpoint(name: string): Promise<string | undefined> {
     const cached = this.checkpoints.get(name);
     if (cached !== undefined) return cached;
-    // InitProducerId first: it aborts our crashed predecessor's open transaction, which would
-    // otherwise hold a read-committed read until the coordinator times it out (K5).
+    // InitProducerId first: it settles our crashed predecessor's transaction, so a commit it had
+    // already prepared cannot land after this read (K5).
     await this.publisher.ready();
     const value = await readCheckpointTopic(this.kafka, this.admin, this.options.clientId, name);
     if (value !== undefined) this.checkpoints.set(name, value);

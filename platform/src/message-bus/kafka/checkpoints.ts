@@ -11,10 +11,12 @@ export const checkpointsTopic = 'saga.checkpoints';
 type Admin = ReturnType<Kafka['admin']>;
 
 /**
- * Reads the checkpoint topic read-committed up to the end it had when asked and returns the
- * name's last value. The caller has already initialised its transactional producer, which
- * aborted its own crashed predecessor's open transaction (K5); another publisher's open
- * transaction holds the read at most until it commits or times out.
+ * Reads the checkpoint topic read-committed up to its end when asked and returns the name's
+ * last value. The end is the last stable offset (kafkajs's ListOffsets defaults to
+ * READ_COMMITTED), so another publisher's open transaction never holds the read. The caller
+ * has first initialised its own transactional producer: that settles its crashed predecessor's
+ * transaction (aborts it, or completes a commit already prepared), so the value read cannot
+ * move on afterwards and make the restarted publisher send a batch again.
  */
 export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: string, name: string, timeoutMs = 30_000): Promise<string | undefined> {
   const ends = await admin.fetchTopicOffsets(checkpointsTopic);

@@ -15,7 +15,7 @@ import { TransientError } from '../transient';
 /** Sends are cut to at most this many bytes, so no partition's record batch nears the broker's `message.max.bytes` (1 MB) (K11). */
 export const MAX_SEND_BYTES = 512 * 1024;
 
-/** How long an open transaction may live before the coordinator aborts it: a crashed publisher blocks readers at most this long (K5). */
+/** How long an open transaction may live before the coordinator aborts it: a crashed publisher holds back read_committed consumers (the LSO) at most this long (K5). */
 export const TRANSACTION_TIMEOUT_MS = 10_000;
 
 /** A second fence this soon after the last one means another live instance holds the transactional id. */
