@@ -3,6 +3,7 @@
  * its absence the embedded one. Nothing above this file knows which it holds.
  */
 import { mkdirSync } from 'node:fs';
+import { categories, commandTopics, eventTopic } from '@saga/event-schemas/streams';
 import type { Config } from './config';
 import type { EventStore } from './event-store/port';
 import type { MessageBus } from './message-bus/port';
@@ -26,11 +27,15 @@ export async function openAdapters(config: Config, clientId: string): Promise<Ad
     ? await (await import('./message-bus/kafka')).openKafkaMessageBus({
         brokers: config.KAFKA_BROKERS.split(',').map((b) => b.trim()),
         clientId,
+        defaultPartitions: config.BUS_PARTITIONS,
       })
     : await (await import('./message-bus/sqlite')).openSqliteMessageBus({
         dataDir: config.DATA_DIR,
         defaultPartitions: config.BUS_PARTITIONS,
       });
+  // Every topic the system knows, created here, by whichever service opens first and before any
+  // consumer starts, all with BUS_PARTITIONS: a partition count never depends on start order (K7).
+  await bus.createTopics([...categories.map(eventTopic), ...Object.values(commandTopics)].map((name) => ({ name })));
   const docs = config.MONGODB_URL
     ? await (await import('./document-store/mongo')).openMongoDocumentStore({
         url: config.MONGODB_URL,

@@ -190,6 +190,120 @@ export function messageBusContract(name: string, open: () => Promise<MessageBus>
       await until(async () => (await bus.lag(groupId))[0]?.committed === 3, 'commit past the poison message');
     });
 
+    it('waits out an outage without dead-lettering, and dead-letters only the message that fails on its content', async () => {
+      const topic = unique('outage');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      await bus.publish(topic, [
+        { key: 'k', value: '"needs-db"' },
+        { key: 'k', value: '"poison"' },
+        { key: 'k', value: '"ok"' },
+      ]);
+      // The database is away for 1.5 s: far more attempts than maxAttempts (3) fit in that.
+      const outageEnds = Date.now() + 1_500;
+      const handled: string[] = [];
+      let outageAttempts = 0;
+      const committedDuringOutage: number[] = [];
+      await consume({
+        groupId,
+        topics: [topic],
+        retry: fastRetry,
+        handler: async (m) => {
+          const value = JSON.parse(m.value) as string;
+          if (value === 'needs-db' && Date.now() < outageEnds) {
+            outageAttempts++;
+            if (outageAttempts === 5) committedDuringOutage.push(...(await bus.lag(groupId)).map((l) => l.committed));
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:27017'), { name: 'MongoServerSelectionError' });
+          }
+          if (value === 'poison') throw new SyntaxError('Unexpected token in JSON');
+          handled.push(value);
+        },
+      });
+      await until(() => handled.length === 2, 'the message after the outage and the one after the poison one');
+      expect(handled).toEqual(['needs-db', 'ok']);
+      expect(outageAttempts).toBeGreaterThan(fastRetry.maxAttempts);
+      // Nothing was committed past the message while its outage lasted.
+      expect(committedDuringOutage.every((c) => c === 0)).toBe(true);
+      await until(async () => (await bus.lag(groupId))[0]?.committed === 3, 'commit of all three');
+
+      const dlq = await collect(unique('dlq-reader'), deadLetterTopic(topic), 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(dlq.received.map((m) => [m.value, m.headers['dlq-original-offset'], m.headers['dlq-error']])).toEqual([
+        ['"poison"', '1', 'SyntaxError: Unexpected token in JSON'],
+      ]);
+    });
+
+    it('retries a batch through an outage as a batch, then commits it once', async () => {
+      const topic = unique('batch-outage');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      await bus.publish(topic, numbered(['k'], 12));
+      let failuresLeft = 8;
+      const batches: number[][] = [];
+      await consume({
+        groupId,
+        topics: [topic],
+        retry: fastRetry,
+        maxBatchSize: 100,
+        batchHandler: async (ms) => {
+          if (failuresLeft-- > 0) throw Object.assign(new Error('server unavailable'), { name: 'UnavailableError', type: 'unavailable' });
+          batches.push(ms.map((m) => m.offset));
+        },
+      });
+      await until(async () => (await bus.lag(groupId))[0]?.committed === 12, 'commit of the batch');
+      // One batch, handled once: an outage neither splits it into single messages nor dead-letters any.
+      expect(batches).toEqual([Array.from({ length: 12 }, (_, i) => i)]);
+    });
+
+    it('reaches lag 0 on a topic written in transactions (with a checkpoint)', async () => {
+      const topic = unique('txn-lag');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 2 }]);
+      const checkpoint = unique('cp');
+      for (let round = 0; round < 3; round++) {
+        await bus.publish(topic, numbered(['alpha', 'beta', 'gamma', 'delta'], 2), { checkpoint: { name: checkpoint, value: String(round) } });
+      }
+      await collect(groupId, topic, 24);
+      await until(async () => {
+        const lag = await bus.lag(groupId);
+        return lag.length === 2 && lag.every((l) => l.lag === 0 && l.committed === l.end);
+      }, 'lag 0 on both partitions');
+    });
+
+    it('splits a group between two members and hands a stopped member\'s partitions to the other', async () => {
+      const topic = unique('split');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 4 }]);
+      const other = await open();
+      try {
+        const mine: BusMessage[] = [];
+        const theirs: BusMessage[] = [];
+        await consume({ groupId, topics: [topic], handler: async (m) => void mine.push(m) });
+        const second = await other.consume({ groupId, topics: [topic], handler: async (m) => void theirs.push(m) });
+        const keys = Array.from({ length: 16 }, (_, i) => `k${i}`);
+        // Publish rounds until the group has settled on both members (a rebalance takes a heartbeat or two).
+        for (let round = 0; !(mine.length > 0 && theirs.length > 0 && (await settled())); round++) {
+          if (round > 100) throw new Error('the group never split between the two members');
+          await bus.publish(topic, keys.map((key) => ({ key, value: JSON.stringify({ key, round }) })));
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        async function settled() {
+          const lag = await bus.lag(groupId);
+          return lag.length === 4 && lag.every((l) => l.lag === 0);
+        }
+        const lastRound = new Set([...mine, ...theirs].map((m) => m.partition));
+        expect(lastRound.size).toBe(4);
+
+        await second.stop();
+        mine.length = 0;
+        await bus.publish(topic, keys.map((key) => ({ key, value: JSON.stringify({ key, round: 'after' }) })));
+        await until(() => new Set(mine.filter((m) => m.value.includes('"after"')).map((m) => m.key)).size === keys.length, 'the remaining member to take every partition');
+        expect(new Set(mine.map((m) => m.partition)).size).toBe(4);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('replays from the earliest offset, or skips to the latest, after resetOffsets', async () => {
       const topic = unique('replay');
       const groupId = unique('g');

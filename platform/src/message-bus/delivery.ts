@@ -1,6 +1,7 @@
-import type { BusMessage, OutgoingMessage, RetryPolicy } from './port';
+import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy } from './port';
+import { isTransientError } from './transient';
 
-/** Shared by both adapters: how a failing message is retried, then dead-lettered. */
+/** Shared by both adapters: how a message failing on its content is retried, then dead-lettered. */
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 5_000 };
 
 export function resolveRetryPolicy(partial: Partial<RetryPolicy> | undefined): RetryPolicy {
@@ -89,4 +90,109 @@ export function validateConsumerOptions(options: { handler?: unknown; batchHandl
   if (!options.groupId) throw new RangeError('consumer groupId is required');
   if (options.topics.length === 0) throw new RangeError('consumer needs at least one topic');
   if (Boolean(options.handler) === Boolean(options.batchHandler)) throw new RangeError('consumer needs exactly one of handler or batchHandler');
+}
+
+/** What the delivery loop needs from the bus for one partition's run of messages. */
+export interface DeliveryTarget {
+  policy: RetryPolicy;
+  /** Fired when the partition is being left (stop, revoke, lost): cuts backoffs short. */
+  leave: Interrupt;
+  /** True once the loop must stop between messages. */
+  leaving(): boolean;
+  /** Proves the member alive; called after every handled message and during long waits (Kafka). */
+  heartbeat?: () => Promise<void>;
+  /**
+   * Produces the dead letter (and commits past it where the bus can do both at once).
+   * False when the partition was lost meanwhile: the loop stops, the new owner redelivers.
+   */
+  deadLetter(message: BusMessage, dead: OutgoingMessage): Promise<boolean> | boolean;
+  /** Told about an outage being waited out (rate-limited by the backoff). */
+  onOutage?: (error: unknown, retry: number) => void;
+}
+
+/** Longest stretch a backoff sleeps between heartbeats. */
+const HEARTBEAT_SLICE_MS = 1_000;
+
+/**
+ * Delivers one partition's messages in order: as a batch first (if a batch handler), then one
+ * by one. An outage (`isTransientError`) is retried without limit, with capped backoff and
+ * heartbeats, and never dead-letters; a failure of the message itself is retried up to
+ * `maxAttempts`, then the message is dead-lettered and the partition moves on.
+ * Returns the offset after the last message handled or dead-lettered, or undefined if none.
+ */
+export async function deliverWithRetry(
+  messages: BusMessage[],
+  handlers: Pick<ConsumerOptions, 'handler' | 'batchHandler'>,
+  target: DeliveryTarget,
+): Promise<number | undefined> {
+  const { batchHandler, handler } = handlers;
+  if (batchHandler) {
+    for (let outage = 1; ; outage++) {
+      try {
+        await batchHandler(messages);
+        if (target.heartbeat) await target.heartbeat();
+        return messages[messages.length - 1]!.offset + 1;
+      } catch (error) {
+        // An outage: the same batch again later. Anything else: find the culprit one by one below.
+        if (!isTransientError(error)) break;
+        target.onOutage?.(error, outage);
+        if (!(await pause(backoffMs(outage, target.policy), target))) return undefined;
+      }
+    }
+  }
+  const one = handler ?? ((m: BusMessage) => batchHandler!([m]));
+  let next: number | undefined;
+  for (const message of messages) {
+    if (target.leaving()) break;
+    if (!(await handleOne(message, one, target))) break;
+    next = message.offset + 1;
+    if (target.heartbeat) await target.heartbeat();
+  }
+  return next;
+}
+
+/** Handles or dead-letters one message; false if interrupted first (nothing to commit for it). */
+async function handleOne(message: BusMessage, one: (m: BusMessage) => Promise<void>, target: DeliveryTarget): Promise<boolean> {
+  const { policy } = target;
+  let failures = 0;
+  let outages = 0;
+  for (;;) {
+    try {
+      await one(message);
+      return true;
+    } catch (error) {
+      if (isTransientError(error)) {
+        outages++;
+        target.onOutage?.(error, outages);
+        if (!(await pause(backoffMs(outages, policy), target))) return false;
+        continue;
+      }
+      failures++;
+      if (failures >= policy.maxAttempts) return deadLetterUntilDone(message, deadLetterMessage(message, error, failures, Date.now()), target);
+      if (!(await pause(backoffMs(failures, policy), target))) return false;
+    }
+  }
+}
+
+/** The dead-letter write itself waits out an outage of the bus: a poison message is never dropped. */
+async function deadLetterUntilDone(message: BusMessage, dead: OutgoingMessage, target: DeliveryTarget): Promise<boolean> {
+  for (let outage = 1; ; outage++) {
+    try {
+      return await target.deadLetter(message, dead);
+    } catch (error) {
+      if (!isTransientError(error)) throw error;
+      target.onOutage?.(error, outage);
+      if (!(await pause(backoffMs(outage, target.policy), target))) return false;
+    }
+  }
+}
+
+/** Sleeps `ms`, heartbeating every second of it; false if the partition is left meanwhile. */
+async function pause(ms: number, target: DeliveryTarget): Promise<boolean> {
+  if (!target.heartbeat) return target.leave.sleep(ms);
+  for (let left = ms; left > 0; left -= HEARTBEAT_SLICE_MS) {
+    if (!(await target.leave.sleep(Math.min(left, HEARTBEAT_SLICE_MS)))) return false;
+    await target.heartbeat();
+  }
+  return true;
 }

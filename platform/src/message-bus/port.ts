@@ -1,8 +1,10 @@
 /**
  * The message bus, with Kafka's semantics: topics split into partitions, a message's key
  * picks its partition (so one key's messages stay in order), consumer groups commit
- * offsets after their handler succeeds (at-least-once), a message that keeps failing goes
- * to `<topic>.dlq` with its error after bounded retries, and never blocks its partition.
+ * offsets after their handler succeeds (at-least-once), a message that keeps failing on its
+ * own content goes to `<topic>.dlq` with its error after bounded retries, and never blocks its
+ * partition. An outage (`isTransientError` in `transient.ts`: a database, store or broker
+ * away) is not the message's fault: it is retried without limit and dead-letters nothing.
  */
 export interface OutgoingMessage {
   key: string;
@@ -28,7 +30,8 @@ export interface TopicMessages {
 
 export interface TopicSpec {
   name: string;
-  partitions: number;
+  /** Default: the bus's configured partition count (`BUS_PARTITIONS`), so every service agrees. */
+  partitions?: number;
 }
 
 /**
@@ -41,7 +44,7 @@ export interface PublishCheckpoint {
 }
 
 export interface RetryPolicy {
-  /** Attempts per message before it is dead-lettered (first try included). Default 5. */
+  /** Attempts per message failing on its content before it is dead-lettered (first try included). Default 5. Outages do not count. */
   maxAttempts: number;
   /** Backoff before retry n is min(initialMs * 2^(n-1), maxMs). */
   initialBackoffMs: number;
@@ -94,4 +97,18 @@ export interface MessageBus {
   resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest'): Promise<void>;
   lag(groupId: string): Promise<PartitionLag[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A publish with a checkpoint was refused because a newer instance of this publisher (same
+ * transactional id) took over. Not an outage: the publisher must step down, not retry.
+ */
+export class PublisherFencedError extends Error {
+  constructor(
+    readonly publisherId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`publisher ${publisherId} was fenced by a newer instance; stepping down`, options);
+    this.name = 'PublisherFencedError';
+  }
 }

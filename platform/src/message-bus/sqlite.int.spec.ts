@@ -9,7 +9,9 @@ import type { BusMessage } from './port';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bus-'));
 
-messageBusContract('sqlite', () => openSqliteMessageBus({ dataDir: tempDir() }));
+// One file for the contract's buses: its two-member test opens a second connection to the same log.
+const contractDir = tempDir();
+messageBusContract('sqlite', () => openSqliteMessageBus({ dataDir: contractDir }));
 
 describe('sqlite message bus', () => {
   it('keeps messages, offsets and checkpoints across a reopen', async () => {

@@ -192,7 +192,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     applyBatch,
     async start() {
       if (consumer) return;
-      await bus.createTopics(topics.map((name) => ({ name, partitions: 4 })));
+      await bus.createTopics(topics.map((name) => ({ name }))); // the bus's BUS_PARTITIONS, as every service
       consumer = await bus.consume({
         groupId,
         topics,

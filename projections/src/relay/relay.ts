@@ -1,7 +1,7 @@
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
-import { categories, categoryOf, eventTopic } from '@saga/event-schemas/streams';
+import { categories, categoryOf, deadLetterTopic, eventTopic } from '@saga/event-schemas/streams';
 import type { EventStore, EventSubscription } from '@saga/platform/event-store/port';
-import type { MessageBus, OutgoingMessage, TopicMessages } from '@saga/platform/message-bus/port';
+import { PublisherFencedError, type MessageBus, type OutgoingMessage, type TopicMessages } from '@saga/platform/message-bus/port';
 
 export interface RelayDeps {
   store: EventStore;
@@ -11,9 +11,15 @@ export interface RelayDeps {
   log?: (msg: string, extra?: object) => void;
   /** Most events published in one transaction. Default 500. */
   maxBatchSize?: number;
-  /** Partitions of the event topics the relay creates. Default 4. */
+  /** Partitions of the event topics the relay creates. Default: the bus's (BUS_PARTITIONS). */
   topicPartitions?: number;
 }
+
+/**
+ * Where an event of a category this system does not know goes (a foreign stream, a name that
+ * is no legal topic): dead-lettered with the batch, never a topic of its own that could stall the relay (K10).
+ */
+export const unknownCategoryTopic = deadLetterTopic('events');
 
 export interface Relay {
   stop(): Promise<void>;
@@ -37,11 +43,11 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
   const name = deps.name ?? 'relay';
   const log = deps.log ?? (() => {});
   const maxBatchSize = deps.maxBatchSize ?? 500;
-  const partitions = deps.topicPartitions ?? 4;
+  const partitions = deps.topicPartitions;
   const checkpointName = relayCheckpointName(name);
 
   const knownTopics = new Set(categories.map(eventTopic));
-  await bus.createTopics([...knownTopics].map((topic) => ({ name: topic, partitions })));
+  await bus.createTopics([...knownTopics, unknownCategoryTopic].map((topic) => ({ name: topic, ...(partitions ? { partitions } : {}) })));
 
   let stopping = false;
   let wakeFromBackoff: (() => void) | undefined;
@@ -65,35 +71,47 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
 
   async function publish(batch: RecordedEvent[]): Promise<void> {
     const byTopic = new Map<string, OutgoingMessage[]>();
+    let unknown = 0;
     for (const event of batch) {
-      const topic = eventTopic(categoryOf(event.streamId));
+      let topic = eventTopic(categoryOf(event.streamId));
+      if (!knownTopics.has(topic)) {
+        topic = unknownCategoryTopic;
+        unknown++;
+      }
       let messages = byTopic.get(topic);
       if (!messages) byTopic.set(topic, (messages = []));
-      messages.push({ key: event.streamId, value: JSON.stringify(event) });
+      messages.push({ key: event.streamId, value: JSON.stringify(event), ...(topic === unknownCategoryTopic ? { headers: { 'dlq-error': 'unknown category' } } : {}) });
     }
-    const fresh = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
-    if (fresh.length > 0) {
-      await bus.createTopics(fresh.map((topic) => ({ name: topic, partitions })));
-      for (const t of fresh) knownTopics.add(t);
-    }
+    if (unknown > 0) log('relay dead-lettered events of unknown categories', { name, count: unknown, topic: unknownCategoryTopic });
     const batches: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     const position = batch[batch.length - 1]!.position;
     await bus.publishMany(batches, { checkpoint: { name: checkpointName, value: position } });
   }
 
-  /** Retries until published or stopped: a relay that gave up would silently stall every consumer. */
-  async function publishUntilDone(batch: RecordedEvent[]): Promise<boolean> {
-    for (let attempt = 1; !stopping; attempt++) {
-      try {
-        await publish(batch);
-        return true;
-      } catch (error) {
-        const delay = Math.min(100 * 2 ** (attempt - 1), 5_000);
-        log('relay publish failed; retrying', { name, attempt, delayMs: delay, error: String(error), from: batch[0]!.position });
-        await pause(delay);
+  let publishFailures = 0;
+  /**
+   * Publishes the batch, or says how to go on: a failed publish may still have committed (Kafka
+   * cannot always tell), so the relay resumes from the checkpoint rather than sending the batch
+   * again, which a read_committed consumer would see twice. A newer relay having taken over
+   * (PublisherFencedError) makes this one step down instead of fencing it back.
+   */
+  async function publishOrResume(batch: RecordedEvent[]): Promise<'published' | 'resubscribe' | 'stop'> {
+    try {
+      await publish(batch);
+      publishFailures = 0;
+      return 'published';
+    } catch (error) {
+      if (error instanceof PublisherFencedError) {
+        log('relay fenced by a newer instance; stepping down', { name, error: String(error) });
+        stopping = true;
+        return 'stop';
       }
+      publishFailures++;
+      const delay = Math.min(100 * 2 ** (publishFailures - 1), 5_000);
+      log('relay publish failed; retrying', { name, attempt: publishFailures, delayMs: delay, error: String(error), from: batch[0]!.position });
+      await pause(delay);
+      return stopping ? 'stop' : 'resubscribe';
     }
-    return false;
   }
 
   /**
@@ -124,7 +142,8 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
         }
         batch.push(next.value);
       }
-      if (!(await publishUntilDone(batch))) return;
+      const outcome = await publishOrResume(batch);
+      if (outcome !== 'published') return;
     }
   }
 
@@ -138,8 +157,13 @@ export async function startRelay(deps: RelayDeps): Promise<Relay> {
         await pump(current[Symbol.asyncIterator](), () => current.buffered);
         failures = 0;
         if (!stopping) {
-          log('relay subscription ended; resubscribing', { name });
-          await pause(100);
+          // Ended, or a publish failed: read the checkpoint again and follow the log from there.
+          await current.close().catch(() => undefined);
+          subscription = undefined;
+          if (publishFailures === 0) {
+            log('relay subscription ended; resubscribing', { name });
+            await pause(100);
+          }
         }
       } catch (error) {
         failures++;

@@ -1,0 +1,56 @@
+import type { Kafka } from 'kafkajs';
+import { newId } from '../../ids';
+
+/**
+ * Publisher checkpoints: records keyed by name in one compacted topic, written in the same
+ * transaction as the messages they account for. Not `__checkpoints`: a leading `__` is Kafka's
+ * convention for internal topics, which tools hide (K10).
+ */
+export const checkpointsTopic = 'saga.checkpoints';
+
+type Admin = ReturnType<Kafka['admin']>;
+
+/**
+ * Reads the checkpoint topic read-committed up to its end when asked and returns the name's
+ * last value. The end is the last stable offset (kafkajs's ListOffsets defaults to
+ * READ_COMMITTED), so another publisher's open transaction never holds the read. The caller
+ * has first initialised its own transactional producer: that settles its crashed predecessor's
+ * transaction (aborts it, or completes a commit already prepared), so the value read cannot
+ * move on afterwards and make the restarted publisher send a batch again.
+ */
+export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: string, name: string, timeoutMs = 30_000): Promise<string | undefined> {
+  const ends = await admin.fetchTopicOffsets(checkpointsTopic);
+  const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]));
+  if (pending.size === 0) return undefined;
+
+  const groupId = `${clientId}.checkpoint-reader.${newId()}`;
+  const reader = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+  let value: string | undefined;
+  try {
+    await reader.connect();
+    await reader.subscribe({ topics: [checkpointsTopic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out reading ${checkpointsTopic}`)), timeoutMs);
+      // Fired for every fetched batch, including those holding only transaction markers.
+      reader.on(reader.events.END_BATCH_PROCESS, ({ payload }) => {
+        const target = pending.get(payload.partition);
+        if (target !== undefined && BigInt(payload.lastOffset) >= target) pending.delete(payload.partition);
+        if (pending.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      reader
+        .run({
+          eachMessage: async ({ message }) => {
+            if (message.key?.toString() === name) value = message.value?.toString();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await reader.disconnect();
+    await admin.deleteGroups([groupId]).catch(() => undefined); // only tidiness: an empty group expires anyway
+  }
+  return value;
+}

@@ -1,0 +1,129 @@
+import type { Consumer as KafkaConsumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { deliverWithRetry, Interrupt, type DeliveryTarget } from '../delivery';
+import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy } from '../port';
+
+/** What a consumer needs from its bus. */
+export interface ConsumerBus {
+  kafka: Kafka;
+  deadLetter(topic: string, message: OutgoingMessage): Promise<void>;
+  report(msg: string, extra?: object): void;
+}
+
+/**
+ * A consumer group member on kafkajs. Offsets are committed by hand after each chunk is handled
+ * (`offset + 1`), and once a whole fetched batch is done, past its trailing transaction markers
+ * too (K6: otherwise lag never reaches 0 on a transactional topic). `autoCommit` is on only so
+ * that kafkajs also commits the batches it resolves itself (control records only); it commits
+ * resolved offsets, never unhandled ones.
+ */
+export class KafkaBusConsumer {
+  private readonly consumer: KafkaConsumer;
+  private readonly interrupt = new Interrupt();
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly bus: ConsumerBus,
+    private readonly options: ConsumerOptions,
+    private readonly policy: RetryPolicy,
+  ) {
+    this.consumer = bus.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.startFrom !== 'latest' });
+    await this.consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 8,
+      eachBatch: async (payload) => {
+        const work = this.eachBatch(payload);
+        this.inFlight.add(work);
+        try {
+          await work;
+        } finally {
+          this.inFlight.delete(work);
+        }
+      },
+    });
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, isRunning, isStale, resolveOffset, heartbeat } = payload;
+    const leaving = () => this.interrupt.fired || !isRunning() || isStale();
+    if (leaving()) return;
+    const { topic, partition } = batch;
+    const target: DeliveryTarget = {
+      policy: this.policy,
+      leave: this.interrupt,
+      leaving,
+      heartbeat, // kafkajs sends one only when its interval is due: cheap per message (K9)
+      deadLetter: async (_message, dead) => {
+        await this.bus.deadLetter(topic, dead);
+        return true; // committed past with the chunk
+      },
+      onOutage: (error, retry) => {
+        if (retry === 1 || retry % 10 === 0) this.bus.report('kafka bus handler hit an outage; retrying', { topic, partition, retry, error: String(error) });
+      },
+    };
+    const messages = batch.messages.map((m) => toBusMessage(topic, partition, m));
+    const size = this.options.maxBatchSize ?? 256;
+    for (let i = 0; i < messages.length; i += size) {
+      if (leaving()) return;
+      const chunk = messages.slice(i, i + size);
+      const next = await deliverWithRetry(chunk, this.options, target);
+      if (next === undefined) return;
+      await this.commit(topic, partition, next, resolveOffset);
+      if (next !== chunk[chunk.length - 1]!.offset + 1) return; // interrupted mid-chunk
+    }
+    // All handled: move past what the batch holds after its last message (transaction markers).
+    const end = Number(batch.lastOffset()) + 1;
+    if (messages.length > 0 && end > messages[messages.length - 1]!.offset + 1) await this.commit(topic, partition, end, resolveOffset);
+  }
+
+  private async commit(topic: string, partition: number, next: number, resolveOffset: (offset: string) => void): Promise<void> {
+    resolveOffset(String(next - 1));
+    await this.consumer.commitOffsets([{ topic, partition, offset: String(next) }]);
+  }
+
+  /**
+   * Lets the chunk in flight finish and commits it while the runner still runs: kafkajs ignores
+   * commitOffsets once consumer.stop() has begun (K13), so that comes only after.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.interrupt.fire();
+      try {
+        this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      } catch {
+        // Not running (never joined): nothing is in flight either.
+      }
+      await Promise.allSettled([...this.inFlight]);
+      await this.consumer.stop();
+      await this.consumer.disconnect();
+    })();
+    return this.stopped;
+  }
+}
+
+function toBusMessage(topic: string, partition: number, m: KafkaMessage): BusMessage {
+  return {
+    topic,
+    partition,
+    offset: Number(m.offset),
+    key: m.key?.toString() ?? '',
+    value: m.value?.toString() ?? '',
+    headers: headersOf(m.headers),
+    timestamp: Number(m.timestamp),
+  };
+}
+
+function headersOf(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    out[name] = (Array.isArray(value) ? value[value.length - 1] : value)?.toString() ?? '';
+  }
+  return out;
+}

@@ -1,0 +1,111 @@
+import { newId } from '../../ids';
+import type { ConsumerOptions, RetryPolicy } from '../port';
+import { workerKey } from './log';
+import { PartitionWorker, type BusParts, type WorkerOwner } from './worker';
+
+/**
+ * A consumer group member. The members (in this or another process) divide each topic's
+ * partitions among themselves; a member works a partition only while it holds that
+ * partition's lease, renewed by its heartbeat, and an offset commit is refused to a member
+ * that lost it.
+ */
+export class SqliteConsumer implements WorkerOwner {
+  readonly memberId = newId();
+  readonly maxBatchSize: number;
+  private readonly workers = new Map<string, PartitionWorker>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly bus: BusParts,
+    readonly options: ConsumerOptions,
+    readonly policy: RetryPolicy,
+  ) {
+    this.maxBatchSize = options.maxBatchSize ?? 256;
+  }
+
+  start(): void {
+    const { sql, db, log } = this.bus;
+    db.transaction(() => {
+      for (const topic of this.options.topics) {
+        const partitions = log.ensureTopic(topic, log.defaultPartitions);
+        const ends = sql.nextOffsets.all(topic);
+        for (let p = 0; p < partitions; p++) {
+          const start = this.options.startFrom === 'latest' ? ends[p]!.next_offset : 0;
+          sql.initOffset.run(this.options.groupId, topic, p, start);
+        }
+      }
+    }).immediate();
+    this.rebalance();
+    this.heartbeat = setInterval(() => {
+      try {
+        this.rebalance();
+      } catch (error) {
+        // A busy database skips one heartbeat; leases outlive several.
+        this.bus.report('message bus heartbeat failed', { groupId: this.options.groupId, error: String(error) });
+      }
+    }, this.bus.membership.heartbeatMs);
+  }
+
+  /** Heartbeat: renew membership and leases, then take or give up partitions to match the assignment. */
+  private rebalance(): void {
+    if (this.stopping) return;
+    const { sql, db, log } = this.bus;
+    const { groupId, topics } = this.options;
+    const now = Date.now();
+    const expires = now + this.bus.membership.leaseTtlMs;
+    const decided = db
+      .transaction(() => {
+        sql.upsertMember.run(groupId, this.memberId, JSON.stringify(topics), expires);
+        sql.dropExpiredMembers.run(groupId, now);
+        sql.renewLeases.run(expires, groupId, this.memberId);
+        const owned = new Set(sql.ownedLeases.all(groupId, this.memberId).map((l) => workerKey(l.topic, l.partition)));
+        const members = sql.members.all(groupId, now).map((m) => ({ id: m.member_id, topics: JSON.parse(m.topics) as string[] }));
+        const assigned: { topic: string; partition: number }[] = [];
+        for (const topic of topics) {
+          const subscribers = members.filter((m) => m.topics.includes(topic)).map((m) => m.id);
+          const me = subscribers.indexOf(this.memberId);
+          const partitions = log.ensureTopic(topic, log.defaultPartitions);
+          for (let p = 0; p < partitions; p++) {
+            if (p % subscribers.length !== me) continue;
+            const key = workerKey(topic, p);
+            if (owned.has(key) || sql.acquireLease.run(groupId, topic, p, this.memberId, expires, now).changes === 1) {
+              owned.add(key);
+              assigned.push({ topic, partition: p });
+            }
+          }
+        }
+        return { owned, assigned };
+      })
+      .immediate();
+    const assignedKeys = new Set(decided.assigned.map((a) => workerKey(a.topic, a.partition)));
+    for (const [key, worker] of this.workers) {
+      // Lost the lease (we stalled past its expiry): stop without committing, the new owner redelivers.
+      if (!decided.owned.has(key)) worker.abandon();
+      // Another member joined and the partition is now theirs: finish, commit, hand over.
+      else if (!assignedKeys.has(key)) worker.revoke();
+    }
+    for (const { topic, partition } of decided.assigned) {
+      const key = workerKey(topic, partition);
+      if (this.workers.has(key)) continue;
+      const worker = new PartitionWorker(this.bus, this, topic, partition);
+      this.workers.set(key, worker);
+      void worker.run().finally(() => {
+        if (this.workers.get(key) === worker) this.workers.delete(key);
+      });
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      const workers = [...this.workers.values()];
+      for (const w of workers) w.revoke();
+      await Promise.all(workers.map((w) => w.finished));
+      this.bus.sql.deleteMember.run(this.options.groupId, this.memberId);
+    })();
+    return this.stopped;
+  }
+}

@@ -1,0 +1,271 @@
+import type Database from 'better-sqlite3';
+import { deadLetterTopic } from '@saga/event-schemas/streams';
+import type { Interrupt } from '../delivery';
+import { partitionForKey } from '../partitioner';
+import type { BusMessage, OutgoingMessage, PublishCheckpoint, TopicMessages, TopicSpec } from '../port';
+import type { Statements } from './schema';
+
+export const workerKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * The partitioned log: appends (with a publisher's checkpoint, in one transaction), fetches,
+ * and wakes the partition workers of this process.
+ *
+ * A partition's worker is woken only by messages for its own partition: at once by a publish
+ * on this connection, and for other processes' publishes by polling `PRAGMA data_version`
+ * (no read of the log) and, when it moved, comparing the partitions' ends.
+ */
+export class PartitionLog {
+  private readonly partitionCounts = new Map<string, number>();
+  /** Idle partition workers of this process, by partition (`workerKey`). */
+  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Partition ends as of the last poll that saw another connection's commit. */
+  private readonly seenEnds = new Map<string, number>();
+  /** The latest messages published through this connection, by partition: most reads need no query. */
+  private readonly recent = new Map<string, RecentMessages>();
+  /** Bumped by every wake-up of a partition, waited on or not: tells a worker whether to look again. */
+  private readonly wakeCounts = new Map<string, number>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private dataVersion = 0;
+  private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => Appended[]>;
+  private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly sql: Statements,
+    readonly defaultPartitions: number,
+    private readonly pollMs: number,
+    private readonly report: (msg: string, extra?: object) => void,
+  ) {
+    this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
+      const now = Date.now();
+      const touched: Appended[] = [];
+      for (const { topic, messages } of batches) {
+        if (messages.length > 0) this.append(topic, messages, now, touched);
+      }
+      if (checkpoint) this.sql.upsertCheckpoint.run(checkpoint.name, checkpoint.value);
+      return touched;
+    });
+    this.createTopicsTx = db.transaction((topics: TopicSpec[]) => {
+      for (const t of topics) this.ensureTopic(t.name, t.partitions ?? this.defaultPartitions);
+    });
+  }
+
+  createTopics(topics: TopicSpec[]): void {
+    this.createTopicsTx.immediate(topics);
+  }
+
+  /** Appends every batch and the checkpoint in one transaction, then wakes this process's readers. */
+  publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): void {
+    this.committed(this.publishTx.immediate(batches, checkpoint));
+  }
+
+  /** Partition count of a topic, creating it if missing (call inside a write transaction). */
+  ensureTopic(topic: string, partitions: number): number {
+    const known = this.partitionCounts.get(topic) ?? this.sql.topic.get(topic)?.partitions;
+    if (known !== undefined) {
+      this.partitionCounts.set(topic, known);
+      return known;
+    }
+    this.sql.insertTopic.run(topic, partitions);
+    for (let p = 0; p < partitions; p++) this.sql.insertPartition.run(topic, p);
+    // Cached only once committed: a rolled-back creation must not be remembered.
+    return partitions;
+  }
+
+  /** Appends to the topic's partitions; adds what it wrote to each partition to `touched`. */
+  private append(topic: string, messages: OutgoingMessage[], now: number, touched: Appended[]): void {
+    const partitions = this.ensureTopic(topic, this.defaultPartitions);
+    const next = this.sql.nextOffsets.all(topic).map((r) => r.next_offset);
+    const start = next.slice();
+    const runs: StoredMessage[][] = [];
+    for (const m of messages) {
+      const p = partitions === 1 ? 0 : partitionForKey(m.key, partitions);
+      const headers = m.headers === undefined || isEmpty(m.headers) ? null : JSON.stringify(m.headers);
+      this.sql.insertMessage.run(topic, p, next[p]!, m.key, m.value, headers, now);
+      (runs[p] ??= []).push({ key: m.key, value: m.value, headers, timestamp: now });
+      next[p]! += 1;
+    }
+    for (let p = 0; p < partitions; p++) {
+      if (next[p] === start[p]) continue;
+      this.sql.setNextOffset.run(next[p], topic, p);
+      touched.push({ key: workerKey(topic, p), first: start[p]!, messages: runs[p]! });
+    }
+  }
+
+  /** After the commit: keep what was appended for this process's readers, and wake them. */
+  private committed(touched: Appended[]): void {
+    for (const { key, first, messages } of touched) {
+      let recent = this.recent.get(key);
+      if (!recent) this.recent.set(key, (recent = new RecentMessages()));
+      recent.add(first, messages);
+      this.notify(key);
+    }
+  }
+
+  /** Appends a dead letter and (through `fenced`) commits past the poison message, in one transaction. */
+  deadLetter(fenced: () => boolean, topic: string, message: OutgoingMessage): boolean {
+    const touched: Appended[] = [];
+    const moved = this.db
+      .transaction(() => {
+        this.ensureTopic(deadLetterTopic(topic), this.ensureTopic(topic, this.defaultPartitions));
+        if (!fenced()) return false;
+        this.append(deadLetterTopic(topic), [message], Date.now(), touched);
+        return true;
+      })
+      .immediate();
+    // A DLQ reader in this process waits on an in-process wake-up, like any other partition.
+    if (moved) this.committed(touched);
+    return moved;
+  }
+
+  fetch(topic: string, partition: number, from: number, limit: number): BusMessage[] {
+    const recent = this.recent.get(workerKey(topic, partition))?.from(from, limit);
+    if (recent) {
+      return recent.map((m, i) => ({
+        topic,
+        partition,
+        offset: from + i,
+        key: m.key,
+        value: m.value,
+        headers: m.headers === null ? {} : (JSON.parse(m.headers) as Record<string, string>),
+        timestamp: m.timestamp,
+      }));
+    }
+    const rows = this.sql.fetch.all(topic, partition, topic, partition, from, limit);
+    for (const r of rows) r.headers = r.headers === null ? {} : (JSON.parse(r.headers as string) as Record<string, string>);
+    return rows as BusMessage[];
+  }
+
+  /** Resolves when something may have been published to this partition, or when interrupted. */
+  waitForPartition(topic: string, partition: number, interrupt: Interrupt): Promise<void> {
+    const key = workerKey(topic, partition);
+    return new Promise((resolve) => {
+      let set = this.waiters.get(key);
+      if (!set) this.waiters.set(key, (set = new Set()));
+      const waiters = set;
+      const wake = () => {
+        waiters.delete(wake);
+        if (waiters.size === 0) this.waiters.delete(key);
+        off();
+        resolve();
+      };
+      waiters.add(wake);
+      const off = interrupt.onFire(wake);
+    });
+  }
+
+  /** How many wake-ups the partition has had: unchanged since a short fetch means nothing new. */
+  wakeCount(key: string): number {
+    return this.wakeCounts.get(key) ?? 0;
+  }
+
+  private notify(key: string): void {
+    this.wakeCounts.set(key, (this.wakeCounts.get(key) ?? 0) + 1);
+    const set = this.waiters.get(key);
+    if (!set) return;
+    for (const wake of [...set]) wake();
+  }
+
+  startPolling(): void {
+    if (this.pollTimer) return;
+    this.dataVersion = this.sql.dataVersion.get() as number;
+    this.endsMoved();
+    this.pollTimer = setInterval(() => {
+      if (this.waiters.size === 0) return;
+      try {
+        // data_version moves only when another connection commits, so an idle poll reads no table.
+        const version = this.sql.dataVersion.get() as number;
+        if (version === this.dataVersion) return;
+        this.dataVersion = version;
+        // Wake only the partitions whose end moved since the last look. A waiter registered
+        // before that commit is woken now; one registered after it fetched the message itself.
+        for (const key of this.endsMoved()) this.notify(key);
+      } catch (error) {
+        this.report('message bus poll failed', { error: String(error) });
+      }
+    }, this.pollMs);
+  }
+
+  stopPolling(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  /**
+   * Reads every partition's end (a small table) and returns the partitions whose end moved.
+   * A partition's first sighting counts as moved; its wake-up is at worst a fetch for nothing.
+   */
+  private endsMoved(): string[] {
+    const moved: string[] = [];
+    for (const r of this.sql.partitionEnds.all()) {
+      const key = workerKey(r.topic, r.partition);
+      if (this.seenEnds.get(key) === r.next_offset) continue;
+      this.seenEnds.set(key, r.next_offset);
+      // Another process wrote here: the run held no longer ends at the partition's end, and a
+      // short read of it must not pass for having read to the end (see the worker's loop).
+      if (this.recent.get(key)?.end !== r.next_offset) this.recent.delete(key);
+      moved.push(key);
+    }
+    return moved;
+  }
+}
+
+function isEmpty(headers: Record<string, string>): boolean {
+  for (const _ in headers) return false;
+  return true;
+}
+
+/** A message as stored, without its place (which the partition and offset give). */
+interface StoredMessage {
+  key: string;
+  value: string;
+  headers: string | null;
+  timestamp: number;
+}
+
+/** What one transaction appended to one partition (`key` is its `workerKey`), from offset `first`. */
+interface Appended {
+  key: string;
+  first: number;
+  messages: StoredMessage[];
+}
+
+/**
+ * The last messages of a partition that this connection appended, contiguous by offset, so
+ * consumers in this process (often several groups, right behind the publisher) read them
+ * without a query. Rows once committed never change, so a copy cannot go stale; a gap (another
+ * process appended in between) restarts the run. Bounded: the oldest are dropped.
+ */
+class RecentMessages {
+  private static readonly keep = 2_048;
+  private start = 0;
+  private messages: StoredMessage[] = [];
+
+  /** The offset after the last message held. */
+  get end(): number {
+    return this.start + this.messages.length;
+  }
+
+  add(first: number, messages: StoredMessage[]): void {
+    if (first !== this.start + this.messages.length) {
+      this.start = first;
+      this.messages = messages.slice();
+    } else {
+      for (const m of messages) this.messages.push(m);
+    }
+    // Trimmed in steps, so dropping the oldest costs O(1) per message.
+    if (this.messages.length > 2 * RecentMessages.keep) {
+      const drop = this.messages.length - RecentMessages.keep;
+      this.messages = this.messages.slice(drop);
+      this.start += drop;
+    }
+  }
+
+  /** Up to `limit` messages from offset `from`, or undefined if `from` is not held. */
+  from(from: number, limit: number): StoredMessage[] | undefined {
+    const i = from - this.start;
+    if (i < 0 || i >= this.messages.length) return undefined;
+    return this.messages.slice(i, i + limit);
+  }
+}
