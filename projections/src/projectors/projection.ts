@@ -105,7 +105,7 @@ export interface WorkingSet {
  * already applied this stream's revision (a redelivery or a replay), and the summary moves
  * by the difference. Returns whether anything changed.
  */
-export function applyEvent(projection: AnyProjection, set: WorkingSet, event: RecordedEvent): boolean {
+export function applyEvent(projection: AnyProjection, set: WorkingSet, event: RecordedEvent, withSummary = true): boolean {
   if (!handles(projection, event)) return false;
   let changed = false;
   for (const id of projection.docIds(event)) {
@@ -120,7 +120,7 @@ export function applyEvent(projection: AnyProjection, set: WorkingSet, event: Re
     set.docs.set(id, after);
     set.changed.add(id);
     changed = true;
-    if (projection.summary) {
+    if (projection.summary && withSummary) {
       const summary = projection.summary;
       let total = (set.docs.get(summary.id) as Document | null | undefined) ?? summary.initial();
       if (before) total = summary.add(total, before, -1);
