@@ -13,6 +13,9 @@ const store: DocumentStore = mongoUrl
 const runner = createProjectorRunner({ bus: {} as MessageBus, store, projection: statsProjection });
 const events = replicaEvents(Number(orders))[kind as 'order' | 'payment'];
 process.stdout.write('ready\n');
+// Both replicas start applying together: each waits for the parent's go once both are ready.
+await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+process.stdin.pause();
 for (let i = 0; i < events.length; i += 7) await runner.applyBatch(events.slice(i, i + 7));
 await store.close();
 process.stdout.write('done\n');

@@ -11,13 +11,35 @@ import { statsProjection } from './stats';
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'replica.process.ts');
 
-function runReplica(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+interface Replica {
+  ready: Promise<void>;
+  go(): void;
+  done: Promise<void>;
+}
+
+/** A replica process that loads, says ready, and applies its events only once told to go. */
+function startReplica(args: string[]): Replica {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('ready')) markReady();
+  });
+  const done = new Promise<void>((resolve, reject) => {
     child.on('exit', (code) => (code === 0 && out.includes('done') ? resolve() : reject(new Error(`replica exited ${code}: ${out}`))));
   });
+  // A replica that dies before ready fails the test through `done`, not a wait on `ready`.
+  done.catch(() => markReady());
+  return { ready, go: () => child.stdin.end('go\n'), done };
+}
+
+async function runTogether(argsOfEach: string[][]): Promise<void> {
+  const replicas = argsOfEach.map(startReplica);
+  await Promise.all(replicas.map((r) => r.ready));
+  for (const r of replicas) r.go();
+  await Promise.all(replicas.map((r) => r.done));
 }
 
 describe('two projector replicas in two processes on one read model (K8)', () => {
@@ -25,9 +47,9 @@ describe('two projector replicas in two processes on one read model (K8)', () =>
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('on SQLite: every order document and the totals equal a rebuild from the same events', async () => {
-    const orders = 300;
+    const orders = 1500;
     // One replica gets the order streams, the other the payment streams: both write every order's figures and the totals.
-    await Promise.all([runReplica([dir, 'order', String(orders)]), runReplica([dir, 'payment', String(orders)])]);
+    await runTogether([[dir, 'order', String(orders)], [dir, 'payment', String(orders)]]);
     const { order, payment } = replicaEvents(orders);
     const expected = projectAll(statsProjection, [...order, ...payment].sort((a, b) => a.position - b.position));
     const store = await openSqliteDocumentStore({ dataDir: dir });
