@@ -78,30 +78,30 @@ export async function createUserStore(
   const users: Collection<UserDoc> = await docs.collection<UserDoc>(USERS_COLLECTION);
   // Login with an unknown email still runs scrypt, against this, so timing does not reveal which emails exist.
   const dummyHash = hasher.hash(randomUUID());
-  // Registrations are serialised in-process so the check-then-insert below cannot interleave.
-  let registering: Promise<unknown> = Promise.resolve();
-
   const findDoc = async (email: string) => users.get(userIdOf(email));
 
   return {
-    register(user) {
-      const run = async () => {
-        const email = normalise(user.email);
-        if (await findDoc(email)) throw new ConflictError('an account with this email already exists');
-        const doc: UserDoc = {
-          id: userIdOf(email),
-          email,
-          name: user.name,
-          role: user.role ?? 'customer',
-          passwordHash: await hasher.hash(user.password),
-          createdAt: clock().toISOString(),
-        };
-        await users.upsert(doc);
-        return toAuthUser(doc);
+    async register(user) {
+      const email = normalise(user.email);
+      // A cheap early answer for the common case; the insert below is what decides a race.
+      if (await findDoc(email)) throw new ConflictError('an account with this email already exists');
+      const doc: UserDoc = {
+        id: userIdOf(email),
+        email,
+        name: user.name,
+        role: user.role ?? 'customer',
+        passwordHash: await hasher.hash(user.password),
+        createdAt: clock().toISOString(),
       };
-      const result = registering.then(run, run);
-      registering = result.catch(() => undefined);
-      return result;
+      // Insert-if-absent: of two registrations racing on two gateways, one inserts and the other
+      // gets ConflictError (409); nobody's password hash is ever replaced.
+      try {
+        await users.insert(doc);
+      } catch (error) {
+        if (error instanceof ConflictError) throw new ConflictError('an account with this email already exists');
+        throw error;
+      }
+      return toAuthUser(doc);
     },
     async authenticate(email, password) {
       const doc = await findDoc(email);

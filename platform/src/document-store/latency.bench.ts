@@ -78,7 +78,7 @@ export async function measureListLatency(
         timeline: [{ type: 'OrderPlaced', at: createdAt }],
       });
     }
-    await store.write(batch.map((doc) => ({ collection: COLLECTION, op: 'upsert' as const, doc })));
+    await store.write(batch.map((doc) => ({ collection: COLLECTION, op: 'put' as const, doc, expectedVersion: 0 })));
   }
 
   const timings: number[] = [];

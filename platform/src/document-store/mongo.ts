@@ -1,21 +1,41 @@
 /**
- * Document store on MongoDB (a replica set, for transactions): `_id` is the document's id,
- * one index per declared field or compound, each ending in `_id` so ties sort by id off the
- * index. Queries are built only from the checked conditions of ./query, never from the
- * caller's filter object, and pages are keyset ranges, never skip().
+ * Document store on MongoDB. It needs neither multi-document transactions nor
+ * `renameCollection(dropTarget)` (a sharded cluster supports neither well, FerretDB neither),
+ * so it runs on a standalone server, a replica set, mongos or FerretDB alike:
+ * - every write is a compare-and-set on the document's version (`__v`), one document at a time,
+ *   and checkpoints are set after the documents (documents record what they have applied);
+ * - a logical collection is a pointer document in `_collections` naming its live generation
+ *   (a physical collection `<name>.<token>`); a swap switches the pointer in one write, and the
+ *   generation it retires is dropped only after a grace period, so a reader that resolved the
+ *   old pointer a moment ago still reads a whole copy;
+ * - `_id` is the document's id; one index per declared field or compound, each ending in `_id`
+ *   so ties sort by id off the index. Queries are built only from the checked conditions of
+ *   ./query, never from the caller's filter object, and pages are keyset ranges, never skip().
  */
-import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter as MongoFilter, type Sort } from 'mongodb';
-import { IllegalStateError, NotFoundError, ValidationError } from '../errors';
-import type { Collection, CollectionSpec, Document, DocumentStore, FindOptions, Page, Scalar, WriteOp } from './port';
+import { randomBytes } from 'node:crypto';
 import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoServerError,
+  type AnyBulkWriteOperation,
+  type Db,
+  type Filter as MongoFilter,
+  type Sort,
+} from 'mongodb';
+import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../errors';
+import type { Collection, CollectionSpec, Document, DocumentStore, FindOptions, Page, Scalar, Versioned, WriteResult } from './port';
+import {
+  checkBatch,
   checkCollectionName,
-  checkDocument,
+  checkId,
+  checkIds,
   encodeCursor,
   fieldValue,
   indexKey,
   planFind,
   resolveSpec,
   toConditions,
+    type CheckedOp,
   type Condition,
   type FindPlan,
   type ResolvedSpec,
@@ -24,7 +44,15 @@ import {
 
 interface Stored {
   _id: string;
+  __v: number;
   [field: string]: unknown;
+}
+/** A logical collection: its live generation, and the ones a swap retired (dropped after GRACE_MS). */
+interface Pointer {
+  _id: string;
+  live: string;
+  /** Objects, not pairs: FerretDB 1.x stores no nested arrays. */
+  retired?: { name: string; at: number }[];
 }
 interface Checkpoint {
   _id: string;
@@ -33,20 +61,40 @@ interface Checkpoint {
 type Query = MongoFilter<Stored>;
 
 const CHECKPOINTS = '_checkpoints';
+const POINTERS = '_collections';
 const NAMESPACE_NOT_FOUND = 26;
+const NAMESPACE_EXISTS = 48;
+const DUPLICATE_KEY = 11000;
+const INDEX_OPTIONS_CONFLICT = 85;
+const INDEX_KEY_SPECS_CONFLICT = 86;
+/** How long a swapped-out generation stays readable for readers that resolved the pointer before the swap. */
+const GRACE_MS = 60_000;
+/** How long a reader trusts a resolved pointer; a swap in this process updates it at once. */
+const POINTER_TTL_MS = 1_000;
 
 const keyOf = (field: string): string => (field === 'id' ? '_id' : field);
 
-function toStored(collection: string, doc: unknown): Stored {
-  // A JSON round trip stores exactly what the SQLite adapter stores (dates become ISO strings).
-  const { json } = checkDocument(collection, doc);
+/** The JSON the op was checked as, parsed: exactly what the SQLite adapter stores (dates become ISO strings). */
+function toStored(json: string, version: number): Stored {
   const { id, ...rest } = JSON.parse(json) as Document;
-  return { _id: id, ...rest };
+  return { _id: id, ...rest, __v: version };
 }
 
 function fromStored<T extends Document>(stored: Stored): T {
-  const { _id, ...rest } = stored;
+  const { _id, __v: _version, ...rest } = stored;
   return { id: _id, ...rest } as T;
+}
+
+/**
+ * One op as a bulk write. A put at version n filters on `{_id, __v: n}` with upsert, so a
+ * document at another version makes the upsert collide on `_id` (E11000, reported per op):
+ * that is the conflict. A put at 0 is an insert (E11000 if the id exists).
+ */
+function bulkOp(op: CheckedOp): AnyBulkWriteOperation<Stored> {
+  if (op.op === 'delete') return { deleteOne: { filter: { _id: op.id, __v: op.expectedVersion } } };
+  const doc = toStored(op.json, op.expectedVersion + 1);
+  if (op.expectedVersion === 0) return { insertOne: { document: doc } };
+  return { replaceOne: { filter: { _id: op.id, __v: op.expectedVersion }, replacement: doc, upsert: true } };
 }
 
 /** Exported for the unit spec: the Mongo query of one checked condition. */
@@ -100,10 +148,22 @@ export function segmentQuery(plan: FindPlan, segment: Segment): { query: Query; 
 const isScalar = (v: unknown): v is Scalar =>
   v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
+/**
+ * Needs no replica set: without transactions nothing here does (on a standalone server
+ * `majority` is simply the one node). `hello` at open makes an unreachable or non-MongoDB
+ * server fail here, with the URL named, rather than at the first write.
+ */
 export async function openMongoDocumentStore(options: { url: string; dbName: string }): Promise<DocumentStore> {
-  const client = await MongoClient.connect(options.url);
+  const client = await MongoClient.connect(options.url, { serverSelectionTimeoutMS: 10_000 });
+  try {
+    await client.db('admin').command({ hello: 1 });
+  } catch (error) {
+    await client.close();
+    throw new IllegalStateError(`MongoDB at ${options.url.replace(/\/\/[^@/]*@/, '//***@')} did not answer hello: ${String(error)}`);
+  }
   const db: Db = client.db(options.dbName);
   const specs = new Map<string, ResolvedSpec>();
+  const resolved = new Map<string, { physical: string; at: number }>();
 
   function specOf(name: string): ResolvedSpec {
     const spec = specs.get(checkCollectionName(name));
@@ -111,22 +171,89 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
     return spec;
   }
 
-  const stored = (name: string) => db.collection<Stored>(name);
+  const physicalOf = (name: string) => db.collection<Stored>(name);
   const checkpoints = db.collection<Checkpoint>(CHECKPOINTS);
+  const pointers = db.collection<Pointer>(POINTERS);
 
-  async function exists(name: string): Promise<boolean> {
+  async function physicalExists(name: string): Promise<boolean> {
     return (await db.listCollections({ name }, { nameOnly: true }).toArray()).length > 0;
   }
 
-  async function find<T extends Document>(spec: ResolvedSpec, options?: FindOptions): Promise<Page<T>> {
+  /** The live generation of a logical collection; `fresh` skips the short-lived cache (writes, swaps). */
+  async function resolve(name: string, fresh = false): Promise<string | null> {
+    const cached = resolved.get(name);
+    if (!fresh && cached && Date.now() - cached.at < POINTER_TTL_MS) return cached.physical;
+    const pointer = await pointers.findOne({ _id: name });
+    if (!pointer) {
+      resolved.delete(name);
+      return null;
+    }
+    resolved.set(name, { physical: pointer.live, at: Date.now() });
+    return pointer.live;
+  }
+
+  async function live(name: string, fresh = false) {
+    const physical = await resolve(name, fresh);
+    if (!physical) throw new NotFoundError(`collection ${name} does not exist`);
+    return physicalOf(physical);
+  }
+
+  /** Creates a logical collection's first generation, or adopts a plain collection of that name from before pointers. */
+  async function ensurePointer(name: string): Promise<string> {
+    const existing = await resolve(name, true);
+    if (existing) return existing;
+    const physical = (await physicalExists(name)) ? name : `${name}.${randomBytes(4).toString('hex')}`;
+    if (physical !== name) await db.createCollection(physical).catch(ignoreCode(NAMESPACE_EXISTS));
+    try {
+      await pointers.insertOne({ _id: name, live: physical });
+    } catch (error) {
+      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+      // Another process created it meanwhile: theirs is the one.
+      if (physical !== name) await db.dropCollection(physical).catch(ignoreCode(NAMESPACE_NOT_FOUND));
+    }
+    const live = await resolve(name, true);
+    if (!live) throw new IllegalStateError(`collection ${name}: its pointer vanished while it was created`);
+    return live;
+  }
+
+  /**
+   * Creates the indexes a spec needs that are missing, compared by key: an index with the same
+   * key under another name or options (made by hand, or by an older version) serves as well,
+   * and creating it again would fail the open (85/86).
+   */
+  async function ensureIndexes(physical: string, spec: ResolvedSpec): Promise<void> {
+    if (spec.indexes.length === 0) return;
+    const wanted = spec.indexes.map((fields) => ({
+      key: Object.fromEntries([...fields.map((f) => [f, 1] as const), ['_id', 1] as const]) as Record<string, 1>,
+      name: `by:${indexKey(fields)}`,
+    }));
+    const keyOfIndex = (key: Record<string, unknown>) => JSON.stringify(Object.entries(key));
+    const present = async () => new Set((await physicalOf(physical).listIndexes().toArray()).map((i) => keyOfIndex(i.key as Record<string, unknown>)));
+    const have = await present();
+    const missing = wanted.filter((w) => !have.has(keyOfIndex(w.key)));
+    if (missing.length === 0) return;
+    try {
+      await physicalOf(physical).createIndexes(missing);
+    } catch (error) {
+      const code = error instanceof MongoServerError ? error.code : undefined;
+      if (code !== INDEX_OPTIONS_CONFLICT && code !== INDEX_KEY_SPECS_CONFLICT) throw error;
+      // Created meanwhile by another process under another name: fine if every key is there now.
+      const now = await present();
+      const absent = missing.filter((w) => !now.has(keyOfIndex(w.key)));
+      if (absent.length > 0) throw error;
+    }
+  }
+
+  async function find<T extends Document>(name: string, spec: ResolvedSpec, options?: FindOptions): Promise<Page<T>> {
     const plan = planFind(spec, options);
+    const collection = await live(name);
     const docs: T[] = [];
     for (const segment of plan.segments) {
       // One document more than the page tells whether there is a next page.
       const want = plan.limit + 1 - docs.length;
       if (want <= 0) break;
       const { query, sort } = segmentQuery(plan, segment);
-      const found = await stored(spec.name).find(query, { sort, limit: want }).toArray();
+      const found = await collection.find(query, { sort, limit: want }).toArray();
       docs.push(...found.map((d) => fromStored<T>(d)));
     }
     const page = docs.slice(0, plan.limit);
@@ -137,90 +264,98 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
     return { items: page, nextCursor: encodeCursor({ field: plan.sort.field, direction: plan.sort.direction, value, id: last.id }) };
   }
 
-  /** Groups consecutive ops on one collection into one ordered bulk write; checks every op first. */
-  function bulkGroups(ops: WriteOp[]): { collection: string; ops: AnyBulkWriteOperation<Stored>[] }[] {
-    const groups: { collection: string; ops: AnyBulkWriteOperation<Stored>[] }[] = [];
+  /** Applies one collection's ops; returns the ids that were not at their expected version. */
+  async function applyOps(collection: string, ops: CheckedOp[]): Promise<string[]> {
+    const target = await live(collection, true);
+    const conflicts: string[] = [];
+    // Deletes one by one: a bulk result counts deletions, it does not say which op deleted.
     for (const op of ops) {
-      const name = specOf(op.collection).name;
-      let bulk: AnyBulkWriteOperation<Stored>;
-      if (op.op === 'upsert') {
-        const doc = toStored(name, op.doc);
-        bulk = { replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } };
-      } else if (op.op === 'delete') {
-        if (typeof op.id !== 'string') throw new ValidationError('delete needs a string id');
-        bulk = { deleteOne: { filter: { _id: op.id } } };
-      } else {
-        throw new ValidationError(`unknown write op ${JSON.stringify((op as { op: unknown }).op)}`);
-      }
-      const current = groups[groups.length - 1];
-      if (current && current.collection === name) current.ops.push(bulk);
-      else groups.push({ collection: name, ops: [bulk] });
+      if (op.op === 'delete' && (await target.deleteOne({ _id: op.id, __v: op.expectedVersion })).deletedCount === 0) conflicts.push(op.id);
     }
-    return groups;
+    const puts = ops.filter((op) => op.op === 'put');
+    if (puts.length === 0) return conflicts;
+    let upserted: Record<number, unknown> = {};
+    try {
+      // Unordered: the ops touch distinct documents (checkBatch), and one conflict must not stop the rest.
+      upserted = (await target.bulkWrite(puts.map(bulkOp), { ordered: false })).upsertedIds;
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) throw error;
+      const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      const other = errors.find((e) => e.code !== DUPLICATE_KEY);
+      if (other) throw error;
+      for (const e of errors) conflicts.push(puts[e.index]!.id);
+      upserted = error.result.upsertedIds;
+    }
+    // A put at version n that upserted found no document at all (deleted meanwhile): a
+    // conflict too, so the document it wrongly created goes again.
+    for (const index of Object.keys(upserted).map(Number)) {
+      const op = puts[index]!;
+      if (op.expectedVersion === 0) continue;
+      await target.deleteOne({ _id: op.id, __v: op.expectedVersion + 1 });
+      conflicts.push(op.id);
+    }
+    return conflicts;
   }
 
-  async function write(ops: WriteOp[], marks: Record<string, string> = {}): Promise<void> {
-    const groups = bulkGroups(ops);
-    for (const [name, value] of Object.entries(marks)) {
-      if (typeof value !== 'string') throw new ValidationError(`checkpoint ${name} must be a string`);
+  async function write(ops: unknown, marks?: Record<string, string>): Promise<WriteResult> {
+    const batch = checkBatch(ops, marks, specOf);
+    const byCollection = new Map<string, CheckedOp[]>();
+    for (const op of batch.ops) byCollection.set(op.collection, [...(byCollection.get(op.collection) ?? []), op]);
+    const conflicts: WriteResult['conflicts'] = [];
+    for (const [collection, group] of byCollection) {
+      for (const id of await applyOps(collection, group)) conflicts.push({ collection, id });
     }
-    if (groups.length === 0 && Object.keys(marks).length === 0) return;
-    await client.withSession((session) =>
-      session.withTransaction(async () => {
-        // Sequential on purpose: operations of one session must not run concurrently.
-        for (const group of groups) await stored(group.collection).bulkWrite(group.ops, { session, ordered: true });
-        const entries = Object.entries(marks);
-        if (entries.length > 0) {
-          await checkpoints.bulkWrite(
-            entries.map(([name, value]) => ({ updateOne: { filter: { _id: name }, update: { $set: { value } }, upsert: true } })),
-            { session },
-          );
-        }
-      }),
+    if (conflicts.length > 0 || batch.checkpoints.length === 0) return { conflicts };
+    // After the documents: a crash before this leaves the documents, which a redelivery finds applied.
+    await checkpoints.bulkWrite(
+      batch.checkpoints.map(([name, value]) => ({ updateOne: { filter: { _id: name }, update: { $set: { value } }, upsert: true } })),
     );
+    return { conflicts };
   }
 
   /** A handle reads its collection's current spec, and fails once the collection is swapped away or dropped. */
   function openCollection<T extends Document>(name: string): Collection<T> {
+    const versioned = async (ids: string[]): Promise<Versioned<T>[]> => {
+      specOf(name);
+      const wanted = checkIds(ids);
+      const docs = await (await live(name)).find({ _id: { $in: wanted } }).toArray();
+      const byId = new Map(docs.map((d) => [d._id, d]));
+      return wanted.flatMap((id) => {
+        const doc = byId.get(id);
+        return doc ? [{ doc: fromStored<T>(doc), version: doc.__v ?? 1 }] : [];
+      });
+    };
     return {
       name,
       get: async (id) => {
         specOf(name);
-        const doc = await stored(name).findOne({ _id: id });
+        const doc = await (await live(name)).findOne({ _id: checkId(id) });
         return doc ? fromStored<T>(doc) : null;
       },
-      getMany: async (ids) => {
-        specOf(name);
-        const docs = await stored(name).find({ _id: { $in: [...new Set(ids)] } }).toArray();
-        const byId = new Map(docs.map((d) => [d._id, d]));
-        return [...new Set(ids)].flatMap((id) => {
-          const doc = byId.get(id);
-          return doc ? [fromStored<T>(doc)] : [];
-        });
+      getMany: async (ids) => (await versioned(ids)).map((v) => v.doc),
+      getVersioned: versioned,
+      find: async (options) => find<T>(name, specOf(name), options),
+      count: async (filter) => (await live(name)).countDocuments(allOf(toConditions(specOf(name), filter).map(conditionQuery))),
+      insert: async (doc) => {
+        const { conflicts } = await write([{ collection: name, op: 'put', doc, expectedVersion: 0 }]);
+        if (conflicts.length > 0) throw new ConflictError(`collection ${name}: a document with id ${doc.id} exists`);
       },
-      find: async (options) => find<T>(specOf(name), options),
-      count: async (filter) => stored(name).countDocuments(allOf(toConditions(specOf(name), filter).map(conditionQuery))),
-      upsert: async (doc) => write([{ collection: name, op: 'upsert', doc }]),
-      delete: async (id) => write([{ collection: name, op: 'delete', id }]),
     };
+  }
+
+  async function dropPhysical(names: string[]): Promise<void> {
+    for (const n of names) await db.dropCollection(n).catch(ignoreCode(NAMESPACE_NOT_FOUND));
   }
 
   return {
     async collection<T extends Document>(spec: CollectionSpec) {
-      const resolved = resolveSpec(spec);
-      if (!(await exists(resolved.name))) await db.createCollection(resolved.name).catch(ignoreCode(48)); // NamespaceExists: created meanwhile
-      if (resolved.indexes.length > 0) {
-        await stored(resolved.name).createIndexes(
-          resolved.indexes.map((fields) => ({
-            key: Object.fromEntries([...fields.map((f) => [f, 1] as const), ['_id', 1] as const]),
-            name: `by:${indexKey(fields)}`,
-          })),
-        );
-      }
-      specs.set(resolved.name, resolved);
-      return openCollection<T>(resolved.name);
+      const resolvedSpec = resolveSpec(spec);
+      const physical = await ensurePointer(resolvedSpec.name);
+      if (!spec.deferIndexes) await ensureIndexes(physical, resolvedSpec);
+      specs.set(resolvedSpec.name, resolvedSpec);
+      return openCollection<T>(resolvedSpec.name);
     },
-    write,
+    write: (ops, marks) => write(ops, marks),
     async getCheckpoint(name) {
       return (await checkpoints.findOne({ _id: name }))?.value;
     },
@@ -228,30 +363,40 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
       checkCollectionName(source);
       checkCollectionName(target);
       if (source === target) throw new ValidationError('cannot swap a collection with itself');
-      try {
-        // One rename with dropTarget: readers see the old collection or the new one, never none.
-        await db.renameCollection(source, target, { dropTarget: true });
-      } catch (error) {
-        if (error instanceof MongoServerError && error.code === NAMESPACE_NOT_FOUND) {
-          throw new NotFoundError(`collection ${source} does not exist`);
-        }
-        throw error;
-      }
+      const from = await pointers.findOne({ _id: source });
+      if (!from) throw new NotFoundError(`collection ${source} does not exist`);
+      const old = await pointers.findOne({ _id: target });
+      const now = Date.now();
+      const retired = [...(old?.retired ?? []), ...(old ? [{ name: old.live, at: now }] : [])];
+      const expired = retired.filter((r) => now - r.at >= GRACE_MS).map((r) => r.name);
+      // The source's pointer goes first: a crash between the two writes leaves the target as it
+      // was and an orphaned generation, never two pointers to one generation.
+      await pointers.deleteOne({ _id: source });
+      // One write switches every reader of the target to the new generation.
+      await pointers.replaceOne(
+        { _id: target },
+        { live: from.live, retired: retired.filter((r) => !expired.includes(r.name)) },
+        { upsert: true },
+      );
+      resolved.delete(source);
+      resolved.set(target, { physical: from.live, at: now });
+      await dropPhysical(expired);
       const spec = specs.get(source);
       specs.delete(source);
       if (spec) specs.set(target, { ...spec, name: target });
     },
     async dropCollection(name) {
       checkCollectionName(name);
-      await db.dropCollection(name).catch(ignoreCode(NAMESPACE_NOT_FOUND));
+      const pointer = await pointers.findOne({ _id: name });
+      if (pointer) {
+        await pointers.deleteOne({ _id: name });
+        await dropPhysical([pointer.live, ...(pointer.retired ?? []).map((r) => r.name)]);
+      }
+      resolved.delete(name);
       specs.delete(name);
     },
     async listCollections() {
-      const all = await db.listCollections({}, { nameOnly: true }).toArray();
-      return all
-        .map((c) => c.name)
-        .filter((n) => !n.startsWith('_') && !n.startsWith('system.'))
-        .sort();
+      return (await pointers.find({}, { projection: { _id: 1 } }).toArray()).map((p) => p._id).sort();
     },
     async close() {
       await client.close();

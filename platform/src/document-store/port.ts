@@ -49,18 +49,36 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/**
+ * Every write is a compare-and-set on the document's version, which the store keeps beside
+ * the document (never inside it): 0 means "absent", and each write adds one. Two writers that
+ * read one version cannot both write it, so neither loses the other's update (the loser reloads
+ * and re-applies), and no multi-document transaction is needed.
+ */
 export type WriteOp =
-  | { collection: string; op: 'upsert'; doc: Document }
-  | { collection: string; op: 'delete'; id: string };
+  | { collection: string; op: 'put'; doc: Document; expectedVersion: number }
+  | { collection: string; op: 'delete'; id: string; expectedVersion: number };
+
+export interface Versioned<T extends Document> {
+  doc: T;
+  version: number;
+}
+
+export interface WriteResult {
+  /** The ops whose document was not at its expected version: not applied. */
+  conflicts: { collection: string; id: string }[];
+}
 
 export interface Collection<T extends Document> {
   readonly name: string;
   get(id: string): Promise<T | null>;
   getMany(ids: string[]): Promise<T[]>;
+  /** The documents that exist among `ids`, each with its version, for a compare-and-set write. */
+  getVersioned(ids: string[]): Promise<Versioned<T>[]>;
   find(options?: FindOptions): Promise<Page<T>>;
   count(filter?: Filter): Promise<number>;
-  upsert(doc: T): Promise<void>;
-  delete(id: string): Promise<void>;
+  /** Inserts a document whose id must be free: ConflictError if one exists (another writer got there first). */
+  insert(doc: T): Promise<void>;
 }
 
 export class UnindexedFieldError extends Error {
@@ -74,13 +92,19 @@ export interface DocumentStore {
   /** Opens (and creates with its indexes, if missing) a collection. */
   collection<T extends Document>(spec: CollectionSpec): Promise<Collection<T>>;
   /**
-   * Applies the writes and sets the checkpoints in one atomic step: a projector records the
-   * position it has applied together with the changes it made. Each op's collection must
-   * have been opened with `collection()` on this store (else NotFoundError, and nothing is written).
+   * Applies each op on its own (atomic per document, not across documents), then sets the
+   * checkpoints, only if no op conflicted. Documents record what they have applied, so a
+   * crash between two ops or before the checkpoint leaves nothing that a redelivery would
+   * apply twice. Every op is checked before any is written: a bad op (ValidationError), an
+   * op on a collection not opened with `collection()` (NotFoundError) or two ops on one
+   * document reject the whole batch, and nothing is written.
    */
-  write(ops: WriteOp[], checkpoints?: Record<string, string>): Promise<void>;
+  write(ops: WriteOp[], checkpoints?: Record<string, string>): Promise<WriteResult>;
   getCheckpoint(name: string): Promise<string | undefined>;
-  /** Atomically replaces `target` by `source` (drop target, rename source). */
+  /**
+   * Atomically replaces `target` by `source`: a reader sees the old or the new copy, never
+   * none. (MongoDB: a pointer document switches to the source's generation.)
+   */
   swapCollection(source: string, target: string): Promise<void>;
   dropCollection(name: string): Promise<void>;
   listCollections(): Promise<string[]>;

@@ -210,3 +210,60 @@ export function checkDocument(collection: string, doc: unknown): { id: string; j
   }
   return { id: doc.id, json: JSON.stringify(doc) };
 }
+
+/** Ids reach a query as values only: a non-string (an object would act as an operator on MongoDB) is refused. */
+export function checkId(id: unknown): string {
+  if (typeof id !== 'string') throw new ValidationError('a document id must be a string', [{ path: ['id'], message: 'expected a string' }]);
+  return id;
+}
+
+export function checkIds(ids: unknown): string[] {
+  if (!Array.isArray(ids)) throw new ValidationError('ids must be an array of strings', [{ path: ['ids'], message: 'expected an array' }]);
+  return [...new Set(ids.map(checkId))];
+}
+
+/** The store's version lives beside a document, under this name on MongoDB: a document may not use it. */
+export const VERSION_FIELD = '__v';
+
+/** A checked op: its document serialised once, and its expected version. */
+export type CheckedOp =
+  | { collection: string; op: 'put'; id: string; json: string; expectedVersion: number }
+  | { collection: string; op: 'delete'; id: string; expectedVersion: number };
+
+/** Checks a whole batch before anything is written: each op, its version, and one op per document. */
+export function checkBatch(
+  ops: unknown,
+  checkpoints: unknown,
+  specOf: (collection: string) => ResolvedSpec,
+): { ops: CheckedOp[]; checkpoints: [string, string][] } {
+  if (!Array.isArray(ops)) throw new ValidationError('write needs an array of ops');
+  const seen = new Set<string>();
+  const checked = ops.map((raw: unknown): CheckedOp => {
+    const op = (isPlainObject(raw) ? raw : {}) as Record<string, unknown>;
+    const collection = specOf(op.collection as string).name;
+    const expectedVersion = op.expectedVersion;
+    if (typeof expectedVersion !== 'number' || !Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+      throw new ValidationError('expectedVersion must be a whole number >= 0 (0: the document must be absent)');
+    }
+    let result: CheckedOp;
+    if (op.op === 'put') {
+      const { id, json } = checkDocument(collection, op.doc);
+      if (VERSION_FIELD in (op.doc as object)) throw new ValidationError(`collection ${collection}: '${VERSION_FIELD}' is the store's own field`);
+      result = { collection, op: 'put', id, json, expectedVersion };
+    } else if (op.op === 'delete') {
+      if (expectedVersion === 0) throw new ValidationError('a delete needs the version of the document it deletes');
+      result = { collection, op: 'delete', id: checkId(op.id), expectedVersion };
+    } else {
+      throw new ValidationError(`unknown write op ${JSON.stringify(op.op)}`);
+    }
+    const key = `${collection}\u0000${result.id}`;
+    if (seen.has(key)) throw new ValidationError(`a batch writes document ${result.id} of ${collection} twice`);
+    seen.add(key);
+    return result;
+  });
+  const marks = Object.entries((checkpoints ?? {}) as Record<string, unknown>).map(([name, value]): [string, string] => {
+    if (typeof value !== 'string') throw new ValidationError(`checkpoint ${name} must be a string`);
+    return [name, value];
+  });
+  return { ops: checked, checkpoints: marks };
+}

@@ -18,7 +18,11 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-documentStoreContract('sqlite', () => openSqliteDocumentStore({ dataDir: tempDir() }));
+const places = new Map<string, string>();
+documentStoreContract('sqlite', (place) => {
+  if (place && !places.has(place)) places.set(place, tempDir());
+  return openSqliteDocumentStore({ dataDir: place ? places.get(place)! : tempDir() });
+});
 
 describe('SQLite document store', () => {
   const ORDERS = {
@@ -39,7 +43,7 @@ describe('SQLite document store', () => {
     const dataDir = tempDir();
     const first = await openSqliteDocumentStore({ dataDir });
     await first.collection(ORDERS);
-    await first.write(seed(30).map((doc) => ({ collection: 'orders', op: 'upsert', doc })), { orders: '30' });
+    await first.write(seed(30).map((doc) => ({ collection: 'orders', op: 'put' as const, doc, expectedVersion: 0 })), { orders: '30' });
     const planBefore = first.explainFind('orders', { filter: { status: 'placed' }, sort: { field: 'createdAt', direction: 'desc' } });
     await first.close();
 
@@ -71,7 +75,7 @@ describe('SQLite document store', () => {
     it.each(shapes)('%s: every page, first and following, searches an index', async (_label, options, { ordered }) => {
       const store = await openSqliteDocumentStore({ dataDir: tempDir() });
       const orders = await store.collection(ORDERS);
-      await store.write(seed(300).map((doc) => ({ collection: 'orders', op: 'upsert', doc })));
+      await store.write(seed(300).map((doc) => ({ collection: 'orders', op: 'put' as const, doc, expectedVersion: 0 })));
       const pages: FindOptions[] = [{ ...options, limit: 7 }];
       let cursor = (await orders.find({ ...options, limit: 7 })).nextCursor;
       // Follow pages until the cursor has been in both segments (dated and undated documents).
@@ -102,7 +106,7 @@ describe('SQLite document store', () => {
     const dataDir = tempDir();
     const store = await openSqliteDocumentStore({ dataDir });
     await store.collection(ORDERS);
-    await store.write(seed(6).map((doc) => ({ collection: 'orders', op: 'upsert', doc })));
+    await store.write(seed(6).map((doc) => ({ collection: 'orders', op: 'put' as const, doc, expectedVersion: 0 })));
 
     // A reader in another thread, on its own connection, counts as fast as it can.
     const reader = new Worker(
@@ -132,7 +136,7 @@ describe('SQLite document store', () => {
     let swaps = 0;
     while (!done) {
       await store.collection({ ...ORDERS, name: 'orders_next' });
-      await store.write(seed(swaps % 2 === 0 ? 3 : 6).map((doc) => ({ collection: 'orders_next', op: 'upsert', doc })));
+      await store.write(seed(swaps % 2 === 0 ? 3 : 6).map((doc) => ({ collection: 'orders_next', op: 'put' as const, doc, expectedVersion: 0 })));
       await store.swapCollection('orders_next', 'orders');
       swaps++;
       await new Promise((resolve) => setTimeout(resolve, 1));

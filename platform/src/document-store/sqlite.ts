@@ -8,12 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { IllegalStateError, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../errors';
 import { openSqliteConnection } from '../sqlite/connection';
-import type { Collection, CollectionSpec, Document, DocumentStore, Filter, FindOptions, Page, Scalar, WriteOp } from './port';
+import type { Collection, CollectionSpec, Document, DocumentStore, Filter, FindOptions, Page, Scalar, Versioned, WriteOp, WriteResult } from './port';
 import {
+  checkBatch,
   checkCollectionName,
-  checkDocument,
+  checkId,
+  checkIds,
   encodeCursor,
   indexKey,
   planFind,
@@ -168,8 +170,12 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
     // indexes took 5.5 s with virtual columns, 3.2 s with stored ones (the load itself is slower).
     // SQLite can only add virtual columns to an existing table, so a field declared later is one.
     const fieldColumns = [...spec.fields].map((field) => `, ${columnDef(field, 'STORED')}`).join('');
-    db.exec(`CREATE TABLE IF NOT EXISTS ${quote(spec.name)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL${fieldColumns}) STRICT`);
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS ${quote(spec.name)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1${fieldColumns}) STRICT`,
+    );
     const columns = new Set((db.pragma(`table_xinfo(${quote(spec.name)})`) as { name: string }[]).map((c) => c.name));
+    // A table from before versions: each existing document is at version 1.
+    if (!columns.has('version')) db.exec(`ALTER TABLE ${quote(spec.name)} ADD COLUMN version INTEGER NOT NULL DEFAULT 1`);
     for (const field of spec.fields) {
       if (!columns.has(`@${field}`)) db.exec(`ALTER TABLE ${quote(spec.name)} ADD COLUMN ${columnDef(field, 'VIRTUAL')}`);
     }
@@ -187,24 +193,32 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
     }
   });
 
-  const writeBatch = db.transaction((ops: WriteOp[], checkpoints: Record<string, string>) => {
-    // Each op is checked as it is applied: a bad op rolls back the ones before it.
-    for (const op of ops) {
-      const table = specOf(op.collection).name;
-      if (op.op === 'upsert') {
-        const { id, json } = checkDocument(table, op.doc);
-        statement(`INSERT INTO ${quote(table)} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`).run(id, json);
-      } else if (op.op === 'delete') {
-        if (typeof op.id !== 'string') throw new ValidationError('delete needs a string id');
-        statement(`DELETE FROM ${quote(table)} WHERE id = ?`).run(op.id);
+  /**
+   * One transaction for the batch (cheaper than one per document, and atomic here, which the
+   * port does not promise): each op is a compare-and-set on its version, a conflicting op is
+   * skipped and reported, and the checkpoints are set only when none conflicted.
+   */
+  const writeBatch = db.transaction((ops: WriteOp[], checkpoints: Record<string, string> | undefined): WriteResult => {
+    const batch = checkBatch(ops, checkpoints, specOf);
+    const conflicts: WriteResult['conflicts'] = [];
+    for (const op of batch.ops) {
+      const table = quote(op.collection);
+      let changes: number;
+      if (op.op === 'put') {
+        changes =
+          op.expectedVersion === 0
+            ? statement(`INSERT INTO ${table} (id, doc, version) VALUES (?, ?, 1) ON CONFLICT (id) DO NOTHING`).run(op.id, op.json).changes
+            : statement(`UPDATE ${table} SET doc = ?, version = version + 1 WHERE id = ? AND version = ?`).run(op.json, op.id, op.expectedVersion).changes;
       } else {
-        throw new ValidationError(`unknown write op ${JSON.stringify((op as { op: unknown }).op)}`);
+        changes = statement(`DELETE FROM ${table} WHERE id = ? AND version = ?`).run(op.id, op.expectedVersion).changes;
       }
+      if (changes === 0) conflicts.push({ collection: op.collection, id: op.id });
     }
-    for (const [name, value] of Object.entries(checkpoints)) {
-      if (typeof value !== 'string') throw new ValidationError(`checkpoint ${name} must be a string`);
+    if (conflicts.length > 0) return { conflicts };
+    for (const [name, value] of batch.checkpoints) {
       statement(`INSERT INTO ${quote(CHECKPOINTS)} (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`).run(name, value);
     }
+    return { conflicts };
   });
 
   const swap = db.transaction((source: string, target: string) => {
@@ -238,28 +252,34 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       name: table,
       get: async (id) => {
         specOf(table);
-        const row = statement(`SELECT doc FROM ${quote(table)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+        const row = statement(`SELECT doc FROM ${quote(table)} WHERE id = ?`).get(checkId(id)) as { doc: string } | undefined;
         return row ? (JSON.parse(row.doc) as T) : null;
       },
-      getMany: async (ids) => {
-        specOf(table);
-        const rows = statement(`SELECT id, doc FROM ${quote(table)} WHERE id IN (SELECT value FROM json_each(?))`).all(
-          JSON.stringify(ids),
-        ) as { id: string; doc: string }[];
-        const byId = new Map(rows.map((r) => [r.id, r.doc]));
-        return [...new Set(ids)].flatMap((id) => {
-          const doc = byId.get(id);
-          return doc === undefined ? [] : [JSON.parse(doc) as T];
-        });
-      },
+      getMany: async (ids) => (await versioned(ids)).map((v) => v.doc),
+      getVersioned: async (ids) => versioned(ids),
       find: async (options) => find<T>(specOf(table), options),
       count: async (filter) => {
         const sql = countSql(table, toConditions(specOf(table), filter));
         return (statement(sql.text, { table, params: sql.params }).get(...sql.params) as { n: number }).n;
       },
-      upsert: async (doc) => writeBatch.immediate([{ collection: table, op: 'upsert', doc }], {}),
-      delete: async (id) => writeBatch.immediate([{ collection: table, op: 'delete', id }], {}),
+      insert: async (doc) => {
+        const { conflicts } = writeBatch.immediate([{ collection: table, op: 'put', doc, expectedVersion: 0 }], undefined);
+        if (conflicts.length > 0) throw new ConflictError(`collection ${table}: a document with id ${doc.id} exists`);
+      },
     };
+
+    async function versioned(ids: string[]): Promise<Versioned<T>[]> {
+      specOf(table);
+      const wanted = checkIds(ids);
+      const rows = statement(`SELECT id, doc, version FROM ${quote(table)} WHERE id IN (SELECT value FROM json_each(?))`).all(
+        JSON.stringify(wanted),
+      ) as { id: string; doc: string; version: number }[];
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return wanted.flatMap((id) => {
+        const row = byId.get(id);
+        return row === undefined ? [] : [{ doc: JSON.parse(row.doc) as T, version: row.version }];
+      });
+    }
   }
 
   return {
@@ -270,8 +290,8 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       specs.set(resolved.name, resolved);
       return openCollection<T>(resolved.name);
     },
-    async write(ops, checkpoints = {}) {
-      writeBatch.immediate(ops, checkpoints);
+    async write(ops, checkpoints) {
+      return writeBatch.immediate(ops, checkpoints);
     },
     async getCheckpoint(name) {
       const row = statement(`SELECT value FROM ${quote(CHECKPOINTS)} WHERE name = ?`).get(name) as { value: string } | undefined;

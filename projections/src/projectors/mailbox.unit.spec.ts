@@ -35,7 +35,7 @@ describe('mailbox projection', () => {
         attempts: 2,
         sentAt: at(5),
         at: at(5),
-        _applied: [['email-o1', 1]],
+        _applied: [{ s: 'email-o1', r: 1 }],
       },
     });
   });

@@ -37,7 +37,7 @@ const placedOnly = {
   createdAt: at(0),
   updatedAt: at(0),
   lastPosition: positionAt(1),
-  _applied: [['order-o1', 0]],
+  _applied: [{ s: 'order-o1', r: 0 }],
 };
 
 // The happy path in log order: [type, stream, revision]; event n is at positionAt(n + 1), t0 + n ms.
@@ -69,11 +69,11 @@ const confirmed = {
   updatedAt: at(13),
   lastPosition: positionAt(14),
   _applied: [
-    ['email-o1', 0],
-    ['inventory-warehouse', 1],
-    ['order-o1', 1],
-    ['payment-o1', 1],
-    ['saga-o1', 6],
+    { s: 'email-o1', r: 0 },
+    { s: 'inventory-warehouse', r: 1 },
+    { s: 'order-o1', r: 1 },
+    { s: 'payment-o1', r: 1 },
+    { s: 'saga-o1', r: 6 },
   ],
 };
 

@@ -44,7 +44,7 @@ describe('products projection', () => {
         sold: 3,
         restocked: 0,
         initialStock: 10,
-        _applied: [['inventory-warehouse', revisions.get('inventory-warehouse')]],
+        _applied: [{ s: 'inventory-warehouse', r: revisions.get('inventory-warehouse') }],
       },
       'TEE-002': {
         id: 'TEE-002',
@@ -57,7 +57,7 @@ describe('products projection', () => {
         sold: 0,
         restocked: 0,
         initialStock: 5,
-        _applied: [['inventory-warehouse', 1]],
+        _applied: [{ s: 'inventory-warehouse', r: 1 }],
       },
     });
   });

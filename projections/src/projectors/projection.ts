@@ -13,19 +13,20 @@ import type { CollectionSpec, Document } from '@saga/platform/document-store/por
  */
 export interface ProjectedDoc extends Document {
   /**
-   * `[streamId, revision]` pairs, sorted by stream id (so the same history gives the same
-   * document whatever order the streams arrived in). Pairs rather than an object keyed by
-   * stream id: those keys are unique to each document, and objects with unique keys cost
-   * the JavaScript engine dearly on a rebuild of a million events.
+   * `{ s: streamId, r: revision }` entries, sorted by stream id (so the same history gives the
+   * same document whatever order the streams arrived in). A list rather than an object keyed by
+   * stream id: those keys are unique to each document, which costs the JavaScript engine dearly
+   * on a rebuild of a million events, and a stream id is not checked to be a safe MongoDB field
+   * name. Objects rather than `[id, revision]` pairs: FerretDB rejects nested arrays.
    */
   _applied: Applied;
 }
 
-export type Applied = [streamId: string, revision: number][];
+export type Applied = { s: string; r: number }[];
 
 export function appliedRevision(doc: { _applied: Applied } | null, streamId: string): number {
   if (!doc) return -1;
-  for (const [id, revision] of doc._applied) if (id === streamId) return revision;
+  for (const entry of doc._applied) if (entry.s === streamId) return entry.r;
   return -1;
 }
 
@@ -33,14 +34,14 @@ function withApplied(applied: Applied, streamId: string, revision: number): Appl
   const out: Applied = [];
   let placed = false;
   for (const entry of applied) {
-    if (entry[0] === streamId) continue;
-    if (!placed && entry[0] > streamId) {
-      out.push([streamId, revision]);
+    if (entry.s === streamId) continue;
+    if (!placed && entry.s > streamId) {
+      out.push({ s: streamId, r: revision });
       placed = true;
     }
     out.push(entry);
   }
-  if (!placed) out.push([streamId, revision]);
+  if (!placed) out.push({ s: streamId, r: revision });
   return out;
 }
 
@@ -105,7 +106,7 @@ export interface WorkingSet {
  * already applied this stream's revision (a redelivery or a replay), and the summary moves
  * by the difference. Returns whether anything changed.
  */
-export function applyEvent(projection: AnyProjection, set: WorkingSet, event: RecordedEvent): boolean {
+export function applyEvent(projection: AnyProjection, set: WorkingSet, event: RecordedEvent, withSummary = true): boolean {
   if (!handles(projection, event)) return false;
   let changed = false;
   for (const id of projection.docIds(event)) {
@@ -120,7 +121,7 @@ export function applyEvent(projection: AnyProjection, set: WorkingSet, event: Re
     set.docs.set(id, after);
     set.changed.add(id);
     changed = true;
-    if (projection.summary) {
+    if (projection.summary && withSummary) {
       const summary = projection.summary;
       let total = (set.docs.get(summary.id) as Document | null | undefined) ?? summary.initial();
       if (before) total = summary.add(total, before, -1);

@@ -41,7 +41,7 @@ describe('projector runner fed by the bus', () => {
     const store: DocumentStore = Object.create(real, {
       write: {
         value: async (...args: Parameters<DocumentStore['write']>) => {
-          const ids = args[0].map((op) => (op.op === 'upsert' ? op.doc.id : ''));
+          const ids = args[0].map((op) => (op.op === 'put' ? op.doc.id : ''));
           writes.push(ids);
           if (ids.includes('ord-2')) throw new Error('refused');
           return real.write(...args);

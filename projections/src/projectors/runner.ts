@@ -106,29 +106,18 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     // collection, so after a rebuild swaps a new one in under that name it reads the new one.
     // A failed batch drops it, so the next one opens (and ensures) it again.
     collection ??= await store.collection(projection.collection);
-    const ids = idsNeeded(projection, relevant);
-    const loaded = await collection.getMany(ids);
-    const set: WorkingSet = { docs: new Map(loaded.map((d) => [d.id, d])), changed: new Set() };
-    const applied: RecordedEvent[] = [];
-    for (const event of relevant) {
-      if (applyEvent(projection, set, event)) applied.push(event);
-      else eventsSkipped++;
-    }
     // Positions are opaque but compare as strings in log order.
     let maxPosition = position;
     for (const e of relevant) if (maxPosition === null || e.position > maxPosition) maxPosition = e.position;
-    const ops: WriteOp[] = [...set.changed].map((id) => ({
-      collection: projection.collection.name,
-      op: 'upsert',
-      doc: set.docs.get(id) as Document,
-    }));
-    await store.write(ops, { [checkpoint]: maxPosition! });
+    const { docs, applied } = await writeWithRetry(collection, relevant, maxPosition!);
+    eventsSkipped += relevant.length - applied.length;
+    const ops = docs;
     position = maxPosition;
     eventsApplied += applied.length;
     if (ops.length === 0) return null;
     const change: ProjectionChange = {
       projection: projection.name,
-      docs: ops.map((o) => (o.op === 'upsert' ? o.doc : null)).filter((d): d is Document => d !== null),
+      docs: ops,
       events: applied,
       position,
     };
@@ -140,6 +129,64 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       }
     }
     return change;
+  }
+
+  /**
+   * Compare-and-set by version: another replica may write the same document (an order is fed
+   * from several topics). On a conflict the batch reloads and folds again; a document that did
+   * land has recorded its events and skips them. The summary moves only by the changes that
+   * landed: what it took for a conflicting document is taken back on the next try.
+   */
+  async function writeWithRetry(coll: Collection<Document>, relevant: RecordedEvent[], mark: string) {
+    const name = projection.collection.name;
+    const summary = projection.summary;
+    const ids = idsNeeded(projection, relevant).filter((id) => id !== summary?.id);
+    const written = new Map<string, Document>();
+    const applied = new Set<RecordedEvent>();
+    let owed: [before: Document | null, after: Document | null][] = [];
+    let reload = true;
+    let set: WorkingSet = { docs: new Map(), changed: new Set() };
+    const versions = new Map<string, number>();
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 50) throw new Error(`projection ${projection.name}: gave up after 50 conflicting writes`);
+      if (reload) {
+        const loaded = await coll.getVersioned(ids);
+        set = { docs: new Map(loaded.map((v) => [v.doc.id, v.doc])), changed: new Set() };
+        for (const v of loaded) versions.set(v.doc.id, v.version);
+        for (const id of ids) if (!set.docs.has(id)) versions.set(id, 0);
+        for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
+      }
+      const befores = new Map<string, Document | null>();
+      if (reload) {
+        const fresh = await coll.getVersioned(ids.filter((id) => set.changed.has(id)));
+        const byId = new Map(fresh.map((v) => [v.doc.id, v.doc]));
+        for (const id of set.changed) befores.set(id, byId.get(id) ?? null);
+      }
+      const changed = [...set.changed];
+      const ops: WriteOp[] = changed.map((id) => ({ collection: name, op: 'put', doc: set.docs.get(id) as Document, expectedVersion: versions.get(id) ?? 0 }));
+      let summaryVersion = 0;
+      if (summary && (changed.length > 0 || owed.length > 0)) {
+        const [current] = await coll.getVersioned([summary.id]);
+        summaryVersion = current?.version ?? 0;
+        let total = current?.doc ?? summary.initial();
+        for (const [before, after] of [...owed, ...changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null])]) {
+          if (before) total = summary.add(total, before, -1);
+          if (after) total = summary.add(total, after, 1);
+        }
+        ops.push({ collection: name, op: 'put', doc: total, expectedVersion: summaryVersion });
+      }
+      const { conflicts } = await store.write(ops, { [checkpoint]: mark });
+      const lost = new Set(conflicts.map((c) => c.id));
+      const summaryLanded = !summary || !lost.has(summary.id);
+      const pairs = changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null]);
+      if (summaryLanded) owed = changed.filter((id) => lost.has(id)).map((id, i) => { void i; const p = pairs[changed.indexOf(id)]!; return [p[1], p[0]]; });
+      else owed = [...owed, ...changed.filter((id) => !lost.has(id)).map((id) => pairs[changed.indexOf(id)]!)];
+      for (const id of changed) if (!lost.has(id)) written.set(id, set.docs.get(id) as Document);
+      if (lost.size === 0) break;
+      reload = changed.some((id) => lost.has(id));
+      if (!reload) set = { docs: new Map(), changed: new Set() };
+    }
+    return { docs: [...written.values()], applied: relevant.filter((e) => applied.has(e)) };
   }
 
   function enqueue(events: RecordedEvent[]): Promise<ProjectionChange | null> {

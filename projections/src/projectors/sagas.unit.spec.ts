@@ -48,7 +48,7 @@ describe('sagas projection', () => {
         endedAt: at(8),
         durationMs: 7,
         updatedAt: at(8),
-        _applied: [['saga-o1', 4]],
+        _applied: [{ s: 'saga-o1', r: 4 }],
       },
     });
   });

@@ -70,6 +70,8 @@ export interface RebuildOptions {
   onProgress?: (progress: RebuildProgress) => void;
 }
 
+const FLUSH_CHUNK = 1000;
+
 export const shadowNameOf = (projection: AnyProjection) => `${projection.collection.name}__rebuild`;
 
 /** Stable JSON for comparing documents whatever order their keys were written in. */
@@ -156,14 +158,22 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     // The rebuild is the shadow's only writer, so what it holds in memory is the truth: a
     // document it never wrote is not there, and one it keeps cached need not be read back.
     const cache = new Map<string, Document | null>();
-    const stored = new Set<string>();
+    // The version of each document written so far (the shadow's only writer knows them all).
+    const stored = new Map<string, number>();
     const pending = new Set<string>();
     let pendingEvents = 0;
 
     const flush = async () => {
-      const ops: WriteOp[] = [...pending].map((id) => ({ collection: shadowName, op: 'upsert', doc: cache.get(id) as Document }));
-      await documentStore.write(ops, progress.position === null ? {} : { [checkpointOf(shadowName)]: progress.position });
-      for (const id of pending) stored.add(id);
+      const ops: WriteOp[] = [...pending].map((id) => ({ collection: shadowName, op: 'put', doc: cache.get(id) as Document, expectedVersion: stored.get(id) ?? 0 }));
+      // Chunks of about 1,000 documents (no write is one huge batch), the checkpoint after the last (M3).
+      const checkpoint = progress.position === null ? {} : { [checkpointOf(shadowName)]: progress.position };
+      for (let i = 0; i < ops.length; i += FLUSH_CHUNK) {
+        const last = i + FLUSH_CHUNK >= ops.length;
+        const { conflicts } = await documentStore.write(ops.slice(i, i + FLUSH_CHUNK), last ? checkpoint : {});
+        if (conflicts.length > 0) throw new Error(`rebuild of ${projection.name}: another writer changed the shadow ${shadowName} (${conflicts[0]!.id})`);
+      }
+      if (ops.length === 0) await documentStore.write([], checkpoint);
+      for (const id of pending) stored.set(id, (stored.get(id) ?? 0) + 1);
       pending.clear();
       pendingEvents = 0;
       // Forget the oldest entries (a Map iterates in insertion order), never the summary.
