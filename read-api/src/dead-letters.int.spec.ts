@@ -46,7 +46,7 @@ describe('dead-letter routes over a real embedded bus', () => {
 
   const call = (method: string, url: string, user: AuthUser = admin) =>
     fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${jwt.sign(user)}` } });
-  type Item = { id: string; key: string; attempts: number; reason: string; message: unknown; lastFailedAt: string };
+  type Item = { id: string; key: string; attempts: number; reason: string; message: unknown; firstFailedAt: string; lastFailedAt: string };
   const list = async () => (await (await call('GET', '/api/dead-letters')).json()) as { items: Item[]; nextCursor: string | null };
 
   beforeAll(async () => {
