@@ -15,6 +15,7 @@ import { explorerPaths } from '@saga/read-api/explorer-routes';
 import { livePaths } from '@saga/read-api/live';
 import { projectionPaths } from '@saga/read-api/projection-routes';
 import { queryPaths } from '@saga/read-api/query-routes';
+import { deadLetterPaths } from '@saga/read-api/dead-letter-routes';
 import { sagaDefinitionPaths } from '@saga/saga-orchestrator/routes';
 import { z } from 'zod';
 
@@ -60,6 +61,7 @@ export function openApiDocument() {
       authPaths,
       commandPaths,
       queryPaths,
+      deadLetterPaths,
       sagaDefinitionPaths,
       explorerPaths,
       projectionPaths,

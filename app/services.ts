@@ -39,6 +39,7 @@ import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
 import { relayCheckpointName, startRelay } from '@saga/projections/relay/relay';
 import { allProjections } from '@saga/projections/projectors/registry';
+import { startDeadLetterRecorder } from '@saga/read-api/dead-letters';
 import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
 import { createReadApi } from '@saga/read-api/read-api';
@@ -170,7 +171,11 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
       );
       for (const runner of runners) await runner.start();
       ctx.runners.push(...runners);
-      return runners.map((runner) => ({ name: `projector:${runner.projection.name}`, stop: () => runner.stop() }));
+      const deadLetters = await startDeadLetterRecorder({ bus: adapters.bus, store: adapters.docs });
+      return [
+        ...runners.map((runner) => ({ name: `projector:${runner.projection.name}`, stop: () => runner.stop() })),
+        { name: 'projector:dead-letters', stop: () => deadLetters.stop() },
+      ];
     }
     case 'gateway':
       return [await startGateway(ctx, log)];

@@ -218,11 +218,11 @@ async function run(argv: string[], out: Print): Promise<void> {
       return;
     }
     case 'dead-letters': {
-      const page = await http.request<{ items: { id: string; topic: string; group: string; orderId: string | null; reason: string; attempts: number; lastFailedAt: string }[]; nextCursor: string | null }>(
+      const page = await http.request<{ items: { id: string; topic: string; group: string | null; orderId: string | null; reason: string; attempts: number; lastFailedAt: string }[]; nextCursor: string | null }>(
         'GET',
         `/api/dead-letters${query({ limit, cursor: values.cursor })}`,
       );
-      const rows = page.items.map((d) => `${d.id.padEnd(24)} ${d.topic.padEnd(20)} ${d.group.padEnd(20)} ${String(d.orderId ?? '-').padEnd(38)} x${d.attempts} ${d.lastFailedAt}  ${d.reason}`);
+      const rows = page.items.map((d) => `${d.id.padEnd(24)} ${d.topic.padEnd(20)} ${(d.group ?? '-').padEnd(20)} ${String(d.orderId ?? '-').padEnd(38)} x${d.attempts} ${d.lastFailedAt}  ${d.reason}`);
       out([...rows, page.nextCursor ? `more: --cursor ${page.nextCursor}` : `${page.items.length} dead letter(s)`].join('\n'), page);
       return;
     }

@@ -100,6 +100,19 @@ describe('the saga CLI', () => {
     expect(JSON.parse(signedIn.stdout).items.map((p: { name: string }) => p.name)).toContain('orders');
   });
 
+  // No real dead letter here: nothing in a healthy started system fails on its content, and the
+  // spec cannot publish into the system's bus from outside (read-api/src/dead-letters.int.spec.ts does, on a real bus).
+  it('lists dead letters and refuses to retry an unknown one', async () => {
+    const listed = await saga(['dead-letters', '--json', ...admin]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual({ items: [], nextCursor: null });
+    const human = await saga(['dead-letters', ...admin]);
+    expect(human.stdout).toContain('0 dead letter(s)');
+    const retried = await saga(['retry', '0'.repeat(24), ...admin]);
+    expect(retried.code).toBe(1);
+    expect(retried.stderr).toContain('404');
+  });
+
   it('says clearly what went wrong, with distinct exit codes', async () => {
     const noAuth = await saga(['sagas', '--url', system.baseUrl], {});
     expect(noAuth.code).toBe(2);

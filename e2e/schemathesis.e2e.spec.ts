@@ -67,7 +67,8 @@ describe.skipIf(!schemathesis)('the API against its OpenAPI document (schemathes
     const output = `${run.stdout}\n${run.stderr}`;
     console.log(`schemathesis took ${Math.round((Date.now() - started) / 1000)} s:\n${output.split('\n').slice(-16).join('\n')}`);
     expect(run.error).toBeUndefined();
-    expect(output).toMatch(/Tested: 2\d/);
+    // Every operation of the document (30 with the dead-letter routes) was exercised.
+    expect(output).toMatch(/Tested: 3\d/);
     expect(output).toMatch(/\d+ generated, \d+ passed/);
     expect(run.status, output).toBe(0);
   }, 240_000);

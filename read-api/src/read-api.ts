@@ -14,6 +14,7 @@ import { openSagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import { openSagaQueries } from '@saga/projections/projectors/sagas';
 import { openStatsQueries } from '@saga/projections/projectors/stats';
 import type { RebuildService } from '@saga/projections/rebuild/service';
+import { deadLetterRoutes } from './dead-letter-routes';
 import { explorerRoutes } from './explorer-routes';
 import { liveRoute } from './live';
 import { projectionRoutes } from './projection-routes';
@@ -54,6 +55,7 @@ export async function createReadApi(deps: ReadApiDeps): Promise<Router> {
 
   const router = Router();
   router.use(queryRoutes(queries, auth));
+  router.use(await deadLetterRoutes({ documentStore: deps.documentStore, bus: deps.bus }, auth));
   router.use(explorerRoutes({ eventStore: deps.eventStore, bus: deps.bus, orders: queries.orders }, auth));
   router.use(
     projectionRoutes(
