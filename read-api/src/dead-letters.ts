@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { categories, commandTopics, deadLetterTopic, eventTopic } from '@saga/event-schemas/streams';
 import type { Collection, DocumentStore, Page } from '@saga/platform/document-store/port';
+import { ConflictError } from '@saga/platform/errors';
 import { dlqHeaders } from '@saga/platform/message-bus/delivery';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
 
@@ -79,7 +80,13 @@ export async function openDeadLetters(store: DocumentStore): Promise<DeadLetters
     list: ({ limit, cursor }) =>
       collection.find({ filter: { status: 'open' }, sort: { field: 'lastFailedAt', direction: 'desc' }, limit, ...(cursor ? { cursor } : {}) }),
     get: (id) => collection.get(id),
-    mark: (doc, status) => collection.upsert({ ...doc, status }),
+    // Only an open entry moves (compare-and-set on its version): of two operators acting at once, one wins, the other gets 409.
+    async mark(doc, status) {
+      const [current] = await collection.getVersioned([doc.id]);
+      if (!current || current.doc.status !== 'open') throw new ConflictError(`dead letter ${doc.id} is already ${current?.doc.status ?? 'gone'}`);
+      const { conflicts } = await store.write([{ collection: spec.name, op: 'put', doc: { ...current.doc, status }, expectedVersion: current.version }]);
+      if (conflicts.length > 0) throw new ConflictError(`dead letter ${doc.id} was changed by another operator`);
+    },
   };
 }
 
@@ -97,7 +104,11 @@ export async function startDeadLetterRecorder(deps: { bus: MessageBus; store: Do
       const doc = toDeadLetter(m);
       // A redelivery after a crash must not reopen an entry an operator already handled.
       if (await collection.get(doc.id)) return;
-      await collection.upsert(doc);
+      try {
+        await collection.insert(doc);
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error; // recorded meanwhile by a redelivery
+      }
     },
   });
 }
