@@ -9,17 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { haveChromium, launchChromium, shots } from './browser.fixture';
 import { Client, removeDataDir, startSystem, type RunningSystem } from './harness';
 
 const root = resolve(import.meta.dirname, '..');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium) console.warn(`browser e2e skipped: no chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
-
-const shots = join(root, 'test-output', 'browser');
 const LIVE_MS = 30_000;
 const build = (buildId: string) =>
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: join(root, 'frontend'), stdio: 'inherit', env: { ...process.env, BUILD_ID: buildId } });
@@ -50,18 +46,7 @@ describe.skipIf(!haveChromium)('the UI at first contact and at volume', () => {
     system = await startSystem();
     // The system listens on 127.0.0.1; the browser reaches it by a hostname, as a LAN user would.
     origin = system.baseUrl.replace('127.0.0.1', 'shop.test');
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--host-resolver-rules=MAP shop.test 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium(['--host-resolver-rules=MAP shop.test 127.0.0.1']);
     admin = await new Client(system.baseUrl).login('admin@example.com', 'admin-password');
   }, 180_000);
 

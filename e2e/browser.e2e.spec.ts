@@ -8,17 +8,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { haveChromium, launchChromium, shots } from './browser.fixture';
 import { removeDataDir, startSystem, type RunningSystem } from './harness';
 
 const root = resolve(import.meta.dirname, '..');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium) console.warn(`browser e2e skipped: no chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
-
-const shots = join(root, 'test-output', 'browser');
 const LIVE_MS = 30_000;
 
 describe.skipIf(!haveChromium)('the app in a browser', () => {
@@ -62,10 +58,7 @@ describe.skipIf(!haveChromium)('the app in a browser', () => {
     // The gateway serves frontend/dist; build it so the test drives the current UI.
     if (!process.env.E2E_SKIP_FRONTEND_BUILD) execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: join(root, 'frontend'), stdio: 'inherit' });
     system = await startSystem();
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
   });
