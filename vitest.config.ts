@@ -7,7 +7,7 @@ export default defineConfig({
   test: {
     pool: 'forks',
     // The JSON report lets .ci/run close on one plain 'N passed, N failed' line.
-    reporters: ['default', ['json', { outputFile: 'test-output/vitest-results.json' }]],
+    reporters: ['default', ['json', { outputFile: process.env.VITEST_JSON_REPORT ?? 'test-output/vitest-results.json' }]],
     projects: [
       { test: { ...common, name: 'unit', include: ['**/*.unit.spec.ts'], testTimeout: 10_000 } },
       { test: { ...common, name: 'int', include: ['**/*.int.spec.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
