@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateDir, ensurePrivateFiles } from '@saga/platform/sqlite/connection';
 
 /**
  * The charges and refunds asked of the provider whose answer is not recorded yet (one at a time per order), so a restart finds them
@@ -16,8 +16,13 @@ export interface OpenAttempts {
 
 /** In `dataDir/payment-attempts.sqlite`, fsynced on every change; in memory without a dataDir (tests). */
 export function openAttemptIndex(dataDir?: string): OpenAttempts & { closeIndex(): void } {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = new Database(dataDir ? join(dataDir, 'payment-attempts.sqlite') : ':memory:');
+  // Owner-only, like every file of the data directory (the provider's books and the open attempts name orders).
+  const file = dataDir ? join(dataDir, 'payment-attempts.sqlite') : ':memory:';
+  if (dataDir) {
+    ensurePrivateDir(dataDir);
+    ensurePrivateFiles(file);
+  }
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateDir, ensurePrivateFiles } from '@saga/platform/sqlite/connection';
 import { realSleep, type Sleep } from '../shared/runtime';
 import { GatewayUnavailableError, InvalidCardError, type AuthorizeResult, type PaymentGateway } from './gateway';
 
@@ -150,8 +150,13 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
 
 /** The provider's books: each answer by idempotency key, written durably before it is given. */
 function openBooks(dataDir: string | undefined): Database.Database {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = new Database(dataDir ? join(dataDir, 'simulated-gateway.sqlite') : ':memory:');
+  // Owner-only, like every file of the data directory (the provider's books and the open attempts name orders).
+  const file = dataDir ? join(dataDir, 'simulated-gateway.sqlite') : ':memory:';
+  if (dataDir) {
+    ensurePrivateDir(dataDir);
+    ensurePrivateFiles(file);
+  }
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');

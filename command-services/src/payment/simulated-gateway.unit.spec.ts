@@ -92,3 +92,25 @@ describe('simulated gateway', () => {
     after.close();
   });
 });
+
+describe('the payment files of an embedded install', () => {
+  it('are owner-only (0600 in a 0700 dir), like the rest of the data directory', async () => {
+    const { openAttemptIndex } = await import('./open-attempts');
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'payment-perms-')), 'data');
+    const previous = process.umask(0o022); // the usual umask, under which files come out 0644
+    try {
+      const books = createSimulatedGateway({ dataDir });
+      const attempts = openAttemptIndex(dataDir);
+      attempts.open('order-1', 'key-1');
+      const modes = Object.fromEntries(fs.readdirSync(dataDir).map((f) => [f, (fs.statSync(path.join(dataDir, f)).mode & 0o777).toString(8)]));
+      expect(Object.keys(modes)).toEqual(expect.arrayContaining(['simulated-gateway.sqlite', 'payment-attempts.sqlite', 'payment-attempts.sqlite-wal']));
+      expect(modes).toEqual(Object.fromEntries(Object.keys(modes).map((f) => [f, '600'])));
+      expect((fs.statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+      books.close();
+      attempts.closeIndex();
+    } finally {
+      process.umask(previous);
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+});

@@ -71,7 +71,7 @@ export function ensurePrivateDir(dir: string): void {
  * The database file is created 0600 before SQLite opens it: SQLite gives its -wal and -shm
  * files the database file's mode. Files from an older install are tightened too.
  */
-function ensurePrivateFiles(file: string): void {
+export function ensurePrivateFiles(file: string): void {
   fs.closeSync(fs.openSync(file, 'a', 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     try {
