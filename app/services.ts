@@ -22,6 +22,7 @@ import { createMetrics, type Metrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
 import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
 import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
+import { openWarehouseSnapshots } from '@saga/command-services/inventory/warehouse-snapshots';
 import { createOrderHandlers, type OrderHandlers } from '@saga/command-services/order/handlers';
 import { startOrderConsumer } from '@saga/command-services/order/consumer';
 import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
@@ -86,7 +87,10 @@ export function createContext(config: Config, adapters: Adapters, logger: Logger
     runners: [],
     metrics: createMetrics('gateway'),
     inventory: () =>
-      (inventory ??= createInventoryHandlers({ store: adapters.store, clock, logger: serviceLogger(logger.child({ service: 'inventory' })) })),
+      (inventory ??= (() => {
+        const log = serviceLogger(logger.child({ service: 'inventory' }));
+        return createInventoryHandlers({ store: adapters.store, clock, logger: log, snapshots: openWarehouseSnapshots(adapters.docs, log) });
+      })()),
     orders: () =>
       (orders ??= createOrderHandlers({
         store: adapters.store,

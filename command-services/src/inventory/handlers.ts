@@ -29,6 +29,7 @@ import type { PriceLookup, ProductPrice } from '../shared/price-lookup';
 import { realSleep, silentLogger, type Clock, type Logger, type Sleep } from '../shared/runtime';
 import type { InventoryCommand } from './decide';
 import type { InventoryEvent, InventoryState } from './state';
+import type { WarehouseSnapshots } from './warehouse-snapshots';
 import { openWarehouseStream } from './warehouse-stream';
 
 export interface InventoryHandlerDeps {
@@ -39,6 +40,9 @@ export interface InventoryHandlerDeps {
   /** Tries per command when other processes keep winning the append. */
   maxAttempts?: number;
   sleep?: Sleep;
+  /** Snapshots of the warehouse stream, so a start does not fold every reservation ever made. */
+  snapshots?: Promise<WarehouseSnapshots>;
+  snapshotEvery?: number;
 }
 
 export interface InventoryHandlers {
@@ -65,7 +69,15 @@ export function createInventoryHandlers(deps: InventoryHandlerDeps): InventoryHa
   const logger = deps.logger ?? silentLogger;
   const newId = deps.newId ?? randomId;
   const sleep = deps.sleep ?? realSleep;
-  const warehouse = openWarehouseStream({ store, clock, logger, sleep, maxAttempts: deps.maxAttempts ?? 50 });
+  const warehouse = openWarehouseStream({
+    store,
+    clock,
+    logger,
+    sleep,
+    maxAttempts: deps.maxAttempts ?? 50,
+    ...(deps.snapshots ? { snapshots: deps.snapshots } : {}),
+    ...(deps.snapshotEvery ? { snapshotEvery: deps.snapshotEvery } : {}),
+  });
   const execute = warehouse.execute;
   const snapshot = warehouse.read;
 

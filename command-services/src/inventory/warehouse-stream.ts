@@ -7,6 +7,7 @@ import { ignore, isEvents } from '../shared/decision';
 import { toNewEvents } from '../shared/new-events';
 import type { Clock, Logger, Sleep } from '../shared/runtime';
 import { decide, type InventoryCommand } from './decide';
+import type { WarehouseSnapshots } from './warehouse-snapshots';
 import { evolve, initialState, type InventoryEvent, type InventoryState } from './state';
 
 export interface Causing {
@@ -29,6 +30,10 @@ export interface WarehouseStreamOptions {
   maxAttempts: number;
   /** Commands decided together and appended in one write. */
   maxBatch?: number;
+  /** Where the folded stream is saved now and then, so a start reads only what came after (warehouse-snapshots.ts). */
+  snapshots?: Promise<WarehouseSnapshots>;
+  /** Events appended by this process between two snapshots. */
+  snapshotEvery?: number;
 }
 
 type Waiting =
@@ -53,9 +58,53 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
   const waiting: Waiting[] = [];
   let pumping = false;
 
+  const snapshotEvery = options.snapshotEvery ?? 5_000;
+  // Awaited where used; a failure to open them must not be an unhandled rejection meanwhile.
+  options.snapshots?.catch(() => undefined);
+  let snapshotTried = false;
+  let snapshotRevision = -1;
+  let saving: Promise<void> | null = null;
+
+  async function fromSnapshot(): Promise<void> {
+    snapshotTried = true;
+    const snapshots = await options.snapshots!;
+    const loaded = await snapshots.load();
+    if (!loaded) return;
+    // A snapshot ahead of the stream belongs to another event store (a reset one): the events are the truth.
+    const head = await store.streamRevision(streamId);
+    if (loaded.revision > head) {
+      logger('warn', 'warehouse snapshot is ahead of its stream; ignored', { snapshot: loaded.revision, stream: head });
+      return;
+    }
+    if (cache.revision === -1) cache = loaded;
+    snapshotRevision = loaded.revision;
+  }
+
   async function catchUp(): Promise<void> {
+    if (options.snapshots && !snapshotTried && cache.revision === -1) {
+      await fromSnapshot().catch((error: unknown) =>
+        logger('warn', 'warehouse snapshot could not be read; folding the stream from the start', { error: error instanceof Error ? error.message : String(error) }),
+      );
+    }
     const events = await store.readStream(streamId, { fromRevision: cache.revision + 1 });
     cache = foldRecorded(events, evolve, cache);
+    // A long fold (a first start on a long stream) is worth saving too, not only our own appends.
+    if (events.length > 0) maybeSnapshot();
+  }
+
+  /** In the background: commands never wait for a snapshot, and a failed one only costs a longer next start. */
+  function maybeSnapshot(): void {
+    if (!options.snapshots || saving || cache.revision - snapshotRevision < snapshotEvery) return;
+    const revision = cache.revision;
+    saving = options.snapshots
+      .then((snapshots) => snapshots.save(cache))
+      .then(() => void (snapshotRevision = revision))
+      .catch((error: unknown) => logger('warn', 'warehouse snapshot failed', { revision, error: error instanceof Error ? error.message : String(error) }))
+      .finally(() => {
+        saving = null;
+        // Appends made while it was written may have crossed the next threshold.
+        maybeSnapshot();
+      });
   }
 
   async function pump(): Promise<void> {
@@ -112,6 +161,7 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
           const result = await store.append(streamId, events, { expectedRevision: expectedRevisionOf(cache.revision) });
           for (const id of handled) cache.handledCommands.add(id);
           cache = { state, revision: result.nextExpectedRevision, handledCommands: cache.handledCommands };
+          maybeSnapshot();
         } catch (error) {
           if (!(error instanceof WrongExpectedRevisionError) || attempt >= maxAttempts) throw error;
           // Another process appended first: back off a little (jittered so racers spread out), then decide again.
