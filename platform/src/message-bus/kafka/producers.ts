@@ -18,6 +18,12 @@ export const MAX_SEND_BYTES = 512 * 1024;
 /** How long an open transaction may live before the coordinator aborts it: a crashed publisher holds back read_committed consumers (the LSO) at most this long (K5). */
 export const TRANSACTION_TIMEOUT_MS = 10_000;
 
+/**
+ * The transactional id of the publisher of a checkpoint: one per checkpoint name, shared by the
+ * replicas that may take it over (only the lease holder opens it), stable across restarts.
+ */
+export const checkpointTransactionalId = (checkpoint: string) => `saga.publisher.${checkpoint}`;
+
 /** A second fence this soon after the last one means another live instance holds the transactional id. */
 const FENCED_AGAIN_MS = 60_000;
 
@@ -101,10 +107,21 @@ export class TransactionalPublisher {
     readonly transactionalId: string,
   ) {}
 
-  /** Connects (InitProducerId), which settles a crashed predecessor's open transaction. */
-  async ready(): Promise<void> {
-    if (this.steppedDown) throw new PublisherFencedError(this.transactionalId);
-    await this.producer();
+  /**
+   * Takes the transactional id over (again): a fresh InitProducerId, which fences whoever held it
+   * and settles their open transaction. Clears a step-down: the caller holds the lease now.
+   */
+  claim(): Promise<void> {
+    const run = this.queue.then(async () => {
+      this.steppedDown = false;
+      this.lastFence = -Infinity;
+      const current = this.current;
+      this.current = undefined;
+      if (current) await (await current.catch(() => undefined))?.disconnect().catch(() => undefined);
+      await this.producer();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Sends all messages in one transaction; resolves once it committed. */
