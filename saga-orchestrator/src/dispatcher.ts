@@ -41,12 +41,14 @@ export async function startCommandDispatcher(deps: {
   maxBatchSize?: number;
   /** Several orchestrator processes: only the lease holder dispatches. Default true. */
   lease?: boolean;
+  /** Default `dispatcherCheckpoint`; a test on a shared broker takes one of its own. */
+  checkpoint?: string;
 }): Promise<CommandDispatcher> {
   const { log } = deps;
   return followLog({
     store: deps.store,
     bus: deps.bus,
-    checkpoint: dispatcherCheckpoint,
+    checkpoint: deps.checkpoint ?? dispatcherCheckpoint,
     // The two types only saga streams hold: one filter, which every store can apply server-side.
     filter: { eventTypes: ['SagaStarted', 'SagaTransitioned'] },
     toMessages: commandMessagesOf,

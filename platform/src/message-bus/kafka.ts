@@ -106,7 +106,27 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
         ...(this.options.replicationFactor ? { replicationFactor: this.options.replicationFactor } : {}),
       })),
     });
+    await this.untilTopicsKnown(missing.map((t) => t.name));
     for (const t of missing) this.knownTopics.add(t.name);
+  }
+
+  /**
+   * A topic another process created a moment ago is not yet in every broker's metadata (ours
+   * returned "already exists" without waiting for leaders): subscribing now fails with
+   * UNKNOWN_TOPIC_OR_PARTITION, as two relays starting at once showed.
+   */
+  private async untilTopicsKnown(topics: string[], timeoutMs = 30_000): Promise<void> {
+    for (const deadline = Date.now() + timeoutMs; ; ) {
+      try {
+        const { topics: found } = await this.admin.fetchTopicMetadata({ topics });
+        if (found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (error) {
+        const type = (error as { type?: string }).type;
+        if ((type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') || Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private async ensureTopics(names: string[], partitions = this.defaultPartitions): Promise<void> {
