@@ -53,18 +53,16 @@ export async function openKafkaMessageBus(options: KafkaMessageBusOptions): Prom
   await admin.connect();
   const producer = new PlainProducer(kafka);
   await producer.connect();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      {
-        topic: checkpointsTopic,
-        numPartitions: 1,
-        ...(options.replicationFactor ? { replicationFactor: options.replicationFactor } : {}),
-        configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-      },
-    ],
-  });
-  return new KafkaMessageBus(kafka, admin, producer, options);
+  const bus = new KafkaMessageBus(kafka, admin, producer, options);
+  await bus.createTopicsAndWait([
+    {
+      topic: checkpointsTopic,
+      numPartitions: 1,
+      ...(options.replicationFactor ? { replicationFactor: options.replicationFactor } : {}),
+      configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+    },
+  ]);
+  return bus;
 }
 
 type Admin = ReturnType<Kafka['admin']>;
@@ -98,16 +96,28 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
   async createTopics(topics: TopicSpec[]): Promise<void> {
     const missing = topics.filter((t) => !this.knownTopics.has(t.name));
     if (missing.length === 0) return;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((t) => ({
+    await this.createTopicsAndWait(
+      missing.map((t) => ({
         topic: t.name,
         numPartitions: t.partitions ?? this.defaultPartitions,
         ...(this.options.replicationFactor ? { replicationFactor: this.options.replicationFactor } : {}),
       })),
-    });
-    await this.untilTopicsKnown(missing.map((t) => t.name));
+    );
     for (const t of missing) this.knownTopics.add(t.name);
+  }
+
+  /**
+   * Creates the topics and waits until each has a leader. kafkajs's own wait (waitForLeaders)
+   * gives up on UNKNOWN_TOPIC_OR_PARTITION, which a loaded broker answers for a topic it created a
+   * moment ago, and skips the wait for a topic that another process just created.
+   */
+  async createTopicsAndWait(topics: Parameters<Admin['createTopics']>[0]['topics']): Promise<void> {
+    try {
+      await this.admin.createTopics({ waitForLeaders: true, topics });
+    } catch (error) {
+      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+    }
+    await this.untilTopicsKnown(topics.map((t) => t.topic));
   }
 
   /**

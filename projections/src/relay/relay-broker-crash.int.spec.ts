@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +9,7 @@ import { eventTopic } from '@saga/event-schemas/streams';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { until } from '@saga/platform/message-bus/contract';
 import { openKafkaMessageBus } from '@saga/platform/message-bus/kafka';
+import { startPrivateBroker } from '@saga/platform/message-bus/kafka/private-broker.fixture';
 import type { BusMessage } from '@saga/platform/message-bus/port';
 import { relayCheckpointName, startRelay } from './relay';
 
@@ -22,27 +22,8 @@ import { relayCheckpointName, startRelay } from './relay';
  * It runs a private broker of its own (.ci/servers.sh with its own SERVERS_STATE_DIR), so killing
  * it disturbs no other suite. It runs where Kafka can be run, i.e. where KAFKA_BROKERS is set.
  */
-const root = path.resolve(import.meta.dirname, '../../..');
-const servers = path.join(root, '.ci/servers.sh');
 const canRunKafka = Boolean(process.env.KAFKA_BROKERS);
-// Known broken, so skipped with its reason printed (never silently): it passed in one run of two
-// after the producer-rebuild fix (and failed every time before it), but when the kill lands in the
-// relay's FIRST transaction, the rebuilt transactional producer's next publish never returns (no
-// error, no progress for 120 s). RELAY_BROKER_CRASH=1 runs it anyway.
-const knownWedge = process.env.RELAY_BROKER_CRASH !== '1';
 if (!canRunKafka) console.warn('relay-broker-crash.int.spec.ts: skipped, KAFKA_BROKERS is not set (a machine that runs Kafka: `.ci/servers.sh start kafka`)');
-else if (knownWedge) {
-  console.warn('relay-broker-crash.int.spec.ts: skipped, KNOWN BUG: after a broker SIGKILL during the relay\'s first transaction the rebuilt transactional producer can hang; set RELAY_BROKER_CRASH=1 to run it');
-}
-
-function serversCommand(stateDir: string, ...args: string[]): string {
-  return execFileSync('bash', [servers, ...args], {
-    env: { ...process.env, SERVERS_STATE_DIR: stateDir },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    timeout: 180_000,
-  });
-}
 
 const confirmed = (orderId: string, i: number): NewEvent => ({
   eventId: randomUUID(),
@@ -51,16 +32,15 @@ const confirmed = (orderId: string, i: number): NewEvent => ({
   metadata: { correlationId: orderId, causationId: randomUUID() },
 });
 
-describe.skipIf(!canRunKafka || knownWedge)('relay on Kafka when the broker is SIGKILLed mid-publish', () => {
+describe.skipIf(!canRunKafka)('relay on Kafka when the broker is SIGKILLed mid-publish', () => {
   it('resumes after the broker restarts on the same data: nothing lost, nothing seen twice', async () => {
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-broker-crash-'));
+    const broker = startPrivateBroker();
+    const { brokers } = broker;
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-broker-crash-store-'));
-    const started = serversCommand(stateDir, 'start', 'kafka');
-    const brokers = /KAFKA_BROKERS=(\S+)/.exec(started)![1]!.split(',');
     const store = await openSqliteEventStore({ dataDir });
     const relayBus = await openKafkaMessageBus({ brokers, clientId: `relay-crash-${randomUUID().slice(0, 8)}`, defaultPartitions: 2, log: () => {} });
     const failures: string[] = [];
-    const relay = await startRelay({ store, bus: relayBus, log: (msg, extra) => void failures.push(`${msg} ${JSON.stringify(extra ?? {})}`) });
+    const relay = await startRelay({ store, bus: relayBus, log: (msg, extra) => void (msg.includes('failed') && failures.push(`${msg} ${JSON.stringify(extra ?? {})}`)) });
     const orderIds = Array.from({ length: 8 }, () => randomUUID());
     const total = 480;
     let appended = 0;
@@ -74,16 +54,18 @@ describe.skipIf(!canRunKafka || knownWedge)('relay on Kafka when the broker is S
     })();
     try {
       await until(() => appended >= total / 3, 'a third of the events appended while the relay publishes');
-      serversCommand(stateDir, 'kill', 'kafka');
+      broker.kill();
       await new Promise((r) => setTimeout(r, 1_500));
-      serversCommand(stateDir, 'start', 'kafka');
+      broker.restart();
       await appendAll;
 
       const recorded: RecordedEvent[] = await store.readAll();
       expect(recorded).toHaveLength(total);
       const head = recorded.at(-1)!.position;
       const readerBus = await openKafkaMessageBus({ brokers, clientId: `reader-${randomUUID().slice(0, 8)}`, log: () => {} });
-      await until(async () => (await readerBus.readCheckpoint(relayCheckpointName('relay'))) === head, 'the relay to publish up to the head', 120_000).catch((error: unknown) => {
+      // The broker is still loading its logs for a while after the restart: a failed read polls again.
+      const published = async () => (await readerBus.readCheckpoint(relayCheckpointName('relay')).catch(() => undefined)) === head;
+      await until(published, 'the relay to publish up to the head', 120_000).catch((error: unknown) => {
         console.error('relay-broker-crash.int.spec.ts: the relay reported', failures.slice(-10));
         throw error;
       });
@@ -107,7 +89,7 @@ describe.skipIf(!canRunKafka || knownWedge)('relay on Kafka when the broker is S
       await relay.stop();
       await relayBus.close().catch(() => {});
       await store.close();
-      serversCommand(stateDir, 'stop');
+      broker.stop();
     }
   }, 300_000);
 });

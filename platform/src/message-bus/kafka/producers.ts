@@ -24,6 +24,18 @@ export const TRANSACTION_TIMEOUT_MS = 10_000;
  */
 export const checkpointTransactionalId = (checkpoint: string) => `saga.publisher.${checkpoint}`;
 
+/**
+ * Longest a transaction (sends and EndTxn) or a producer's connect (InitProducerId) may take. kafkajs
+ * retries inside each for a while, but a broker that restarts mid-transaction has been seen to
+ * leave a publish that neither returns nor fails (issue 9): past this the producer is abandoned
+ * (the next one's InitProducerId fences it and settles its transaction) and the publish fails as
+ * an outage, so the caller re-reads its checkpoint and goes on.
+ */
+export const TRANSACTION_DEADLINE_MS = 45_000;
+const CONNECT_DEADLINE_MS = 60_000;
+/** How long a dropped producer's abort or disconnect is waited for; it is abandoned after that. */
+const CLEANUP_DEADLINE_MS = 5_000;
+
 /** A second fence this soon after the last one means another live instance holds the transactional id. */
 const FENCED_AGAIN_MS = 60_000;
 
@@ -117,7 +129,7 @@ export class TransactionalPublisher {
       this.lastFence = -Infinity;
       const current = this.current;
       this.current = undefined;
-      if (current) await (await current.catch(() => undefined))?.disconnect().catch(() => undefined);
+      if (current) await within(CLEANUP_DEADLINE_MS, current.then((p) => p.disconnect())).catch(() => undefined);
       await this.producer();
     });
     this.queue = run.catch(() => undefined);
@@ -143,15 +155,21 @@ export class TransactionalPublisher {
     const producer = await this.producer();
     let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
     try {
-      transaction = await producer.transaction();
-      for (const part of bySize(topicMessages)) await transaction.sendBatch({ topicMessages: part, acks: -1 });
-      await transaction.commit();
+      await within(
+        TRANSACTION_DEADLINE_MS,
+        (async () => {
+          transaction = await producer.transaction();
+          for (const part of bySize(topicMessages)) await transaction.sendBatch({ topicMessages: part, acks: -1 });
+          await transaction.commit();
+        })(),
+      );
     } catch (error) {
       // Whether it committed is unknown (EndTxn may have reached the coordinator): the caller
       // must re-read its checkpoint. The producer is not reused: kafkajs may be stuck mid-commit.
-      await transaction?.abort().catch(() => undefined);
+      // Neither the abort nor the disconnect may hold the next publish up (both retry inside kafkajs).
       this.current = undefined;
-      await producer.disconnect().catch(() => undefined);
+      const aborted = transaction ? within(CLEANUP_DEADLINE_MS, transaction.abort()).catch(() => undefined) : Promise.resolve();
+      await within(CLEANUP_DEADLINE_MS, aborted.then(() => producer.disconnect())).catch(() => undefined);
       if (errorTypes(error).some((t) => fenceErrors.has(t))) {
         const now = Date.now();
         if (now - this.lastFence < FENCED_AGAIN_MS) {
@@ -172,7 +190,12 @@ export class TransactionalPublisher {
         transactionalId: this.transactionalId,
         transactionTimeout: TRANSACTION_TIMEOUT_MS,
       });
-      await producer.connect();
+      try {
+        await within(CONNECT_DEADLINE_MS, producer.connect());
+      } catch (error) {
+        void within(CLEANUP_DEADLINE_MS, producer.disconnect()).catch(() => undefined);
+        throw error;
+      }
       return producer;
     })().catch((error: unknown) => {
       this.current = undefined;
@@ -181,6 +204,16 @@ export class TransactionalPublisher {
     });
     return this.current;
   }
+}
+
+/** The promise's outcome, or a TransientError once `ms` passed without one (the promise runs on, ignored). */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransientError(`kafka producer made no progress in ${ms} ms; it is abandoned`)), ms);
+  });
+  promise.catch(() => undefined); // a late failure of an abandoned step is nobody's concern
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 function describe(error: unknown): string {
