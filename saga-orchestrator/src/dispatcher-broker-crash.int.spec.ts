@@ -61,7 +61,8 @@ describe.skipIf(!canRunKafka)('saga dispatcher on Kafka when the broker is SIGKI
         const event = sagaStarted(orderId, i);
         issued.push((event.data as { commands: { commandId: string }[] }).commands[0]!.commandId);
         await store.append(`saga-${orderId}`, [event]);
-        if (i % 8 === 0) await new Promise((r) => setTimeout(r, 5));
+        // Paced so that the kill lands mid-stream and events keep coming while the broker is away.
+        await new Promise((r) => setTimeout(r, 5));
       }
     })();
     try {

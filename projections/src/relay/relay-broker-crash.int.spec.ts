@@ -52,7 +52,8 @@ describe.skipIf(!canRunKafka)('relay on Kafka when the broker is SIGKILLed mid-p
         const orderId = orderIds[i % orderIds.length]!;
         await store.append(`order-${orderId}`, [confirmed(orderId, i)]);
         appended++;
-        if (i % 8 === 0) await new Promise((r) => setTimeout(r, 5));
+        // Paced so that the kill lands mid-stream and events keep coming while the broker is away.
+        await new Promise((r) => setTimeout(r, 5));
       }
     })();
     try {
