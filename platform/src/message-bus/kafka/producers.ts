@@ -121,12 +121,13 @@ export class TransactionalPublisher {
 
   /**
    * Takes the transactional id over (again): a fresh InitProducerId, which fences whoever held it
-   * and settles their open transaction. Clears a step-down: the caller holds the lease now.
+   * and settles their open transaction. Clears a step-down: the caller holds the lease now. The
+   * time of the last fence stays: two instances that both think they hold the lease (the group
+   * has not settled) then stop fencing each other at the second fence instead of at once.
    */
   claim(): Promise<void> {
     const run = this.queue.then(async () => {
       this.steppedDown = false;
-      this.lastFence = -Infinity;
       const current = this.current;
       this.current = undefined;
       if (current) await within(CLEANUP_DEADLINE_MS, current.then((p) => p.disconnect())).catch(() => undefined);
