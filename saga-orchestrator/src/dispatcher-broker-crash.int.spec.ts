@@ -45,65 +45,69 @@ describe.skipIf(!canRunKafka)('saga dispatcher on Kafka when the broker is SIGKI
   it('resumes after the broker restarts on the same data: no command lost, none seen twice', async () => {
     const broker = startPrivateBroker();
     const { brokers } = broker;
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dispatcher-broker-crash-'));
-    const store = await openSqliteEventStore({ dataDir });
-    const bus = await openKafkaMessageBus({ brokers, clientId: `dispatcher-crash-${randomUUID().slice(0, 8)}`, defaultPartitions: 2, log: () => {} });
-    const failures: string[] = [];
-    // What the kill does to it: a publish or read fails, or the broker's group drops its lease (then it steps down first).
-    const note = (obj: object, msg?: string) => void ((msg?.includes('failed') || msg?.includes('lease lost')) && failures.push(`${msg} ${JSON.stringify(obj)}`));
-    const log = { info: note, warn: note, error: note };
-    const watched = recordPublishes(bus);
-    const dispatcher = await startCommandDispatcher({ store, bus: watched.bus, log });
-    const total = 480;
-    const issued: string[] = [];
-    const startAll = (async () => {
-      for (let i = 0; i < total; i++) {
-        const orderId = randomUUID();
-        const event = sagaStarted(orderId, i);
-        issued.push((event.data as { commands: { commandId: string }[] }).commands[0]!.commandId);
-        await store.append(`saga-${orderId}`, [event]);
-        // Paced so that the kill lands mid-stream and events keep coming while the broker is away.
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    // Stopped whatever fails, setup included: a leaked broker would hold memory and CPU.
     try {
-      await until(() => issued.length >= total / 3, 'a third of the sagas started while the dispatcher publishes');
-      const downFrom = Date.now();
-      await broker.kill();
-      await new Promise((r) => setTimeout(r, 1_500));
-      await broker.restart();
-      const downTo = Date.now();
-      await startAll;
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dispatcher-broker-crash-'));
+      const store = await openSqliteEventStore({ dataDir });
+      const bus = await openKafkaMessageBus({ brokers, clientId: `dispatcher-crash-${randomUUID().slice(0, 8)}`, defaultPartitions: 2, log: () => {} });
+      const failures: string[] = [];
+      // What the kill does to it: a publish or read fails, or the broker's group drops its lease (then it steps down first).
+      const note = (obj: object, msg?: string) => void ((msg?.includes('failed') || msg?.includes('lease lost')) && failures.push(`${msg} ${JSON.stringify(obj)}`));
+      const log = { info: note, warn: note, error: note };
+      const watched = recordPublishes(bus);
+      const dispatcher = await startCommandDispatcher({ store, bus: watched.bus, log });
+      const total = 480;
+      const issued: string[] = [];
+      const startAll = (async () => {
+        for (let i = 0; i < total; i++) {
+          const orderId = randomUUID();
+          const event = sagaStarted(orderId, i);
+          issued.push((event.data as { commands: { commandId: string }[] }).commands[0]!.commandId);
+          await store.append(`saga-${orderId}`, [event]);
+          // Paced so that the kill lands mid-stream and events keep coming while the broker is away.
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      try {
+        await until(() => issued.length >= total / 3, 'a third of the sagas started while the dispatcher publishes');
+        const downFrom = Date.now();
+        await broker.kill();
+        await new Promise((r) => setTimeout(r, 1_500));
+        await broker.restart();
+        const downTo = Date.now();
+        await startAll;
 
-      const head = await store.headPosition();
-      const readerBus = await openKafkaMessageBus({ brokers, clientId: `reader-${randomUUID().slice(0, 8)}`, log: () => {} });
-      // The broker is still loading its logs for a while after the restart: a failed read polls again.
-      const dispatched = async () => (await readerBus.readCheckpoint(dispatcherCheckpoint).catch(() => undefined)) === head;
-      await until(dispatched, 'the dispatcher to publish up to the head', 120_000).catch((error: unknown) => {
-        console.error('dispatcher-broker-crash.int.spec.ts: the dispatcher reported', failures.slice(-10));
-        throw error;
-      });
-      const received: BusMessage[] = [];
-      const consumer = await readerBus.consume({ groupId: `reader-${randomUUID()}`, topics: [commandTopics.inventory], handler: async (m) => void received.push(m) });
-      await until(() => received.length >= total, `${total} commands`, 60_000);
-      await new Promise((r) => setTimeout(r, 1_000)); // a duplicate would arrive now
-      await consumer.stop();
-      await readerBus.close();
+        const head = await store.headPosition();
+        const readerBus = await openKafkaMessageBus({ brokers, clientId: `reader-${randomUUID().slice(0, 8)}`, log: () => {} });
+        // The broker is still loading its logs for a while after the restart: a failed read polls again.
+        const dispatched = async () => (await readerBus.readCheckpoint(dispatcherCheckpoint).catch(() => undefined)) === head;
+        await until(dispatched, 'the dispatcher to publish up to the head', 120_000).catch((error: unknown) => {
+          console.error('dispatcher-broker-crash.int.spec.ts: the dispatcher reported', failures.slice(-10));
+          throw error;
+        });
+        const received: BusMessage[] = [];
+        const consumer = await readerBus.consume({ groupId: `reader-${randomUUID()}`, topics: [commandTopics.inventory], handler: async (m) => void received.push(m) });
+        await until(() => received.length >= total, `${total} commands`, 60_000);
+        await new Promise((r) => setTimeout(r, 1_000)); // a duplicate would arrive now
+        await consumer.stop();
+        await readerBus.close();
 
-      console.log(`dispatcher-broker-crash.int.spec.ts: ${received.length} messages for ${total} commands; the dispatcher reported ${failures.length} failures or lost leases`);
-      // The kill really hit it while it published: a publish was in flight or attempted while the broker was away
-      // (it failed, or kafkajs's own retries waited the outage out).
-      const hit = watched.publishes.filter((p) => p.startedAt <= downTo && (p.endedAt ?? Infinity) >= downFrom);
-      console.log(`${hit.length} publishes attempted while the broker was away, ${hit.filter((p) => p.failed).length} of them failed`);
-      // Or it stepped down first (the broker's group dropped its lease) or reported a failure.
-      expect(hit.length + failures.length).toBeGreaterThan(0);
-      const commandIds = received.map((m) => (JSON.parse(m.value) as { commandId: string }).commandId);
-      expect(commandIds.sort()).toEqual([...issued].sort());
+        console.log(`dispatcher-broker-crash.int.spec.ts: ${received.length} messages for ${total} commands; the dispatcher reported ${failures.length} failures or lost leases`);
+        // The kill really hit it while it published: a publish was in flight or attempted while the broker was away
+        // (it failed, or kafkajs's own retries waited the outage out).
+        const hit = watched.publishes.filter((p) => p.startedAt <= downTo && (p.endedAt ?? Infinity) >= downFrom);
+        console.log(`${hit.length} publishes attempted while the broker was away, ${hit.filter((p) => p.failed).length} of them failed`);
+        // Or it stepped down first (the broker's group dropped its lease) or reported a failure.
+        expect(hit.length + failures.length).toBeGreaterThan(0);
+        const commandIds = received.map((m) => (JSON.parse(m.value) as { commandId: string }).commandId);
+        expect(commandIds.sort()).toEqual([...issued].sort());
+      } finally {
+        await startAll.catch(() => {});
+        await dispatcher.stop();
+        await bus.close().catch(() => {});
+        await store.close();
+      }
     } finally {
-      await startAll.catch(() => {});
-      await dispatcher.stop();
-      await bus.close().catch(() => {});
-      await store.close();
       broker.stop();
     }
   }, 300_000);
