@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterTopic } from '@saga/event-schemas/streams';
 import { partitionForKey } from './partitioner';
-import type { BusMessage, Consumer, ConsumerOptions, MessageBus } from './port';
+import type { BusMessage, Consumer, ConsumerOptions, MessageBus, TopicPartition } from './port';
 
 /**
  * The behaviour every MessageBus adapter must show, run against each adapter by its own
@@ -299,6 +299,31 @@ export function messageBusContract(name: string, open: () => Promise<MessageBus>
         await bus.publish(topic, keys.map((key) => ({ key, value: JSON.stringify({ key, round: 'after' }) })));
         await until(() => new Set(mine.filter((m) => m.value.includes('"after"')).map((m) => m.key)).size === keys.length, 'the remaining member to take every partition');
         expect(new Set(mine.map((m) => m.partition)).size).toBe(4);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('tells each member the partitions it holds: one of two holds a one-partition topic, the other takes it when it stops', async () => {
+      const topic = unique('lease');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 1 }]);
+      const other = await open();
+      try {
+        const held = { mine: [] as TopicPartition[], theirs: [] as TopicPartition[] };
+        const handler = async () => {};
+        const first = await consume({ groupId, topics: [topic], handler, onAssignment: (p) => void (held.mine = p) });
+        await until(() => held.mine.length === 1, 'the first member to hold the partition', 30_000);
+        expect(held.mine).toEqual([{ topic, partition: 0 }]);
+        const second = await other.consume({ groupId, topics: [topic], handler, onAssignment: (p) => void (held.theirs = p) });
+        // Whoever the group settles on, never both at once once it has settled.
+        await new Promise((r) => setTimeout(r, 3_000));
+        await until(() => held.mine.length + held.theirs.length === 1, 'exactly one member to hold the partition', 30_000);
+        const holder = held.mine.length === 1 ? first : second;
+        await holder.stop();
+        const rest = holder === first ? 'theirs' : 'mine';
+        await until(() => held[rest].length === 1, 'the other member to take the partition over', 30_000);
+        expect(holder === first ? held.mine : held.theirs).toEqual([]);
       } finally {
         await other.close();
       }

@@ -5,6 +5,7 @@
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { checkpointsTopic } from './kafka/checkpoints';
+import { checkpointTransactionalId } from './kafka/producers';
 import { openKafkaMessageBus } from './kafka';
 
 const [brokers, clientId, topic] = process.argv.slice(2);
@@ -16,7 +17,7 @@ await bus.close();
 
 // The kafkajs default timeout: the coordinator would leave this transaction open for a minute.
 const producer = new Kafka({ clientId, brokers: brokers.split(','), logLevel: logLevel.NOTHING }).producer({
-  transactionalId: `${clientId}.publisher`,
+  transactionalId: checkpointTransactionalId(`cp.${clientId}`),
   idempotent: true,
   maxInFlightRequests: 1,
   transactionTimeout: 60_000,

@@ -4,7 +4,7 @@ import { IllegalStateError } from '../errors';
 import { resolveRetryPolicy, validateConsumerOptions } from './delivery';
 import { checkpointsTopic, readCheckpointTopic } from './kafka/checkpoints';
 import { KafkaBusConsumer, type ConsumerBus } from './kafka/consumer';
-import { PlainProducer, toKafka, TransactionalPublisher } from './kafka/producers';
+import { checkpointTransactionalId, PlainProducer, toKafka, TransactionalPublisher } from './kafka/producers';
 import type {
   Consumer,
   ConsumerOptions,
@@ -12,6 +12,7 @@ import type {
   OutgoingMessage,
   PartitionLag,
   PublishCheckpoint,
+  ReadCheckpointOptions,
   TopicMessages,
   TopicSpec,
 } from './port';
@@ -25,8 +26,11 @@ import type {
  *   same function the embedded log uses, so a key maps to the same partition in both modes.
  * - A publish with a checkpoint goes through a transactional producer: the messages and the
  *   checkpoint (a record keyed by its name in the compacted topic `saga.checkpoints`) commit
- *   together. Its transactional id is `<clientId>.publisher`: one such publisher per client id
- *   (a second one fences the first, which is what keeps a zombie relay from publishing).
+ *   together. Its transactional id is the checkpoint's (`checkpointTransactionalId`), not the
+ *   process's: a checkpoint has one writer at a time (the log follower holds a lease), and
+ *   whichever replica takes it over fences exactly the previous writer, its own zombie after a
+ *   restart included, and settles that writer's open transaction before reading on (K2, K5).
+ *   Replicas that do not hold the checkpoint never open its producer, so they fence nobody.
  * - A topic created without a partition count, or published to or subscribed to before it
  *   exists, gets `defaultPartitions` (`BUS_PARTITIONS`), as on the embedded log.
  * - Consumers commit after the handler succeeds. A poison message is produced to `<topic>.dlq`
@@ -49,28 +53,27 @@ export async function openKafkaMessageBus(options: KafkaMessageBusOptions): Prom
   await admin.connect();
   const producer = new PlainProducer(kafka);
   await producer.connect();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      {
-        topic: checkpointsTopic,
-        numPartitions: 1,
-        ...(options.replicationFactor ? { replicationFactor: options.replicationFactor } : {}),
-        configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-      },
-    ],
-  });
-  return new KafkaMessageBus(kafka, admin, producer, options);
+  const bus = new KafkaMessageBus(kafka, admin, producer, options);
+  await bus.createTopicsAndWait([
+    {
+      topic: checkpointsTopic,
+      numPartitions: 1,
+      ...(options.replicationFactor ? { replicationFactor: options.replicationFactor } : {}),
+      configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+    },
+  ]);
+  return bus;
 }
 
 type Admin = ReturnType<Kafka['admin']>;
 
 class KafkaMessageBus implements MessageBus, ConsumerBus {
   private readonly knownTopics = new Set<string>([checkpointsTopic]);
-  /** Checkpoints this process wrote or read; dropped when a transaction's outcome is unknown. */
+  /** Checkpoints this process wrote or read as their owner; dropped when a transaction's outcome is unknown. */
   private readonly checkpoints = new Map<string, string>();
   private readonly consumers = new Set<KafkaBusConsumer>();
-  private readonly publisher: TransactionalPublisher;
+  /** One transactional producer per checkpoint this process publishes. */
+  private readonly publishers = new Map<string, TransactionalPublisher>();
   readonly defaultPartitions: number;
   readonly report: (msg: string, extra?: object) => void;
 
@@ -82,21 +85,58 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
   ) {
     this.defaultPartitions = options.defaultPartitions ?? 4;
     this.report = options.log ?? ((msg, extra) => console.error(msg, extra ?? ''));
-    this.publisher = new TransactionalPublisher(kafka, `${options.clientId}.publisher`);
+  }
+
+  private publisherOf(checkpoint: string): TransactionalPublisher {
+    let publisher = this.publishers.get(checkpoint);
+    if (!publisher) this.publishers.set(checkpoint, (publisher = new TransactionalPublisher(this.kafka, checkpointTransactionalId(checkpoint))));
+    return publisher;
   }
 
   async createTopics(topics: TopicSpec[]): Promise<void> {
     const missing = topics.filter((t) => !this.knownTopics.has(t.name));
     if (missing.length === 0) return;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((t) => ({
+    await this.createTopicsAndWait(
+      missing.map((t) => ({
         topic: t.name,
         numPartitions: t.partitions ?? this.defaultPartitions,
         ...(this.options.replicationFactor ? { replicationFactor: this.options.replicationFactor } : {}),
       })),
-    });
+    );
     for (const t of missing) this.knownTopics.add(t.name);
+  }
+
+  /**
+   * Creates the topics and waits until each has a leader. kafkajs's own wait (waitForLeaders)
+   * gives up on UNKNOWN_TOPIC_OR_PARTITION, which a loaded broker answers for a topic it created a
+   * moment ago, and skips the wait for a topic that another process just created.
+   */
+  async createTopicsAndWait(topics: Parameters<Admin['createTopics']>[0]['topics']): Promise<void> {
+    try {
+      await this.admin.createTopics({ waitForLeaders: true, topics });
+    } catch (error) {
+      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+    }
+    await this.untilTopicsKnown(topics.map((t) => t.topic));
+  }
+
+  /**
+   * A topic another process created a moment ago is not yet in every broker's metadata (ours
+   * returned "already exists" without waiting for leaders): subscribing now fails with
+   * UNKNOWN_TOPIC_OR_PARTITION, as two relays starting at once showed.
+   */
+  private async untilTopicsKnown(topics: string[], timeoutMs = 30_000): Promise<void> {
+    for (const deadline = Date.now() + timeoutMs; ; ) {
+      try {
+        const { topics: found } = await this.admin.fetchTopicMetadata({ topics });
+        if (found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (error) {
+        const type = (error as { type?: string }).type;
+        if ((type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') || Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private async ensureTopics(names: string[], partitions = this.defaultPartitions): Promise<void> {
@@ -116,7 +156,7 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
       return;
     }
     try {
-      await this.publisher.run([...topicMessages, { topic: checkpointsTopic, messages: [{ key: checkpoint.name, value: checkpoint.value }] }]);
+      await this.publisherOf(checkpoint.name).run([...topicMessages, { topic: checkpointsTopic, messages: [{ key: checkpoint.name, value: checkpoint.value }] }]);
     } catch (error) {
       // It may have committed after all: the next read of this checkpoint asks the topic.
       this.checkpoints.delete(checkpoint.name);
@@ -125,14 +165,19 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
     this.checkpoints.set(checkpoint.name, checkpoint.value);
   }
 
-  async readCheckpoint(name: string): Promise<string | undefined> {
-    const cached = this.checkpoints.get(name);
-    if (cached !== undefined) return cached;
-    // InitProducerId first: it settles our crashed predecessor's transaction, so a commit it had
-    // already prepared cannot land after this read (K5).
-    await this.publisher.ready();
+  async readCheckpoint(name: string, options?: ReadCheckpointOptions): Promise<string | undefined> {
+    if (options?.owner) {
+      this.checkpoints.delete(name);
+      // InitProducerId first: it fences the previous writer and settles its transaction, so a
+      // commit it had already prepared cannot land after this read (K5).
+      await this.publisherOf(name).claim();
+    } else {
+      const cached = this.checkpoints.get(name);
+      if (cached !== undefined) return cached;
+    }
     const value = await readCheckpointTopic(this.kafka, this.admin, this.options.clientId, name);
-    if (value !== undefined) this.checkpoints.set(name, value);
+    // Cached only by its writer: anyone else's copy would go stale as the writer moves on.
+    if (value !== undefined && this.publishers.has(name)) this.checkpoints.set(name, value);
     return value;
   }
 
@@ -194,7 +239,8 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop()));
     this.consumers.clear();
-    await this.publisher.close();
+    await Promise.all([...this.publishers.values()].map((p) => p.close()));
+    this.publishers.clear();
     await this.producer.close();
     await this.admin.disconnect();
   }

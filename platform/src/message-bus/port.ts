@@ -41,6 +41,29 @@ export interface TopicSpec {
 export interface PublishCheckpoint {
   name: string;
   value: string;
+  /**
+   * Publish only if the stored checkpoint is still this (null: none stored yet), else throw
+   * CheckpointMovedError and publish nothing: another instance of the publisher went on. The
+   * embedded bus checks it in the publish's transaction. Kafka cannot compare-and-set; there the
+   * checkpoint's name is the transactional id, so the instance that took over fenced this one.
+   */
+  expected?: string | null;
+}
+
+/** Reading a checkpoint as the publisher that writes it next, or as anyone else. */
+export interface ReadCheckpointOptions {
+  /**
+   * The caller publishes this checkpoint from now on: read the bus, not this process's cache, and
+   * first settle what a previous owner left (Kafka: InitProducerId of the checkpoint's
+   * transactional id, which fences that owner and ends its open transaction).
+   */
+  owner?: boolean;
+}
+
+/** A partition a consumer group member holds. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
 }
 
 export interface RetryPolicy {
@@ -65,6 +88,17 @@ export interface ConsumerOptions {
   retry?: Partial<RetryPolicy>;
   /** Where a new group starts. Default 'earliest'. */
   startFrom?: 'earliest' | 'latest';
+  /**
+   * Told the partitions this member holds whenever that changes (an empty list when it holds
+   * none, is rebalancing or stops): what a lease on a one-partition topic is built on.
+   */
+  onAssignment?: (partitions: TopicPartition[]) => void;
+  /**
+   * How long a member that stopped heartbeating (SIGKILL) keeps its partitions before the others
+   * take them. Kafka: the session timeout (default 30 s; the broker allows 6 s and more). The
+   * embedded bus uses its lease TTL and ignores this.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface Consumer {
@@ -91,7 +125,7 @@ export interface MessageBus {
    * publisher whose input interleaves topics (the relay) can still batch.
    */
   publishMany(batches: TopicMessages[], options?: { checkpoint?: PublishCheckpoint }): Promise<void>;
-  readCheckpoint(name: string): Promise<string | undefined>;
+  readCheckpoint(name: string, options?: ReadCheckpointOptions): Promise<string | undefined>;
   consume(options: ConsumerOptions): Promise<Consumer>;
   /** Moves a group's committed offsets (the group must not be consuming that topic). */
   resetOffsets(groupId: string, topic: string, to: 'earliest' | 'latest'): Promise<void>;
@@ -110,5 +144,17 @@ export class PublisherFencedError extends Error {
   ) {
     super(`publisher ${publisherId} was fenced by a newer instance; stepping down`, options);
     this.name = 'PublisherFencedError';
+  }
+}
+
+/** A publish with `expected` found another checkpoint stored: another instance published first. */
+export class CheckpointMovedError extends Error {
+  constructor(
+    readonly checkpoint: string,
+    readonly expected: string | null,
+    readonly found: string | null,
+  ) {
+    super(`checkpoint ${checkpoint} moved: expected ${expected ?? 'none'}, found ${found ?? 'none'}; nothing was published`);
+    this.name = 'CheckpointMovedError';
   }
 }

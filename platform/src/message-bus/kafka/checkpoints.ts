@@ -49,7 +49,8 @@ export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: 
         .catch(reject);
     });
   } finally {
-    await reader.disconnect();
+    // A broker that is still recovering can hold a consumer's disconnect up: do not wait for ever.
+    await Promise.race([reader.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
     await admin.deleteGroups([groupId]).catch(() => undefined); // only tidiness: an empty group expires anyway
   }
   return value;

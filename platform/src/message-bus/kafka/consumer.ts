@@ -27,10 +27,26 @@ export class KafkaBusConsumer {
     private readonly options: ConsumerOptions,
     private readonly policy: RetryPolicy,
   ) {
-    this.consumer = bus.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+    const session = options.sessionTimeoutMs;
+    this.consumer = bus.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 100,
+      // Heartbeats well inside the session, so a live member is never taken for a dead one.
+      ...(session ? { sessionTimeout: session, heartbeatInterval: Math.max(500, Math.floor(session / 5)) } : {}),
+    });
   }
 
   async start(): Promise<void> {
+    const told = this.options.onAssignment;
+    if (told) {
+      const { GROUP_JOIN, REBALANCING, STOP, CRASH } = this.consumer.events;
+      this.consumer.on(GROUP_JOIN, ({ payload }) =>
+        told(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })))),
+      );
+      // Rebalancing, stopped or crashed: it holds nothing until the next join says otherwise.
+      for (const event of [REBALANCING, STOP, CRASH]) this.consumer.on(event, () => told([]));
+    }
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.startFrom !== 'latest' });
     await this.consumer.run({

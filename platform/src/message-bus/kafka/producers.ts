@@ -18,6 +18,24 @@ export const MAX_SEND_BYTES = 512 * 1024;
 /** How long an open transaction may live before the coordinator aborts it: a crashed publisher holds back read_committed consumers (the LSO) at most this long (K5). */
 export const TRANSACTION_TIMEOUT_MS = 10_000;
 
+/**
+ * The transactional id of the publisher of a checkpoint: one per checkpoint name, shared by the
+ * replicas that may take it over (only the lease holder opens it), stable across restarts.
+ */
+export const checkpointTransactionalId = (checkpoint: string) => `saga.publisher.${checkpoint}`;
+
+/**
+ * Longest a transaction (sends and EndTxn) or a producer's connect (InitProducerId) may take. kafkajs
+ * retries inside each for a while, but a broker that restarts mid-transaction has been seen to
+ * leave a publish that neither returns nor fails (issue 9): past this the producer is abandoned
+ * (the next one's InitProducerId fences it and settles its transaction) and the publish fails as
+ * an outage, so the caller re-reads its checkpoint and goes on.
+ */
+export const TRANSACTION_DEADLINE_MS = 45_000;
+const CONNECT_DEADLINE_MS = 60_000;
+/** How long a dropped producer's abort or disconnect is waited for; it is abandoned after that. */
+const CLEANUP_DEADLINE_MS = 5_000;
+
 /** A second fence this soon after the last one means another live instance holds the transactional id. */
 const FENCED_AGAIN_MS = 60_000;
 
@@ -101,10 +119,22 @@ export class TransactionalPublisher {
     readonly transactionalId: string,
   ) {}
 
-  /** Connects (InitProducerId), which settles a crashed predecessor's open transaction. */
-  async ready(): Promise<void> {
-    if (this.steppedDown) throw new PublisherFencedError(this.transactionalId);
-    await this.producer();
+  /**
+   * Takes the transactional id over (again): a fresh InitProducerId, which fences whoever held it
+   * and settles their open transaction. Clears a step-down: the caller holds the lease now. The
+   * time of the last fence stays: two instances that both think they hold the lease (the group
+   * has not settled) then stop fencing each other at the second fence instead of at once.
+   */
+  claim(): Promise<void> {
+    const run = this.queue.then(async () => {
+      this.steppedDown = false;
+      const current = this.current;
+      this.current = undefined;
+      if (current) await within(CLEANUP_DEADLINE_MS, current.then((p) => p.disconnect())).catch(() => undefined);
+      await this.producer();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Sends all messages in one transaction; resolves once it committed. */
@@ -126,15 +156,21 @@ export class TransactionalPublisher {
     const producer = await this.producer();
     let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
     try {
-      transaction = await producer.transaction();
-      for (const part of bySize(topicMessages)) await transaction.sendBatch({ topicMessages: part, acks: -1 });
-      await transaction.commit();
+      await within(
+        TRANSACTION_DEADLINE_MS,
+        (async () => {
+          transaction = await producer.transaction();
+          for (const part of bySize(topicMessages)) await transaction.sendBatch({ topicMessages: part, acks: -1 });
+          await transaction.commit();
+        })(),
+      );
     } catch (error) {
       // Whether it committed is unknown (EndTxn may have reached the coordinator): the caller
       // must re-read its checkpoint. The producer is not reused: kafkajs may be stuck mid-commit.
-      await transaction?.abort().catch(() => undefined);
+      // Neither the abort nor the disconnect may hold the next publish up (both retry inside kafkajs).
       this.current = undefined;
-      await producer.disconnect().catch(() => undefined);
+      const aborted = transaction ? within(CLEANUP_DEADLINE_MS, transaction.abort()).catch(() => undefined) : Promise.resolve();
+      await within(CLEANUP_DEADLINE_MS, aborted.then(() => producer.disconnect())).catch(() => undefined);
       if (errorTypes(error).some((t) => fenceErrors.has(t))) {
         const now = Date.now();
         if (now - this.lastFence < FENCED_AGAIN_MS) {
@@ -155,7 +191,12 @@ export class TransactionalPublisher {
         transactionalId: this.transactionalId,
         transactionTimeout: TRANSACTION_TIMEOUT_MS,
       });
-      await producer.connect();
+      try {
+        await within(CONNECT_DEADLINE_MS, producer.connect());
+      } catch (error) {
+        void within(CLEANUP_DEADLINE_MS, producer.disconnect()).catch(() => undefined);
+        throw error;
+      }
       return producer;
     })().catch((error: unknown) => {
       this.current = undefined;
@@ -164,6 +205,16 @@ export class TransactionalPublisher {
     });
     return this.current;
   }
+}
+
+/** The promise's outcome, or a TransientError once `ms` passed without one (the promise runs on, ignored). */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransientError(`kafka producer made no progress in ${ms} ms; it is abandoned`)), ms);
+  });
+  promise.catch(() => undefined); // a late failure of an abandoned step is nobody's concern
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 function describe(error: unknown): string {

@@ -15,6 +15,7 @@ export class SqliteConsumer implements WorkerOwner {
   private readonly workers = new Map<string, PartitionWorker>();
   private heartbeat: NodeJS.Timeout | undefined;
   private stopping = false;
+  private told: Set<string> | undefined;
   private stopped: Promise<void> | undefined;
 
   constructor(
@@ -80,6 +81,7 @@ export class SqliteConsumer implements WorkerOwner {
       })
       .immediate();
     const assignedKeys = new Set(decided.assigned.map((a) => workerKey(a.topic, a.partition)));
+    this.tellAssignment(assignedKeys, decided.assigned);
     for (const [key, worker] of this.workers) {
       // Lost the lease (we stalled past its expiry): stop without committing, the new owner redelivers.
       if (!decided.owned.has(key)) worker.abandon();
@@ -97,10 +99,19 @@ export class SqliteConsumer implements WorkerOwner {
     }
   }
 
+  /** Reports the partitions held, when they changed, to `onAssignment`. */
+  private tellAssignment(keys: Set<string>, partitions: { topic: string; partition: number }[]): void {
+    const told = this.told;
+    if (told && told.size === keys.size && [...keys].every((k) => told.has(k))) return;
+    this.told = keys;
+    this.options.onAssignment?.(partitions);
+  }
+
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
       if (this.heartbeat) clearInterval(this.heartbeat);
+      this.tellAssignment(new Set(), []);
       const workers = [...this.workers.values()];
       for (const w of workers) w.revoke();
       await Promise.all(workers.map((w) => w.finished));

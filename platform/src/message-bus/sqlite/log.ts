@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { deadLetterTopic } from '@saga/event-schemas/streams';
 import type { Interrupt } from '../delivery';
 import { partitionForKey } from '../partitioner';
-import type { BusMessage, OutgoingMessage, PublishCheckpoint, TopicMessages, TopicSpec } from '../port';
+import { CheckpointMovedError, type BusMessage, type OutgoingMessage, type PublishCheckpoint, type TopicMessages, type TopicSpec } from '../port';
 import type { Statements } from './schema';
 
 export const workerKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
@@ -38,6 +38,10 @@ export class PartitionLog {
     private readonly report: (msg: string, extra?: object) => void,
   ) {
     this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
+      if (checkpoint?.expected !== undefined) {
+        const found = this.sql.checkpoint.get(checkpoint.name)?.value ?? null;
+        if (found !== checkpoint.expected) throw new CheckpointMovedError(checkpoint.name, checkpoint.expected, found);
+      }
       const now = Date.now();
       const touched: Appended[] = [];
       for (const { topic, messages } of batches) {
