@@ -77,7 +77,7 @@ const placed = (orderId: string): NewEvent =>
   }) as NewEvent;
 
 describe('WalSync (group commit)', () => {
-  it('answers a sync only with an fsync that started after it, and one fsync answers every sync asked for meanwhile', async () => {
+  it('answers a sync only with an fsync that started after it, at most two at a time, one answering every sync asked for meanwhile', async () => {
     const dir = tempDir();
     const wal = path.join(dir, 'x.sqlite-wal');
     fs.writeFileSync(wal, 'frames');
@@ -86,35 +86,50 @@ describe('WalSync (group commit)', () => {
     hold();
 
     const first = sync.sync();
+    await tick();
     expect(held).toHaveLength(1);
-    // Asked while the first fsync runs: that fsync may have started before these commits.
-    const later = Array.from({ length: 10 }, () => sync.sync());
-    expect(held).toHaveLength(1);
+    // Asked while the first fsync runs, which may have started before these commits: a second starts for them.
+    const second = Array.from({ length: 10 }, () => sync.sync());
+    await tick();
+    expect(held).toHaveLength(2);
+    // Two are running: these wait for the next to start.
+    const third = Array.from({ length: 5 }, () => sync.sync());
+    await tick();
+    expect(held).toHaveLength(2);
 
-    const h = held.shift()!;
-    realFdatasync(h.fd, h.done);
-    await first;
-    expect(await settledState(Promise.all(later))).toBe('pending');
-    // One more fsync, for all ten.
+    const [h1, h2] = held.splice(0, 2);
+    realFdatasync(h2!.fd, h2!.done);
+    await Promise.all(second);
+    expect(await settledState(first)).toBe('pending');
+    expect(await settledState(Promise.all(third))).toBe('pending');
+    // One fsync, started now, for all five.
     expect(held).toHaveLength(1);
+    realFdatasync(h1!.fd, h1!.done);
+    await first;
+    expect(await settledState(Promise.all(third))).toBe('pending');
     await releaseAll();
-    expect(await settledState(Promise.all(later))).toBe('resolved');
+    expect(await settledState(Promise.all(third))).toBe('resolved');
   });
 
-  it('fails every waiting and later sync once an fsync failed', async () => {
+  it('fails every sync under way, waiting and later once an fsync failed', async () => {
     const dir = tempDir();
     const wal = path.join(dir, 'x.sqlite-wal');
     fs.writeFileSync(wal, 'frames');
     const sync = new WalSync(wal);
-    closers.push(async () => sync.close().catch(() => {}));
+    closers.push(() => sync.close());
     hold();
     const first = sync.sync();
+    await tick();
     const second = sync.sync();
+    await tick();
+    expect(held).toHaveLength(2);
     const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    // The first fails: the second, still running, cannot be trusted either.
     held.shift()!.done(eio);
     await expect(first).rejects.toThrow('EIO');
     await expect(second).rejects.toThrow('EIO');
     await expect(sync.sync()).rejects.toThrow('EIO');
+    held.shift()!.done(null);
   });
 });
 
@@ -131,6 +146,7 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
     hold();
 
     const append = store.append('order-a', [placed('a')]);
+    await tick();
     expect(held.length).toBeGreaterThanOrEqual(1);
     expect(await settledState(append)).toBe('pending');
     const read = store.readStream('order-a');
@@ -154,6 +170,7 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
     hold();
 
     const publish = bus.publish('t', [{ key: 'k', value: 'v1' }]);
+    await tick();
     expect(held.length).toBeGreaterThanOrEqual(1);
     expect(await settledState(publish)).toBe('pending');
     await new Promise((r) => setTimeout(r, 50));
@@ -171,6 +188,7 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
     await docs.collection({ name: 'things', indexes: [] });
     hold();
     const write = docs.write([{ collection: 'things', op: 'put', doc: { id: 'x', n: 1 }, expectedVersion: 0 }], { things: '1' });
+    await tick();
     expect(held.length).toBeGreaterThanOrEqual(1);
     expect(await settledState(write)).toBe('pending');
     await releaseAll();

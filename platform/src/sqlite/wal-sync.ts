@@ -6,8 +6,10 @@
  * shared disk, and a saga makes ~20 commits per order. Instead every connection commits with
  * synchronous=NORMAL (the commit writes its WAL frames, which a process crash never loses)
  * and whoever needs the commit to survive a power cut awaits `sync()`: one `fdatasync` of the
- * WAL file on libuv's thread pool. Commits made while a sync is running wait for the next one,
- * so under load one fsync covers every commit of the meantime. Nobody is answered, woken or
+ * WAL file on libuv's thread pool, started at once (after the current task's microtasks) if fewer
+ * than two are running, else when one ends. Each fsync answers every sync asked for before it
+ * started: under load one fsync answers many commits, and a commit waits for about one fsync,
+ * not for the rest of a running one first. Nobody is answered, woken or
  * handed an event before the sync that covers it has finished, so what anyone acted on is on
  * disk: the same guarantee as FULL. (The WAL's frames are checksummed, so a torn tail after a
  * power cut is cut back to the last whole commit; SQLite syncs the WAL header itself when the
@@ -19,11 +21,18 @@
  */
 import fs from 'node:fs';
 
+/** fsyncs of one file under way at once. */
+const MAX_IN_FLIGHT = 2;
+
+type Waiter = { resolve: () => void; reject: (error: unknown) => void };
+
 export class WalSync {
   private fd: number | undefined;
   /** Resolved by the next fsync to start. */
-  private waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private running = false;
+  private waiting: Waiter[] = [];
+  /** The waiters of each fsync under way. */
+  private readonly running = new Set<Waiter[]>();
+  private scheduled = false;
   private failure: unknown;
   private closed = false;
   private idle: (() => void) | undefined;
@@ -36,16 +45,29 @@ export class WalSync {
     if (this.closed) return Promise.reject(new Error(`${this.walFile}: closed`));
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      if (!this.running) this.start();
+      this.schedule();
     });
   }
 
-  /** Waits for the sync under way, then closes the descriptor; later syncs are refused. */
+  /** Waits for the syncs under way and asked for, then closes the descriptor; later syncs are refused. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.running || this.waiting.length > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    if (this.running.size > 0 || this.waiting.length > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
+  }
+
+  /**
+   * Starts the next fsync after the current task's microtasks, so that the commits of one
+   * batch of work (a bus batch's handlers, a group of appends) share it.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running.size >= MAX_IN_FLIGHT) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      if (this.waiting.length > 0 && this.failure === undefined && this.running.size < MAX_IN_FLIGHT) this.start();
+    });
   }
 
   private start(): void {
@@ -65,26 +87,32 @@ export class WalSync {
       this.settled();
       return;
     }
-    this.running = true;
+    this.running.add(batch);
     fs.fdatasync(fd, (error) => {
-      this.running = false;
-      if (error) {
-        // After a failed fsync the kernel may have dropped the dirty pages: nothing written
-        // since can be trusted to reach the disk, so every later sync fails too (PostgreSQL's
-        // lesson). The process should restart; the WAL on disk is consistent up to what did sync.
-        this.failure = error;
-        for (const w of [...batch, ...this.waiting]) w.reject(error);
-        this.waiting = [];
-      } else {
-        for (const w of batch) w.resolve();
-      }
+      this.running.delete(batch);
+      if (error) this.fail(error, batch);
+      else if (this.failure === undefined) for (const w of batch) w.resolve();
       this.settled();
     });
   }
 
+  /**
+   * After a failed fsync the kernel may have dropped the dirty pages, and a later fsync can
+   * report success without having written them: nothing under way or asked for since can be
+   * trusted to reach the disk, so all of it fails, and every later sync (PostgreSQL's lesson).
+   * The process should restart; the WAL on disk is consistent up to what did sync.
+   */
+  private fail(error: unknown, batch: Waiter[]): void {
+    this.failure = error;
+    for (const w of batch) w.reject(error);
+    for (const other of this.running) for (const w of other) w.reject(error);
+    for (const w of this.waiting) w.reject(error);
+    this.waiting = [];
+  }
+
   private settled(): void {
-    if (this.waiting.length > 0 && this.failure === undefined) this.start();
-    else if (!this.running && this.idle) {
+    if (this.waiting.length > 0 && this.failure === undefined) this.schedule();
+    else if (this.running.size === 0 && this.waiting.length === 0 && this.idle) {
       this.idle();
       this.idle = undefined;
     }
