@@ -19,6 +19,8 @@
  * (durable publishes of 100 messages, bench/bus.bench.ts) and the bare event store (durable
  * single-event appends from 200 concurrent callers). Each saga figure is printed beside the
  * share of those it uses (the events and bus messages an order costs, counted, times orders/s).
+ * `--unsynced-reference` adds a last run with fs.fdatasync answering at once (nothing reaches
+ * the disk before it is acknowledged): the difference is what the fsyncs cost on this machine.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +38,8 @@ import { runBusBench } from './bus.bench';
 
 const quick = process.argv.includes('--quick');
 const withAlone = !process.argv.includes('--no-alone');
+/** Also run saga + projectors with every fsync answered at once: what durability costs, in the same run (a reference, not the figure). */
+const unsyncedReference = process.argv.includes('--unsynced-reference');
 const ORDERS = quick ? 1_500 : 5_000;
 const WARM_UP = quick ? 200 : 500;
 const LATENCY_MS = quick ? 3_000 : 6_000;
@@ -226,8 +230,14 @@ console.log(
     `event store ${r(storeBase)} appends/s (${IN_FLIGHT} concurrent single-event appends)`,
 );
 
-for (const projectors of withAlone ? [false, true] : [true]) {
-  const label = projectors ? 'saga + projectors' : 'saga alone';
+const runs: { projectors: boolean; unsynced: boolean }[] = [
+  ...(withAlone ? [{ projectors: false, unsynced: false }] : []),
+  { projectors: true, unsynced: false },
+  ...(unsyncedReference ? [{ projectors: true, unsynced: true }] : []),
+];
+for (const { projectors, unsynced } of runs) {
+  const label = (projectors ? 'saga + projectors' : 'saga alone') + (unsynced ? ' (reference: fsync stubbed out, NOT durable)' : '');
+  if (unsynced) fs.fdatasync = ((_fd: number, done: (error: null) => void) => queueMicrotask(() => done(null))) as typeof fs.fdatasync;
   const s = await stack({ projectors });
   try {
     await closedLoop(s, WARM_UP);
