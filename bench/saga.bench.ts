@@ -1,37 +1,61 @@
 /**
- * `npm run bench:saga [-- --quick]`: orders per second that complete the whole saga (reserve,
- * charge, confirm, commit stock, email) with every service in one process on the embedded
- * stack (SQLite event store and bus in a temp dir, relay, the four command services and their
- * consumers, the saga runtime), then command-to-confirmed latency p50/p99 at half that rate,
- * beside the bare bus throughput measured in the same run (bench/bus.bench.ts).
+ * `npm run bench:saga [-- --quick] [-- --no-alone]`: the whole order saga, end to end, on the
+ * embedded default (SQLite event store, bus and read models in a temp dir, every commit fsynced
+ * before it is acknowledged), with every service in one process: relay, the four command services
+ * and their consumers, the saga runtime, and (as `npm start` runs them) the read-model projectors.
  *
- * Orders are placed through the order handler (no HTTP: bench:commands measures that);
- * "confirmed" is when the OrderConfirmed event reaches a consumer of `events.order`, and
- * "completed" is SagaEnded on `events.saga`, both through the relay as any reader sees them.
- * An order counts only once both are seen. Each figure is measured twice: with the saga's
- * services alone (the issue's figure), and with the read-model projectors also running, as
- * `npm start` runs them. The bus messages an order costs (events and commands, counted from
- * the topics' offsets) give the saga's bus traffic beside the bare bus figure.
+ * The mix is realistic: one order in five is paid with a declining card (reserve, charge declined,
+ * release, reject, email), the rest go the whole way (reserve, charge, confirm, commit stock,
+ * email); orders have one to three lines over five SKUs. A warm-up precedes every measurement.
+ *
+ * - max rate: a closed loop of IN_FLIGHT (200) customers, each placing an order and waiting for its
+ *   saga to end (SagaEnded on `events.saga`, as any reader sees it through the relay) before the
+ *   next, so at most 200 sagas are in flight. Orders/s, and CPU ms per order from
+ *   process.cpuUsage (every thread of the process: fsyncs on libuv's pool, checkpointers).
+ * - latency: orders placed on a steady schedule at half that max rate and at 30 orders/s; per order,
+ *   placing -> SagaEnded, and placing -> OrderConfirmed (approved orders), p50 and p99.
+ *
+ * Baselines of the same run, so a figure on a shared machine reads as a ratio: the bare bus
+ * (durable publishes of 100 messages, bench/bus.bench.ts) and the bare event store (durable
+ * single-event appends from 200 concurrent callers). Each saga figure is printed beside the
+ * share of those it uses (the events and bus messages an order costs, counted, times orders/s).
+ * `--unsynced-reference` adds a last run with fs.fdatasync answering at once (nothing reaches
+ * the disk before it is acknowledged): the difference is what the fsyncs cost on this machine.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { NewEvent } from '@saga/event-schemas/envelope';
+import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { startEmbeddedStack, testCards } from '@saga/saga-orchestrator/embedded-stack.fixture';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import { allProjections } from '@saga/projections/projectors/registry';
 import { createProjectorRunner } from '@saga/projections/projectors/runner';
+import { groupIdOf } from '@saga/projections/projectors/projection';
 import { runBusBench } from './bus.bench';
 
 const quick = process.argv.includes('--quick');
-const MAX_ORDERS = quick ? 1_000 : 4_000;
-const LATENCY_MS = quick ? 2_000 : 5_000;
+const withAlone = !process.argv.includes('--no-alone');
+/** Also run saga + projectors with every fsync answered at once: what durability costs, in the same run (a reference, not the figure). */
+const unsyncedReference = process.argv.includes('--unsynced-reference');
+const ORDERS = quick ? 1_500 : 5_000;
+const WARM_UP = quick ? 200 : 500;
+const LATENCY_MS = quick ? 3_000 : 6_000;
 const IN_FLIGHT = 200;
+const SKUS = ['MUG-001', 'TEE-002', 'CAP-003', 'PEN-004', 'BAG-005'];
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const r = (x: number) => Math.round(x);
 
-/** Consumer groups that between them read every topic the saga pipeline writes. */
-const trafficGroups = ['saga-orchestrator', 'order-service', 'inventory-service', 'payment-service', 'email-service', 'bench-watch-sagas'];
+/** Consumer groups that between them read every topic the saga pipeline writes (for counting its bus messages). */
+const trafficGroups = ['saga-orchestrator', 'order-service', 'inventory-service', 'payment-service', 'email-service', 'bench-watch-sagas', 'bench-watch-orders'];
+
+interface Ended {
+  at: number;
+  status: string;
+}
 
 async function stack(options: { projectors: boolean }) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-saga-'));
@@ -41,10 +65,14 @@ async function stack(options: { projectors: boolean }) {
   const docs = options.projectors ? await openSqliteDocumentStore({ dataDir }) : undefined;
   const runners = docs ? allProjections.map((projection) => createProjectorRunner({ bus, store: docs, projection })) : [];
   for (const runner of runners) await runner.start();
-  await system.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: 1_000_000 });
+  for (const [i, sku] of SKUS.entries()) {
+    await system.inventory.addProduct({ sku, name: sku, price: 500 + 100 * i, currency: 'EUR', stock: 1_000_000 });
+  }
 
+  const placedAt = new Map<string, number>();
   const confirmedAt = new Map<string, number>();
-  const completed = new Set<string>();
+  const endedAt = new Map<string, Ended>();
+  const waiting = new Map<string, () => void>();
   const watchers = [
     await bus.consume({
       groupId: 'bench-watch-orders',
@@ -62,31 +90,52 @@ async function stack(options: { projectors: boolean }) {
       groupId: 'bench-watch-sagas',
       topics: ['events.saga'],
       batchHandler: async (messages) => {
+        const now = performance.now();
         for (const m of messages) {
-          if (m.value.includes('"type":"SagaEnded"') && m.value.includes('"status":"completed"')) completed.add(JSON.parse(m.value).data.orderId);
+          if (!m.value.includes('"type":"SagaEnded"')) continue;
+          const { orderId, status } = JSON.parse(m.value).data as { orderId: string; status: string };
+          if (endedAt.has(orderId)) continue;
+          endedAt.set(orderId, { at: now, status });
+          waiting.get(orderId)?.();
+          waiting.delete(orderId);
         }
       },
     }),
   ];
-  /** Orders both confirmed and with their saga completed. */
-  const done = () => {
-    let n = 0;
-    for (const id of completed) if (confirmedAt.has(id)) n++;
-    return n;
-  };
 
   let n = 0;
-  const place = () => system.place({ orderId: `bench-${n++}`, card: testCards.approve, items: [{ sku: 'MUG-001', quantity: 1 }] });
+  /** Places the next order of the mix; resolves with its id once the order service has accepted it. */
+  const place = async (): Promise<string> => {
+    const i = n++;
+    const orderId = `bench-${i}`;
+    const lines = 1 + (i % 3);
+    const items = Array.from({ length: lines }, (_, k) => ({ sku: SKUS[(i + 2 * k) % SKUS.length]!, quantity: 1 + ((i + k) % 2) }));
+    placedAt.set(orderId, performance.now());
+    await system.place({ orderId, card: i % 5 === 4 ? testCards.decline : testCards.approve, items });
+    return orderId;
+  };
+  const ended = (orderId: string) =>
+    endedAt.has(orderId) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(orderId, resolve));
+
   return {
     place,
+    ended,
+    placedAt,
     confirmedAt,
-    completed: () => completed.size,
-    done,
-    /** Messages published to every topic of the pipeline so far. */
-    async busMessages(): Promise<number> {
+    endedAt,
+    /** Events in the store and messages on every topic of the pipeline, so far. */
+    async traffic(): Promise<{ events: number; messages: number }> {
       const seen = new Map<string, number>();
       for (const group of trafficGroups) for (const p of await bus.lag(group)) seen.set(`${p.topic}/${p.partition}`, p.end);
-      return [...seen.values()].reduce((a, b) => a + b, 0);
+      return { events: await system.store.countEvents!(), messages: [...seen.values()].reduce((a, b) => a + b, 0) };
+    },
+    /** Waits (bounded) until the projectors have applied everything published, so one phase's backlog does not land on the next. */
+    async settle(): Promise<void> {
+      const deadline = performance.now() + 30_000;
+      for (const projection of options.projectors ? allProjections : []) {
+        while (performance.now() < deadline && (await bus.lag(groupIdOf(projection))).some((p) => p.lag > 0)) await sleep(20);
+      }
+      await sleep(200);
     },
     async close() {
       for (const w of watchers) await w.stop();
@@ -99,77 +148,123 @@ async function stack(options: { projectors: boolean }) {
   };
 }
 
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) return false;
-    await sleep(5);
-  }
-  return true;
-}
+type Stack = Awaited<ReturnType<typeof stack>>;
 
-/** As many orders as the system takes, IN_FLIGHT placements at a time: orders confirmed and completed per second. */
-async function maxRate(projectors: boolean): Promise<{ perSec: number; busMessagesPerOrder: number }> {
-  const s = await stack({ projectors });
-  const before = await s.busMessages();
-  const start = performance.now();
-  let next = 0;
+/** IN_FLIGHT customers, each placing an order and waiting for its saga to end before the next. */
+async function closedLoop(s: Stack, orders: number): Promise<{ seconds: number; cpuMs: number }> {
+  let left = orders;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < MAX_ORDERS) {
-        next++;
-        await s.place();
-        // Keep placing from running far ahead of the sagas, so the figure is end to end.
-        while (next - s.completed() > 4 * IN_FLIGHT) await sleep(2);
+      while (left > 0) {
+        left--;
+        await s.ended(await s.place());
       }
     }),
   );
-  const ok = await until(() => s.done() >= MAX_ORDERS, 120_000);
-  const seconds = (performance.now() - start) / 1000;
-  const done = s.done();
-  const busMessagesPerOrder = ((await s.busMessages()) - before) / Math.max(1, done);
-  await s.close();
-  if (!ok) console.warn(`only ${done}/${MAX_ORDERS} orders confirmed with their saga completed`);
-  return { perSec: done / seconds, busMessagesPerOrder };
+  const cpu = process.cpuUsage(cpu0);
+  return { seconds: (performance.now() - t0) / 1000, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-/** Orders placed at a steady rate: latency from placing to OrderConfirmed seen on the bus. */
-async function latencyAt(ratePerSec: number, projectors: boolean): Promise<{ p50: number; p99: number; count: number }> {
-  const s = await stack({ projectors });
-  const placedAt = new Map<string, number>();
-  const total = Math.max(50, Math.round((ratePerSec * LATENCY_MS) / 1000));
-  const start = performance.now();
+const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!);
+
+/** Orders placed on a steady schedule; latency from placing to SagaEnded and to OrderConfirmed. */
+async function latencyAt(s: Stack, ratePerSec: number) {
+  const total = Math.max(60, r((ratePerSec * LATENCY_MS) / 1000));
+  const ids: string[] = [];
   const placing: Promise<void>[] = [];
+  const start = performance.now();
   for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / ratePerSec;
-    const wait = due - performance.now();
+    const wait = start + (i * 1000) / ratePerSec - performance.now();
     if (wait > 1) await sleep(wait);
-    const t0 = performance.now();
-    placing.push(s.place().then((id) => void placedAt.set(id, t0)));
+    placing.push(s.place().then((id) => void ids.push(id)));
   }
   await Promise.all(placing);
-  await until(() => s.confirmedAt.size >= total, 60_000);
-  const latencies = [...placedAt].flatMap(([id, t0]) => {
-    const t1 = s.confirmedAt.get(id);
-    return t1 === undefined ? [] : [t1 - t0];
-  });
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  await s.close();
-  return { p50: pct(50), p99: pct(99), count: latencies.length };
+  await Promise.race([Promise.all(ids.map(s.ended)), sleep(60_000)]);
+  const ended: number[] = [];
+  const confirmed: number[] = [];
+  for (const id of ids) {
+    const t0 = s.placedAt.get(id)!;
+    const e = s.endedAt.get(id);
+    if (e) ended.push(e.at - t0);
+    const c = s.confirmedAt.get(id);
+    if (c !== undefined) confirmed.push(c - t0);
+  }
+  ended.sort((a, b) => a - b);
+  confirmed.sort((a, b) => a - b);
+  return { total, ended, confirmed };
 }
 
-const bus = await runBusBench({ messages: quick ? 10_000 : 30_000 });
-const r = (x: number) => Math.round(x);
-console.log(`bare bus (same run): publish ${r(bus.publishPerSec)} msg/s, consume ${r(bus.consumePerSec)} msg/s`);
-for (const projectors of [false, true]) {
-  const label = projectors ? 'saga + projectors' : 'saga';
-  const max = await maxRate(projectors);
-  const latency = await latencyAt(max.perSec / 2, projectors);
-  const busRate = max.perSec * max.busMessagesPerOrder;
-  console.log(
-    `${label}: ${r(max.perSec)} orders/s confirmed and completed end to end (${MAX_ORDERS} orders, every service in one process); ` +
-      `${max.busMessagesPerOrder.toFixed(1)} bus messages per order = ${r(busRate)} msg/s, ${((100 * busRate) / bus.publishPerSec).toFixed(1)}% of bare bus publish`,
+/** Durable single-event appends per second from IN_FLIGHT concurrent callers: the bare store under the saga's concurrency. */
+async function bareStoreAppendsPerSec(appends: number): Promise<number> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-store-'));
+  const store = await openSqliteEventStore({ dataDir });
+  const event = (orderId: string): NewEvent =>
+    ({
+      eventId: randomUUID(),
+      type: 'OrderConfirmed',
+      data: { orderId, confirmedAt: '2026-01-02T03:04:05.000Z' },
+      metadata: { correlationId: orderId, causationId: randomUUID(), userId: 'bench' },
+    }) as NewEvent;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < appends) {
+        const i = next++;
+        await store.append(`order-b${i}`, [event(`b${i}`)]);
+      }
+    }),
   );
-  console.log(`${label}: place -> confirmed at ${r(max.perSec / 2)} orders/s: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms (${latency.count} orders)`);
+  const perSec = appends / ((performance.now() - t0) / 1000);
+  await store.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return perSec;
+}
+
+const busBase = await runBusBench({ messages: quick ? 10_000 : 30_000 });
+const storeBase = await bareStoreAppendsPerSec(quick ? 5_000 : 20_000);
+console.log(
+  `baseline (same run, durable): bus publish ${r(busBase.publishPerSec)} msg/s (batches of 100); ` +
+    `event store ${r(storeBase)} appends/s (${IN_FLIGHT} concurrent single-event appends)`,
+);
+
+const runs: { projectors: boolean; unsynced: boolean }[] = [
+  ...(withAlone ? [{ projectors: false, unsynced: false }] : []),
+  { projectors: true, unsynced: false },
+  ...(unsyncedReference ? [{ projectors: true, unsynced: true }] : []),
+];
+for (const { projectors, unsynced } of runs) {
+  const label = (projectors ? 'saga + projectors' : 'saga alone') + (unsynced ? ' (reference: fsync stubbed out, NOT durable)' : '');
+  if (unsynced) fs.fdatasync = ((_fd: number, done: (error: null) => void) => queueMicrotask(() => done(null))) as typeof fs.fdatasync;
+  const s = await stack({ projectors });
+  try {
+    await closedLoop(s, WARM_UP);
+    await s.settle();
+    const before = await s.traffic();
+    const max = await closedLoop(s, ORDERS);
+    const after = await s.traffic();
+    const perSec = ORDERS / max.seconds;
+    const eventsPerOrder = (after.events - before.events) / ORDERS;
+    const messagesPerOrder = (after.messages - before.messages) / ORDERS;
+    const declined = [...s.endedAt.values()].filter((e) => e.status === 'rejected').length / s.endedAt.size;
+    console.log(
+      `${label}: ${r(perSec)} orders/s to SagaEnded (${ORDERS} orders after ${WARM_UP} warm-up, ${IN_FLIGHT} in flight, ` +
+        `${(100 * declined).toFixed(0)}% declined, ${SKUS.length} SKUs), CPU ${(max.cpuMs / ORDERS).toFixed(2)} ms/order; ` +
+        `per order ${eventsPerOrder.toFixed(1)} events = ${((100 * perSec * eventsPerOrder) / storeBase).toFixed(0)}% of the bare store, ` +
+        `${messagesPerOrder.toFixed(1)} bus messages = ${((100 * perSec * messagesPerOrder) / busBase.publishPerSec).toFixed(1)}% of the bare bus`,
+    );
+    for (const rate of [perSec / 2, 30]) {
+      await s.settle();
+      const l = await latencyAt(s, rate);
+      const f = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
+      console.log(
+        `${label} at ${r(rate)} orders/s${rate === 30 ? '' : ' (half max)'}: place -> SagaEnded ${f(l.ended)} (${l.ended.length}/${l.total}); ` +
+          `place -> OrderConfirmed ${f(l.confirmed)} (${l.confirmed.length})`,
+      );
+    }
+  } finally {
+    await s.close();
+  }
 }

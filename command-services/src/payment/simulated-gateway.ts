@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, ensurePrivateFiles } from '@saga/platform/sqlite/connection';
+import { WalSync } from '@saga/platform/sqlite/wal-sync';
 import { realSleep, type Sleep } from '../shared/runtime';
 import { GatewayUnavailableError, InvalidCardError, type AuthorizeResult, type PaymentGateway } from './gateway';
 
@@ -54,6 +55,10 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
   const failuresSoFar = new Map<string, number>();
   // Answers by idempotency key, as a provider would: a retried call gets the first answer.
   const db = openBooks(options.dataDir);
+  // Each answer is on disk before it is given, by an fsync off the event loop shared by every
+  // answer of the meantime, as in the system's own stores (synchronous=FULL held the loop per write).
+  const wal = options.dataDir ? new WalSync(join(options.dataDir, 'simulated-gateway.sqlite-wal')) : undefined;
+  const durable = () => wal?.sync() ?? Promise.resolve();
   const sql = {
     authorization: db.prepare<[string], { result: string }>('SELECT result FROM authorizations WHERE idempotency_key = ?'),
     authorize: db.prepare<[string, string]>('INSERT OR IGNORE INTO authorizations (idempotency_key, result) VALUES (?, ?)'),
@@ -115,6 +120,7 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
           // The provider authorizes at once but its answer is slow: a caller that dies while it
           // waits leaves an authorization that only a lookup by key will find.
           sql.authorize.run(idempotencyKey, JSON.stringify({ status: 'authorized', paymentId: `sim_${randomHex()}` }));
+          await durable();
           await sleep(lateAnswerMs);
           return knownAuthorization(idempotencyKey)!;
         case 'unknown':
@@ -126,14 +132,17 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
         }
       }
       sql.authorize.run(idempotencyKey, JSON.stringify(result));
+      await durable();
       return knownAuthorization(idempotencyKey)!;
     },
     async capture({ paymentId, amount, idempotencyKey }) {
       sql.addCapture.run(idempotencyKey, `cap_${randomHex()}`, paymentId, amount);
+      await durable();
       return { captureId: sql.capture.get(idempotencyKey)!.capture_id };
     },
     async refund({ amount, idempotencyKey }) {
       sql.addRefund.run(idempotencyKey, `ref_${randomHex()}`, amount);
+      await durable();
       return { refundId: sql.refund.get(idempotencyKey)!.refund_id };
     },
     async findCharge(idempotencyKey) {
@@ -144,7 +153,10 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
       return authorization.status === 'authorized' ? { status: 'authorized', paymentId: authorization.paymentId } : authorization;
     },
     ledger: () => ({ ...sql.ledger.get()! }),
-    close: () => db.close(),
+    close: () => {
+      void wal?.close();
+      db.close();
+    },
   };
 }
 
@@ -158,7 +170,7 @@ function openBooks(dataDir: string | undefined): Database.Database {
   }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.exec(`
     CREATE TABLE IF NOT EXISTS authorizations (idempotency_key TEXT PRIMARY KEY, result TEXT NOT NULL);

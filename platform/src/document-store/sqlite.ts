@@ -124,8 +124,9 @@ function countSql(table: string, conditions: Condition[]): Sql {
 
 export async function openSqliteDocumentStore(options: { dataDir: string }): Promise<SqliteDocumentStore> {
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  // Read models can be rebuilt from the event store; synchronous=NORMAL still never loses a
-  // committed transaction to a process crash, and documents and checkpoints commit together.
+  // Documents and checkpoints commit together, and a write answers once a sync of the WAL has
+  // it on disk: a projector commits its bus offset only after that, so a power cut cannot
+  // leave an offset past a document update it lost.
   const connection = openSqliteConnection(path.join(options.dataDir, 'readmodels.sqlite'), { busyTimeoutMs: 5_000 });
   const db = connection.db;
   db.exec(`CREATE TABLE IF NOT EXISTS ${quote(CHECKPOINTS)} (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT`);
@@ -264,6 +265,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       },
       insert: async (doc) => {
         const { conflicts } = writeBatch.immediate([{ collection: table, op: 'put', doc, expectedVersion: 0 }], undefined);
+        await connection.sync();
         if (conflicts.length > 0) throw new ConflictError(`collection ${table}: a document with id ${doc.id} exists`);
       },
     };
@@ -287,11 +289,14 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       const resolved = resolveSpec(spec);
       // IMMEDIATE takes the write lock first, so two processes cannot both add a missing index.
       ensureCollection.immediate(resolved, spec.deferIndexes === true);
+      await connection.sync();
       specs.set(resolved.name, resolved);
       return openCollection<T>(resolved.name);
     },
     async write(ops, checkpoints) {
-      return writeBatch.immediate(ops, checkpoints);
+      const result = writeBatch.immediate(ops, checkpoints);
+      await connection.sync();
+      return result;
     },
     async getCheckpoint(name) {
       const row = statement(`SELECT value FROM ${quote(CHECKPOINTS)} WHERE name = ?`).get(name) as { value: string } | undefined;
@@ -302,6 +307,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       checkCollectionName(target);
       if (source === target) throw new ValidationError('cannot swap a collection with itself');
       swap.immediate(source, target);
+      await connection.sync();
       const spec = specs.get(source);
       specs.delete(source);
       if (spec) specs.set(target, { ...spec, name: target });
@@ -310,6 +316,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       checkCollectionName(name);
       db.exec(`DROP TABLE IF EXISTS ${quote(name)}`);
       specs.delete(name);
+      await connection.sync();
     },
     async listCollections() {
       const rows = statement(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[];

@@ -80,7 +80,6 @@ class RevisionConflict {
 export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
   const pageSize = options.pageSize ?? 256;
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  // WAL with synchronous=NORMAL survives a process crash (an OS crash may lose the last commits).
   const connection = openSqliteConnection(join(options.dataDir, 'events.sqlite'), { busyTimeoutMs: 5_000 });
   const db = connection.db;
   db.exec(sqliteSchema);
@@ -98,9 +97,11 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     if (rowid === undefined || hasPosition.get(rowid) === undefined) throw new InvalidPositionError(position);
     return rowid;
   };
-  const head = (): LogPosition | null => {
+  const head = async (): Promise<LogPosition | null> => {
     const rowid = headPosition.get();
-    return rowid === null || rowid === undefined ? null : positionOf(rowid);
+    if (rowid === null || rowid === undefined) return null;
+    await syncUpTo(rowid);
+    return positionOf(rowid);
   };
   const eventsById = db.prepare<[string], { stream_id: string; revision: number; position: number; event_id: string }>(
     'SELECT stream_id, revision, position, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))',
@@ -123,6 +124,36 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
        FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1`,
   );
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  const streamLast = db.prepare<[string], { revision: number; position: number }>(
+    'SELECT revision, position FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1',
+  );
+
+  /**
+   * Power-cut safety: the highest rowid known to be on disk. An append answers only once a sync
+   * of the WAL covers it, and no read hands out a later event before one does (a subscription
+   * stops at it, a one-shot read syncs first), so nothing is acted on that a power cut could
+   * take back: the relay never publishes an event the log could lose. Rowids are commit order,
+   * so one synced rowid covers every lower one, another process's too.
+   */
+  let durable = 0;
+  const syncUpTo = async (rowid: number): Promise<void> => {
+    if (rowid <= durable) return;
+    await connection.sync();
+    if (rowid > durable) {
+      durable = rowid;
+      wakeup.notify();
+    }
+  };
+  /** Before rows are handed out: any that a sync does not cover yet (another process's, or an append under way) are synced first. */
+  const syncRows = async (rows: Row[]): Promise<Row[]> => {
+    let max = 0;
+    for (const r of rows) if (r[0] > max) max = r[0];
+    await syncUpTo(max);
+    return rows;
+  };
+  const streamForwardsDurable = db
+    .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? AND position <= ? ORDER BY revision LIMIT ?`)
+    .raw(true);
 
   // One statement per filter shape, built on first use.
   const logReads = new Map<string, Database.Statement>();
@@ -220,7 +251,14 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     const actual = streamRevision.get(streamId) ?? -1;
     const ok = expected === 'any' || (expected === 'stream_exists' ? actual >= 0 : expected === 'no_stream' ? actual < 0 : expected === actual);
     if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
-    return { nextExpectedRevision: actual, position: head() };
+    const rowid = headPosition.get();
+    return { nextExpectedRevision: actual, position: rowid === null || rowid === undefined ? null : positionOf(rowid) };
+  };
+  /** Answers an append once what it reports is on disk (a retry's first attempt may still be syncing). */
+  const durableResult = async (result: AppendResult): Promise<AppendResult> => {
+    const rowid = result.position === null ? 0 : rowidOf(result.position)!;
+    await syncUpTo(rowid);
+    return result;
   };
 
   /** After a write failed: a retry of an append already stored gets its result, else the typed error is thrown. */
@@ -265,13 +303,24 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   );
 
   // data_version changes only when another connection (another process) commits to the file.
+  // Another process's appends are handed out once a sync covers them: the poll syncs, and the
+  // sync's wake-up (in syncUpTo) wakes the subscriptions.
   let lastDataVersion = dataVersion.get() as number;
   const wakeup = new Wakeup(() => {
     const v = dataVersion.get() as number;
-    const changed = v !== lastDataVersion;
+    if (v === lastDataVersion) return false;
     lastDataVersion = v;
-    return changed;
+    const rowid = headPosition.get() ?? 0;
+    if (rowid <= durable) return true;
+    syncUpTo(rowid).catch((error: unknown) => console.error('event store: sync of the WAL failed', String(error)));
+    return false;
   }, options.pollMs ?? 15);
+  // What an earlier run (or another process) committed is on disk before anything is read.
+  {
+    const rowid = headPosition.get() ?? 0;
+    await connection.sync();
+    durable = rowid;
+  }
   const subscriptions = new Set<PagedSubscription>();
   let closed = false;
 
@@ -285,21 +334,23 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   return {
     async append(streamId, events: NewEvent[], opts) {
       const { rows, expected } = prepare(streamId, events, opts?.expectedRevision ?? 'any');
-      if (rows.length === 0) return noAppend(streamId, expected);
+      if (rows.length === 0) return durableResult(noAppend(streamId, expected));
+      let result: AppendResult;
       try {
-        const result = writeBatch.immediate(streamId, rows, expected);
-        wakeup.notify();
-        return result;
+        result = writeBatch.immediate(streamId, rows, expected);
       } catch (err) {
-        return settleFailed(err, streamId, rows, expected);
+        result = settleFailed(err, streamId, rows, expected);
       }
+      return durableResult(result);
     },
 
     async appendMany(appends) {
       const prepared = appends.map((a) => prepare(a.streamId, a.events, a.expectedRevision));
       if (prepared.length === 0) return [];
       const results = writeMany.immediate(prepared);
-      wakeup.notify();
+      let rowid = 0;
+      for (const r of results) if (!(r instanceof WrongExpectedRevisionError) && r.position !== null) rowid = Math.max(rowid, rowidOf(r.position)!);
+      await syncUpTo(rowid);
       return results;
     },
 
@@ -308,10 +359,10 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       const from = opts.fromRevision;
       if (opts.direction === 'backwards') {
         const start = from === undefined || from === 'end' ? MAX : from === 'start' ? 0 : from;
-        return decodeRows(streamBackwards.all(streamId, start, limit) as Row[]);
+        return decodeRows(await syncRows(streamBackwards.all(streamId, start, limit) as Row[]));
       }
       if (from === 'end') return [];
-      return decodeRows(streamForwards.all(streamId, from === undefined || from === 'start' ? 0 : from, limit) as Row[]);
+      return decodeRows(await syncRows(streamForwards.all(streamId, from === undefined || from === 'start' ? 0 : from, limit) as Row[]));
     },
 
     async readAll(opts: ReadAllOptions = {}) {
@@ -319,27 +370,28 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       const from = opts.fromPosition;
       if (opts.direction === 'backwards') {
         const start = from === undefined || from === 'end' ? MAX : eventRowid(from);
-        return decodeRows(logRead(true, opts.filter).all(...logParams(0, start, opts.filter, limit)) as Row[]);
+        return decodeRows(await syncRows(logRead(true, opts.filter).all(...logParams(0, start, opts.filter, limit)) as Row[]));
       }
       // Rowids are the adapter's own to count with; the cursors it hands out are not.
       let start = 0;
       if (opts.after !== undefined) start = eventRowid(opts.after) + 1;
       else if (from === 'end') return [];
       else if (from !== undefined && from !== 'start') start = eventRowid(from);
-      return decodeRows(logRead(false, opts.filter).all(...logParams(start, MAX, opts.filter, limit)) as Row[]);
+      return decodeRows(await syncRows(logRead(false, opts.filter).all(...logParams(start, MAX, opts.filter, limit)) as Row[]));
     },
 
     subscribeToAll(opts = {}) {
       const filter = opts.filter;
       const read = logRead(false, filter);
+      // A subscription reads only what is on disk; a sync's wake-up brings it the rest.
       const readPage = (cursor: number): Page => {
         if (!filter) {
-          const events = decodeRows(read.all(...logParams(cursor + 1, MAX, undefined, pageSize)) as Row[]);
+          const events = decodeRows(read.all(...logParams(cursor + 1, durable, undefined, pageSize)) as Row[]);
           return { events, cursor: events.length > 0 ? rowidOf(events[events.length - 1]!.position)! : cursor, atHead: events.length < pageSize };
         }
         // Bound the filtered scan by the head, so that once it is scanned the cursor can move
         // past events the filter skipped instead of scanning them again on every wake-up.
-        const head = headPosition.get() ?? 0;
+        const head = durable;
         const events = decodeRows(read.all(...logParams(cursor + 1, head, filter, pageSize)) as Row[]);
         const full = events.length === pageSize;
         return { events, cursor: full ? rowidOf(events[events.length - 1]!.position)! : Math.max(cursor, head), atHead: !full };
@@ -350,14 +402,17 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
 
     subscribeToStream(streamId, opts = {}) {
       const readPage = (cursor: number): Page => {
-        const events = decodeRows(streamForwards.all(streamId, cursor + 1, pageSize) as Row[]);
+        const events = decodeRows(streamForwardsDurable.all(streamId, cursor + 1, durable, pageSize) as Row[]);
         return { events, cursor: events.length > 0 ? events[events.length - 1]!.revision : cursor, atHead: events.length < pageSize };
       };
       return track((onClose) => pagedSubscription(readPage, opts.after ?? -1, wakeup, opts.onCaughtUp, onClose));
     },
 
     async streamRevision(streamId) {
-      return streamRevision.get(streamId) ?? -1;
+      const last = streamLast.get(streamId);
+      if (last === undefined) return -1;
+      await syncUpTo(last.position);
+      return last.revision;
     },
 
     async headPosition() {

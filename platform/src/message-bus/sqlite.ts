@@ -42,7 +42,9 @@ export async function openSqliteMessageBus(options: SqliteMessageBusOptions): Pr
     ...(options.log ? { log: options.log } : {}),
   });
   createSchema(connection.db);
-  return new SqliteMessageBus(connection, options);
+  const bus = new SqliteMessageBus(connection, options);
+  await bus.open();
+  return bus;
 }
 
 class SqliteMessageBus implements MessageBus {
@@ -60,11 +62,15 @@ class SqliteMessageBus implements MessageBus {
     this.parts = {
       db,
       sql,
-      log: new PartitionLog(db, sql, options.defaultPartitions ?? 4, options.pollMs ?? 10, report),
+      log: new PartitionLog(db, sql, options.defaultPartitions ?? 4, options.pollMs ?? 10, report, connection.sync),
       commits: new CommitBatch(db, sql, report),
       membership: options.membership ?? defaultMembership,
       report,
     };
+  }
+
+  open(): Promise<void> {
+    return this.parts.log.open();
   }
 
   async createTopics(topics: TopicSpec[]): Promise<void> {
@@ -82,7 +88,7 @@ class SqliteMessageBus implements MessageBus {
 
   async publishMany(batches: TopicMessages[], options?: { checkpoint?: PublishCheckpoint }): Promise<void> {
     this.assertOpen();
-    this.parts.log.publish(batches, options?.checkpoint);
+    await this.parts.log.publish(batches, options?.checkpoint);
   }
 
   async readCheckpoint(name: string): Promise<string | undefined> {

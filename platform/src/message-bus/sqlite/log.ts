@@ -11,9 +11,15 @@ export const workerKey = (topic: string, partition: number) => `${topic}\u0000${
  * The partitioned log: appends (with a publisher's checkpoint, in one transaction), fetches,
  * and wakes the partition workers of this process.
  *
- * A partition's worker is woken only by messages for its own partition: at once by a publish
- * on this connection, and for other processes' publishes by polling `PRAGMA data_version`
- * (no read of the log) and, when it moved, comparing the partitions' ends.
+ * A partition's worker is woken only by messages for its own partition: by a publish on this
+ * connection, and for other processes' publishes by polling `PRAGMA data_version` (no read of
+ * the log) and, when it moved, comparing the partitions' ends.
+ *
+ * Power-cut safety: messages are handed out only up to each partition's durable end, the end
+ * as it was before a sync of the WAL that has finished (wal-sync.ts). A publish answers, keeps
+ * its messages for this process's readers and wakes them once its sync is done; another
+ * process's messages are synced by the poll that sees them, before it wakes anyone. So no
+ * consumer acts on a message that a power cut could take back.
  */
 export class PartitionLog {
   private readonly partitionCounts = new Map<string, number>();
@@ -25,6 +31,8 @@ export class PartitionLog {
   private readonly recent = new Map<string, RecentMessages>();
   /** Bumped by every wake-up of a partition, waited on or not: tells a worker whether to look again. */
   private readonly wakeCounts = new Map<string, number>();
+  /** Offsets below these are on disk, by partition (`workerKey`). */
+  private readonly durableEnds = new Map<string, number>();
   private pollTimer: NodeJS.Timeout | undefined;
   private dataVersion = 0;
   private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => Appended[]>;
@@ -36,6 +44,7 @@ export class PartitionLog {
     readonly defaultPartitions: number,
     private readonly pollMs: number,
     private readonly report: (msg: string, extra?: object) => void,
+    private readonly sync: () => Promise<void>,
   ) {
     this.publishTx = db.transaction((batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => {
       if (checkpoint?.expected !== undefined) {
@@ -59,9 +68,18 @@ export class PartitionLog {
     this.createTopicsTx.immediate(topics);
   }
 
-  /** Appends every batch and the checkpoint in one transaction, then wakes this process's readers. */
-  publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): void {
-    this.committed(this.publishTx.immediate(batches, checkpoint));
+  /** What every earlier run and other process committed is on disk before anything is handed out. */
+  async open(): Promise<void> {
+    const ends = this.sql.partitionEnds.all();
+    await this.sync();
+    for (const r of ends) this.durableEnds.set(workerKey(r.topic, r.partition), r.next_offset);
+  }
+
+  /** Appends every batch and the checkpoint in one transaction; once that is on disk, wakes this process's readers. */
+  async publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): Promise<void> {
+    const touched = this.publishTx.immediate(batches, checkpoint);
+    await this.sync();
+    this.committed(touched);
   }
 
   /** Partition count of a topic, creating it if missing (call inside a write transaction). */
@@ -97,14 +115,19 @@ export class PartitionLog {
     }
   }
 
-  /** After the commit: keep what was appended for this process's readers, and wake them. */
+  /** After the commit's sync: keep what was appended for this process's readers, and wake them. */
   private committed(touched: Appended[]): void {
     for (const { key, first, messages } of touched) {
       let recent = this.recent.get(key);
       if (!recent) this.recent.set(key, (recent = new RecentMessages()));
       recent.add(first, messages);
-      this.notify(key);
+      this.advance(key, first + messages.length);
     }
+  }
+
+  private advance(key: string, end: number): void {
+    if (end > (this.durableEnds.get(key) ?? 0)) this.durableEnds.set(key, end);
+    this.notify(key);
   }
 
   /** Appends a dead letter and (through `fenced`) commits past the poison message, in one transaction. */
@@ -119,12 +142,22 @@ export class PartitionLog {
       })
       .immediate();
     // A DLQ reader in this process waits on an in-process wake-up, like any other partition.
-    if (moved) this.committed(touched);
+    if (moved) {
+      this.sync().then(
+        () => this.committed(touched),
+        (error: unknown) => this.report('message bus could not sync a dead letter to disk', { topic, error: String(error) }),
+      );
+    }
     return moved;
   }
 
+  /** Up to `limit` messages from offset `from`, only of those on disk. */
   fetch(topic: string, partition: number, from: number, limit: number): BusMessage[] {
-    const recent = this.recent.get(workerKey(topic, partition))?.from(from, limit);
+    const key = workerKey(topic, partition);
+    // Offsets are contiguous, so a count bounds the read at the durable end.
+    limit = Math.min(limit, (this.durableEnds.get(key) ?? 0) - from);
+    if (limit <= 0) return [];
+    const recent = this.recent.get(key)?.from(from, limit);
     if (recent) {
       return recent.map((m, i) => ({
         topic,
@@ -174,7 +207,7 @@ export class PartitionLog {
   startPolling(): void {
     if (this.pollTimer) return;
     this.dataVersion = this.sql.dataVersion.get() as number;
-    this.endsMoved();
+    this.wakeWhenSynced(this.endsMoved());
     this.pollTimer = setInterval(() => {
       if (this.waiters.size === 0) return;
       try {
@@ -184,7 +217,7 @@ export class PartitionLog {
         this.dataVersion = version;
         // Wake only the partitions whose end moved since the last look. A waiter registered
         // before that commit is woken now; one registered after it fetched the message itself.
-        for (const key of this.endsMoved()) this.notify(key);
+        this.wakeWhenSynced(this.endsMoved());
       } catch (error) {
         this.report('message bus poll failed', { error: String(error) });
       }
@@ -196,12 +229,23 @@ export class PartitionLog {
     this.pollTimer = undefined;
   }
 
+  /** Another process's messages: handed out (and their partitions woken) once a sync covers them. */
+  private wakeWhenSynced(moved: { key: string; end: number }[]): void {
+    if (moved.length === 0) return;
+    this.sync().then(
+      () => {
+        for (const { key, end } of moved) this.advance(key, end);
+      },
+      (error: unknown) => this.report('message bus could not sync the WAL', { error: String(error) }),
+    );
+  }
+
   /**
    * Reads every partition's end (a small table) and returns the partitions whose end moved.
    * A partition's first sighting counts as moved; its wake-up is at worst a fetch for nothing.
    */
-  private endsMoved(): string[] {
-    const moved: string[] = [];
+  private endsMoved(): { key: string; end: number }[] {
+    const moved: { key: string; end: number }[] = [];
     for (const r of this.sql.partitionEnds.all()) {
       const key = workerKey(r.topic, r.partition);
       if (this.seenEnds.get(key) === r.next_offset) continue;
@@ -209,7 +253,7 @@ export class PartitionLog {
       // Another process wrote here: the run held no longer ends at the partition's end, and a
       // short read of it must not pass for having read to the end (see the worker's loop).
       if (this.recent.get(key)?.end !== r.next_offset) this.recent.delete(key);
-      moved.push(key);
+      moved.push({ key, end: r.next_offset });
     }
     return moved;
   }
