@@ -94,18 +94,19 @@ export function busHandover(options: HandoverOptions): LiveProjector {
   };
 
   /** Publishes the command until every replica on the roster has acknowledged it. */
-  const converge = async (kind: 'pause' | 'resume', onHandover?: (h: Handover) => void) => {
+  const converge = async (kind: 'pause' | 'resume', onHandover?: (h: Handover) => void, within = timeoutMs) => {
     const ack = kind === 'pause' ? acks.paused : acks.resumed;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + within;
     for (;;) {
       // Read every round: a replica that joins meanwhile must acknowledge too.
       const roster = (await rosterOf(store, projection)).map((r) => r.replica);
       const acknowledged = roster.filter((r) => ack.has(r)).length;
-      onHandover?.({ state: kind === 'pause' ? (acknowledged === roster.length ? 'paused' : 'pausing') : 'resumed', replicas: roster.length, acknowledged });
+      const all = acknowledged === roster.length;
+      onHandover?.({ state: kind === 'pause' ? (all ? 'paused' : 'pausing') : all ? 'resumed' : 'resuming', replicas: roster.length, acknowledged });
       if (acknowledged === roster.length) return;
       if (Date.now() > deadline) {
         const silent = roster.filter((r) => !ack.has(r));
-        throw new Error(`projector replicas of ${projection} did not acknowledge ${kind} within ${timeoutMs} ms: ${silent.join(', ')}`);
+        throw new Error(`projector replicas of ${projection} did not acknowledge ${kind} within ${within} ms: ${silent.join(', ')}`);
       }
       await bus.publish(CONTROL_TOPIC, [encodeControl({ kind, projection, rebuildId, generation: lease.doc.generation })]);
       await new Promise<void>((resolve) => {
@@ -128,8 +129,9 @@ export function busHandover(options: HandoverOptions): LiveProjector {
     async start(onHandover) {
       try {
         await lease.update({ state: 'building', generation: lease.doc.generation + 1 });
-        // Resumed at the latest when the lease is released; waiting for the acknowledgements only shows them.
-        await converge('resume', onHandover).catch(() => undefined);
+        // A replica resumes by itself at the latest once the lease is released (it watches it):
+        // waiting for the acknowledgements only shows them, so briefly.
+        await converge('resume', onHandover, 5_000).catch(() => undefined);
       } finally {
         await consumer?.stop();
         consumer = undefined;

@@ -17,7 +17,7 @@ export type RebuildPhase = 'starting' | 'building' | 'catching-up' | 'verifying'
 
 /** Where the live projector stands in the hand-over around the swap (null: not reached yet, or none to hand over). */
 export interface Handover {
-  state: 'pausing' | 'paused' | 'resumed';
+  state: 'pausing' | 'paused' | 'resuming' | 'resumed';
   /** Projector replicas that must stop writing the live collection across the swap, and those that said they have. */
   replicas: number;
   acknowledged: number;
