@@ -24,6 +24,8 @@ export const entries = {
   main: 'app/main.ts',
   'rebuild-cli': 'projections/src/rebuild-cli.ts',
   orchestrator: 'saga-orchestrator/src/orchestrator.process.ts',
+  // The rebuild's worker thread (projections/src/rebuild/spawn.ts starts it from beside its chunk).
+  'rebuild-worker': 'projections/src/rebuild/worker.ts',
 };
 
 /**

@@ -43,6 +43,7 @@ import { allProjections } from '@saga/projections/projectors/registry';
 import { startDeadLetterRecorder } from '@saga/read-api/dead-letters';
 import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
+import { storeLocationOf } from '@saga/projections/rebuild/stores';
 import { createReadApi } from '@saga/read-api/read-api';
 import type { Adapters } from '@saga/platform/adapters';
 import { methodNotAllowedRoutes, openApiRoutes } from './openapi';
@@ -222,7 +223,9 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     eventStore: adapters.store,
     documentStore: adapters.docs,
     projections: allProjections,
-    liveOf: (name) => ctx.runners.find((r) => r.projection.name === name),
+    // Rebuilds run in a worker thread; every projector replica, here or in another process, is paused through the bus across the swap.
+    bus: adapters.bus,
+    worker: { at: storeLocationOf(config) },
     onError: (error, projection) => log.error({ err: error, projection }, 'rebuild failed'),
   });
 

@@ -232,6 +232,10 @@ export interface RebuildProgress {
   startedAt?: string;
   finishedAt?: string | null;
   verification?: { shadowCount: number; liveCount: number; differing: number; caughtUp: boolean } | null;
+  /** What eventsDone and total count: the projection's own event types, or every log event. */
+  counting?: 'relevant' | 'log';
+  /** The pause of the live projector replicas across the swap. */
+  handover?: { state: 'pausing' | 'paused' | 'resuming' | 'resumed'; replicas: number; acknowledged: number } | null;
   error?: string | null;
 }
 
@@ -251,8 +255,14 @@ export interface ProjectionStatus {
   position: LogPosition | null;
   headPosition?: LogPosition | null;
   lag: number;
+  /** Events of its types after `position` up to the head (capped: see behindCapped). */
+  behind?: number;
+  behindCapped?: boolean;
   documents?: number;
+  applied?: { events: number; skipped: number } | null;
+  replay?: { published: number; waiting: number } | null;
   rebuild?: RebuildProgress | null;
+  preview?: { events: number | null; counting: 'relevant' | 'log' };
 }
 
 export interface Email {
@@ -403,7 +413,7 @@ export function createApi(options: ApiOptions) {
     sagasInState: (state: string, cursor?: string | null) =>
       get<Page<SagaInState>>(`/api/saga-stats/states/${enc(state)}/instances`, { cursor, limit: 50 }),
 
-    projections: () => get<{ items: ProjectionStatus[] }>('/api/projections'),
+    projections: (preview?: string) => get<{ items: ProjectionStatus[] }>('/api/projections', preview ? { preview } : undefined),
     rebuild: (name: string) => request<RebuildProgress>('POST', `/api/projections/${enc(name)}/rebuild`),
     replay: (r: { groupId: string; fromPosition: LogPosition; toPosition?: LogPosition }) => request<ReplayResult>('POST', '/api/replay', r),
     stats: () => get<Stats>('/api/stats'),

@@ -111,18 +111,69 @@ function withLiveProgress(p: ProjectionStatus, live: RebuildProgress | undefined
 }
 const isDone = (r: RebuildProgress) => r.phase === 'done' || r.phase === 'failed';
 
+/** "events of its types" or "log events": what a rebuild's figures count, said once, the same for done and total. */
+const countingLabel = (counting: RebuildProgress['counting']) => (counting === 'relevant' ? 'events of its types' : 'log events');
+
+/** Where the projection stands against the log, in one sentence whose numbers agree with each other. */
+function Standing({ p }: { p: ProjectionStatus }) {
+  const behind = p.behind ?? null;
+  const atHead = p.position !== null && p.position === p.headPosition;
+  let text: string;
+  if (p.lag > 0 || (behind ?? 0) > 0) {
+    const parts = [];
+    if (behind !== null && behind > 0) parts.push(`${count(behind)}${p.behindCapped ? '+' : ''} events of its types in the log after its position`);
+    if (p.lag > 0) parts.push(`${count(p.lag)} messages waiting on the bus`);
+    text = `behind: ${parts.join(', ')}`;
+  } else if (p.headPosition === null || p.headPosition === undefined) text = 'caught up: the log is empty';
+  else if (atHead || behind === null) text = 'caught up with the log head';
+  else text = 'caught up: every event after its position is of a type it does not handle';
+  return (
+    <dd className={text.startsWith('behind') ? 'warn' : undefined} data-testid={`projection-lag-${p.name}`} data-lag={p.lag} data-behind={behind ?? undefined}>
+      {text}
+    </dd>
+  );
+}
+
+function HandoverLine({ h }: { h: NonNullable<RebuildProgress['handover']> }) {
+  const what =
+    h.state === 'pausing'
+      ? `pausing the live projector: ${h.acknowledged} of ${h.replicas} replicas have stopped writing`
+      : h.state === 'paused'
+        ? `live projector paused: all ${h.replicas} replica${h.replicas === 1 ? '' : 's'} acknowledged`
+        : h.state === 'resuming'
+          ? `resuming the live projector: ${h.acknowledged} of ${h.replicas} replicas back`
+          : `live projector resumed on the new copy (${h.acknowledged} of ${h.replicas} replicas acknowledged)`;
+  return (
+    <div className="small muted" data-testid="rebuild-handover" data-state={h.state} data-replicas={h.replicas} data-acknowledged={h.acknowledged}>
+      {h.replicas === 0 ? 'no live projector replica runs: nothing to pause across the swap' : what}
+    </div>
+  );
+}
+
 function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; notes: Note[]; seen: string[]; onStarted: () => void }) {
   const { api } = useSession();
   const [confirming, setConfirming] = useState(false);
+  const [preview, setPreview] = useState<ProjectionStatus['preview'] | 'loading'>();
   const rebuild = useAction(async () => {
     setConfirming(false);
     await api.rebuild(p.name);
     onStarted();
   });
+  const askConfirm = () => {
+    setConfirming(true);
+    setPreview('loading');
+    // What the rebuild will read, counted as it will count it, for the confirm step.
+    api.projections(p.name).then(
+      ({ items }) => setPreview(items.find((i) => i.name === p.name)?.preview),
+      () => setPreview(undefined),
+    );
+  };
   const running = isRebuilding(p);
   const r = p.rebuild;
   const total = r?.total ?? null;
   const percent = r && total ? Math.min(100, Math.floor((r.eventsDone / total) * 100)) : r?.phase === 'done' ? 100 : null;
+  const lastRate = r?.phase === 'done' && r.rate ? r.rate : undefined;
+  const previewReady = preview && preview !== 'loading' ? preview : undefined;
   return (
     <section className="card projection" aria-labelledby={`proj-${p.name}`} data-testid={`projection-${p.name}`}>
       <div className="card-head">
@@ -142,14 +193,22 @@ function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; no
             <dd>{p.headPosition === null ? 'empty log' : `position ${p.headPosition}`}</dd>
           </>
         ) : null}
-        <dt>Waiting</dt>
-        <dd className={p.lag > 0 ? 'warn' : undefined} data-testid={`projection-lag-${p.name}`}>
-          {p.lag > 0 ? `${count(p.lag)} messages to apply` : 'nothing: caught up'}
-        </dd>
+        <dt>Standing</dt>
+        <Standing p={p} />
         {p.documents !== undefined ? (
           <>
             <dt>Documents</dt>
             <dd data-testid={`projection-documents-${p.name}`}>{count(p.documents)}</dd>
+          </>
+        ) : null}
+        {p.replay ? (
+          <>
+            <dt>Re-published</dt>
+            <dd data-testid={`projection-replay-${p.name}`} data-published={p.replay.published} data-waiting={p.replay.waiting}>
+              {count(p.replay.published)} events to replay.{p.groupId}:{' '}
+              {p.replay.waiting > 0 ? `${count(p.replay.waiting)} still to consume` : 'all consumed'}
+              {p.applied ? ` · this projector applied ${count(p.applied.events)} and skipped ${count(p.applied.skipped)} as already applied, since it started` : ''}
+            </dd>
           </>
         ) : null}
       </dl>
@@ -166,15 +225,18 @@ function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; no
             <Phases phase={r.phase} seen={seen} />
             <span data-testid={`rebuild-figures-${p.name}`}>
               {percent !== null ? `${percent}% · ` : ''}
-              {count(r.eventsDone)} {total ? `of ${count(total)} ` : ''}events read
+              {count(r.eventsDone)} {total ? `of ${count(total)} ` : ''}
+              {countingLabel(r.counting)} read
             </span>
             {r.rate !== undefined ? ` · ${count(Math.round(r.rate))} ev/s` : ''}
-            {r.etaSeconds !== undefined && r.etaSeconds !== null && r.phase !== 'done' ? ` · ETA ${duration(r.etaSeconds * 1000)}` : ''}
+            {r.etaSeconds !== undefined && r.etaSeconds !== null && r.phase !== 'done' && r.phase !== 'failed' ? ` · ETA ${duration(r.etaSeconds * 1000)}` : ''}
             {r.finishedAt ? ` · finished ${clockTime(r.finishedAt)}` : ''}
           </div>
+          {r.handover ? <HandoverLine h={r.handover} /> : null}
           {r.verification ? (
             <div className={`small ${r.verification.differing > 0 ? 'warn' : 'ok'}`} data-testid={`rebuild-verification-${p.name}`}>
-              checked: rebuilt {count(r.verification.shadowCount)} vs live {count(r.verification.liveCount)} documents, {count(r.verification.differing)} differing
+              checked: rebuilt {count(r.verification.shadowCount)} vs live {count(r.verification.liveCount)} documents,{' '}
+              {r.verification.differing < 0 ? 'contents not compared' : `${count(r.verification.differing)} differing`}
               {r.verification.caughtUp ? ', caught up' : ', not caught up'}
             </div>
           ) : null}
@@ -184,9 +246,18 @@ function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; no
       {confirming ? (
         <div className="confirm" role="group" aria-label={`Confirm the rebuild of ${p.name}`} data-testid={`rebuild-confirm-panel-${p.name}`}>
           <p className="small">
-            Rebuild <strong>{p.name}</strong> from scratch? It reads the whole log (up to position {String(p.headPosition)}) into a new copy;
-            the current read model keeps serving until the copy has caught up, is checked against it and swapped in.
-            {r?.rate ? ` The last rebuild read ${count(Math.round(r.rate))} events a second.` : ''}
+            Rebuild <strong>{p.name}</strong> from scratch?{' '}
+            <span data-testid={`rebuild-preview-${p.name}`} data-events={previewReady?.events ?? undefined}>
+              {preview === 'loading'
+                ? 'Counting what it will read…'
+                : previewReady?.events !== null && previewReady?.events !== undefined
+                  ? `It reads ${count(previewReady.events)} ${countingLabel(previewReady.counting)}${
+                      lastRate ? `, about ${duration((previewReady.events / lastRate) * 1000)} at the last rebuild's ${count(Math.round(lastRate))} ev/s` : ''
+                    },`
+                  : `It reads the whole log (up to position ${String(p.headPosition)}),`}
+            </span>{' '}
+            into a new copy; the current read model keeps serving until the copy has caught up, is checked against it and swapped in. Across the
+            swap the live projector pauses for a moment (every replica, in every process).
           </p>
           <div className="row">
             <button type="button" className="button primary" onClick={() => void rebuild.start()} data-testid={`rebuild-confirm-${p.name}`}>
@@ -198,7 +269,7 @@ function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; no
           </div>
         </div>
       ) : (
-        <button type="button" className="button" onClick={() => setConfirming(true)} disabled={rebuild.pending || running} data-testid={`rebuild-${p.name}`}>
+        <button type="button" className="button" onClick={askConfirm} disabled={rebuild.pending || running} data-testid={`rebuild-${p.name}`}>
           {rebuild.pending || running ? <span className="spinner-ring small" aria-hidden="true" /> : null}
           {running ? 'Rebuilding…' : rebuild.pending ? 'Starting…' : 'Rebuild from scratch'}
         </button>
@@ -218,6 +289,15 @@ function ProjectionCard({ p, notes, seen, onStarted }: { p: ProjectionStatus; no
 }
 
 const phases = ['starting', 'building', 'catching-up', 'verifying', 'swapping', 'done'] as const;
+/** What each phase does, in the words an operator reads. */
+const phaseLabels: Record<(typeof phases)[number], string> = {
+  starting: 'starting',
+  building: 'reading the log',
+  'catching-up': 'catching up',
+  verifying: 'verifying',
+  swapping: 'swapping in',
+  done: 'done',
+};
 
 /** Where the rebuild is: the shadow copy is built, catches up, is checked, then swapped in for the live one. */
 function Phases({ phase, seen }: { phase: string; seen: string[] }) {
@@ -225,8 +305,8 @@ function Phases({ phase, seen }: { phase: string; seen: string[] }) {
   return (
     <ol className="phases" aria-label={`Rebuild phase: ${phase}`} data-testid="rebuild-phases" data-seen={seen.join(' ')}>
       {phases.map((ph, i) => (
-        <li key={ph} className={i < at || phase === 'done' ? 'past' : i === at ? 'now' : undefined} title={seen.includes(ph) ? 'seen live' : undefined}>
-          {ph}
+        <li key={ph} data-phase={ph} className={i < at || phase === 'done' ? 'past' : i === at ? 'now' : undefined} title={seen.includes(ph) ? 'seen live' : undefined}>
+          {phaseLabels[ph]}
           {seen.includes(ph) && ph !== phase ? ' ✓' : ''}
         </li>
       ))}

@@ -49,7 +49,7 @@ describe('projector runner fed by the bus', () => {
       },
     });
     const { bus, handler } = capturingBus();
-    const runner = createProjectorRunner({ bus, store, projection: ordersProjection });
+    const runner = createProjectorRunner({ bus, store, projection: ordersProjection, handover: false });
     await runner.start();
     const revisions = new Map<string, number>();
     const story = (n: number, start: number) =>

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
@@ -12,6 +14,8 @@ import {
   type AnyProjection,
   type WorkingSet,
 } from './projection';
+import { CONTROL_TOPIC, decodeControl, encodeControl, ensureControlTopic, HEARTBEAT_MS, REPLICAS, type ReplicaDoc } from '../rebuild/control';
+import { currentLease } from '../rebuild/lease';
 
 /** What one applied batch changed: the documents as now stored, and the events behind them. */
 export interface ProjectionChange {
@@ -33,6 +37,8 @@ export interface ProjectorStatus {
   eventsApplied: number;
   eventsSkipped: number;
   lastError: string | null;
+  /** This replica's name on the rebuild hand-over roster. */
+  replica: string;
 }
 
 export interface ProjectorRunner {
@@ -54,6 +60,10 @@ export interface ProjectorRunnerDeps {
   projection: AnyProjection;
   maxBatchSize?: number;
   onError?: (error: unknown) => void;
+  /** This replica's name for the rebuild hand-over; default host, pid and a random suffix. */
+  replica?: string;
+  /** false: not on the hand-over roster, never paused by a rebuild (a test driving the batch handler alone). */
+  handover?: boolean;
 }
 
 /**
@@ -62,6 +72,9 @@ export interface ProjectorRunnerDeps {
  * Batches from different partitions are applied one at a time, because one document is fed
  * by several streams (an order by its order, payment, email and saga streams), and two
  * concurrent read-modify-writes of it would lose one.
+ *
+ * While it runs it is a replica on the rebuild hand-over roster (see `rebuild/control.ts`):
+ * a rebuild in any process pauses it across the swap through the bus's control topic.
  */
 export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunner {
   const { bus, store, projection } = deps;
@@ -78,6 +91,11 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   let lastError: string | null = null;
   let queue: Promise<unknown> = Promise.resolve();
   let collection: Collection<Document> | undefined;
+  const replica = deps.replica ?? `${hostname()}:${process.pid}:${projection.name}:${randomUUID().slice(0, 8)}`;
+  let control: Consumer | null = null;
+  let heartbeat: NodeJS.Timeout | undefined;
+  /** The rebuild this replica is paused for. */
+  let pausedFor: string | null = null;
 
   /**
    * The batch's events this projection handles, decoded. The type is read from the plain JSON
@@ -234,37 +252,143 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     return shared.run.catch((error: unknown) => (shared.batches > 1 ? enqueue(events) : Promise.reject(error)));
   }
 
+  async function startConsuming(): Promise<void> {
+    if (consumer) return;
+    consumer = await bus.consume({
+      groupId,
+      topics,
+      maxBatchSize: deps.maxBatchSize ?? 500,
+      batchHandler: async (messages) => {
+        try {
+          const events = decodeRelevant(messages);
+          // Nothing for this projection: no read, no write (the checkpoint moves with the next relevant batch).
+          if (events.length > 0) await applyFromBus(events);
+          lastError = null;
+        } catch (error) {
+          lastError = error instanceof Error ? error.message : String(error);
+          deps.onError?.(error);
+          throw error;
+        }
+      },
+    });
+  }
+
+  /** Stops fetching; the batch in flight lands and commits before this resolves. */
+  async function stopConsuming(): Promise<void> {
+    const running = consumer;
+    consumer = null;
+    if (running) await running.stop();
+    await queue;
+  }
+
+  // The rebuild hand-over (rebuild/control.ts): roster entry, control topic, pause and resume.
+  let rosterVersion = 0;
+  async function beat(): Promise<void> {
+    const doc: ReplicaDoc = { id: replica, projection: projection.name, replica, state: state === 'paused' ? 'paused' : 'running', seenAt: Date.now() };
+    const { conflicts } = await store.write([{ collection: REPLICAS.name, op: 'put', doc, expectedVersion: rosterVersion }]);
+    if (conflicts.length === 0) rosterVersion++;
+    else {
+      const replicas = await store.collection<ReplicaDoc>(REPLICAS);
+      rosterVersion = (await replicas.getVersioned([replica]))[0]?.version ?? 0;
+    }
+  }
+  async function leaveRoster(): Promise<void> {
+    const replicas = await store.collection<ReplicaDoc>(REPLICAS);
+    const [mine] = await replicas.getVersioned([replica]);
+    if (mine) await store.write([{ collection: REPLICAS.name, op: 'delete', id: replica, expectedVersion: mine.version }]);
+    rosterVersion = 0;
+  }
+
+  async function joinControl(): Promise<void> {
+    await ensureControlTopic(bus);
+    await store.collection<ReplicaDoc>(REPLICAS);
+    let heard: () => void = () => undefined;
+    const subscribed = new Promise<void>((resolve) => (heard = resolve));
+    control = await bus.consume({
+      groupId: `projector-control.${replica}`,
+      topics: [CONTROL_TOPIC],
+      startFrom: 'latest',
+      handler: async (message) => {
+        const m = decodeControl(message);
+        if (!m || m.projection !== projection.name) return;
+        if (m.kind === 'hello' && m.replica === replica) heard();
+        else if (m.kind === 'pause') await onPause(m.rebuildId);
+        else if (m.kind === 'resume') await onResume(m.rebuildId);
+      },
+    });
+    // Its own hello coming back proves the subscription is live (a broker's "latest" is resolved
+    // asynchronously): every command published from now on reaches this replica.
+    await bus.publish(CONTROL_TOPIC, [encodeControl({ kind: 'hello', projection: projection.name, replica })]);
+    await Promise.race([subscribed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    await beat();
+    heartbeat = setInterval(() => {
+      void beat().catch((error: unknown) => deps.onError?.(error));
+      if (state === 'paused') void watchLease().catch((error: unknown) => deps.onError?.(error));
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+  }
+
+  function pause(rebuildId: string): void {
+    state = 'paused';
+    pausedFor = rebuildId;
+  }
+
+  async function onPause(rebuildId: string): Promise<void> {
+    if (state === 'stopped') return;
+    if (state === 'running') {
+      pause(rebuildId);
+      await stopConsuming();
+      await beat();
+    }
+    pausedFor = rebuildId;
+    await bus.publish(CONTROL_TOPIC, [encodeControl({ kind: 'paused', projection: projection.name, rebuildId, replica })]);
+  }
+
+  async function onResume(rebuildId: string): Promise<void> {
+    if (state === 'stopped') return;
+    if (state === 'paused') await resume();
+    await bus.publish(CONTROL_TOPIC, [encodeControl({ kind: 'resumed', projection: projection.name, rebuildId, replica })]);
+  }
+
+  async function resume(): Promise<void> {
+    state = 'running';
+    pausedFor = null;
+    // The swap put a new collection under the name: opened (and its indexes ensured) again.
+    collection = undefined;
+    await startConsuming();
+    await beat();
+  }
+
+  /** A paused replica whose rebuild is gone (finished, failed, or its holder dead) resumes by itself. */
+  async function watchLease(): Promise<void> {
+    const lease = await currentLease(store, projection.name);
+    if (state === 'paused' && (lease === null || lease.state !== 'handover' || lease.rebuildId !== pausedFor)) await resume();
+  }
+
   return {
     projection,
     applyBatch,
     async start() {
-      if (consumer) return;
-      await bus.createTopics(topics.map((name) => ({ name }))); // the bus's BUS_PARTITIONS, as every service
-      consumer = await bus.consume({
-        groupId,
-        topics,
-        maxBatchSize: deps.maxBatchSize ?? 500,
-        batchHandler: async (messages) => {
-          try {
-            const events = decodeRelevant(messages);
-            // Nothing for this projection: no read, no write (the checkpoint moves with the next relevant batch).
-            if (events.length > 0) await applyFromBus(events);
-            lastError = null;
-          } catch (error) {
-            lastError = error instanceof Error ? error.message : String(error);
-            deps.onError?.(error);
-            throw error;
-          }
-        },
-      });
+      if (state !== 'stopped') return;
       state = 'running';
+      await bus.createTopics(topics.map((name) => ({ name }))); // the bus's BUS_PARTITIONS, as every service
+      if (deps.handover === false) return startConsuming();
+      await joinControl();
+      // Read after joining the roster: a rebuild that set its lease before then waits for this replica.
+      const lease = await currentLease(store, projection.name);
+      if (lease?.state === 'handover') pause(lease.rebuildId);
+      else await startConsuming();
     },
     async stop() {
-      const running = consumer;
-      consumer = null;
+      if (state === 'stopped') return;
       state = 'stopped';
-      if (running) await running.stop();
-      await queue;
+      pausedFor = null;
+      clearInterval(heartbeat);
+      const controlling = control;
+      control = null;
+      await controlling?.stop();
+      await stopConsuming();
+      if (deps.handover !== false) await leaveRoster().catch((error: unknown) => deps.onError?.(error));
     },
     onChange(listener) {
       listeners.add(listener);
@@ -280,6 +404,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
         eventsApplied,
         eventsSkipped,
         lastError,
+        replica,
       };
     },
   };

@@ -15,11 +15,25 @@ import { applyEvent, checkpointOf, idsNeeded, type AnyProjection, type WorkingSe
  */
 export type RebuildPhase = 'starting' | 'building' | 'catching-up' | 'verifying' | 'swapping' | 'done' | 'failed';
 
+/** Where the live projector stands in the hand-over around the swap (null: not reached yet, or none to hand over). */
+export interface Handover {
+  state: 'pausing' | 'paused' | 'resuming' | 'resumed';
+  /** Projector replicas that must stop writing the live collection across the swap, and those that said they have. */
+  replicas: number;
+  acknowledged: number;
+}
+
 export interface RebuildProgress {
   projection: string;
   phase: RebuildPhase;
   /** Events read from the log so far. */
   eventsDone: number;
+  /**
+   * What `eventsDone` and `total` count, the same for both: `relevant` when the rebuild reads
+   * only the event types the projection handles (the store filters), `log` when it reads
+   * every event of the log and skips the others itself.
+   */
+  counting: 'relevant' | 'log';
   /**
    * Events the rebuild reads, as counted when it started (and raised to `eventsDone` if
    * appends outran that); null where the store cannot count. Progress and ETA go by events.
@@ -33,6 +47,7 @@ export interface RebuildProgress {
   startedAt: string;
   finishedAt: string | null;
   verification: Verification | null;
+  handover: Handover | null;
   error: string | null;
 }
 
@@ -45,10 +60,24 @@ export interface Verification {
   caughtUp: boolean;
 }
 
-/** What the rebuild needs from the live projector: to hold it still across the swap. */
+/**
+ * What the rebuild needs from the live projector: to hold it still across the swap. `stop`
+ * resolves once no replica writes the live collection any more (it reports how many had to
+ * stop); `start` lets them go on, against the swapped-in collection.
+ */
 export interface LiveProjector {
-  stop(): Promise<void>;
-  start(): Promise<void>;
+  stop(onHandover?: (handover: Handover) => void): Promise<void>;
+  start(onHandover?: (handover: Handover) => void): Promise<void>;
+}
+
+/**
+ * Where the rebuild writes the shadow. By default the document store itself, one write at a
+ * time; a writer in another thread (the rebuild worker's) takes writes while the rebuild goes
+ * on reading and folding, and `drain` waits for all of them.
+ */
+export interface ShadowWriter {
+  write(ops: WriteOp[], checkpoints: Record<string, string>): Promise<void>;
+  drain(): Promise<void>;
 }
 
 export interface RebuildDeps {
@@ -67,10 +96,29 @@ export interface RebuildOptions {
   flushEvery?: number;
   /** Compare every document with the live collection before the swap (costs a full read of both). */
   compare?: boolean;
+  /** Documents per write: smaller holds the store's write lock for less time (another thread may be waiting for it). */
+  writeChunk?: number;
+  writer?: ShadowWriter;
   onProgress?: (progress: RebuildProgress) => void;
 }
 
-const FLUSH_CHUNK = 1000;
+/**
+ * Gives the event loop a turn: each page of a long loop (rebuild, compare, re-publish) ends
+ * with one, so queries, /healthz, bus consumers and timers run between pages even when the
+ * loop runs on the main thread.
+ */
+export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The document store as a shadow writer: each write done before the next begins. */
+function directWriter(store: DocumentStore, shadowName: string): ShadowWriter {
+  return {
+    async write(ops, checkpoints) {
+      const { conflicts } = await store.write(ops, checkpoints);
+      if (conflicts.length > 0) throw new Error(`another writer changed the shadow ${shadowName} (${conflicts[0]!.id})`);
+    },
+    drain: async () => undefined,
+  };
+}
 
 export const shadowNameOf = (projection: AnyProjection) => `${projection.collection.name}__rebuild`;
 
@@ -102,6 +150,7 @@ export async function compareCollections(store: DocumentStore, projection: AnyPr
       if (!other || canonical(doc) !== canonical(other)) differing++;
     }
     cursor = page.nextCursor ?? undefined;
+    await yieldToLoop();
   } while (cursor);
   // Documents only the right side has differ too.
   differing += rightCount - foundInRight;
@@ -124,10 +173,13 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   // Filtering in the store pays off for a projection that needs few event types; for one
   // that needs most, skipping the few others here is cheaper than the store's filter.
   const filter = projection.eventTypes.length * 2 < eventTypes.length ? { eventTypes: [...projection.eventTypes] } : undefined;
+  const chunk = options.writeChunk ?? 1000;
+  const writer = options.writer ?? directWriter(documentStore, shadowName);
   const progress: RebuildProgress = {
     projection: projection.name,
     phase: 'starting',
     eventsDone: 0,
+    counting: filter ? 'relevant' : 'log',
     // Counted like eventsDone: the events the drain reads, filtered or not.
     total: eventStore.countEvents ? await eventStore.countEvents(filter) : null,
     rate: 0,
@@ -136,6 +188,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     startedAt: new Date(started).toISOString(),
     finishedAt: null,
     verification: null,
+    handover: null,
     error: null,
   };
   const report = () => {
@@ -149,6 +202,11 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   };
 
   let liveStopped = false;
+  const onHandover = (handover: Handover) => {
+    progress.handover = handover;
+    report();
+  };
+  const resumeLive = async () => deps.live?.start(onHandover);
   report();
   try {
     await documentStore.dropCollection(shadowName);
@@ -167,12 +225,12 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
       const ops: WriteOp[] = [...pending].map((id) => ({ collection: shadowName, op: 'put', doc: cache.get(id) as Document, expectedVersion: stored.get(id) ?? 0 }));
       // Chunks of about 1,000 documents (no write is one huge batch), the checkpoint after the last (M3).
       const checkpoint = progress.position === null ? {} : { [checkpointOf(shadowName)]: progress.position };
-      for (let i = 0; i < ops.length; i += FLUSH_CHUNK) {
-        const last = i + FLUSH_CHUNK >= ops.length;
-        const { conflicts } = await documentStore.write(ops.slice(i, i + FLUSH_CHUNK), last ? checkpoint : {});
-        if (conflicts.length > 0) throw new Error(`rebuild of ${projection.name}: another writer changed the shadow ${shadowName} (${conflicts[0]!.id})`);
+      for (let i = 0; i < ops.length; i += chunk) {
+        const last = i + chunk >= ops.length;
+        await writer.write(ops.slice(i, i + chunk), last ? checkpoint : {});
+        await yieldToLoop();
       }
-      if (ops.length === 0) await documentStore.write([], checkpoint);
+      if (ops.length === 0) await writer.write([], checkpoint);
       for (const id of pending) stored.set(id, (stored.get(id) ?? 0) + 1);
       pending.clear();
       pendingEvents = 0;
@@ -203,6 +261,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
         if (pendingEvents >= flushEvery) await flush();
         report();
         if (page.length < pageSize) break;
+        await yieldToLoop();
       }
       if (pending.size > 0) await flush();
       return read;
@@ -211,6 +270,8 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     const foldPage = async (page: RecordedEvent[]) => {
       const missing = idsNeeded(projection, page).filter((id) => !cache.has(id));
       const toRead = missing.filter((id) => stored.has(id));
+      // A document written before is read back only once its write has landed.
+      if (toRead.length > 0) await writer.drain();
       const found = toRead.length > 0 ? new Map((await shadow.getMany(toRead)).map((d) => [d.id, d])) : new Map<string, Document>();
       for (const id of missing) cache.set(id, found.get(id) ?? null);
       const set: WorkingSet = { docs: cache, changed: pending };
@@ -228,14 +289,15 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     // Catch up while live keeps going, until a pass finds little new; then hold live still for the last one.
     for (let pass = 0; pass < 10 && (await drain()) > pageSize / 10; pass++);
     if (deps.live) {
-      await deps.live.stop();
       liveStopped = true;
+      await deps.live.stop(onHandover);
     }
     // Appends go on while the projector is held: what comes after this head reaches the new
     // collection through the resumed projector, like any other new event.
     const head = await eventStore.headPosition();
     await drain();
 
+    await writer.drain();
     progress.phase = 'verifying';
     report();
     await documentStore.collection({ ...projection.collection, name: shadowName });
@@ -254,6 +316,8 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     const before = (await documentStore.getCheckpoint(liveCheckpoint)) ?? null;
     const latest = before !== null && (progress.position === null || before > progress.position) ? before : progress.position;
     if (latest !== null) await documentStore.write([], { [liveCheckpoint]: latest });
+    liveStopped = false;
+    await resumeLive();
     progress.phase = 'done';
     progress.finishedAt = new Date(now()).toISOString();
     report();
@@ -263,10 +327,11 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     progress.error = error instanceof Error ? error.message : String(error);
     progress.finishedAt = new Date(now()).toISOString();
     report();
+    await writer.drain().catch(() => undefined);
     await documentStore.dropCollection(shadowName).catch(() => undefined);
     throw error;
   } finally {
-    if (liveStopped) await deps.live?.start();
+    if (liveStopped) await resumeLive();
   }
 }
 

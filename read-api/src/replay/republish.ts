@@ -3,6 +3,7 @@ import { positionParam, type EventStore } from '@saga/platform/event-store/port'
 import type { MessageBus } from '@saga/platform/message-bus/port';
 import { ValidationError } from '@saga/platform/errors';
 import { replayTopicOf } from '@saga/projections/projectors/runner';
+import { yieldToLoop } from '@saga/projections/rebuild/rebuild';
 
 /**
  * Re-publishes a range of the global log for one consumer group. The events go to
@@ -44,6 +45,9 @@ export async function republishRange(
       const page = events.filter((e) => e.position <= to);
       if (page.length === 0 || !(await visit(page)) || page.length < events.length || events.length < limits.pageSize) return;
       after = page[page.length - 1]!.position;
+      // Up to 200,000 events in a request: the embedded stores read and publish synchronously,
+      // so each page hands the event loop a turn (queries, /healthz, consumers, timers).
+      await yieldToLoop();
     }
   };
 
