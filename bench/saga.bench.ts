@@ -16,11 +16,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { startEmbeddedStack, testCards } from '@saga/saga-orchestrator/embedded-stack.fixture';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
-import { allProjections } from '@saga/projections/projectors/registry';
-import { createProjectorRunner } from '@saga/projections/projectors/runner';
 import { runBusBench } from './bus.bench';
 
 const quick = process.argv.includes('--quick');
@@ -35,12 +32,12 @@ const trafficGroups = ['saga-orchestrator', 'order-service', 'inventory-service'
 
 async function stack(options: { projectors: boolean }) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-saga-'));
-  const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000 });
-  const { bus } = system;
-  const saga = await startSagaRuntime({ store: system.store, bus, stepTimeoutMs: 30_000 });
   const docs = options.projectors ? await openSqliteDocumentStore({ dataDir }) : undefined;
-  const runners = docs ? allProjections.map((projection) => createProjectorRunner({ bus, store: docs, projection })) : [];
-  for (const runner of runners) await runner.start();
+  const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000, ...(docs ? { docs } : {}) });
+  const { bus } = system;
+  // The saga and the projectors from the same composition as the services (app/compose.ts).
+  const saga = await system.services.consumers.saga();
+  const projector = docs ? await system.services.consumers.projector() : undefined;
   await system.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: 1_000_000 });
 
   const confirmedAt = new Map<string, number>();
@@ -90,7 +87,7 @@ async function stack(options: { projectors: boolean }) {
     },
     async close() {
       for (const w of watchers) await w.stop();
-      for (const runner of runners) await runner.stop();
+      await projector?.stop();
       await saga.stop();
       await system.close();
       await docs?.close();
