@@ -162,9 +162,18 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     // In both modes; with several gateways each seeds, harmlessly: user ids derive from the
     // email and the catalog lives in one stream appended at an exact revision, where adding
     // a product already there is ignored. A ConflictError means another gateway registered a
-    // demo user between this one's check and its insert: a second pass then finds it there.
-    const seed = () => seedDemo({ users, inventory });
-    const seeded = await seed().catch((error: unknown) => (error instanceof ConflictError ? seed() : Promise.reject(error)));
+    // demo user between this one's check and its insert: the next pass finds it there. Two
+    // gateways started together can meet on every demo user in turn, so each conflict is a
+    // pass of its own (each one means a user more exists, so the passes are bounded).
+    const seedOnce = async (passesLeft: number): Promise<Awaited<ReturnType<typeof seedDemo>>> => {
+      try {
+        return await seedDemo({ users, inventory });
+      } catch (error) {
+        if (error instanceof ConflictError && passesLeft > 1) return seedOnce(passesLeft - 1);
+        throw error;
+      }
+    };
+    const seeded = await seedOnce(DEMO_USERS.length + 1);
     if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
   }
   (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);
