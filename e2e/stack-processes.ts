@@ -54,6 +54,38 @@ export function stackEnv(dataDir: string, extra: Record<string, string> = {}): S
 
 const BANNER = 'order saga system is running';
 
+/** A process that exited before it ran: its label and the last of its output. */
+export interface BootFailure {
+  label: string;
+  code: number | string | null;
+  output: string;
+}
+
+/**
+ * Starts a service and, if it exits before it runs, starts it again up to `restarts` times, as
+ * compose's `restart: unless-stopped` would; each such exit is recorded in `failures`.
+ */
+export async function startServiceWithRestarts(service: string, label: string, env: StackEnv, failures: BootFailure[], restarts = 3): Promise<ServiceProcess> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startServiceProcess(service, label, env);
+    } catch (error) {
+      if (!(error instanceof BootExit) || attempt >= restarts) throw error;
+      failures.push({ label, code: error.code, output: error.output.slice(-1500) });
+    }
+  }
+}
+
+class BootExit extends Error {
+  constructor(
+    label: string,
+    readonly code: number | string | null,
+    readonly output: string,
+  ) {
+    super(`${label} exited (${code}) before it ran:\n${output}`);
+  }
+}
+
 /** Starts one service in a process of its own and resolves once it is running (the gateway: once /healthz answers). */
 export async function startServiceProcess(service: string, label: string, env: StackEnv, timeoutMs = 90_000): Promise<ServiceProcess> {
   const port = service === 'gateway' ? await freePort() : 0;
@@ -70,7 +102,7 @@ export async function startServiceProcess(service: string, label: string, env: S
   const url = service === 'gateway' ? `http://127.0.0.1:${port}` : undefined;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${label} exited (${child.exitCode ?? child.signalCode}) before it ran:\n${log}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new BootExit(label, child.exitCode ?? child.signalCode, log);
     let up = log.includes(BANNER);
     if (up && url) up = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
     if (up) break;
