@@ -347,8 +347,9 @@ const KNOWN_EMBEDDED =
   '(they retry a step for ever), leaving 41-46 units of stock reserved and sold 67 for 112 confirmed orders; money, /api/stats, ' +
   'the read models against a rebuild and "no command applied twice" held';
 const KNOWN_KAFKA =
-  'KNOWN FAILING: on a fresh Kafka the projector exits 1 at start (KafkaJSProtocolError "This server does not host this ' +
-  'topic-partition" from an admin metadata call right after it created its first replay topic), and the relay did once when started with the others';
+  'KNOWN FAILING on Kafka: started together on a fresh broker, the relay and the projectors exit 1 while booting (KafkaJSProtocolError ' +
+  '"This server does not host this topic-partition" from an admin metadata call on topics just created; restarted as compose would, they ' +
+  'come up), and a projector started again after its predecessor was SIGKILLed mid-wave did not come up within 90 s';
 const requested = process.env.SCALE_E2E === '1';
 if (!requested) console.warn(`scale.e2e.spec: skipped, ${KNOWN_EMBEDDED}. ${KNOWN_KAFKA}. Set SCALE_E2E=1 to run it.`);
 

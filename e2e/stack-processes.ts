@@ -65,7 +65,7 @@ export interface BootFailure {
  * Starts a service and, if it exits before it runs, starts it again up to `restarts` times, as
  * compose's `restart: unless-stopped` would; each such exit is recorded in `failures`.
  */
-export async function startServiceWithRestarts(service: string, label: string, env: StackEnv, failures: BootFailure[], restarts = 3): Promise<ServiceProcess> {
+export async function startServiceWithRestarts(service: string, label: string, env: StackEnv, failures: BootFailure[], restarts = 8): Promise<ServiceProcess> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await startServiceProcess(service, label, env);
