@@ -10,13 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from './harness';
-import { buildOnce, stackEnv, startServiceProcess, type ServiceProcess } from './stack-processes';
+import { buildOnce, killAllServiceProcesses, stackEnv, startServiceProcess, type ServiceProcess } from './stack-processes';
 
-const children: ServiceProcess[] = [];
 const dirs: string[] = [];
 beforeAll(() => buildOnce(), 180_000);
 afterAll(async () => {
-  for (const c of children) await c.kill();
+  await killAllServiceProcesses();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -28,7 +27,6 @@ async function race(extraEnv: Record<string, string>) {
   dirs.push(dataDir);
   const env = stackEnv(dataDir, extraEnv);
   const gateways = await Promise.all(['gateway#a', 'gateway#b'].map((label) => startServiceProcess('gateway', label, env)));
-  children.push(...gateways);
   const [a, b] = gateways.map((g) => new Client(g.url!)) as [Client, Client];
   const register = (client: Client, email: string, who: string) =>
     client.request<{ token?: string }>('POST', '/api/auth/register', { email, password: `racing-password-of-${who}-${email.length}`, name: who });

@@ -27,7 +27,7 @@ import { projectAll } from '@saga/projections/projectors/projection';
 import { allProjections } from '@saga/projections/projectors/registry';
 import { composeServices, subscriptions } from '../app/compose';
 import { Client } from './harness';
-import { buildOnce, stackEnv, startServiceWithRestarts, type BootFailure, type ServiceProcess, type StackEnv } from './stack-processes';
+import { buildOnce, killAllServiceProcesses, stackEnv, startServiceWithRestarts, type BootFailure, type ServiceProcess, type StackEnv } from './stack-processes';
 
 const root = resolve(import.meta.dirname, '..');
 const ORDERS = Number(process.env.SCALE_ORDERS ?? 240);
@@ -75,10 +75,9 @@ interface Servers {
   stop(): void;
 }
 
-const children: ServiceProcess[] = [];
 const dirs: string[] = [];
-afterAll(() => {
-  for (const c of children) void c.kill();
+afterAll(async () => {
+  await killAllServiceProcesses();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 beforeAll(() => buildOnce(), 180_000);
@@ -95,7 +94,6 @@ async function runWave(name: string, dataDir: string, servers: Servers) {
   const bootFailures: BootFailure[] = [];
   const start = (label: string) => startServiceWithRestarts(label.split('#')[0]!, label.replace(' (restarted)', ''), env, bootFailures);
   const started = await Promise.all(layout.map(start));
-  children.push(...started);
   const running = new Map(started.map((p) => [p.label, p]));
   console.log(`${name}: boot (spawn to running, ${layout.length} processes started at once): ${started.map((p) => `${p.label} ${p.bootMs} ms`).join(', ')}`);
 
@@ -144,7 +142,6 @@ async function runWave(name: string, dataDir: string, servers: Servers) {
   console.log(`${name}: SIGKILLed saga#1 and projector#1 after ${placed.length} orders`);
   await sleep(1_500);
   const restarted = await Promise.all(['saga#1', 'projector#1'].map(start));
-  children.push(...restarted);
   for (const p of restarted) running.set(p.label, p);
   console.log(`${name}: restarted ${restarted.map((p) => `${p.label} in ${p.bootMs} ms`).join(', ')}`);
   await wave;

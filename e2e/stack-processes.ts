@@ -54,6 +54,24 @@ export function stackEnv(dataDir: string, extra: Record<string, string> = {}): S
 
 const BANNER = 'order saga system is running';
 
+/** Every process started here, so a test that fails halfway through a start still ends them all. */
+const spawned = new Set<ChildProcess>();
+
+/** SIGKILLs every service process this module started that is still running, and waits for them. */
+export async function killAllServiceProcesses(): Promise<void> {
+  await Promise.all(
+    [...spawned].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+  spawned.clear();
+}
+
 /** A process that exited before it ran: its label and the last of its output. */
 export interface BootFailure {
   label: string;
@@ -95,6 +113,7 @@ export async function startServiceProcess(service: string, label: string, env: S
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  spawned.add(child);
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d));
   child.stderr!.on('data', (d: Buffer) => (log += d));
