@@ -1,6 +1,8 @@
 /**
  * `npm start`: the whole system in one process on the embedded default (SQLite under
  * DATA_DIR), or the services named in SERVICES against the servers the environment names.
+ * `node app/run.mjs main <service,...>` names them on the command line instead (a process per
+ * service, as the multi-process test and a process manager start them).
  * SIGINT/SIGTERM stop it cleanly: HTTP first, then consumers, then the stores, within
  * SHUTDOWN_BOUND_MS; past it the process exits 1 and says what was still stopping.
  */
@@ -24,7 +26,7 @@ const SHUTDOWN_BOUND_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const services = chosenServices(process.env.SERVICES);
+  const services = chosenServices(process.argv[2] ?? process.env.SERVICES);
   const logger = createLogger({ name: 'order-saga', level: config.LOG_LEVEL });
   const running: Stoppable[] = [];
   let adapters: Adapters | undefined;

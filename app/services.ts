@@ -20,32 +20,22 @@ import { startMetricsServer, type MetricsServer } from '@saga/platform/http/metr
 import type { Logger } from '@saga/platform/logging';
 import { createMetrics, type Metrics } from '@saga/platform/metrics';
 import type { Logger as ServiceLogger } from '@saga/command-services/shared/runtime';
-import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
-import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
-import { openWarehouseSnapshots } from '@saga/command-services/inventory/warehouse-snapshots';
-import { createOrderHandlers, type OrderHandlers } from '@saga/command-services/order/handlers';
-import { startOrderConsumer } from '@saga/command-services/order/consumer';
-import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
-import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
+import type { InventoryHandlers } from '@saga/command-services/inventory/handlers';
+import type { OrderHandlers } from '@saga/command-services/order/handlers';
 import { createSimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
-import { openAttemptIndex } from '@saga/command-services/payment/open-attempts';
-import { createEmailHandlers } from '@saga/command-services/email/handlers';
-import { startEmailConsumer } from '@saga/command-services/email/consumer';
-import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
 import { createUserStore } from '@saga/command-services/users/user-store';
 import { createAuthRouter } from '@saga/command-services/http/auth-routes';
 import { createCommandRouter } from '@saga/command-services/http/command-routes';
 import { DEMO_USERS, seedDemo } from '@saga/command-services/seed';
-import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
-import { relayCheckpointName, startRelay } from '@saga/projections/relay/relay';
+import { relayCheckpointName } from '@saga/projections/relay/relay';
 import { allProjections } from '@saga/projections/projectors/registry';
-import { startDeadLetterRecorder } from '@saga/read-api/dead-letters';
-import { createProjectorRunner, type ProjectorRunner } from '@saga/projections/projectors/runner';
+import type { ProjectorRunner } from '@saga/projections/projectors/runner';
 import { createRebuildService } from '@saga/projections/rebuild/service';
 import { storeLocationOf } from '@saga/projections/rebuild/stores';
 import { createReadApi } from '@saga/read-api/read-api';
 import type { Adapters } from '@saga/platform/adapters';
+import { composeServices, type ComposedServices } from './compose';
 import { methodNotAllowedRoutes, openApiRoutes } from './openapi';
 
 export const serviceNames = ['gateway', 'relay', 'order', 'inventory', 'payment', 'email', 'saga', 'projector'] as const;
@@ -63,6 +53,8 @@ export interface Context {
   adapters: Adapters;
   logger: Logger;
   clock: () => Date;
+  /** The services wired once (compose.ts): handlers and consumers of this process. */
+  services: ComposedServices;
   /** Shared within a process, so the inventory's in-memory state and queue serve HTTP and bus alike. */
   inventory(): InventoryHandlers;
   orders(): OrderHandlers;
@@ -78,29 +70,35 @@ export function serviceLogger(logger: Logger): ServiceLogger {
 
 export function createContext(config: Config, adapters: Adapters, logger: Logger): Context {
   const clock = () => new Date();
-  let inventory: InventoryHandlers | undefined;
-  let orders: OrderHandlers | undefined;
-  const context: Context = {
+  const metrics = createMetrics('gateway');
+  const services = composeServices(adapters, {
+    stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
+    clock,
+    logger: (service) => serviceLogger(logger.child({ service })),
+    // The simulated provider keeps its books, and payment its open attempts, in DATA_DIR: a
+    // charge interrupted by a crash is reconciled with the provider on restart.
+    dataDir: config.DATA_DIR,
+    ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
+    saga: {
+      log: logger.child({ service: 'saga' }),
+      metrics,
+      // Timers wait for the default relay to have published what was stored before they fire. Only
+      // on the embedded bus: the Kafka adapter caches a checkpoint it read, so another process's goes stale.
+      ...(config.mode === 'embedded' ? { relayCheckpoint: relayCheckpointName('relay') } : {}),
+    },
+    onProjectorError: (error, projection) => logger.child({ service: 'projector' }).error({ err: error, projection }, 'projector failed'),
+  });
+  return {
     config,
     adapters,
     logger,
     clock,
-    runners: [],
-    metrics: createMetrics('gateway'),
-    inventory: () =>
-      (inventory ??= (() => {
-        const log = serviceLogger(logger.child({ service: 'inventory' }));
-        return createInventoryHandlers({ store: adapters.store, clock, logger: log, snapshots: openWarehouseSnapshots(adapters.docs, log) });
-      })()),
-    orders: () =>
-      (orders ??= createOrderHandlers({
-        store: adapters.store,
-        clock,
-        priceLookup: context.inventory().priceLookup,
-        logger: serviceLogger(logger.child({ service: 'order' })),
-      })),
+    services,
+    runners: services.runners,
+    metrics,
+    inventory: () => services.handlers.inventory,
+    orders: () => services.handlers.order,
   };
-  return context;
 }
 
 const gateway = (config: Config) => createSimulatedGateway({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS });
@@ -111,76 +109,28 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
   const log = logger.child({ service: name });
   switch (name) {
     case 'relay': {
-      const relay = await startRelay({
-        store: adapters.store,
-        bus: adapters.bus,
-        topicPartitions: config.BUS_PARTITIONS,
-        log: (msg, extra) => log.info(extra ?? {}, msg),
-      });
+      const relay = await ctx.services.startRelay({ topicPartitions: config.BUS_PARTITIONS, log: (msg, extra) => log.info(extra ?? {}, msg) });
       return [{ name, stop: () => relay.stop() }];
     }
-    case 'order': {
-      const consumer = await startOrderConsumer({ bus: adapters.bus, handlers: ctx.orders(), logger: serviceLogger(log) });
-      return [{ name, stop: () => consumer.stop() }];
-    }
-    case 'inventory': {
-      const consumer = await startInventoryConsumer({ bus: adapters.bus, handlers: ctx.inventory(), logger: serviceLogger(log) });
-      return [{ name, stop: () => consumer.stop() }];
-    }
     case 'payment': {
-      // The simulated provider keeps its books, and the service its open attempts, in DATA_DIR: a
-      // charge interrupted by a crash is reconciled with the provider on restart.
-      const provider = createSimulatedGateway({ stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS, dataDir: config.DATA_DIR });
-      const attempts = openAttemptIndex(config.DATA_DIR);
-      const handlers = createPaymentHandlers({ store: adapters.store, gateway: provider, attempts, clock: ctx.clock, logger: serviceLogger(log) });
-      const consumer = await startPaymentConsumer({ bus: adapters.bus, handlers, logger: serviceLogger(log) });
+      const consumer = await ctx.services.consumers.payment();
       return [
         {
           name,
           stop: async () => {
             await consumer.stop();
-            attempts.closeIndex();
-            provider.close();
+            ctx.services.close();
           },
         },
       ];
     }
-    case 'email': {
-      const mailer = createNodemailerMailer(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {});
-      const handlers = createEmailHandlers({ store: adapters.store, mailer, clock: ctx.clock, logger: serviceLogger(log) });
-      const consumer = await startEmailConsumer({ bus: adapters.bus, handlers, logger: serviceLogger(log) });
-      return [{ name, stop: () => consumer.stop() }];
-    }
-    case 'saga': {
-      const runtime = await startSagaRuntime({
-        store: adapters.store,
-        bus: adapters.bus,
-        stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
-        clock: ctx.clock,
-        log,
-        // Timers wait for the default relay to have published what was stored before they fire. Only
-        // on the embedded bus: the Kafka adapter caches a checkpoint it read, so another process's goes stale.
-        ...(config.mode === 'embedded' ? { relayCheckpoint: relayCheckpointName('relay') } : {}),
-        metrics: ctx.metrics,
-      });
-      return [{ name, stop: () => runtime.stop() }];
-    }
+    case 'order':
+    case 'inventory':
+    case 'email':
+    case 'saga':
     case 'projector': {
-      const runners = allProjections.map((projection) =>
-        createProjectorRunner({
-          bus: adapters.bus,
-          store: adapters.docs,
-          projection,
-          onError: (error) => log.error({ err: error, projection: projection.name }, 'projector failed'),
-        }),
-      );
-      for (const runner of runners) await runner.start();
-      ctx.runners.push(...runners);
-      const deadLetters = await startDeadLetterRecorder({ bus: adapters.bus, store: adapters.docs });
-      return [
-        ...runners.map((runner) => ({ name: `projector:${runner.projection.name}`, stop: () => runner.stop() })),
-        { name: 'projector:dead-letters', stop: () => deadLetters.stop() },
-      ];
+      const consumer = await ctx.services.consumers[name]();
+      return [{ name, stop: () => consumer.stop() }];
     }
     case 'gateway':
       return [await startGateway(ctx, log)];
@@ -213,9 +163,18 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     // In both modes; with several gateways each seeds, harmlessly: user ids derive from the
     // email and the catalog lives in one stream appended at an exact revision, where adding
     // a product already there is ignored. A ConflictError means another gateway registered a
-    // demo user between this one's check and its insert: a second pass then finds it there.
-    const seed = () => seedDemo({ users, inventory });
-    const seeded = await seed().catch((error: unknown) => (error instanceof ConflictError ? seed() : Promise.reject(error)));
+    // demo user between this one's check and its insert: the next pass finds it there. Two
+    // gateways started together can meet on every demo user in turn, so each conflict is a
+    // pass of its own (each one means a user more exists, so the passes are bounded).
+    const seedOnce = async (passesLeft: number): Promise<Awaited<ReturnType<typeof seedDemo>>> => {
+      try {
+        return await seedDemo({ users, inventory });
+      } catch (error) {
+        if (error instanceof ConflictError && passesLeft > 1) return seedOnce(passesLeft - 1);
+        throw error;
+      }
+    };
+    const seeded = await seedOnce(DEMO_USERS.length + 1);
     if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
   }
   (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);

@@ -28,11 +28,9 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { NewEvent } from '@saga/event-schemas/envelope';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
-import { startSagaRuntime } from '@saga/saga-orchestrator/runtime';
 import { startEmbeddedStack, testCards } from '@saga/saga-orchestrator/embedded-stack.fixture';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import { allProjections } from '@saga/projections/projectors/registry';
-import { createProjectorRunner } from '@saga/projections/projectors/runner';
 import { groupIdOf } from '@saga/projections/projectors/projection';
 import { runBusBench } from './bus.bench';
 
@@ -59,12 +57,12 @@ interface Ended {
 
 async function stack(options: { projectors: boolean }) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-saga-'));
-  const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000 });
-  const { bus } = system;
-  const saga = await startSagaRuntime({ store: system.store, bus, stepTimeoutMs: 30_000 });
   const docs = options.projectors ? await openSqliteDocumentStore({ dataDir }) : undefined;
-  const runners = docs ? allProjections.map((projection) => createProjectorRunner({ bus, store: docs, projection })) : [];
-  for (const runner of runners) await runner.start();
+  const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000, ...(docs ? { docs } : {}) });
+  const { bus } = system;
+  // The saga and the projectors from the same composition as the services (app/compose.ts).
+  const saga = await system.services.consumers.saga();
+  const projector = docs ? await system.services.consumers.projector() : undefined;
   for (const [i, sku] of SKUS.entries()) {
     await system.inventory.addProduct({ sku, name: sku, price: 500 + 100 * i, currency: 'EUR', stock: 1_000_000 });
   }
@@ -139,7 +137,7 @@ async function stack(options: { projectors: boolean }) {
     },
     async close() {
       for (const w of watchers) await w.stop();
-      for (const runner of runners) await runner.stop();
+      await projector?.stop();
       await saga.stop();
       await system.close();
       await docs?.close();

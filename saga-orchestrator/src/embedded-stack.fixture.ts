@@ -7,26 +7,21 @@
 import type { LineItem } from '@saga/event-schemas/ids';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
+import type { DocumentStore } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
 import type { Consumer, MessageBus } from '@saga/platform/message-bus/port';
-import { startRelay } from '@saga/projections/relay/relay';
-import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
-import { startInventoryConsumer } from '@saga/command-services/inventory/consumer';
-import { createOrderHandlers, type OrderHandlers } from '@saga/command-services/order/handlers';
-import { startOrderConsumer } from '@saga/command-services/order/consumer';
-import { createPaymentHandlers } from '@saga/command-services/payment/handlers';
-import { startPaymentConsumer } from '@saga/command-services/payment/consumer';
-import { createSimulatedGateway, type SimulatedGateway } from '@saga/command-services/payment/simulated-gateway';
-import { createEmailHandlers } from '@saga/command-services/email/handlers';
-import { startEmailConsumer } from '@saga/command-services/email/consumer';
-import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-mailer';
+// The app's one composition of the services: the stack here is wired exactly as `npm start` wires it.
+import { composeServices, type ComposedServices } from '../../app/compose';
 
+type Handlers = ComposedServices['handlers'];
 export interface EmbeddedStack {
   store: EventStore;
   bus: MessageBus;
-  order: OrderHandlers;
-  inventory: InventoryHandlers;
-  gateway: SimulatedGateway;
+  order: Handlers['order'];
+  inventory: Handlers['inventory'];
+  gateway: ComposedServices['provider'];
+  /** The composition the stack runs, to start more of its services (the saga, the projector) on the same adapters. */
+  services: ComposedServices;
   /** Places an order of `items` paid with a test card. */
   place(input: { orderId: string; card: string; items: { sku: string; quantity: number }[]; email?: string }): Promise<string>;
   /**
@@ -51,28 +46,26 @@ export const testCards = {
   late: '4000000000000259',
 } as const;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export async function startEmbeddedStack(options: { dataDir: string; stepTimeoutMs: number; leaseTtlMs?: number; fastRetries?: boolean }): Promise<EmbeddedStack> {
+export async function startEmbeddedStack(options: { dataDir: string; stepTimeoutMs: number; leaseTtlMs?: number; fastRetries?: boolean; docs?: DocumentStore }): Promise<EmbeddedStack> {
   const { dataDir, stepTimeoutMs } = options;
   const store = await openSqliteEventStore({ dataDir });
   const leaseTtlMs = options.leaseTtlMs ?? 5_000;
   const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
-  const clock = () => new Date();
-  const retry = options.fastRetries ? { retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 } } : {};
-  const relay = await startRelay({ store, bus });
-  const inventory = createInventoryHandlers({ store, clock });
-  const order = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
-  // The provider's books in the data directory, shared with a payment service in another process.
-  const gateway = createSimulatedGateway({ stepTimeoutMs, sleep, dataDir });
-  const payment = createPaymentHandlers({ store, gateway, clock, ...retry });
-  const email = createEmailHandlers({ store, mailer: createNodemailerMailer(), clock, ...retry });
-  const starters: Record<StackService, () => Promise<Consumer>> = {
-    order: () => startOrderConsumer({ bus, handlers: order }),
-    inventory: () => startInventoryConsumer({ bus, handlers: inventory }),
-    payment: () => startPaymentConsumer({ bus, handlers: payment }),
-    email: () => startEmailConsumer({ bus, handlers: email }),
-  };
+  const services = composeServices(
+    { store, bus, ...(options.docs ? { docs: options.docs } : {}) },
+    {
+      stepTimeoutMs,
+      // The provider's books in the data directory, shared with a payment service in another
+      // process; the open attempts stay in memory, as that service keeps its own.
+      dataDir,
+      attemptsInMemory: true,
+      ...(options.fastRetries ? { handlerRetry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 } } : {}),
+    },
+  );
+  const relay = await services.startRelay();
+  const { order, inventory } = services.handlers;
+  const gateway = services.provider;
+  const starters: Record<StackService, () => Promise<Consumer>> = services.consumers;
   // A paused service has no entry; started one by one, in this order, as before.
   const consumers = new Map<StackService, Consumer>();
   for (const service of ['order', 'inventory', 'payment', 'email'] as const) consumers.set(service, await starters[service]());
@@ -82,6 +75,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
     order,
     inventory,
     gateway,
+    services,
     async place({ orderId, card, items, email: to }) {
       const { token, last4 } = await gateway.tokenize({ number: card });
       const placed = await order.placeOrder({
@@ -108,7 +102,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
       await relay.stop();
       await bus.close();
       await store.close();
-      gateway.close();
+      services.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The command API on real embedded adapters (SQLite event and document stores in a temp
- * dir) listening on 127.0.0.1:0, for the HTTP specs and the benchmark. Not a composition
- * root: the app's own wiring lives in app/.
+ * dir) listening on 127.0.0.1:0, for the HTTP specs and the benchmark. The handlers come
+ * from the app's one composition (app/compose.ts); only the HTTP app around them is built here.
  */
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -17,8 +17,9 @@ import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { createHttpApp, finishApp } from '@saga/platform/http/app';
 import { createLogger } from '@saga/platform/logging';
 import { createMetrics, type Metrics } from '@saga/platform/metrics';
-import { createInventoryHandlers, type InventoryHandlers } from '../inventory/handlers';
-import { createOrderHandlers, type OrderHandlers } from '../order/handlers';
+import { composeServices } from '../../../app/compose';
+import type { InventoryHandlers } from '../inventory/handlers';
+import type { OrderHandlers } from '../order/handlers';
 import { createSimulatedGateway } from '../payment/simulated-gateway';
 import { createUserStore, type UserStore } from '../users/user-store';
 import { createAuthRouter, type RateLimitOptions } from './auth-routes';
@@ -54,8 +55,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const store = await openSqliteEventStore({ dataDir });
   const docs = await openSqliteDocumentStore({ dataDir });
   const clock = () => new Date();
-  const inventory = createInventoryHandlers({ store, clock });
-  const orders = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
+  // No bus: the command API alone, as the gateway runs it.
+  const { inventory, order: orders } = composeServices({ store, docs }, { stepTimeoutMs: 30_000, clock }).handlers;
   const users = await createUserStore(docs, clock, createPasswordHasher(options.hasher));
   const jwt = createJwt(TEST_JWT);
   const metrics = createMetrics('command-api-test');

@@ -1,5 +1,5 @@
 import type { CommandEnvelope } from '@saga/event-schemas/commands';
-import { commandTopics } from '@saga/event-schemas/streams';
+import type { CommandTopic } from '@saga/event-schemas/streams';
 import type { Consumer, MessageBus, RetryPolicy } from '@saga/platform/message-bus/port';
 import { consumeCommands } from '../shared/command-consumer';
 import { silentLogger, type Logger } from '../shared/runtime';
@@ -9,7 +9,10 @@ export interface PaymentConsumerDeps {
   bus: MessageBus;
   handlers: PaymentHandlers;
   logger?: Logger;
-  groupId?: string;
+  /** Its row of the subscription table (app/compose.ts). */
+  topic: CommandTopic;
+  groupId: string;
+  accepts: readonly ('ChargePayment' | 'RefundPayment')[];
   retry?: Partial<RetryPolicy>;
   /** After a charge failed in the background, how soon its open attempt is reconciled. Default 1000. */
   reconcileAfterFailureMs?: number;
@@ -85,9 +88,9 @@ export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<P
   reconcile();
   const consumer = await consumeCommands({
     bus: deps.bus,
-    topic: commandTopics.payment,
-    groupId: deps.groupId ?? 'payment-service',
-    accepts: ['ChargePayment', 'RefundPayment'],
+    topic: deps.topic,
+    groupId: deps.groupId,
+    accepts: deps.accepts,
     handle,
     logger,
     ...(deps.retry === undefined ? {} : { retry: deps.retry }),

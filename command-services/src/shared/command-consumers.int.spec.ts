@@ -7,16 +7,7 @@ import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { deterministicId } from '@saga/platform/ids';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
-import { startEmailConsumer } from '../email/consumer';
-import { createEmailHandlers } from '../email/handlers';
-import { createNodemailerMailer } from '../email/nodemailer-mailer';
-import { startInventoryConsumer } from '../inventory/consumer';
-import { createInventoryHandlers } from '../inventory/handlers';
-import { startOrderConsumer } from '../order/consumer';
-import { createOrderHandlers } from '../order/handlers';
-import { startPaymentConsumer } from '../payment/consumer';
-import { createPaymentHandlers } from '../payment/handlers';
-import { createSimulatedGateway } from '../payment/simulated-gateway';
+import { composeServices } from '../../../app/compose';
 import { envelopeOf, fixedClock, tempDataDir } from './test-support';
 
 const clock = fixedClock();
@@ -44,15 +35,16 @@ async function system() {
   closing.push(() => store.close(), () => bus.close());
   // One partition for payments, so a slow charge and the order behind it share it.
   await bus.createTopics([{ name: commandTopics.payment, partitions: 1 }]);
-  const gateway = createSimulatedGateway({ lateAnswerMs: 1_500 });
-  const inventory = createInventoryHandlers({ store, clock });
-  const orders = createOrderHandlers({ store, clock, priceLookup: inventory.priceLookup });
-  const consumers: Consumer[] = [
-    await startOrderConsumer({ bus, handlers: orders, retry }),
-    await startInventoryConsumer({ bus, handlers: inventory, retry }),
-    await startPaymentConsumer({ bus, handlers: createPaymentHandlers({ store, gateway, clock }), retry }),
-    await startEmailConsumer({ bus, handlers: createEmailHandlers({ store, mailer: createNodemailerMailer(), clock, sleep: async () => {} }), retry }),
-  ];
+  // The app's composition, with a fixed clock, a shorter `late` card and no waiting between mail retries.
+  const services = composeServices(
+    { store, bus },
+    { stepTimeoutMs: 30_000, clock, provider: { lateAnswerMs: 1_500 }, emailSleep: async () => {}, busRetry: retry },
+  );
+  closing.push(async () => services.close());
+  const { inventory, order: orders } = services.handlers;
+  const gateway = services.provider;
+  const consumers: Consumer[] = [];
+  for (const service of ['order', 'inventory', 'payment', 'email'] as const) consumers.push(await services.consumers[service]());
   closing.push(async () => void (await Promise.all(consumers.map((c) => c.stop()))));
   await inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1250, currency: 'EUR', stock: 10 });
   return { store, bus, gateway, orders };
