@@ -150,6 +150,7 @@ export async function startService(name: ServiceName, ctx: Context): Promise<Sto
       const runtime = await startSagaRuntime({
         store: adapters.store,
         bus: adapters.bus,
+        docs: adapters.docs,
         stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
         clock: ctx.clock,
         log,

@@ -37,7 +37,7 @@ async function stack(options: { projectors: boolean }) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-saga-'));
   const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000 });
   const { bus } = system;
-  const saga = await startSagaRuntime({ store: system.store, bus, stepTimeoutMs: 30_000 });
+  const saga = await startSagaRuntime({ store: system.store, bus, docs: system.docs, stepTimeoutMs: 30_000 });
   const docs = options.projectors ? await openSqliteDocumentStore({ dataDir }) : undefined;
   const runners = docs ? allProjections.map((projection) => createProjectorRunner({ bus, store: docs, projection })) : [];
   for (const runner of runners) await runner.start();

@@ -8,6 +8,8 @@ import type { LineItem } from '@saga/event-schemas/ids';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
 import type { EventStore } from '@saga/platform/event-store/port';
+import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
+import type { DocumentStore } from '@saga/platform/document-store/port';
 import type { Consumer, MessageBus } from '@saga/platform/message-bus/port';
 import { startRelay } from '@saga/projections/relay/relay';
 import { createInventoryHandlers, type InventoryHandlers } from '@saga/command-services/inventory/handlers';
@@ -24,6 +26,8 @@ import { createNodemailerMailer } from '@saga/command-services/email/nodemailer-
 export interface EmbeddedStack {
   store: EventStore;
   bus: MessageBus;
+  /** The read-model store, where the saga runtime keeps its timer index. */
+  docs: DocumentStore;
   order: OrderHandlers;
   inventory: InventoryHandlers;
   gateway: SimulatedGateway;
@@ -56,6 +60,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function startEmbeddedStack(options: { dataDir: string; stepTimeoutMs: number; leaseTtlMs?: number; fastRetries?: boolean }): Promise<EmbeddedStack> {
   const { dataDir, stepTimeoutMs } = options;
   const store = await openSqliteEventStore({ dataDir });
+  const docs = await openSqliteDocumentStore({ dataDir });
   const leaseTtlMs = options.leaseTtlMs ?? 5_000;
   const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
   const clock = () => new Date();
@@ -79,6 +84,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
   return {
     store,
     bus,
+    docs,
     order,
     inventory,
     gateway,
@@ -107,6 +113,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
       consumers.clear();
       await relay.stop();
       await bus.close();
+      await docs.close();
       await store.close();
       gateway.close();
     },

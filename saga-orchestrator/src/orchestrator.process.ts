@@ -5,16 +5,19 @@
 import { loadConfig } from '@saga/platform/config';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
+import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import { startSagaRuntime } from './runtime';
 
 const config = loadConfig();
 // Short leases let a restarted orchestrator take its partitions back soon after a kill.
 const leaseTtlMs = Number(process.env.SAGA_BUS_LEASE_TTL_MS ?? 5_000);
 const store = await openSqliteEventStore({ dataDir: config.DATA_DIR });
+const docs = await openSqliteDocumentStore({ dataDir: config.DATA_DIR });
 const bus = await openSqliteMessageBus({ dataDir: config.DATA_DIR, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
 const runtime = await startSagaRuntime({
   store,
   bus,
+  docs,
   stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
   // The relay runs in the test's process under its default name (projections' relayCheckpointName('relay')).
   relayCheckpoint: process.env.SAGA_RELAY_CHECKPOINT ?? 'relay.relay',
@@ -29,6 +32,7 @@ console.log('ready');
 const shutdown = async () => {
   await runtime.stop();
   await bus.close();
+  await docs.close();
   await store.close();
   process.exit(0);
 };
