@@ -22,7 +22,8 @@ const runtime = await startSagaRuntime({
   // The relay runs in the test's process under its default name (projections' relayCheckpointName('relay')).
   relayCheckpoint: process.env.SAGA_RELAY_CHECKPOINT ?? 'relay.relay',
   log: {
-    info: () => undefined,
+    // The ownership spec counts timers fired per process from these lines.
+    info: process.env.SAGA_LOG_INFO === '1' ? (obj, msg) => console.log(JSON.stringify({ msg, ...obj })) : () => undefined,
     warn: (obj, msg) => console.warn(msg, JSON.stringify(obj)),
     error: (obj, msg) => console.error(msg, JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? v.message : v))),
   },

@@ -297,6 +297,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
           work.events.push(...outcome.events);
           work.done.push({ p, result: outcome.result });
           if (p.input.kind === 'start') work.startPartition = p.input.partition;
+          if (outcome.result.applied && outcome.result.timedOut) log.info({ orderId, ...outcome.result.timedOut }, 'saga: firing a timer');
         } else work.done.push({ p, result: outcome });
       }
       works.push(work);
@@ -482,6 +483,9 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     // Revoked while the inputs were being waited for: the new owner fires it.
     if (!owned.has(partition) || firing.has(orderId)) return Promise.resolve();
     const done = (async () => {
+      // A deadline is judged on the saga as stored: a copy another instance has since moved on
+      // would fire the deadline of a step it has left (and lose the append to it).
+      cache.delete(orderId);
       const result = await apply({ kind: 'timeout', orderId, at: clock().toISOString() });
       const record = result.applied || result.reason !== 'NoSaga' ? (cache.get(orderId) ?? (await load(orderId, true)).record) : null;
       const timer = record ? runningTimer(record) : null;
