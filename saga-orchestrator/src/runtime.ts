@@ -353,28 +353,43 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       throw error;
     }
     const ended: { orderId: string; revision: number }[] = [];
+    const later: Parameters<typeof index.raise>[0] = [];
+    const lowered = new Set(earlier.map((d) => d.orderId));
     writes.forEach((w, i) => {
       const result = results[i]!;
       if (result instanceof WrongExpectedRevisionError) return retry(w, result);
-      remember({ ...w.record!, revision: result.nextExpectedRevision });
+      const revision = result.nextExpectedRevision;
+      remember({ ...w.record!, revision });
       if (statusOf(w.record!.state) !== 'running' && (!w.base || statusOf(w.base.state) === 'running')) {
-        ended.push({ orderId: w.orderId, revision: result.nextExpectedRevision });
+        ended.push({ orderId: w.orderId, revision });
+      }
+      const next = runningTimer(w.record!);
+      const before = w.base ? runningTimer(w.base) : null;
+      const partition = partitionOf(w.orderId);
+      if (next && before && next.dueAt !== before.dueAt && !lowered.has(w.orderId) && partition !== undefined) {
+        later.push({ orderId: w.orderId, partition, step: next.step, dueAt: next.dueAt, revision });
       }
       for (const { result: applied } of w.done) {
         if (applied.applied && applied.timedOut) log.info({ orderId: w.orderId, ...applied.timedOut, to: applied.to }, 'saga: step timed out');
       }
     });
-    if (ended.length > 0) forgetEnded(ended);
+    if (ended.length > 0 || later.length > 0) updateIndex(ended, later);
     for (const w of works) if (!redone.has(w.orderId)) for (const { p, result } of w.done) p.resolve(result);
     return again;
   }
 
-  /** Ended sagas leave the timer index; off the inputs' path, in order (an entry left behind is only looked at once). */
+  /**
+   * Ended sagas leave the timer index and later deadlines replace earlier ones; off the inputs'
+   * path, in order. Neither is needed for safety: an entry left behind is settled when it fires.
+   */
   let forgetting: Promise<void> = Promise.resolve();
-  function forgetEnded(ended: { orderId: string; revision: number }[]): void {
+  function updateIndex(ended: { orderId: string; revision: number }[], later: Parameters<typeof index.raise>[0]): void {
     forgetting = forgetting
-      .then(() => index.ended(ended))
-      .catch((error: unknown) => log.warn({ err: error, sagas: ended.length }, 'saga: could not remove ended sagas from the timer index; they will be looked at when due'));
+      .then(async () => {
+        await index.ended(ended);
+        await index.raise(later);
+      })
+      .catch((error: unknown) => log.warn({ err: error, sagas: ended.length + later.length }, 'saga: could not update the timer index; its entries will be settled when due'));
   }
 
   async function handleMessage(message: BusMessage): Promise<void> {

@@ -23,7 +23,7 @@ export interface TimerEntry extends Document {
   step: StepName;
   /** Milliseconds since the epoch. */
   dueAt: number;
-  /** The saga revision the deadline was taken from (a lowering writer's: the one it read; -1: none yet). */
+  /** The saga revision the deadline was taken from (a lowering writer's: the one it read, its base; -1: none yet). */
   revision: number;
 }
 
@@ -39,6 +39,12 @@ export interface Deadline {
 export interface TimerIndex {
   /** Before appending: each saga's entry, made due no later than the deadline given. */
   lower(deadlines: Deadline[]): Promise<void>;
+  /**
+   * After an append moved a running saga's deadline later (at `revision`): its entry is set to
+   * it, unless written from that revision or a later one. Not needed for safety (an early entry
+   * is settled when it fires), but it keeps deadlines firing on time, not a round late.
+   */
+  raise(deadlines: (Omit<Deadline, 'baseRevision'> & { revision: number })[]): Promise<void>;
   /** After a saga ended at `revision`: its entry goes, unless written from that revision or a later one. */
   ended(sagas: { orderId: string; revision: number }[]): Promise<void>;
   /** Entries due by `now` in these partitions, earliest first, with their versions. */
@@ -104,11 +110,23 @@ export async function openTimerIndex(docs: DocumentStore): Promise<TimerIndex> {
             partition: d.partition,
             step: d.step,
             dueAt: d.dueAt,
-            revision: current ? Math.min(current.doc.revision, d.baseRevision) : d.baseRevision,
+            revision: d.baseRevision,
           };
           return { collection: timerCollection, op: 'put', doc, expectedVersion: current?.version ?? 0 };
         },
         guess,
+      );
+    },
+
+    async raise(deadlines) {
+      if (deadlines.length === 0) return;
+      await casRounds(
+        deadlines.map((d) => ({ ...d, id: d.orderId })),
+        (d, current) => {
+          if (current && current.doc.revision >= d.revision) return null;
+          const doc: TimerEntry = { id: d.id, partition: d.partition, step: d.step, dueAt: d.dueAt, revision: d.revision };
+          return { collection: timerCollection, op: 'put', doc, expectedVersion: current?.version ?? 0 };
+        },
       );
     },
 
