@@ -254,11 +254,12 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       if (inputs) inputs.push(p);
       else sagas.set(p.input.orderId, [p]);
     }
-    for (let round = 1; sagas.size > 0; round++) sagas = await writeRound(sagas, round);
+    const fired = new Set<string>();
+    for (let round = 1; sagas.size > 0; round++) sagas = await writeRound(sagas, round, fired);
   }
 
   /** One round of a batch: the sagas to try again, read from the store. */
-  async function writeRound(sagas: Map<string, Pending[]>, round: number): Promise<Map<string, Pending[]>> {
+  async function writeRound(sagas: Map<string, Pending[]>, round: number, fired: Set<string>): Promise<Map<string, Pending[]>> {
     const fresh = round > 1;
     const last = round === MAX_ROUNDS;
     const again = new Map<string, Pending[]>();
@@ -297,7 +298,12 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
           work.events.push(...outcome.events);
           work.done.push({ p, result: outcome.result });
           if (p.input.kind === 'start') work.startPartition = p.input.partition;
-          if (outcome.result.applied && outcome.result.timedOut) log.info({ orderId, ...outcome.result.timedOut }, 'saga: firing a timer');
+          // Once per deadline and batch, however many rounds it takes.
+          const timedOut = outcome.result.applied ? outcome.result.timedOut : undefined;
+          if (timedOut && !fired.has(`${orderId}/${timedOut.dueAt}`)) {
+            fired.add(`${orderId}/${timedOut.dueAt}`);
+            log.info({ orderId, ...timedOut }, 'saga: firing a timer');
+          }
         } else work.done.push({ p, result: outcome });
       }
       works.push(work);
