@@ -7,6 +7,8 @@
 import type { LineItem } from '@saga/event-schemas/ids';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
+import { openKafkaMessageBus } from '@saga/platform/message-bus/kafka';
+import { categories, commandTopics, eventTopic } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import type { DocumentStore } from '@saga/platform/document-store/port';
@@ -57,12 +59,23 @@ export const testCards = {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function startEmbeddedStack(options: { dataDir: string; stepTimeoutMs: number; leaseTtlMs?: number; fastRetries?: boolean }): Promise<EmbeddedStack> {
+export async function startEmbeddedStack(options: {
+  dataDir: string;
+  stepTimeoutMs: number;
+  leaseTtlMs?: number;
+  fastRetries?: boolean;
+  /** The bus on these brokers (Kafka) instead of the embedded log; the store stays in dataDir. */
+  kafka?: { brokers: string[]; clientId: string };
+}): Promise<EmbeddedStack> {
   const { dataDir, stepTimeoutMs } = options;
   const store = await openSqliteEventStore({ dataDir });
   const docs = await openSqliteDocumentStore({ dataDir });
   const leaseTtlMs = options.leaseTtlMs ?? 5_000;
-  const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
+  const bus = options.kafka
+    ? await openKafkaMessageBus({ ...options.kafka, log: () => undefined })
+    : await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
+  // Every topic before any consumer, with the bus's partition count (as the app's adapters do).
+  await bus.createTopics([...categories.map(eventTopic), ...Object.values(commandTopics)].map((name) => ({ name })));
   const clock = () => new Date();
   const retry = options.fastRetries ? { retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 } } : {};
   const relay = await startRelay({ store, bus });

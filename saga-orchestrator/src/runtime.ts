@@ -62,6 +62,8 @@ export interface SagaRuntimeDeps {
   relayCheckpoint?: string;
   /** Counts dead-lettered saga commands (`saga_commands_dead_lettered_total`). */
   metrics?: Metrics;
+  /** Where a new group starts on the input topics. Default 'earliest'. */
+  startFrom?: 'earliest' | 'latest';
 }
 
 export interface SagaRuntime {
@@ -546,6 +548,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       await Promise.all(messages.map(handleMessage));
     },
     maxBatchSize: 200,
+    ...(deps.startFrom ? { startFrom: deps.startFrom } : {}),
     onAssigned: assigned,
     onRevoked: revoked,
   });
