@@ -62,7 +62,7 @@ export interface ComposeAdapters {
   store: EventStore;
   /** Needed by the consumers and the relay; the HTTP command API alone can do without. */
   bus?: MessageBus;
-  /** The read models: needed by the projector. */
+  /** The read models: needed by the projector, and by the saga for its timer index. */
   docs?: DocumentStore;
 }
 
@@ -161,10 +161,13 @@ export function composeServices(adapters: ComposeAdapters, options: ComposeOptio
         ...busRetry,
         ...(options.reconcileAfterFailureMs === undefined ? {} : { reconcileAfterFailureMs: options.reconcileAfterFailureMs }),
       }),
-    saga: () =>
-      startSagaRuntime({
+    saga: () => {
+      // The saga's timer index lives in the document store (saga-orchestrator/src/timer-index.ts).
+      if (!adapters.docs) throw new Error('composeServices: the saga needs a document store for its timer index');
+      return startSagaRuntime({
         store,
         bus: bus(),
+        docs: adapters.docs,
         groupId: subscriptions.saga.groupId,
         stepTimeoutMs: options.stepTimeoutMs,
         clock,
@@ -172,7 +175,8 @@ export function composeServices(adapters: ComposeAdapters, options: ComposeOptio
         ...(options.saga?.relayCheckpoint ? { relayCheckpoint: options.saga.relayCheckpoint } : {}),
         ...(options.saga?.metrics ? { metrics: options.saga.metrics } : {}),
         ...(options.saga?.timerTickMs ? { timerTickMs: options.saga.timerTickMs } : {}),
-      }),
+      });
+    },
     projector: async () => {
       const docs = adapters.docs;
       if (!docs) throw new Error('composeServices: the projector needs a document store');

@@ -31,7 +31,7 @@ describe('the customer cancels in each running state of the saga, on the whole e
   beforeAll(async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-cancel-'));
     stack = await startEmbeddedStack({ dataDir, stepTimeoutMs, fastRetries: true });
-    saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, stepTimeoutMs, timerTickMs: 20 });
+    saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, docs: stack.docs, stepTimeoutMs, timerTickMs: 20 });
     await stack.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price, currency: 'EUR', stock: initialStock });
   });
   afterAll(async () => {

@@ -19,7 +19,7 @@ describe('the order saga on the whole embedded stack', () => {
   beforeAll(async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-cards-'));
     stack = await startEmbeddedStack({ dataDir, stepTimeoutMs, fastRetries: true });
-    saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, stepTimeoutMs, timerTickMs: 20 });
+    saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, docs: stack.docs, stepTimeoutMs, timerTickMs: 20 });
     await stack.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: initialStock });
   });
   afterAll(async () => {

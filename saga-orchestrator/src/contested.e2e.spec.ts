@@ -46,7 +46,7 @@ describe('two runtimes racing on every saga, each writing many sagas per commit'
       },
     };
     for (const groupId of ['saga-a', 'saga-b']) {
-      const runtime = await startSagaRuntime({ store: racing, bus, stepTimeoutMs: 30_000, groupId });
+      const runtime = await startSagaRuntime({ store: racing, bus, docs: stack.docs, stepTimeoutMs: 30_000, groupId });
       cleanup.push(() => runtime.stop());
     }
     await stack.inventory.addProduct({ sku: 'MUG-001', name: 'Mug', price: 1200, currency: 'EUR', stock: 1_000 });

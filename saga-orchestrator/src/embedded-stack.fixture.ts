@@ -7,8 +7,11 @@
 import type { LineItem } from '@saga/event-schemas/ids';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
-import type { DocumentStore } from '@saga/platform/document-store/port';
+import { openKafkaMessageBus } from '@saga/platform/message-bus/kafka';
+import { categories, commandTopics, eventTopic } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
+import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
+import type { DocumentStore } from '@saga/platform/document-store/port';
 import type { Consumer, MessageBus } from '@saga/platform/message-bus/port';
 // The app's one composition of the services: the stack here is wired exactly as `npm start` wires it.
 import { composeServices, type ComposedServices } from '../../app/compose';
@@ -17,6 +20,8 @@ type Handlers = ComposedServices['handlers'];
 export interface EmbeddedStack {
   store: EventStore;
   bus: MessageBus;
+  /** The read-model store, where the saga runtime keeps its timer index. */
+  docs: DocumentStore;
   order: Handlers['order'];
   inventory: Handlers['inventory'];
   gateway: ComposedServices['provider'];
@@ -46,13 +51,27 @@ export const testCards = {
   late: '4000000000000259',
 } as const;
 
-export async function startEmbeddedStack(options: { dataDir: string; stepTimeoutMs: number; leaseTtlMs?: number; fastRetries?: boolean; docs?: DocumentStore }): Promise<EmbeddedStack> {
+export async function startEmbeddedStack(options: {
+  dataDir: string;
+  stepTimeoutMs: number;
+  leaseTtlMs?: number;
+  fastRetries?: boolean;
+  /** The read-model store, when the caller has one open on dataDir already. */
+  docs?: DocumentStore;
+  /** The bus on these brokers (Kafka) instead of the embedded log; the store stays in dataDir. */
+  kafka?: { brokers: string[]; clientId: string };
+}): Promise<EmbeddedStack> {
   const { dataDir, stepTimeoutMs } = options;
   const store = await openSqliteEventStore({ dataDir });
+  const docs = options.docs ?? (await openSqliteDocumentStore({ dataDir }));
   const leaseTtlMs = options.leaseTtlMs ?? 5_000;
-  const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
+  const bus = options.kafka
+    ? await openKafkaMessageBus({ ...options.kafka, log: () => undefined })
+    : await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
+  // Every topic before any consumer, with the bus's partition count (as the app's adapters do).
+  await bus.createTopics([...categories.map(eventTopic), ...Object.values(commandTopics)].map((name) => ({ name })));
   const services = composeServices(
-    { store, bus, ...(options.docs ? { docs: options.docs } : {}) },
+    { store, bus, docs },
     {
       stepTimeoutMs,
       // The provider's books in the data directory, shared with a payment service in another
@@ -72,6 +91,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
   return {
     store,
     bus,
+    docs,
     order,
     inventory,
     gateway,
@@ -101,6 +121,7 @@ export async function startEmbeddedStack(options: { dataDir: string; stepTimeout
       consumers.clear();
       await relay.stop();
       await bus.close();
+      if (!options.docs) await docs.close();
       await store.close();
       services.close();
     },

@@ -11,12 +11,20 @@ const orchestratorScript = path.join(here, 'orchestrator.process.ts');
 const paymentScript = path.join(here, '..', '..', 'command-services', 'src', 'payment', 'payment.process.ts');
 
 /** Starts the orchestrator and resolves once it consumes (it prints `ready`). */
-export function startOrchestrator(dataDir: string, options: { stepTimeoutMs: number; leaseTtlMs: number }): Promise<ChildProcess> {
-  return startChild(orchestratorScript, {
-    DATA_DIR: dataDir,
-    SAGA_STEP_TIMEOUT_MS: String(options.stepTimeoutMs),
-    SAGA_BUS_LEASE_TTL_MS: String(options.leaseTtlMs),
-  });
+export function startOrchestrator(
+  dataDir: string,
+  options: { stepTimeoutMs: number; leaseTtlMs: number; env?: Record<string, string>; onLine?: (line: string) => void },
+): Promise<ChildProcess> {
+  return startChild(
+    orchestratorScript,
+    {
+      DATA_DIR: dataDir,
+      SAGA_STEP_TIMEOUT_MS: String(options.stepTimeoutMs),
+      SAGA_BUS_LEASE_TTL_MS: String(options.leaseTtlMs),
+      ...options.env,
+    },
+    options.onLine,
+  );
 }
 
 /** Starts the payment service and resolves once it consumes. */
@@ -28,14 +36,22 @@ export function startPaymentService(dataDir: string, options: { stepTimeoutMs: n
   });
 }
 
-function startChild(script: string, env: Record<string, string>): Promise<ChildProcess> {
+/** `onLine` gets every line the child prints, from its first. */
+function startChild(script: string, env: Record<string, string>, onLine?: (line: string) => void): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let partial = '';
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(child);
+      const text = partial + chunk.toString();
+      const lines = text.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        if (line === 'ready') resolve(child);
+        onLine?.(line);
+      }
     });
     child.once('exit', (code) => reject(new Error(`${path.basename(script)} exited early (${code})`)));
   });

@@ -27,7 +27,7 @@ async function stackWithSaga(name: string): Promise<{ stack: EmbeddedStack; saga
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `saga-${name}-`));
   const stack = await startEmbeddedStack({ dataDir, stepTimeoutMs, leaseTtlMs, fastRetries: true });
   cleanup.push(() => stack.close());
-  const saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, stepTimeoutMs, relayCheckpoint: 'relay.relay' });
+  const saga = await startSagaRuntime({ store: stack.store, bus: stack.bus, docs: stack.docs, stepTimeoutMs, relayCheckpoint: 'relay.relay' });
   cleanup.push(() => saga.stop());
   return { stack, saga, dataDir };
 }

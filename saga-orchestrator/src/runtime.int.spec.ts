@@ -9,6 +9,8 @@ import type { EventStore } from '@saga/platform/event-store/port';
 import type { Consumer, MessageBus } from '@saga/platform/message-bus/port';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
 import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
+import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
+import type { DocumentStore } from '@saga/platform/document-store/port';
 import { deterministicId } from '@saga/platform/ids';
 import { createMetrics } from '@saga/platform/metrics';
 import type { RetryPolicy } from '@saga/platform/message-bus/port';
@@ -98,6 +100,7 @@ interface World {
   dataDir: string;
   store: EventStore;
   bus: MessageBus;
+  docs: DocumentStore;
   /** Every command delivery the fake services received, redeliveries included. */
   received: CommandEnvelope[];
   services: Consumer;
@@ -117,6 +120,7 @@ afterEach(async () => {
 async function world(responder: Responder, options: { duplicateReplies?: boolean; retry?: Partial<RetryPolicy> } = {}): Promise<World> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-runtime-'));
   const store = await openSqliteEventStore({ dataDir });
+  const docs = await openSqliteDocumentStore({ dataDir });
   const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: 100, leaseTtlMs: 600 } });
   const received: CommandEnvelope[] = [];
   const publishEvent = (event: RecordedEvent) =>
@@ -139,6 +143,7 @@ async function world(responder: Responder, options: { duplicateReplies?: boolean
     dataDir,
     store,
     bus,
+    docs,
     received,
     services,
     publishEvent,
@@ -153,6 +158,7 @@ async function world(responder: Responder, options: { duplicateReplies?: boolean
     async close() {
       await services.stop();
       await bus.close();
+      await docs.close();
       await store.close();
     },
   };
@@ -161,7 +167,7 @@ async function world(responder: Responder, options: { duplicateReplies?: boolean
 }
 
 async function runtime(w: World, stepTimeoutMs = 5_000, bus: MessageBus = w.bus): Promise<SagaRuntime> {
-  const r = await startSagaRuntime({ store: w.store, bus, stepTimeoutMs, timerTickMs: 20 });
+  const r = await startSagaRuntime({ store: w.store, bus, docs: w.docs, stepTimeoutMs, timerTickMs: 20 });
   runtimes.push(r);
   return r;
 }
@@ -304,6 +310,7 @@ describe('saga runtime on the SQLite event store and bus', () => {
       await startSagaRuntime({
         store: w.store,
         bus: w.bus,
+        docs: w.docs,
         stepTimeoutMs: 300,
         timerTickMs: 20,
         metrics,

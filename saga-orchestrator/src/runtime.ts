@@ -1,19 +1,22 @@
 import { RecordedEventJson, type NewEvent, type RecordedEvent } from '@saga/event-schemas/envelope';
-import { commandTopics, deadLetterTopic, idOf, streamIdFor } from '@saga/event-schemas/streams';
+import { commandTopics, deadLetterTopic, eventTopic, streamIdFor } from '@saga/event-schemas/streams';
+import type { DocumentStore, Versioned } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { appendMany, WrongExpectedRevisionError } from '@saga/platform/event-store/port';
-import type { BusMessage, MessageBus } from '@saga/platform/message-bus/port';
+import type { BusMessage, MessageBus, TopicPartition } from '@saga/platform/message-bus/port';
+import { partitionForKey } from '@saga/platform/message-bus/partitioner';
 import { ValidationError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
 import type { Metrics } from '@saga/platform/metrics';
 import { dlqHeaders } from '@saga/platform/message-bus/delivery';
 import { commandsOf, statusOf, type SagaEvent, type SagaInput } from './machine';
 import { sagaInputOf, sagaInputTopics } from './inputs';
-import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
+import { foldSaga, issuedCommands, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
 import { startCommandDispatcher } from './dispatcher';
 import { createSagaStepper } from './stepper';
 import { silentLog, type SagaLog } from './log';
 import { sagaSteps, type StepName } from './steps';
+import { openTimerIndex, type Deadline, type TimerEntry } from './timer-index';
 
 /**
  * The saga runtime: bus events in, saga transitions persisted, commands out.
@@ -24,19 +27,26 @@ import { sagaSteps, type StepName } from './steps';
  * (dispatcher.ts), an outbox relay that follows the saga transitions in the store's log and
  * publishes them with its checkpoint in the same bus transaction: persisted first, sent after,
  * and after a crash sent again from the checkpoint (receivers deduplicate by command id).
- * Deadlines are data in the stream; the runtime keeps an index of them, rebuilt at start
- * from the saga streams, and fires `StepTimedOut` through the same path as any input, but only
- * once every input stored before it has been applied (a reply recorded in time wins, even if it
- * waited on the bus through a restart). Dead-lettered commands come back as inputs too.
+ * Deadlines are data in the stream, and a durable index (timer-index.ts) lists the running
+ * sagas' deadlines by partition; the runtime fires `StepTimedOut` through the same path as any
+ * input, but only once every input stored before it has been applied (a reply recorded in time
+ * wins, even if it waited on the bus through a restart). Dead-lettered commands come back as
+ * inputs too.
  *
- * Several instances (distributed mode) split the input partitions among them. Events are keyed
- * by their stream, so one saga's inputs may reach two instances; the expected revision keeps
- * two writers of one saga from both succeeding, and the loser retries from the stream. Each instance still fires every deadline it knows of
- * and runs a dispatcher, so commands can go out more than once: receivers deduplicate.
+ * Several instances (distributed mode, or several processes on one data directory) split the
+ * sagas by the group's partitions: a saga belongs to the partition its OrderPlaced arrives on
+ * (`events.order`, keyed by the order stream), and only the instance holding that partition
+ * keeps a copy of the saga and fires its deadlines, read from the index when it gains the
+ * partition, never by reading saga streams. Replies arrive on other topics, keyed by their own
+ * streams, so any instance may receive one: it applies it from the stream at its expected
+ * revision. Nothing is ignored on the word of a stale copy: a conflict or an inapplicable input
+ * on a copy is checked against the stream and applied again from it.
  */
 export interface SagaRuntimeDeps {
   store: EventStore;
   bus: MessageBus;
+  /** Holds the timer index (`saga_timers`), shared by every instance. */
+  docs: DocumentStore;
   stepTimeoutMs: number;
   clock?: () => Date;
   log?: SagaLog;
@@ -52,6 +62,8 @@ export interface SagaRuntimeDeps {
   relayCheckpoint?: string;
   /** Counts dead-lettered saga commands (`saga_commands_dead_lettered_total`). */
   metrics?: Metrics;
+  /** Where a new group starts on the input topics. Default 'earliest'. */
+  startFrom?: 'earliest' | 'latest';
 }
 
 export interface SagaRuntime {
@@ -65,38 +77,78 @@ const GATHER_A_TURN = 8;
 
 /** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
 export type Ignored = 'Duplicate' | 'AlreadyStarted' | 'NoSaga' | 'NotApplicable';
-export type Applied = { applied: true; from: string | null; to: string; commands: IssuedCommand[] } | { applied: false; reason: Ignored };
+export type Applied =
+  | { applied: true; from: string | null; to: string; commands: IssuedCommand[]; timedOut?: { step: StepName; dueAt: string } }
+  | { applied: false; reason: Ignored };
 
 type Input =
-  | { kind: 'start'; orderId: string; eventId: string; input: SagaInput }
-  | { kind: 'feed'; orderId: string; eventId: string; event: SagaEvent };
+  | { kind: 'start'; orderId: string; eventId: string; input: SagaInput; partition?: number }
+  | { kind: 'feed'; orderId: string; eventId: string; event: SagaEvent }
+  /** The saga's own deadline, if it is due by `at`. */
+  | { kind: 'timeout'; orderId: string; at: string };
+
+/** Sagas are owned by the partitions of this topic: their OrderPlaced arrives there. */
+const ownerTopic = eventTopic('order');
+/** Rounds of a batch for sagas found stale before their inputs go back to the bus. */
+const MAX_ROUNDS = 5;
+
+/** A running saga's deadline, in ms since the epoch; null if it has none. */
+function runningTimer(record: SagaRecord): { step: StepName; dueAt: number } | null {
+  const timer = record.snapshot.context.timer;
+  return timer && statusOf(record.state) === 'running' ? { step: timer.step, dueAt: Date.parse(timer.dueAt) } : null;
+}
 
 export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRuntime> {
   const { store, bus, stepTimeoutMs } = deps;
   const clock = deps.clock ?? (() => new Date());
   const log = deps.log ?? silentLog;
+  const index = await openTimerIndex(deps.docs);
+  /** Sagas of the partitions this instance holds, most recently used last. */
   const cache = new Map<string, SagaRecord>();
   const stepper = createSagaStepper();
-  /** Running sagas' deadlines (ms since epoch), by order id. */
-  const timers = new Map<string, { step: StepName; dueAt: number }>();
   let stopped = false;
   const groupId = deps.groupId ?? sagaGroupId;
   const deadLettered = deps.metrics?.counter('saga_commands_dead_lettered_total', 'Saga commands their receiver dead-lettered', ['type', 'step']);
 
-  async function load(orderId: string): Promise<SagaRecord | null> {
-    const cached = cache.get(orderId);
-    if (cached) return cached;
+  /**
+   * Ownership: a saga belongs to the partition of its order stream on `events.order`, and this
+   * instance owns the sagas of the partitions the group gave it there (onAssigned/onRevoked).
+   * Until the partition count is known nothing counts as owned: inputs are then applied from
+   * the store, which is always correct, only slower.
+   */
+  const owned = new Set<number>();
+  let partitionCount: number | undefined;
+  async function learnPartitions(): Promise<void> {
+    if (partitionCount !== undefined) return;
+    const partitions = (await bus.lag(groupId)).filter((p) => p.topic === ownerTopic);
+    if (partitions.length > 0) partitionCount = partitions.length;
+  }
+  const partitionOf = (orderId: string): number | undefined =>
+    partitionCount === undefined ? undefined : partitionForKey(streamIdFor.order(orderId), partitionCount);
+  const owns = (orderId: string): boolean => {
+    const p = partitionOf(orderId);
+    return p !== undefined && owned.has(p);
+  };
+  function forgetPartitions(partitions: ReadonlySet<number>): void {
+    for (const orderId of cache.keys()) {
+      const p = partitionOf(orderId);
+      if (p === undefined || partitions.has(p)) cache.delete(orderId);
+    }
+  }
+
+  /** The saga as stored (`fresh`), or this instance's copy of it when it owns it and has one. */
+  async function load(orderId: string, fresh: boolean): Promise<{ record: SagaRecord | null; cached: boolean }> {
+    const cached = fresh ? undefined : cache.get(orderId);
+    if (cached) return { record: cached, cached: true };
     const record = foldSaga(orderId, await store.readStream(streamIdFor.saga(orderId)));
-    if (!record) return null;
-    remember(record);
-    return record;
+    if (record) remember(record);
+    return { record, cached: false };
   }
 
   function remember(record: SagaRecord): void {
-    const timer = record.snapshot.context.timer;
-    if (timer && statusOf(record.state) === 'running') timers.set(record.orderId, { step: timer.step, dueAt: Date.parse(timer.dueAt) });
-    else timers.delete(record.orderId);
     cache.delete(record.orderId);
+    // Another instance applies this saga's inputs: a copy here would only go stale.
+    if (!owns(record.orderId)) return;
     cache.set(record.orderId, record);
     // Ended sagas are rarely needed again (a late success loads them back), so the cache keeps
     // the most recently used sagas only.
@@ -121,14 +173,29 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       return { record: next, events, result: { applied: true, from: null, to: state, commands } };
     }
     if (!record) return { applied: false, reason: 'NoSaga' };
-    if (record.seen.has(input.eventId)) return { applied: false, reason: 'Duplicate' };
-    const [snapshot, actions] = stepper.next(record.snapshot, input.event);
+    let eventId: string;
+    let event: SagaEvent;
+    let timedOut: { step: StepName; dueAt: string } | undefined;
+    if (input.kind === 'timeout') {
+      // The saga's own deadline, not the index's (which may be early): fired only once really due.
+      const timer = runningTimer(record);
+      if (!timer || timer.dueAt > Date.parse(input.at)) return { applied: false, reason: 'NotApplicable' };
+      const dueAt = new Date(timer.dueAt).toISOString();
+      timedOut = { step: timer.step, dueAt };
+      eventId = deterministicId(orderId, 'timeout', timer.step, dueAt);
+      event = { type: 'StepTimedOut', step: timer.step, at: input.at };
+    } else {
+      eventId = input.eventId;
+      event = input.event;
+    }
+    if (record.seen.has(eventId)) return { applied: false, reason: 'Duplicate' };
+    const [snapshot, actions] = stepper.next(record.snapshot, event);
     const commands = issuedCommands(orderId, commandsOf(actions));
     if (snapshot === record.snapshot && commands.length === 0) return { applied: false, reason: 'NotApplicable' };
-    const events = transitionEvents(record, { type: input.event.type, eventId: input.eventId }, snapshot, commands, at);
+    const events = transitionEvents(record, { type: event.type, eventId }, snapshot, commands, at);
     const state = String(snapshot.value);
-    const next = { orderId, revision: record.revision + events.length, snapshot, state, seen: new Set([...record.seen, input.eventId]) };
-    return { record: next, events, result: { applied: true, from: record.state, to: state, commands } };
+    const next = { orderId, revision: record.revision + events.length, snapshot, state, seen: new Set([...record.seen, eventId]) };
+    return { record: next, events, result: { applied: true, from: record.state, to: state, commands, ...(timedOut ? { timedOut } : {}) } };
   }
 
   /**
@@ -136,9 +203,11 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
    * them: each saga's inputs are applied in arrival order in memory, and every saga touched is
    * appended at its expected revision in one `appendMany` (one transaction in the embedded
    * store). One batch at a time, so one saga is never written twice at once in this process.
-   * A saga whose append fails (another writer: WrongExpectedRevisionError) fails all its inputs
-   * of the batch and is dropped from the cache; the bus redelivers them and they apply from
-   * the stream. The other sagas of the batch are unaffected.
+   *
+   * A copy of a saga may be stale (another instance applied an input to it), and a stale copy
+   * must never make an input look inapplicable: a saga whose append conflicts, or whose cached
+   * copy ignored an input as not applicable while the stream has moved on, is read again from
+   * the store and its inputs applied again (a few rounds, then the bus redelivers them).
    */
   interface Pending {
     input: Input;
@@ -151,9 +220,15 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   function apply(input: Input): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
       queue.push({ input, resolve, reject });
-      writing ??= writeAll().finally(() => {
-        writing = undefined;
-      });
+      startWriting();
+    });
+  }
+
+  function startWriting(): void {
+    writing ??= writeAll().finally(() => {
+      writing = undefined;
+      // An input queued after the last batch was taken but before this ran would wait forever.
+      if (queue.length > 0) startWriting();
     });
   }
 
@@ -174,65 +249,155 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   }
 
   async function write(batch: Pending[]): Promise<void> {
-    const orderIds = [...new Set(batch.map((p) => p.input.orderId))];
-    const loaded = new Map<string, SagaRecord | null | { failed: unknown }>();
+    await learnPartitions();
+    let sagas = new Map<string, Pending[]>();
+    for (const p of batch) {
+      const inputs = sagas.get(p.input.orderId);
+      if (inputs) inputs.push(p);
+      else sagas.set(p.input.orderId, [p]);
+    }
+    const fired = new Set<string>();
+    for (let round = 1; sagas.size > 0; round++) sagas = await writeRound(sagas, round, fired);
+  }
+
+  /** One round of a batch: the sagas to try again, read from the store. */
+  async function writeRound(sagas: Map<string, Pending[]>, round: number, fired: Set<string>): Promise<Map<string, Pending[]>> {
+    const fresh = round > 1;
+    const last = round === MAX_ROUNDS;
+    const again = new Map<string, Pending[]>();
+    const loaded = new Map<string, { record: SagaRecord | null; cached: boolean } | { failed: unknown }>();
     await Promise.all(
-      orderIds.map(async (orderId) => {
+      [...sagas.keys()].map(async (orderId) => {
         try {
-          loaded.set(orderId, await load(orderId));
+          loaded.set(orderId, await load(orderId, fresh));
         } catch (error) {
           loaded.set(orderId, { failed: error });
         }
       }),
     );
     const at = clock().toISOString();
-    const sagas = new Map<string, { base: SagaRecord | null; record: SagaRecord | null; events: NewEvent[]; done: { p: Pending; result: Applied }[] }>();
-    for (const p of batch) {
-      const { orderId } = p.input;
-      const from = loaded.get(orderId);
-      if (from && 'failed' in from) {
-        p.reject(from.failed);
+    interface Work {
+      orderId: string;
+      base: SagaRecord | null;
+      cached: boolean;
+      record: SagaRecord | null;
+      events: NewEvent[];
+      done: { p: Pending; result: Applied }[];
+      startPartition?: number;
+    }
+    const works: Work[] = [];
+    for (const [orderId, inputs] of sagas) {
+      const from = loaded.get(orderId)!;
+      if ('failed' in from) {
+        for (const p of inputs) p.reject(from.failed);
         continue;
       }
-      let saga = sagas.get(orderId);
-      if (!saga) sagas.set(orderId, (saga = { base: from ?? null, record: from ?? null, events: [], done: [] }));
-      const outcome = step(saga.record, p.input, at);
-      if ('events' in outcome) {
-        saga.record = outcome.record;
-        saga.events.push(...outcome.events);
-        saga.done.push({ p, result: outcome.result });
-      } else saga.done.push({ p, result: outcome });
+      const work: Work = { orderId, base: from.record, cached: from.cached, record: from.record, events: [], done: [] };
+      for (const p of inputs) {
+        const outcome = step(work.record, p.input, at);
+        if ('events' in outcome) {
+          work.record = outcome.record;
+          work.events.push(...outcome.events);
+          work.done.push({ p, result: outcome.result });
+          if (p.input.kind === 'start') work.startPartition = p.input.partition;
+          // Once per deadline and batch, however many rounds it takes.
+          const timedOut = outcome.result.applied ? outcome.result.timedOut : undefined;
+          if (timedOut && !fired.has(`${orderId}/${timedOut.dueAt}`)) {
+            fired.add(`${orderId}/${timedOut.dueAt}`);
+            log.info({ orderId, ...timedOut }, 'saga: firing a timer');
+          }
+        } else work.done.push({ p, result: outcome });
+      }
+      works.push(work);
     }
 
-    const writes = [...sagas.values()].filter((saga) => saga.events.length > 0);
+    // A cached copy that found an input inapplicable is checked against the stream first.
+    const stale = new Set<string>();
+    await Promise.all(
+      works
+        .filter((w) => w.cached && w.done.some((d) => !d.result.applied && d.result.reason === 'NotApplicable'))
+        .map(async (w) => {
+          if ((await store.streamRevision(streamIdFor.saga(w.orderId))) !== w.base!.revision) stale.add(w.orderId);
+        }),
+    );
+    const redone = new Set<string>();
+    const retry = (w: Work, error: unknown) => {
+      cache.delete(w.orderId);
+      redone.add(w.orderId);
+      if (last) for (const { p } of w.done) p.reject(error);
+      else again.set(w.orderId, sagas.get(w.orderId)!);
+    };
+    const writes: Work[] = [];
+    for (const w of works) {
+      if (stale.has(w.orderId)) retry(w, new Error(`saga ${w.orderId}: stale copy`));
+      else if (w.events.length > 0) writes.push(w);
+    }
+
+    // The timer index first, where a deadline comes earlier than the one it replaces (timer-index.ts).
+    const earlier: Deadline[] = [];
+    for (const w of writes) {
+      const next = runningTimer(w.record!);
+      const before = w.base ? runningTimer(w.base) : null;
+      if (!next || (before && before.dueAt <= next.dueAt)) continue;
+      const partition = w.startPartition ?? partitionOf(w.orderId);
+      if (partition === undefined) throw new Error(`saga ${w.orderId}: the partition count of ${ownerTopic} is not known yet`);
+      earlier.push({ orderId: w.orderId, partition, step: next.step, dueAt: next.dueAt, baseRevision: w.base?.revision ?? -1 });
+    }
+    await index.lower(earlier);
+
     let results: Awaited<ReturnType<typeof appendMany>>;
     try {
       results = await appendMany(
         store,
-        writes.map(({ base, record, events }) => ({
-          streamId: streamIdFor.saga(record!.orderId),
+        writes.map(({ orderId, base, events }) => ({
+          streamId: streamIdFor.saga(orderId),
           events,
           expectedRevision: base ? base.revision : 'no_stream',
         })),
       );
     } catch (error) {
       // Some of these may have been stored: forget them all, the redelivery reads the streams.
-      for (const saga of writes) cache.delete(saga.record!.orderId);
+      for (const w of writes) cache.delete(w.orderId);
       throw error;
     }
-    writes.forEach((saga, i) => {
+    const ended: { orderId: string; revision: number }[] = [];
+    const later: Parameters<typeof index.raise>[0] = [];
+    const lowered = new Set(earlier.map((d) => d.orderId));
+    writes.forEach((w, i) => {
       const result = results[i]!;
-      if (result instanceof WrongExpectedRevisionError) {
-        // Someone else wrote this saga (another owner, or our cache is stale): forget it and let
-        // the bus redeliver its inputs, applied from the stream.
-        cache.delete(saga.record!.orderId);
-        for (const { p } of saga.done) p.reject(result);
-        saga.done = [];
-        return;
+      if (result instanceof WrongExpectedRevisionError) return retry(w, result);
+      const revision = result.nextExpectedRevision;
+      remember({ ...w.record!, revision });
+      if (statusOf(w.record!.state) !== 'running' && (!w.base || statusOf(w.base.state) === 'running')) {
+        ended.push({ orderId: w.orderId, revision });
       }
-      remember({ ...saga.record!, revision: result.nextExpectedRevision });
+      const next = runningTimer(w.record!);
+      const before = w.base ? runningTimer(w.base) : null;
+      const partition = partitionOf(w.orderId);
+      if (next && before && next.dueAt !== before.dueAt && !lowered.has(w.orderId) && partition !== undefined) {
+        later.push({ orderId: w.orderId, partition, step: next.step, dueAt: next.dueAt, revision });
+      }
+      for (const { result: applied } of w.done) {
+        if (applied.applied && applied.timedOut) log.info({ orderId: w.orderId, ...applied.timedOut, to: applied.to }, 'saga: step timed out');
+      }
     });
-    for (const saga of sagas.values()) for (const { p, result } of saga.done) p.resolve(result);
+    if (ended.length > 0 || later.length > 0) updateIndex(ended, later);
+    for (const w of works) if (!redone.has(w.orderId)) for (const { p, result } of w.done) p.resolve(result);
+    return again;
+  }
+
+  /**
+   * Ended sagas leave the timer index and later deadlines replace earlier ones; off the inputs'
+   * path, in order. Neither is needed for safety: an entry left behind is settled when it fires.
+   */
+  let forgetting: Promise<void> = Promise.resolve();
+  function updateIndex(ended: { orderId: string; revision: number }[], later: Parameters<typeof index.raise>[0]): void {
+    forgetting = forgetting
+      .then(async () => {
+        await index.ended(ended);
+        await index.raise(later);
+      })
+      .catch((error: unknown) => log.warn({ err: error, sagas: ended.length + later.length }, 'saga: could not update the timer index; its entries will be settled when due'));
   }
 
   async function handleMessage(message: BusMessage): Promise<void> {
@@ -241,7 +406,8 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     const recorded = parsed.data as RecordedEvent;
     const input = sagaInputOf(recorded, clock().toISOString(), stepTimeoutMs);
     if (input.kind === 'irrelevant') return;
-    const result = await apply(input);
+    // The saga's partition is the one its OrderPlaced arrives on.
+    const result = await apply(input.kind === 'start' && message.topic === ownerTopic ? { ...input, partition: message.partition } : input);
     if (!result.applied && result.reason !== 'NoSaga') {
       log.info({ orderId: input.orderId, eventId: input.eventId, type: recorded.type, reason: result.reason }, 'saga: input ignored');
     }
@@ -316,69 +482,63 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     return false;
   }
 
-  /** Deadlines due now fire once the inputs stored until now are applied (one check at a time). */
+  /**
+   * Each tick, the deadlines due in the partitions held, from the index; they fire once the
+   * inputs stored until now are applied (one check at a time), each as a `StepTimedOut` with an
+   * id derived from the saga's own deadline. Afterwards the entry is set from the saga.
+   */
   let checking: Promise<void> | undefined;
-  function fireWhenInputsApplied(tickMs: number): void {
-    if (checking) return;
-    const fence = clock().getTime();
-    if (![...timers.values()].some((t) => t.dueAt <= fence)) return;
-    checking = inputsApplied(tickMs)
-      .then((applied) => {
-        if (applied) fireDueTimers(fence);
-      })
-      .catch((error: unknown) => log.error({ err: error }, 'saga: checking the inputs before firing timers failed; will retry'))
+  const firing = new Map<string, { partition: number; done: Promise<void> }>();
+  function checkTimers(tickMs: number): void {
+    if (checking || owned.size === 0) return;
+    checking = (async () => {
+      const fence = clock().getTime();
+      const due = (await index.due([...owned], fence, 500)).filter((e) => !firing.has(e.doc.id));
+      if (due.length === 0 || !(await inputsApplied(tickMs))) return;
+      await Promise.all(due.map((entry) => fire(entry)));
+    })()
+      .catch((error: unknown) => log.error({ err: error }, 'saga: checking the due timers failed; will retry'))
       .finally(() => (checking = undefined));
   }
 
-  /** Fires every deadline due by `fence` as a `StepTimedOut` input, with an id derived from the deadline. */
-  const firing = new Set<string>();
-  function fireDueTimers(fence: number): void {
-    for (const [orderId, timer] of timers) {
-      // A saga that moved on while the inputs were applied has a later deadline by now.
-      if (timer.dueAt > fence || firing.has(orderId)) continue;
-      firing.add(orderId);
-      const dueAt = new Date(timer.dueAt).toISOString();
-      apply({
-        kind: 'feed',
-        orderId,
-        eventId: deterministicId(orderId, 'timeout', timer.step, dueAt),
-        event: { type: 'StepTimedOut', step: timer.step, at: clock().toISOString() },
-      })
-        .then((result) => {
-          if (result.applied) log.info({ orderId, step: timer.step, to: result.to }, 'saga: step timed out');
-          else {
-            // The index was stale (the saga moved on): take the deadline from the saga itself.
-            const record = cache.get(orderId);
-            if (record) remember(record);
-            else timers.delete(orderId);
-          }
-        })
-        .catch((error: unknown) => log.error({ orderId, err: error }, 'saga: firing a timer failed; will retry'))
-        .finally(() => firing.delete(orderId));
-    }
+  function fire(entry: Versioned<TimerEntry>): Promise<void> {
+    const { id: orderId, partition } = entry.doc;
+    // Revoked while the inputs were being waited for: the new owner fires it.
+    if (!owned.has(partition) || firing.has(orderId)) return Promise.resolve();
+    const done = (async () => {
+      // A deadline is judged on the saga as stored: a copy another instance has since moved on
+      // would fire the deadline of a step it has left (and lose the append to it).
+      cache.delete(orderId);
+      const result = await apply({ kind: 'timeout', orderId, at: clock().toISOString() });
+      const record = result.applied || result.reason !== 'NoSaga' ? (cache.get(orderId) ?? (await load(orderId, true)).record) : null;
+      const timer = record ? runningTimer(record) : null;
+      await index.settle(entry, timer && record ? { ...timer, revision: record.revision } : null);
+    })()
+      .catch((error: unknown) => log.error({ orderId, err: error }, 'saga: firing a timer failed; will retry'))
+      .finally(() => firing.delete(orderId));
+    firing.set(orderId, { partition, done });
+    return done;
   }
 
-  /** At start: every saga stream's last transition gives its deadline, if it still runs. */
-  async function recover(): Promise<void> {
-    let after: string | undefined;
-    let sagas = 0;
-    do {
-      const page = await store.listStreams({ category: 'saga', limit: 500, ...(after ? { after } : {}) });
-      for (const info of page.streams) {
-        sagas++;
-        const tail = await store.readStream(info.streamId, { direction: 'backwards', limit: 2 });
-        const last = tail.find((e) => e.type === 'SagaTransitioned' || e.type === 'SagaStarted');
-        if (!last) continue;
-        const state = last.type === 'SagaStarted' ? (last.data as { state: string }).state : (last.data as { to: string }).to;
-        const timer = restore(state, (last.data as { context: unknown }).context).context.timer;
-        if (timer && statusOf(state) === 'running') timers.set(idOf(info.streamId), { step: timer.step, dueAt: Date.parse(timer.dueAt) });
-      }
-      after = page.next;
-    } while (after);
-    log.info({ sagas, running: timers.size }, 'saga runtime recovered its timers');
+  async function assigned(partitions: TopicPartition[]): Promise<void> {
+    const gained = new Set(partitions.filter((p) => p.topic === ownerTopic).map((p) => p.partition));
+    if (gained.size === 0) return;
+    // Whatever was kept of these sagas predates another owner's writes: read them again.
+    forgetPartitions(gained);
+    for (const p of gained) owned.add(p);
+    log.info({ partitions: [...gained] }, 'saga: owns these partitions now');
   }
 
-  await recover();
+  async function revoked(partitions: TopicPartition[]): Promise<void> {
+    const lost = new Set(partitions.filter((p) => p.topic === ownerTopic).map((p) => p.partition));
+    if (lost.size === 0) return;
+    for (const p of lost) owned.delete(p);
+    forgetPartitions(lost);
+    // No timer of theirs fires here once this returns (the bus hands them over after).
+    await Promise.all([...firing.values()].filter((f) => lost.has(f.partition)).map((f) => f.done));
+    log.info({ partitions: [...lost] }, 'saga: no longer owns these partitions');
+  }
+
   const dispatcher = await startCommandDispatcher({ store, bus, log });
   const consumer = await bus.consume({
     groupId,
@@ -388,7 +548,11 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       await Promise.all(messages.map(handleMessage));
     },
     maxBatchSize: 200,
+    ...(deps.startFrom ? { startFrom: deps.startFrom } : {}),
+    onAssigned: assigned,
+    onRevoked: revoked,
   });
+  await learnPartitions();
 
   const deadLetterTopics = Object.values(commandTopics).map(deadLetterTopic);
   await bus.createTopics(deadLetterTopics.map((name) => ({ name, partitions: 1 })));
@@ -400,7 +564,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
 
   const tickMs = deps.timerTickMs ?? Math.min(1_000, Math.max(10, Math.floor(stepTimeoutMs / 10)));
   const timerLoop = setInterval(() => {
-    if (!stopped) fireWhenInputsApplied(tickMs);
+    if (!stopped) checkTimers(tickMs);
   }, tickMs);
 
   return {
@@ -411,6 +575,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       await deadLetters.stop();
       await consumer.stop();
       await writing?.catch(() => undefined);
+      await forgetting;
       await dispatcher.stop();
     },
   };

@@ -329,6 +329,50 @@ export function messageBusContract(name: string, open: () => Promise<MessageBus>
       }
     });
 
+    it('tells each member the partitions it holds: assigned before their messages, revoked when handed over', async () => {
+      const topic = unique('owned');
+      const groupId = unique('g');
+      await bus.createTopics([{ name: topic, partitions: 4 }]);
+      const other = await open();
+      const outside: string[] = [];
+      const member = (name: string) => {
+        const held = new Set<number>();
+        return {
+          held,
+          options: {
+            groupId,
+            topics: [topic],
+            handler: async (m: BusMessage) => {
+              if (!held.has(m.partition)) outside.push(`${name} got partition ${m.partition} holding ${[...held].join(',')}`);
+            },
+            onAssigned: (parts: { topic: string; partition: number }[]) => parts.forEach((p) => p.topic === topic && held.add(p.partition)),
+            onRevoked: (parts: { topic: string; partition: number }[]) => parts.forEach((p) => p.topic === topic && held.delete(p.partition)),
+          },
+        };
+      };
+      const a = member('a');
+      const b = member('b');
+      const keys = Array.from({ length: 16 }, (_, i) => `k${i}`);
+      try {
+        await consume(a.options);
+        const second = await other.consume(b.options);
+        const split = () => a.held.size > 0 && b.held.size > 0 && a.held.size + b.held.size === 4 && [...a.held].every((p) => !b.held.has(p));
+        for (let round = 0; !split(); round++) {
+          if (round > 100) throw new Error(`the group never split: a holds ${[...a.held]}, b holds ${[...b.held]}`);
+          await bus.publish(topic, keys.map((key) => ({ key, value: JSON.stringify({ key, round }) })));
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        await second.stop();
+        expect(b.held.size).toBe(0);
+        await until(() => a.held.size === 4, 'the remaining member to be assigned every partition');
+        await bus.publish(topic, keys.map((key) => ({ key, value: JSON.stringify({ key, round: 'after' }) })));
+        await until(async () => (await bus.lag(groupId)).every((l) => l.lag === 0), 'the remaining member to consume everything');
+        expect(outside).toEqual([]);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('replays from the earliest offset, or skips to the latest, after resetOffsets', async () => {
       const topic = unique('replay');
       const groupId = unique('g');

@@ -99,6 +99,16 @@ export interface ConsumerOptions {
    * embedded bus uses its lease TTL and ignores this.
    */
   sessionTimeoutMs?: number;
+  /**
+   * Told which partitions this member now works, before their first message is handled, and
+   * which it no longer works: revoked or lost, or on stop, after the handler in flight there
+   * has finished. What a member keeps per partition (a cache, timers) follows these. A revoke
+   * is reported before another member can take the partition wherever the bus can order that
+   * (the embedded bus awaits it before releasing the lease; kafkajs reports it when the
+   * rebalance begins, which the new assignment waits for). A throw is logged, not fatal.
+   */
+  onAssigned?: (partitions: TopicPartition[]) => void | Promise<void>;
+  onRevoked?: (partitions: TopicPartition[]) => void | Promise<void>;
 }
 
 export interface Consumer {

@@ -1,6 +1,6 @@
 import type { Consumer as KafkaConsumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { deliverWithRetry, Interrupt, type DeliveryTarget } from '../delivery';
-import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy } from '../port';
+import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy, TopicPartition } from '../port';
 
 /** What a consumer needs from its bus. */
 export interface ConsumerBus {
@@ -21,6 +21,8 @@ export class KafkaBusConsumer {
   private readonly interrupt = new Interrupt();
   private readonly inFlight = new Set<Promise<void>>();
   private stopped: Promise<void> | undefined;
+  /** The partitions last reported to `onAssigned`, as `topic/partition`. */
+  private assigned = new Map<string, TopicPartition>();
 
   constructor(
     private readonly bus: ConsumerBus,
@@ -47,6 +49,7 @@ export class KafkaBusConsumer {
       // Rebalancing, stopped or crashed: it holds nothing until the next join says otherwise.
       for (const event of [REBALANCING, STOP, CRASH]) this.consumer.on(event, () => told([]));
     }
+    this.followAssignment();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.startFrom !== 'latest' });
     await this.consumer.run({
@@ -62,6 +65,43 @@ export class KafkaBusConsumer {
           this.inFlight.delete(work);
         }
       },
+    });
+  }
+
+  /**
+   * kafkajs rebalances eagerly: a member that learns of a rebalance stops fetching, emits
+   * REBALANCING and rejoins, and the group's new assignment is handed out (GROUP_JOIN) only once
+   * every member has rejoined. So everything held is reported revoked at REBALANCING, before
+   * anyone can be given it, and the new assignment at GROUP_JOIN (a rejoin without REBALANCING,
+   * e.g. after UNKNOWN_MEMBER_ID, is diffed against what was held).
+   */
+  private followAssignment(): void {
+    const { events } = this.consumer;
+    const report = (change: 'assigned' | 'revoked', partitions: TopicPartition[]) => {
+      const callback = change === 'assigned' ? this.options.onAssigned : this.options.onRevoked;
+      if (!callback || partitions.length === 0) return;
+      Promise.resolve()
+        .then(() => callback(partitions))
+        .catch((error: unknown) => this.bus.report(`kafka bus ${change} callback failed`, { groupId: this.options.groupId, error: String(error) }));
+    };
+    const revokeAll = () => {
+      const held = [...this.assigned.values()];
+      this.assigned.clear();
+      report('revoked', held);
+    };
+    this.consumer.on(events.REBALANCING, revokeAll);
+    this.consumer.on(events.STOP, revokeAll);
+    this.consumer.on(events.CRASH, revokeAll);
+    this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      const next = new Map<string, TopicPartition>();
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) next.set(`${topic}/${partition}`, { topic, partition });
+      }
+      const lost = [...this.assigned].filter(([key]) => !next.has(key)).map(([, tp]) => tp);
+      const gained = [...next].filter(([key]) => !this.assigned.has(key)).map(([, tp]) => tp);
+      this.assigned = next;
+      report('revoked', lost);
+      report('assigned', gained);
     });
   }
 

@@ -107,6 +107,16 @@ export class SqliteConsumer implements WorkerOwner {
     this.options.onAssignment?.(partitions);
   }
 
+  async announce(change: 'assigned' | 'revoked', topic: string, partition: number): Promise<void> {
+    const callback = change === 'assigned' ? this.options.onAssigned : this.options.onRevoked;
+    if (!callback) return;
+    try {
+      await callback([{ topic, partition }]);
+    } catch (error) {
+      this.bus.report(`message bus ${change} callback failed`, { groupId: this.options.groupId, topic, partition, error: String(error) });
+    }
+  }
+
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;

@@ -21,6 +21,8 @@ export interface WorkerOwner {
   readonly options: ConsumerOptions;
   readonly policy: RetryPolicy;
   readonly maxBatchSize: number;
+  /** Tells the consumer's `onAssigned`/`onRevoked` about one partition; never throws. */
+  announce(change: 'assigned' | 'revoked', topic: string, partition: number): Promise<void>;
 }
 
 /** Works one partition strictly in order while this member holds its lease. */
@@ -90,6 +92,7 @@ export class PartitionWorker implements PartitionCommitter {
     this.committedOffset = this.next;
     const key = workerKey(this.topic, this.partition);
     const limit = this.owner.maxBatchSize;
+    await this.owner.announce('assigned', this.topic, this.partition);
     try {
       while (!this.leaving) {
         try {
@@ -119,6 +122,8 @@ export class PartitionWorker implements PartitionCommitter {
         }
       }
     } finally {
+      // Before the lease is released: the next owner starts only after this one has let go.
+      await this.owner.announce('revoked', this.topic, this.partition);
       if (!this.lost) {
         try {
           this.bus.commits.flush();
