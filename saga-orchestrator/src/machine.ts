@@ -182,8 +182,9 @@ export function stepGraph(table: StepTable) {
   };
   /** Where a compensation goes once done: the next compensation back, else the ending the saga is heading for. */
   const afterCompensation = (undo: StepName): Edge[] => {
-    const undone = forward.findIndex((r) => r.compensation === undo);
-    const [next] = compensationsBefore(forward[undone]!.step);
+    // The forward step it undoes (none: no row names it, so it is never entered).
+    const undone = forward.find((r) => r.compensation === undo);
+    const [next] = undone ? compensationsBefore(undone.step) : [];
     if (next) return [{ target: stateOf(next) }];
     return [{ guard: 'cancelling', target: stateOf(endingStep.cancel) }, { target: stateOf(endingStep.reject) }];
   };
