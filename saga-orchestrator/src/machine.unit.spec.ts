@@ -6,6 +6,10 @@ import type { OrderId, LineItem } from '@saga/event-schemas/ids';
 import { buildSagaMachine, commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput, type SagaMachine, type SagaSnapshot } from './machine';
 import { sagaSteps, type SagaStep, type StepName } from './steps';
 import { planMigration, versionOrThrow } from './definitions';
+import { foldSaga, issuedCommands, startedEvents, transitionEvents } from './saga-stream';
+import { machineOfRows, whatIf } from './what-if';
+import { stepRows } from './export';
+import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import { actionRefusal } from './operator-actions';
 import type { OperatorAction } from './machine';
 import { createSagaStepper } from './stepper';
@@ -805,9 +809,87 @@ describe('every path of the machine (xstate/graph)', () => {
     expect(checked).toBeGreaterThan(10_000);
   });
 
+  it('what-if of a saga against its own version reproduces its recorded path exactly, on every path', () => {
+    let compared = 0;
+    for (const path of paths) {
+      const stream = recordedStream(eventsOf(path));
+      const result = whatIf(stream, v1.machine, v1.stepper);
+      if (!result.ok) throw new Error(result.reason);
+      const where = eventsOf(path).map((e) => e.type).join(' > ');
+      expect(result.answer.replayed, where).toEqual(result.answer.original);
+      expect(result.answer.divergesAt, where).toBeNull();
+      expect(result.answer.original.at(-1)!.state, where).toBe(String(path.state.value));
+      compared += result.answer.original.length;
+    }
+    expect(compared).toBeGreaterThan(paths.length * 3);
+  });
+
   it('shortest paths reach each ending', () => {
     const shortest = getShortestPaths(sagaMachine, options);
     const endings = new Set(shortest.map((p) => String(p.state.value)).filter((s) => statusOf(s) !== 'running'));
     expect([...endings].sort()).toEqual(['cancelled', 'completed', 'rejected']);
+  });
+});
+
+/** The saga stream the runtime would record for these inputs (an input that changes nothing is not recorded). */
+function recordedStream(events: SagaEvent[], version = versionOrThrow(1)): RecordedEvent[] {
+  const recorded: RecordedEvent[] = [];
+  const store = (news: NewEvent[]) =>
+    recorded.push(
+      ...news.map((e, i) => ({ ...e, streamId: `saga-${orderId}`, revision: recorded.length + i, position: String(recorded.length + i).padStart(16, '0'), metadata: { ...e.metadata, schemaVersion: 1 } }) as unknown as RecordedEvent),
+    );
+  const [s0, a0] = version.stepper.initial(input);
+  store(startedEvents(orderId, 'placed', s0, issuedCommands(orderId, commandsOf(a0)), input.startedAt, version.version));
+  let record = foldSaga(orderId, recorded)!;
+  for (const [i, event] of events.entries()) {
+    const [next, actions] = version.stepper.next(record.snapshot, event);
+    const commands = issuedCommands(orderId, commandsOf(actions));
+    if (next === record.snapshot && commands.length === 0) continue;
+    store(transitionEvents(record, { type: event.type, eventId: `in-${i}`, event }, next, commands, event.at));
+    record = { ...record, revision: recorded.length - 1, snapshot: next, state: String(next.value) };
+  }
+  return recorded;
+}
+
+describe('what-if: recorded inputs against another definition', () => {
+  it('a payment that timed out under v1, replayed under v2: the paths part where v2 re-sends the charge', () => {
+    const events: SagaEvent[] = [
+      { type: 'StockReserved', at: t(1) },
+      { type: 'StepTimedOut', step: 'chargePayment', at: t(31) },
+      { type: 'StockReleased', at: t(32) },
+      { type: 'OrderRejected', at: t(33) },
+      { type: 'EmailSent', at: t(34) },
+    ];
+    const result = whatIf(recordedStream(events), v2.machine);
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.answer.original.map((p) => p.state)).toEqual(['reservingStock', 'chargingPayment', 'releasingStock', 'rejectingOrder', 'sendingRejectionEmail', 'rejected']);
+    // Under v2 the timeout re-sends the charge; the replies to v1's compensations then change nothing.
+    expect(result.answer.replayed).toEqual([
+      { state: 'reservingStock', input: 'OrderPlaced', at: input.startedAt },
+      { state: 'chargingPayment', input: 'StockReserved', at: t(1) },
+      { state: 'chargingPayment', input: 'StepTimedOut', at: t(31) },
+    ]);
+    expect(result.answer.divergesAt).toBe(2);
+    expect(result.answer.commands.map((c) => [c.at, c.type])).toEqual([
+      [0, 'ReserveStock'],
+      [1, 'ChargePayment'],
+      [2, 'ChargePayment'],
+    ]);
+  });
+
+  it('refuses a stream whose inputs were recorded before they were kept whole', () => {
+    const stream = recordedStream([{ type: 'StockReserved', at: t(1) }]).map((e) =>
+      e.type === 'SagaTransitioned' ? ({ ...e, data: { ...e.data, input: { type: e.data.input.type, eventId: e.data.input.eventId } } } as RecordedEvent) : e,
+    );
+    expect(whatIf(stream, v2.machine)).toEqual({ ok: false, reason: 'input in-0 (StockReserved) was recorded before inputs were kept whole; it cannot be replayed' });
+  });
+
+  it('replays against a definition given as data: a table whose payment retries like v2 parts where v2 does', () => {
+    const rows = stepRows(sagaSteps).map((r) => (r.step === 'chargePayment' ? { ...r, retriesBeforeFail: 1 } : r));
+    const result = whatIf(recordedStream([{ type: 'StockReserved', at: t(1) }, { type: 'StepTimedOut', step: 'chargePayment', at: t(31) }]), machineOfRows(rows));
+    expect(result.ok && result.answer.divergesAt).toBe(2);
+    expect(() => machineOfRows(stepRows(sagaSteps).map((r) => (r.step === 'confirmOrder' ? { ...r, onTimeout: 'fail' as const } : r)))).toThrow(
+      'confirmOrder: only a step that may fail (reserveStock, chargePayment) can fail on timeout',
+    );
   });
 });
