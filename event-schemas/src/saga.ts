@@ -74,6 +74,8 @@ export const SagaTransitioned = z.strictObject({
   flags: z.array(z.string()),
   at: IsoTime,
   stuck: SagaStuck.nullable().optional(),
+  /** The definition version it was applied under; absent in streams recorded before versions: 1. */
+  version: SagaVersion.optional(),
 });
 
 /**

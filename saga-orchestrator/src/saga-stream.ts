@@ -131,6 +131,7 @@ export function transitionEvents(
         flags: next.context.flags,
         at,
         stuck: next.context.stuck ?? null,
+        version: record.version.version,
       },
       metadata: metadata(orderId, input.eventId, at),
     },
