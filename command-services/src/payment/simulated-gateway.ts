@@ -19,7 +19,10 @@ export type Scenario = (typeof TEST_CARDS)[keyof typeof TEST_CARDS] | 'unknown';
 const scenarios: readonly Scenario[] = ['approve', 'decline', 'insufficient', 'flaky', 'late', 'unreachable', 'unknown'];
 
 export interface SimulatedGatewayOptions {
-  /** How long the `late` card takes to answer. Default: twice `stepTimeoutMs`. */
+  /**
+   * How long the `late` card takes to answer. Default: three times `stepTimeoutMs`, after the
+   * payment step's last deadline (saga version 2 re-sends the charge once: two deadlines).
+   */
   lateAnswerMs?: number;
   /** The saga's payment step timeout (SAGA_STEP_TIMEOUT_MS). Default 30000. */
   stepTimeoutMs?: number;
@@ -49,7 +52,7 @@ export type SimulatedGateway = PaymentGateway & { ledger(): SimulatedLedger; clo
  */
 export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): SimulatedGateway {
   const sleep = options.sleep ?? realSleep;
-  const lateAnswerMs = options.lateAnswerMs ?? 2 * (options.stepTimeoutMs ?? 30_000);
+  const lateAnswerMs = options.lateAnswerMs ?? 3 * (options.stepTimeoutMs ?? 30_000);
   const transientFailures = options.transientFailures ?? 2;
   const randomHex = options.randomHex ?? (() => randomBytes(12).toString('hex'));
   const failuresSoFar = new Map<string, number>();
