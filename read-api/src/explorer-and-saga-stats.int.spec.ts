@@ -145,7 +145,9 @@ describe('explorer paging and search, and exact saga counts', () => {
       }
       states[state] = (states[state] ?? 0) + 1;
     }
-    expect(await json('/api/saga-stats?version=1')).toEqual({ total: ORDERS, states, transitions });
+    // The fixtures' sagas all started on the newest definition, version 2; none runs version 1.
+    expect(await json('/api/saga-stats?version=2')).toEqual({ total: ORDERS, states, transitions });
+    expect(await json('/api/saga-stats?version=1')).toEqual({ total: 0, states: {}, transitions: {} });
     expect(await json('/api/saga-stats')).toEqual({ total: ORDERS, states, transitions });
     expect((await get('/api/saga-stats', alice)).status).toBe(403);
     expect((await get('/api/saga-stats?version=x')).status).toBe(400);
@@ -160,6 +162,18 @@ describe('explorer paging and search, and exact saga counts', () => {
     expect(new Set(ids).size).toBe(states.completed);
     expect([...page1.items, ...page2.items].every((i) => i.state === 'completed')).toBe(true);
     expect((await get('/api/saga-stats/states/%24where/instances')).status).toBe(400);
+
+    // An edge's instances: every saga that took it, searchable by order id prefix and paged.
+    const edge = 'sendingConfirmationEmail->completed';
+    const onEdge = await json<{ items: { orderId: string; edge: string; count: number }[]; nextCursor: string | null }>(
+      '/api/saga-stats/transitions/sendingConfirmationEmail/completed/instances?limit=200',
+    );
+    expect(onEdge.items).toHaveLength(transitions[edge]!);
+    expect(onEdge.items.every((i) => i.edge === edge && i.count === 1)).toBe(true);
+    const one = onEdge.items[0]!.orderId;
+    const byId = await json<{ items: { orderId: string }[] }>(`/api/saga-stats/transitions/sendingConfirmationEmail/completed/instances?orderId=${one}`);
+    expect(byId.items.map((i) => i.orderId)).toEqual(sagas.map((_, n) => `ord-${n}`).filter((id) => id.startsWith(one) && onEdge.items.some((i) => i.orderId === id)));
+    expect((await get('/api/saga-stats/transitions/a/b/instances?since=yesterday')).status).toBe(400);
   });
 
   it('lets an admin page the mailbox of one recipient; a customer still sees only their own', async () => {

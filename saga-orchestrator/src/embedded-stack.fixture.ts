@@ -49,6 +49,7 @@ export const testCards = {
   insufficient: '4000000000009995',
   flaky: '4000000000000119',
   late: '4000000000000259',
+  unreachable: '4000000000000341',
 } as const;
 
 export async function startEmbeddedStack(options: {

@@ -256,7 +256,9 @@ describe('saga runtime on the SQLite event store and bus', () => {
     await runtime(w, 400);
     await w.until('the saga ends', async () => (await ended(w)) !== undefined);
     expect(await ended(w)).toMatchObject({ status: 'rejected', flags: ['paymentTimedOut'] });
+    // New sagas run version 2: the first deadline re-sends the charge (same id), the second fails the step.
     expect((await transitions(w)).slice(2)).toEqual([
+      ['StepTimedOut', 'chargingPayment', 'chargingPayment', 'ChargePayment'],
       ['StepTimedOut', 'chargingPayment', 'releasingStock', 'ReleaseStock'],
       ['StockReleased', 'releasingStock', 'rejectingOrder', 'RejectOrder'],
       ['OrderRejected', 'rejectingOrder', 'sendingRejectionEmail', 'SendEmail'],

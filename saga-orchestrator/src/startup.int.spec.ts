@@ -14,7 +14,7 @@ import type { SagaEvent } from './machine';
 import { dispatcherCheckpoint } from './dispatcher';
 import { startSagaRuntime } from './runtime';
 import { startedEvents, transitionEvents, type SagaRecord } from './saga-stream';
-import { createSagaStepper } from './stepper';
+import { sagaVersions } from './definitions';
 
 /**
  * A start reads the timer index, not the saga streams: with 20,000 ended sagas in the store it
@@ -25,7 +25,9 @@ const stepTimeoutMs = 1_000;
 
 /** The stream of a saga that was rejected (no stock), built with the real machine; its commands left out. */
 function endedSaga(orderId: string, at: string): NewEvent[] {
-  const stepper = createSagaStepper();
+  // Version 1, as the SagaStarted below records (no version = 1).
+  const v1 = sagaVersions[0]!;
+  const stepper = v1.stepper;
   const [snapshot] = stepper.initial({
     orderId: orderId as OrderId,
     customerEmail: `${orderId}@example.com`,
@@ -37,7 +39,7 @@ function endedSaga(orderId: string, at: string): NewEvent[] {
     startedAt: at,
   } as Parameters<typeof stepper.initial>[0]);
   const events = startedEvents(orderId, deterministicId('placed', orderId), snapshot, [], at);
-  let record: SagaRecord = { orderId, revision: 0, snapshot, state: String(snapshot.value), seen: new Set() };
+  let record: SagaRecord = { orderId, version: v1, revision: 0, snapshot, state: String(snapshot.value), seen: new Set() };
   const inputs: SagaEvent[] = [
     { type: 'StockReservationFailed', reason: 'out of stock', at },
     { type: 'OrderRejected', at },

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { ensurePrivateDir, ensurePrivateFiles } from '@saga/platform/sqlite/connection';
 import { WalSync } from '@saga/platform/sqlite/wal-sync';
 import { realSleep, type Sleep } from '../shared/runtime';
-import { GatewayUnavailableError, InvalidCardError, type AuthorizeResult, type PaymentGateway } from './gateway';
+import { GatewayUnavailableError, InvalidCardError, ProviderUnreachableError, type AuthorizeResult, type PaymentGateway } from './gateway';
 
 /** The test cards and what each one does. Any other number is an unknown card. */
 export const TEST_CARDS = {
@@ -13,13 +13,17 @@ export const TEST_CARDS = {
   '4000000000009995': 'insufficient',
   '4000000000000119': 'flaky',
   '4000000000000259': 'late',
+  '4000000000000341': 'unreachable',
 } as const;
 
 export type Scenario = (typeof TEST_CARDS)[keyof typeof TEST_CARDS] | 'unknown';
-const scenarios: readonly Scenario[] = ['approve', 'decline', 'insufficient', 'flaky', 'late', 'unknown'];
+const scenarios: readonly Scenario[] = ['approve', 'decline', 'insufficient', 'flaky', 'late', 'unreachable', 'unknown'];
 
 export interface SimulatedGatewayOptions {
-  /** How long the `late` card takes to answer. Default: twice `stepTimeoutMs`. */
+  /**
+   * How long the `late` card takes to answer. Default: three times `stepTimeoutMs`, after the
+   * payment step's last deadline (saga version 2 re-sends the charge once: two deadlines).
+   */
   lateAnswerMs?: number;
   /** The saga's payment step timeout (SAGA_STEP_TIMEOUT_MS). Default 30000. */
   stepTimeoutMs?: number;
@@ -49,7 +53,7 @@ export type SimulatedGateway = PaymentGateway & { ledger(): SimulatedLedger; clo
  */
 export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): SimulatedGateway {
   const sleep = options.sleep ?? realSleep;
-  const lateAnswerMs = options.lateAnswerMs ?? 2 * (options.stepTimeoutMs ?? 30_000);
+  const lateAnswerMs = options.lateAnswerMs ?? 3 * (options.stepTimeoutMs ?? 30_000);
   const transientFailures = options.transientFailures ?? 2;
   const randomHex = options.randomHex ?? (() => randomBytes(12).toString('hex'));
   const failuresSoFar = new Map<string, number>();
@@ -123,6 +127,9 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
           await durable();
           await sleep(lateAnswerMs);
           return knownAuthorization(idempotencyKey)!;
+        case 'unreachable':
+          // Every try, for good: how operators and tests make a dead letter on purpose.
+          throw new ProviderUnreachableError('simulated provider unreachable (test card 4000000000000341)');
         case 'unknown':
           result = { status: 'declined', reason: 'unknown_card', message: 'the card is not a known test card' };
           break;
