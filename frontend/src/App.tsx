@@ -96,7 +96,7 @@ function Shell() {
             .filter((n) => !n.admin || isAdmin)
             .map((n) => (
               <Link key={n.to} to={n.to} className={pathname === n.to || pathname.startsWith(`${n.to}/`) ? 'active' : undefined} aria-current={pathname === n.to ? 'page' : undefined} data-testid={`nav-${n.to.slice(1).replace('/', '-')}`}>
-                {n.label}
+                {n.to === '/orders' && isAdmin ? 'All orders' : n.label}
               </Link>
             ))}
         </nav>

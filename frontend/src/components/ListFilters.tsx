@@ -68,12 +68,15 @@ export function ListFilterBar({
   statuses,
   showCustomer,
   testId,
+  timeLabel = 'Started',
 }: {
   filters: FilterState;
   onChange: (f: FilterState) => void;
   statuses: readonly string[];
   showCustomer: boolean;
   testId: string;
+  /** What the time window is on: when an order was placed, when a saga started. */
+  timeLabel?: string;
 }) {
   const set = (patch: Partial<FilterState>) => onChange({ ...filters, ...patch });
   const badId = filters.q.trim() !== '' && !idPrefix.test(filters.q.trim());
@@ -111,7 +114,7 @@ export function ListFilterBar({
         </select>
       </label>
       <label className="field">
-        <span>Started</span>
+        <span>{timeLabel}</span>
         <select value={filters.window} onChange={(e) => set({ window: e.target.value })} data-testid={`${testId}-window`}>
           {windows.map((w) => (
             <option key={w.value} value={w.value}>

@@ -43,7 +43,7 @@ export function OrdersPage() {
         {isAdmin ? <OpenById current={undefined} label="Order id" placeholder="order id" basePath="/orders" /> : null}
         {first.loading ? <Spinner label={first.data ? 'Refreshing' : 'Loading orders'} /> : null}
       </PageHeader>
-      <ListFilterBar filters={filters} onChange={setFilters} statuses={statuses} showCustomer={isAdmin} testId="orders-filter" />
+      <ListFilterBar filters={filters} onChange={setFilters} statuses={statuses} showCustomer={isAdmin} testId="orders-filter" timeLabel="Placed" />
       <ProblemBox error={first.error} onRetry={first.reload} />
       {first.data && rows.length === 0 ? (
         <Empty>
