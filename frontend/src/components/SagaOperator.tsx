@@ -10,7 +10,8 @@ export function stuckText(stuck: SagaInstance['stuck']): string | null {
   if (!stuck) return null;
   if (stuck === true) return 'stuck: a command or event could not get through';
   const s = stuck as StuckCondition;
-  return `stuck${s.step ?? s.state ? ` in ${s.step ?? s.state}` : ''}${s.reason ? `: ${s.reason}` : ''}`;
+  const why = [s.reason, typeof s.error === 'string' ? s.error : undefined].filter(Boolean).join(', ');
+  return `stuck${s.step ?? s.state ? ` in ${s.step ?? s.state}` : ''}${why ? `: ${why}` : ''}`;
 }
 
 const actions: { action: OperatorAction; label: string; hint: string }[] = [
