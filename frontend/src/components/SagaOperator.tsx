@@ -230,8 +230,12 @@ function WhatIf({ saga, definitions, onResult }: { saga: SagaInstance; definitio
   );
 }
 
-const stopName = (s: WhatIfResult['original'][number] | undefined): string =>
-  s === undefined ? '—' : typeof s === 'string' ? s : String(s.to ?? s.state ?? '?');
+const stopName = (s: WhatIfResult['original'][number] | undefined): string => {
+  if (s === undefined) return '—';
+  if (typeof s === 'string') return s;
+  const input = typeof s.input === 'string' ? s.input : s.input?.type ?? s.event;
+  return `${String(s.to ?? s.state ?? '?')}${input ? ` (on ${input})` : ''}`;
+};
 
 function WhatIfAnswer({ result }: { result: WhatIfResult }) {
   const rows = Math.max(result.original.length, result.replayed.length);
@@ -265,6 +269,18 @@ function WhatIfAnswer({ result }: { result: WhatIfResult }) {
       {result.commands.length ? (
         <details>
           <summary className="small">Commands the replay would issue ({result.commands.length})</summary>
+          <ol className="small whatif-commands">
+            {result.commands.map((c, i) => {
+              const cmd = (c && typeof c === 'object' ? c : {}) as { at?: unknown; type?: unknown; step?: unknown };
+              return (
+                <li key={i}>
+                  {typeof cmd.at === 'number' ? `at step ${cmd.at}: ` : ''}
+                  <code>{typeof cmd.type === 'string' ? cmd.type : JSON.stringify(c)}</code>
+                  {typeof cmd.step === 'string' ? <span className="muted"> ({cmd.step})</span> : null}
+                </li>
+              );
+            })}
+          </ol>
           <JsonView value={result.commands} />
         </details>
       ) : null}

@@ -306,6 +306,14 @@ function SagaView({
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, [step, total]);
+  // A what-if answer opens the replay where the two paths part.
+  useEffect(() => {
+    if (whatIfResult?.divergesAt == null) return;
+    setPlaying(false);
+    setStep(Math.min(whatIfResult.divergesAt, total));
+    // Once per answer: a live update of the saga does not move the replay back.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [whatIfResult]);
   const current = path ? stateAfter(path, step) : undefined;
   const at = step > 0 ? steps[step - 1] : undefined;
   const late = graph.edges.filter((e) => e.source === '*');
