@@ -82,7 +82,12 @@ export function ListFilterBar({
   const badId = filters.q.trim() !== '' && !idPrefix.test(filters.q.trim());
   const badEmail = filters.customer.trim() !== '' && !email.test(filters.customer.trim());
   const active = JSON.stringify(filters) !== JSON.stringify(noFilters);
+  const activeCount = (Object.keys(noFilters) as (keyof FilterState)[]).filter((k) => k !== 'since' && k !== 'until' && filters[k] !== '').length;
+  // On a phone the bar folds away behind one line, so the list is on the first screen.
+  const [open, setOpen] = useState(() => !window.matchMedia('(max-width: 700px)').matches);
   return (
+    <details className="filters-fold" open={open} onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}>
+      <summary data-testid={`${testId}-toggle`}>Filters{activeCount ? ` (${activeCount} on)` : ''}</summary>
     <div className="filters" role="search" aria-label="Filter the list" data-testid={testId}>
       <label className="field">
         <span>Order id starts with</span>
@@ -141,5 +146,6 @@ export function ListFilterBar({
         </button>
       ) : null}
     </div>
+    </details>
   );
 }
