@@ -1,5 +1,5 @@
-import { sagaMachine, type SagaStatus } from './machine';
-import { sagaSteps, stepNamed, type OnTimeout, type StepName } from './steps';
+import { sagaMachine, type SagaMachine, type SagaStatus } from './machine';
+import { sagaSteps, stepNamed, type OnTimeout, type StepName, type StepTable } from './steps';
 
 /**
  * The saga's definition as JSON for the visualiser, read from the machine object itself
@@ -14,7 +14,39 @@ export interface SagaDefinition {
   states: SagaStateDefinition[];
   transitions: SagaTransitionDefinition[];
   /** The step table (steps.ts) the machine is built on. */
-  steps: { step: StepName; state: string | null; command: string; success: string | null; failure: string | null; compensation: StepName | null; onTimeout: OnTimeout | null }[];
+  steps: StepRow[];
+}
+
+export interface StepRow {
+  step: StepName;
+  state: string | null;
+  command: string;
+  success: string | null;
+  failure: string | null;
+  compensation: StepName | null;
+  onTimeout: OnTimeout | null;
+  /** How often a failing step's command is re-sent before it fails (0: never). */
+  retriesBeforeFail: number;
+  lateSuccess: StepName | null;
+  pivot: boolean;
+  skippable: boolean;
+}
+
+/** The step table as data (no builders): what a definition's content hash and the routes show. */
+export function stepRows(table: StepTable): StepRow[] {
+  return table.map(({ step, state, command, success, failure, compensation, onTimeout, retriesBeforeFail, lateSuccess, pivot, skippable }) => ({
+    step,
+    state,
+    command,
+    success,
+    failure,
+    compensation,
+    onTimeout,
+    retriesBeforeFail: retriesBeforeFail ?? 0,
+    lateSuccess: lateSuccess ?? null,
+    pivot: pivot === true,
+    skippable: skippable === true,
+  }));
 }
 
 export interface SagaStateDefinition {
@@ -28,7 +60,7 @@ export interface SagaStateDefinition {
   timeout: { delayMs: number; onTimeout: OnTimeout } | null;
 }
 
-export type TransitionKind = 'forward' | 'compensation' | 'timeout' | 'retry' | 'late-compensation';
+export type TransitionKind = 'forward' | 'compensation' | 'timeout' | 'retry' | 'late-compensation' | 'operator';
 
 export interface SagaTransitionDefinition {
   /** The state the edge leaves, or `*` for an edge every state has (late successes). */
@@ -62,11 +94,11 @@ interface StateDef {
 
 const actionName = (a: string | ActionDef) => (typeof a === 'string' ? a : a.type);
 const stateName = (id: string) => id.slice(id.lastIndexOf('.') + 1);
-const isStepName = (name: string): name is StepName => sagaSteps.some((s) => s.step === name);
-
-export function sagaDefinition(options: { stepTimeoutMs: number }): SagaDefinition {
+export function sagaDefinition(options: { stepTimeoutMs: number }, machine: SagaMachine = sagaMachine, table: StepTable = sagaSteps): SagaDefinition {
+  const stepNamed_ = (step: StepName) => stepNamed(step, table);
+  const isStepName = (name: string): name is StepName => table.some((s) => s.step === name);
   // `definition` serialises (toJSON) to plain data: targets as ids, guards and actions by name.
-  const root = JSON.parse(JSON.stringify(sagaMachine.root.definition)) as {
+  const root = JSON.parse(JSON.stringify(machine.root.definition)) as {
     id: string;
     initial: { target: string[] };
     states: Record<string, StateDef>;
@@ -82,7 +114,7 @@ export function sagaDefinition(options: { stepTimeoutMs: number }): SagaDefiniti
 
   const describeState = (s: StateDef): SagaStateDefinition => {
     const step = s.meta?.step ?? null;
-    const row = step ? stepNamed(step) : null;
+    const row = step ? stepNamed_(step) : null;
     const status = s.meta?.status ?? 'running';
     return {
       name: s.key,
@@ -102,18 +134,20 @@ export function sagaDefinition(options: { stepTimeoutMs: number }): SagaDefiniti
     for (const a of actions) {
       if (a === 'retryStep') {
         const step = entryStep(sourceState ?? undefined);
-        if (step) commands.push(stepNamed(step).command);
+        if (step) commands.push(stepNamed_(step).command);
       } else if (isStepName(a)) {
-        commands.push(stepNamed(a).command);
+        commands.push(stepNamed_(a).command);
       }
     }
     const entered = target ? entryStep(byName.get(target)) : null;
-    if (entered) commands.push(stepNamed(entered).command);
+    if (entered) commands.push(stepNamed_(entered).command);
     const guard = typeof t.guard === 'string' ? t.guard : (t.guard?.type ?? null);
     const kind: TransitionKind =
-      source === '*'
-        ? 'late-compensation'
-        : actions.includes('retryStep')
+      t.eventType === 'OperatorActed'
+        ? 'operator'
+        : source === '*'
+          ? 'late-compensation'
+          : actions.includes('retryStep')
           ? 'retry'
           : // A reply recorded after its deadline is that step's timeout, judged by the reply's time.
             t.eventType === 'StepTimedOut' || guard === 'recordedAfterDeadline'
@@ -133,14 +167,6 @@ export function sagaDefinition(options: { stepTimeoutMs: number }): SagaDefiniti
       ...states.flatMap((s) => s.transitions.map((t) => describeTransition(s.key, s, t))),
       ...root.transitions.map((t) => describeTransition('*', null, t)),
     ],
-    steps: sagaSteps.map(({ step, state, command, success, failure, compensation, onTimeout }) => ({
-      step,
-      state,
-      command,
-      success,
-      failure,
-      compensation,
-      onTimeout,
-    })),
+    steps: stepRows(table),
   };
 }

@@ -76,6 +76,10 @@ describe('saga definition export', () => {
       failure: 'StockReservationFailed',
       compensation: 'releaseStock',
       onTimeout: 'fail',
+      retriesBeforeFail: 0,
+      lateSuccess: 'releaseLateReservation',
+      pivot: false,
+      skippable: false,
     });
   });
 });

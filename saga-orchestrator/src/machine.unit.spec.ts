@@ -3,8 +3,15 @@ import { initialTransition, transition } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { commandCatalog } from '@saga/event-schemas/commands';
 import type { OrderId, LineItem } from '@saga/event-schemas/ids';
-import { commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput, type SagaSnapshot } from './machine';
-import { sagaSteps, type StepName } from './steps';
+import { buildSagaMachine, commandsOf, sagaMachine, statusOf, type SagaEvent, type SagaInput, type SagaMachine, type SagaSnapshot } from './machine';
+import { sagaSteps, type SagaStep, type StepName } from './steps';
+import { planMigration, versionOrThrow } from './definitions';
+import { foldSaga, issuedCommands, startedEvents, transitionEvents } from './saga-stream';
+import { machineOfRows, whatIf } from './what-if';
+import { stepRows } from './export';
+import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
+import { actionRefusal } from './operator-actions';
+import type { OperatorAction } from './machine';
 import { createSagaStepper } from './stepper';
 
 const orderId = 'order-1' as OrderId;
@@ -49,12 +56,13 @@ class Conversation {
   constructor(
     private snapshot: SagaSnapshot,
     commands: unknown[],
+    private machine: SagaMachine = sagaMachine,
   ) {
     this.last = commands;
   }
-  static start(): Conversation {
-    const [snapshot, actions] = initialTransition(sagaMachine, input);
-    return new Conversation(snapshot, sent(actions));
+  static start(machine: SagaMachine = sagaMachine): Conversation {
+    const [snapshot, actions] = initialTransition(machine, input);
+    return new Conversation(snapshot, sent(actions), machine);
   }
   expect(commands: unknown[], state: string): this {
     expect(this.last).toEqual(commands);
@@ -62,7 +70,7 @@ class Conversation {
     return this;
   }
   given(event: SagaEvent): this {
-    const [next, actions] = transition(sagaMachine, this.snapshot, event);
+    const [next, actions] = transition(this.machine, this.snapshot, event);
     this.snapshot = next;
     this.last = sent(actions);
     return this;
@@ -80,6 +88,16 @@ class Conversation {
   }
   get context() {
     return this.snapshot.context;
+  }
+  get state() {
+    return String(this.snapshot.value);
+  }
+  /** Moves the saga to another version's machine, in `state`, with its context (a migration). */
+  migrate(machine: SagaMachine, state: string): this {
+    this.snapshot = machine.resolveState({ value: state, context: this.snapshot.context });
+    this.machine = machine;
+    this.last = [];
+    return this;
   }
 }
 
@@ -345,6 +363,226 @@ describe('the machine matches the step table', () => {
   }
 });
 
+describe('the step table drives the machine', () => {
+  const states = sagaMachine.root.states;
+  const targetOf = (state: string, event: SagaEvent['type']) => (states[state]!.on[event] ?? []).map((t) => t.target?.[0]?.key ?? null);
+
+  it('a cancel undoes the forward steps already done, in reverse, then cancels (the design, not the code)', () => {
+    expect({
+      reservingStock: targetOf('reservingStock', 'OrderCancellationRequested'),
+      chargingPayment: targetOf('chargingPayment', 'OrderCancellationRequested'),
+      confirmingOrder: targetOf('confirmingOrder', 'OrderCancellationRequested'),
+      committingStock: targetOf('committingStock', 'OrderCancellationRequested'),
+      refundingPayment: targetOf('refundingPayment', 'PaymentRefunded'),
+      releasingStock: targetOf('releasingStock', 'StockReleased'),
+    }).toEqual({
+      reservingStock: ['cancellingOrder'],
+      chargingPayment: ['releasingStock'],
+      confirmingOrder: ['refundingPayment'],
+      committingStock: [],
+      refundingPayment: ['releasingStock'],
+      releasingStock: ['cancellingOrder', 'rejectingOrder'],
+    });
+  });
+
+  const mutated = (step: StepName, change: Partial<SagaStep>) => buildSagaMachine(sagaSteps.map((r): SagaStep => (r.step === step ? { ...r, ...change } : r)));
+
+  it("chargePayment's compensation is read: set to releaseStock, a cancel while confirming no longer refunds", () => {
+    Conversation.start(mutated('chargePayment', { compensation: 'releaseStock' }))
+      .given({ type: 'StockReserved', at: t(1) })
+      .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(2) })
+      .given({ type: 'OrderCancellationRequested', reason: 'too slow', at: t(3) })
+      .expect([release], 'releasingStock');
+  });
+
+  it("reserveStock's compensation is read: without it, a cancel while charging releases nothing", () => {
+    Conversation.start(mutated('reserveStock', { compensation: null }))
+      .given({ type: 'StockReserved', at: t(1) })
+      .given({ type: 'OrderCancellationRequested', at: t(2) })
+      .expect([cancel('cancelled by the customer')], 'cancellingOrder');
+  });
+
+  it("the late-success undo is the row's: without lateSuccess, a capture after the timeout is not refunded", () => {
+    const saga = Conversation.start(mutated('chargePayment', { lateSuccess: undefined })).given({ type: 'StockReserved', at: t(1) }).timeout();
+    saga.given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(40) }).expect([], 'releasingStock');
+  });
+
+  it("a row's onTimeout is read: chargePayment set to retry re-sends the charge instead of rolling back", () => {
+    Conversation.start(mutated('chargePayment', { onTimeout: 'retry' }))
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .expect([charge], 'chargingPayment');
+  });
+});
+
+const v1 = versionOrThrow(1);
+const v2 = versionOrThrow(2);
+const act = (action: OperatorAction, at: string, reason = 'ops ticket 42'): SagaEvent => ({ type: 'OperatorActed', action, operator: 'admin-1', reason, at });
+const refusalIn = (saga: Conversation, action: OperatorAction, version = v1) => actionRefusal(version, saga.state, saga.context, action, t(500));
+
+describe('operator actions, as conversations', () => {
+  it('retry-step on a stuck charge: the dead letter makes the saga stuck; the retry re-sends the same command and clears it', () => {
+    const saga = Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .given({ type: 'CommandDeadLettered', step: 'chargePayment', commandId: 'cmd-charge', error: 'ProviderUnreachableError: no route', at: t(3) })
+      .expect([], 'chargingPayment');
+    expect(saga.context.stuck).toEqual({ step: 'chargePayment', reason: 'dead-lettered', error: 'ProviderUnreachableError: no route', since: t(3) });
+    expect(refusalIn(saga, 'retry-step')).toBeNull();
+    saga.given(act('retry-step', t(4))).expect([charge], 'chargingPayment');
+    expect(saga.context.stuck).toBeNull();
+    expect(saga.context.attempts.chargePayment).toBe(2);
+    // The retry re-arms the deadline from when the operator acted.
+    expect(saga.context.timer).toEqual({ step: 'chargePayment', dueAt: t(34) });
+    saga.given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(5) }).expect([confirm], 'confirmingOrder');
+  });
+
+  it('a dead letter of a step the saga has left does not make it stuck', () => {
+    const saga = Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .given({ type: 'CommandDeadLettered', step: 'chargePayment', commandId: 'cmd-charge', error: 'unreachable', at: t(32) })
+      .expect([], 'releasingStock');
+    expect(saga.context.stuck).toBeNull();
+    expect(saga.context.flags).toContain('commandDeadLettered');
+  });
+
+  it('leaving the step ends the stuck condition: a stuck charge that times out compensates as usual', () => {
+    const saga = Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .given({ type: 'CommandDeadLettered', step: 'chargePayment', commandId: 'cmd-charge', error: 'unreachable', at: t(3) })
+      .timeout()
+      .expect([release], 'releasingStock');
+    expect(saga.context.stuck).toBeNull();
+  });
+
+  it('a step that cannot fail, re-sent past the limit, is stuck (and still re-sent)', () => {
+    const saga = happyToConfirming();
+    for (let i = 0; i < 5; i++) saga.timeout();
+    expect(saga.context.attempts.confirmOrder).toBe(6);
+    expect(saga.context.stuck).toMatchObject({ step: 'confirmOrder', reason: 'retries-exhausted', error: null });
+    saga.given({ type: 'OrderConfirmed', at: t(200) }).expect([commit], 'committingStock');
+    expect(saga.context.stuck).toBeNull();
+  });
+
+  it('retry-step of a late refund that was dead-lettered, after the saga ended: re-sent, then confirmed', () => {
+    const lateRefund = { step: 'refundLateCapture', command: { type: 'RefundPayment', data: { orderId, reason: 'captured after the saga gave up: payment timed out' } } };
+    const saga = Conversation.start()
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .given({ type: 'PaymentCaptured', paymentId: 'pay-1', at: t(32) })
+      .given({ type: 'StockReleased', at: t(33) })
+      .given({ type: 'OrderRejected', at: t(34) })
+      .given({ type: 'EmailSent', at: t(35) })
+      .given({ type: 'CommandDeadLettered', step: 'refundLateCapture', commandId: 'cmd-9', error: 'ZodError', at: t(36) })
+      .expect([], 'rejected');
+    expect(saga.context.stuck).toMatchObject({ step: 'refundLateCapture', reason: 'dead-lettered' });
+    saga.given(act('retry-step', t(37))).expect([lateRefund], 'rejected');
+    expect(saga.context.stuck).toBeNull();
+    saga.given({ type: 'PaymentRefunded', at: t(38) }).ends('rejected', ['paymentTimedOut', 'commandDeadLettered', 'lateCaptureRefunded']);
+  });
+
+  it('skip-step on the confirmation email: completed, flagged stepSkipped', () => {
+    const saga = happyToConfirming()
+      .given({ type: 'OrderConfirmed', at: t(3) })
+      .given({ type: 'StockCommitted', at: t(4) })
+      .expect([confirmationEmail], 'sendingConfirmationEmail');
+    expect(refusalIn(saga, 'skip-step')).toBeNull();
+    saga.given(act('skip-step', t(5))).expect([], 'completed').ends('completed', ['stepSkipped']);
+  });
+
+  it('skip-step on the rejection email ends the saga rejected', () => {
+    Conversation.start()
+      .given({ type: 'StockReservationFailed', reason: 'none', at: t(1) })
+      .given({ type: 'OrderRejected', at: t(2) })
+      .given(act('skip-step', t(3)))
+      .ends('rejected', ['stepSkipped']);
+  });
+
+  it('compensate while charging: release the stock, reject with the operator reason, email', () => {
+    const saga = Conversation.start().given({ type: 'StockReserved', at: t(1) });
+    expect(refusalIn(saga, 'compensate')).toBeNull();
+    saga
+      .given(act('compensate', t(2), 'provider down all day'))
+      .expect([release], 'releasingStock')
+      .given({ type: 'StockReleased', at: t(3) })
+      .expect([reject('compensated by an operator: provider down all day')], 'rejectingOrder')
+      .given({ type: 'OrderRejected', at: t(4) })
+      .expect([rejectionEmail('compensated by an operator: provider down all day')], 'sendingRejectionEmail')
+      .given({ type: 'EmailSent', at: t(5) })
+      .ends('rejected', ['compensatedByOperator']);
+  });
+
+  it('compensate while reserving: nothing done yet, reject at once; a reservation landing later is released', () => {
+    Conversation.start()
+      .given(act('compensate', t(1), 'warehouse closed'))
+      .expect([reject('compensated by an operator: warehouse closed')], 'rejectingOrder')
+      .given({ type: 'StockReserved', at: t(2) })
+      .expect([{ step: 'releaseLateReservation', command: { type: 'ReleaseStock', data: { orderId } } }], 'rejectingOrder');
+  });
+
+  it('refuses, with the reason, what the state does not allow; the machine changes nothing', () => {
+    const confirming = happyToConfirming();
+    expect(refusalIn(confirming, 'compensate')).toBe('step confirmOrder is at or after the pivot (confirmOrder): from here the saga only goes forward');
+    expect(refusalIn(confirming, 'skip-step')).toBe('step confirmOrder cannot be skipped: only the emails can, since nothing after them relies on them');
+    confirming.given(act('compensate', t(3))).expect([], 'confirmingOrder');
+    const compensating = Conversation.start().given({ type: 'StockReserved', at: t(1) }).given({ type: 'PaymentDeclined', reason: 'card_declined', at: t(2) });
+    expect(refusalIn(compensating, 'compensate')).toBe('the saga is already compensating (releasingStock)');
+    const done = happyToConfirming()
+      .given({ type: 'OrderConfirmed', at: t(3) })
+      .given({ type: 'StockCommitted', at: t(4) })
+      .given({ type: 'EmailSent', at: t(5) });
+    expect(refusalIn(done, 'retry-step')).toBe('the saga has ended (completed) and owes no undo that was dead-lettered: nothing to retry');
+    expect(refusalIn(done, 'compensate')).toBe('the saga has ended (completed): nothing to compensate');
+  });
+});
+
+describe('version 2: the charge is re-sent once before the payment step fails', () => {
+  it('first timeout re-sends the same charge; a capture before the second deadline is in time', () => {
+    Conversation.start(v2.machine)
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .expect([charge], 'chargingPayment')
+      .given({ type: 'PaymentCaptured', paymentId: 'pay-1', recordedAt: t(50), at: t(50) })
+      .expect([confirm], 'confirmingOrder');
+  });
+
+  it('second timeout fails the step and compensates as version 1 does after one', () => {
+    Conversation.start(v2.machine)
+      .given({ type: 'StockReserved', at: t(1) })
+      .timeout()
+      .timeout()
+      .expect([release], 'releasingStock')
+      .given({ type: 'StockReleased', at: t(62) })
+      .expect([reject('payment timed out')], 'rejectingOrder');
+  });
+
+  it('differs from version 1 by exactly that row: versions have their own hashes', () => {
+    expect(v2.steps.filter((r, i) => r !== v1.steps[i]).map((r) => r.step)).toEqual(['chargePayment']);
+    expect(v1.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(v2.hash).not.toBe(v1.hash);
+  });
+});
+
+describe('migration to a newer version, as conversations', () => {
+  it('a v1 saga charging moves to v2 in the same state and then gets the retry v2 gives', () => {
+    const saga = Conversation.start().given({ type: 'StockReserved', at: t(1) });
+    const plan = planMigration(v1, saga.state, saga.context, 2);
+    expect(plan).toMatchObject({ ok: true, to: 'chargingPayment' });
+    saga.migrate(v2.machine, 'chargingPayment').timeout().expect([charge], 'chargingPayment');
+  });
+
+  it('refuses an ended saga, an older or the same version and an unknown one, with the reason', () => {
+    const done = Conversation.start()
+      .given({ type: 'StockReservationFailed', reason: 'none', at: t(1) })
+      .given({ type: 'OrderRejected', at: t(2) })
+      .given({ type: 'EmailSent', at: t(3) });
+    expect(planMigration(v1, done.state, done.context, 2)).toEqual({ ok: false, reason: 'the saga has ended: there is nothing left to run under another version' });
+    expect(planMigration(v2, 'chargingPayment', done.context, 1)).toEqual({ ok: false, reason: 'the saga runs version 2; it can only move to a newer version' });
+    expect(planMigration(v1, 'chargingPayment', done.context, 1)).toEqual({ ok: false, reason: 'the saga runs version 1; it can only move to a newer version' });
+    expect(planMigration(v1, 'chargingPayment', done.context, 9)).toEqual({ ok: false, reason: 'there is no saga definition version 9 (known: 1, 2)' });
+  });
+});
+
 // ---- model-based: every path of the machine, checked against the design's invariants ----
 
 /** Plausible inputs in a state: replies only to commands already sent, the due timer, a cancel. */
@@ -571,9 +809,87 @@ describe('every path of the machine (xstate/graph)', () => {
     expect(checked).toBeGreaterThan(10_000);
   });
 
+  it('what-if of a saga against its own version reproduces its recorded path exactly, on every path', () => {
+    let compared = 0;
+    for (const path of paths) {
+      const stream = recordedStream(eventsOf(path));
+      const result = whatIf(stream, v1.machine, v1.stepper);
+      if (!result.ok) throw new Error(result.reason);
+      const where = eventsOf(path).map((e) => e.type).join(' > ');
+      expect(result.answer.replayed, where).toEqual(result.answer.original);
+      expect(result.answer.divergesAt, where).toBeNull();
+      expect(result.answer.original.at(-1)!.state, where).toBe(String(path.state.value));
+      compared += result.answer.original.length;
+    }
+    expect(compared).toBeGreaterThan(paths.length * 3);
+  });
+
   it('shortest paths reach each ending', () => {
     const shortest = getShortestPaths(sagaMachine, options);
     const endings = new Set(shortest.map((p) => String(p.state.value)).filter((s) => statusOf(s) !== 'running'));
     expect([...endings].sort()).toEqual(['cancelled', 'completed', 'rejected']);
+  });
+});
+
+/** The saga stream the runtime would record for these inputs (an input that changes nothing is not recorded). */
+function recordedStream(events: SagaEvent[], version = versionOrThrow(1)): RecordedEvent[] {
+  const recorded: RecordedEvent[] = [];
+  const store = (news: NewEvent[]) =>
+    recorded.push(
+      ...news.map((e, i) => ({ ...e, streamId: `saga-${orderId}`, revision: recorded.length + i, position: String(recorded.length + i).padStart(16, '0'), metadata: { ...e.metadata, schemaVersion: 1 } }) as unknown as RecordedEvent),
+    );
+  const [s0, a0] = version.stepper.initial(input);
+  store(startedEvents(orderId, 'placed', s0, issuedCommands(orderId, commandsOf(a0)), input.startedAt, version.version));
+  let record = foldSaga(orderId, recorded)!;
+  for (const [i, event] of events.entries()) {
+    const [next, actions] = version.stepper.next(record.snapshot, event);
+    const commands = issuedCommands(orderId, commandsOf(actions));
+    if (next === record.snapshot && commands.length === 0) continue;
+    store(transitionEvents(record, { type: event.type, eventId: `in-${i}`, event }, next, commands, event.at));
+    record = { ...record, revision: recorded.length - 1, snapshot: next, state: String(next.value) };
+  }
+  return recorded;
+}
+
+describe('what-if: recorded inputs against another definition', () => {
+  it('a payment that timed out under v1, replayed under v2: the paths part where v2 re-sends the charge', () => {
+    const events: SagaEvent[] = [
+      { type: 'StockReserved', at: t(1) },
+      { type: 'StepTimedOut', step: 'chargePayment', at: t(31) },
+      { type: 'StockReleased', at: t(32) },
+      { type: 'OrderRejected', at: t(33) },
+      { type: 'EmailSent', at: t(34) },
+    ];
+    const result = whatIf(recordedStream(events), v2.machine);
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.answer.original.map((p) => p.state)).toEqual(['reservingStock', 'chargingPayment', 'releasingStock', 'rejectingOrder', 'sendingRejectionEmail', 'rejected']);
+    // Under v2 the timeout re-sends the charge; the replies to v1's compensations then change nothing.
+    expect(result.answer.replayed).toEqual([
+      { state: 'reservingStock', input: 'OrderPlaced', at: input.startedAt },
+      { state: 'chargingPayment', input: 'StockReserved', at: t(1) },
+      { state: 'chargingPayment', input: 'StepTimedOut', at: t(31) },
+    ]);
+    expect(result.answer.divergesAt).toBe(2);
+    expect(result.answer.commands.map((c) => [c.at, c.type])).toEqual([
+      [0, 'ReserveStock'],
+      [1, 'ChargePayment'],
+      [2, 'ChargePayment'],
+    ]);
+  });
+
+  it('refuses a stream whose inputs were recorded before they were kept whole', () => {
+    const stream = recordedStream([{ type: 'StockReserved', at: t(1) }]).map((e) =>
+      e.type === 'SagaTransitioned' ? ({ ...e, data: { ...e.data, input: { type: e.data.input.type, eventId: e.data.input.eventId } } } as RecordedEvent) : e,
+    );
+    expect(whatIf(stream, v2.machine)).toEqual({ ok: false, reason: 'input in-0 (StockReserved) was recorded before inputs were kept whole; it cannot be replayed' });
+  });
+
+  it('replays against a definition given as data: a table whose payment retries like v2 parts where v2 does', () => {
+    const rows = stepRows(sagaSteps).map((r) => (r.step === 'chargePayment' ? { ...r, retriesBeforeFail: 1 } : r));
+    const result = whatIf(recordedStream([{ type: 'StockReserved', at: t(1) }, { type: 'StepTimedOut', step: 'chargePayment', at: t(31) }]), machineOfRows(rows));
+    expect(result.ok && result.answer.divergesAt).toBe(2);
+    expect(() => machineOfRows(stepRows(sagaSteps).map((r) => (r.step === 'confirmOrder' ? { ...r, onTimeout: 'fail' as const } : r)))).toThrow(
+      'confirmOrder: only a step that may fail (reserveStock, chargePayment) can fail on timeout',
+    );
   });
 });

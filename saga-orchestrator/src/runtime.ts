@@ -9,9 +9,10 @@ import type { Metrics } from '@saga/platform/metrics';
 import { dlqHeaders } from '@saga/platform/message-bus/delivery';
 import { commandsOf, statusOf, type SagaEvent, type SagaInput } from './machine';
 import { sagaInputOf, sagaInputTopics } from './inputs';
-import { foldSaga, issuedCommands, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
+import { foldSaga, issuedCommands, migratedEvent, restore, startedEvents, transitionEvents, type IssuedCommand, type SagaRecord } from './saga-stream';
+import { latestVersion, planMigration } from './definitions';
+import { SagaOperatorInput, sagaOperatorTopic } from '@saga/event-schemas/saga';
 import { startCommandDispatcher } from './dispatcher';
-import { createSagaStepper } from './stepper';
 import { silentLog, type SagaLog } from './log';
 import { sagaSteps, type StepName } from './steps';
 
@@ -69,14 +70,14 @@ export type Applied = { applied: true; from: string | null; to: string; commands
 
 type Input =
   | { kind: 'start'; orderId: string; eventId: string; input: SagaInput }
-  | { kind: 'feed'; orderId: string; eventId: string; event: SagaEvent };
+  | { kind: 'feed'; orderId: string; eventId: string; event: SagaEvent }
+  | { kind: 'migrate'; orderId: string; eventId: string; toVersion: number; operator: string; reason: string };
 
 export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRuntime> {
   const { store, bus, stepTimeoutMs } = deps;
   const clock = deps.clock ?? (() => new Date());
   const log = deps.log ?? silentLog;
   const cache = new Map<string, SagaRecord>();
-  const stepper = createSagaStepper();
   /** Running sagas' deadlines (ms since epoch), by order id. */
   const timers = new Map<string, { step: StepName; dueAt: number }>();
   let stopped = false;
@@ -113,21 +114,31 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     const { orderId } = input;
     if (input.kind === 'start') {
       if (record) return { applied: false, reason: 'AlreadyStarted' };
-      const [snapshot, actions] = stepper.initial(input.input);
+      // A new saga runs the newest definition, for good (an operator may migrate it later).
+      const version = latestVersion;
+      const [snapshot, actions] = version.stepper.initial(input.input);
       const commands = issuedCommands(orderId, commandsOf(actions));
-      const events = startedEvents(orderId, input.eventId, snapshot, commands, at);
+      const events = startedEvents(orderId, input.eventId, snapshot, commands, at, version.version);
       const state = String(snapshot.value);
-      const next = { orderId, revision: events.length - 1, snapshot, state, seen: new Set([input.eventId]) };
+      const next = { orderId, version, revision: events.length - 1, snapshot, state, seen: new Set([input.eventId]) };
       return { record: next, events, result: { applied: true, from: null, to: state, commands } };
     }
     if (!record) return { applied: false, reason: 'NoSaga' };
     if (record.seen.has(input.eventId)) return { applied: false, reason: 'Duplicate' };
-    const [snapshot, actions] = stepper.next(record.snapshot, input.event);
+    if (input.kind === 'migrate') {
+      // Checked again here: the saga may have moved on since the operator's request was accepted.
+      const plan = planMigration(record.version, record.state, record.snapshot.context, input.toVersion);
+      if (!plan.ok) return { applied: false, reason: 'NotApplicable' };
+      const events = [migratedEvent(record, { requestId: input.eventId, toVersion: input.toVersion, to: plan.to, operator: input.operator, reason: input.reason }, at)];
+      const next = { ...record, version: plan.target, revision: record.revision + 1, snapshot: plan.snapshot, state: plan.to, seen: new Set([...record.seen, input.eventId]) };
+      return { record: next, events, result: { applied: true, from: record.state, to: plan.to, commands: [] } };
+    }
+    const [snapshot, actions] = record.version.stepper.next(record.snapshot, input.event);
     const commands = issuedCommands(orderId, commandsOf(actions));
     if (snapshot === record.snapshot && commands.length === 0) return { applied: false, reason: 'NotApplicable' };
-    const events = transitionEvents(record, { type: input.event.type, eventId: input.eventId }, snapshot, commands, at);
+    const events = transitionEvents(record, { type: input.event.type, eventId: input.eventId, event: input.event }, snapshot, commands, at);
     const state = String(snapshot.value);
-    const next = { orderId, revision: record.revision + events.length, snapshot, state, seen: new Set([...record.seen, input.eventId]) };
+    const next = { ...record, revision: record.revision + events.length, snapshot, state, seen: new Set([...record.seen, input.eventId]) };
     return { record: next, events, result: { applied: true, from: record.state, to: state, commands } };
   }
 
@@ -398,6 +409,27 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     handler: handleDeadLetter,
   });
 
+  /** An operator's action or migration (accepted by the routes): applied like any input, recorded in the saga's stream. */
+  async function handleOperatorInput(message: BusMessage): Promise<void> {
+    const parsed = SagaOperatorInput.safeParse(JSON.parse(message.value));
+    if (!parsed.success) throw new ValidationError(`not a saga operator input on ${message.topic}@${message.offset}`);
+    const request = parsed.data;
+    const eventId = deterministicId('operator', request.orderId, request.requestId);
+    const input: Input =
+      request.kind === 'migrate'
+        ? { kind: 'migrate', orderId: request.orderId, eventId, toVersion: request.toVersion, operator: request.operator, reason: request.reason }
+        : {
+            kind: 'feed',
+            orderId: request.orderId,
+            eventId,
+            event: { type: 'OperatorActed', action: request.action, operator: request.operator, reason: request.reason, at: clock().toISOString() },
+          };
+    const result = await apply(input);
+    log.info({ orderId: request.orderId, request: request.kind === 'migrate' ? `migrate to ${request.toVersion}` : request.action, operator: request.operator, result }, 'saga: operator input');
+  }
+  await bus.createTopics([{ name: sagaOperatorTopic }]);
+  const operatorInputs = await bus.consume({ groupId: `${groupId}.operator`, topics: [sagaOperatorTopic], handler: handleOperatorInput });
+
   const tickMs = deps.timerTickMs ?? Math.min(1_000, Math.max(10, Math.floor(stepTimeoutMs / 10)));
   const timerLoop = setInterval(() => {
     if (!stopped) fireWhenInputsApplied(tickMs);
@@ -409,6 +441,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       clearInterval(timerLoop);
       await checking;
       await deadLetters.stop();
+      await operatorInputs.stop();
       await consumer.stop();
       await writing?.catch(() => undefined);
       await dispatcher.stop();

@@ -2,12 +2,14 @@ import type { CommandEnvelope } from '@saga/event-schemas/commands';
 import type { NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { EventData } from '@saga/event-schemas/catalog';
 import { deterministicId } from '@saga/platform/ids';
-import { sagaMachine, statusOf, type CommandIssued, type SagaContext, type SagaSnapshot } from './machine';
+import { statusOf, type CommandIssued, type SagaEvent, type SagaSnapshot } from './machine';
+import { restoreIn, versionOrThrow, type SagaVersion } from './definitions';
 
 /**
  * The saga's own stream, `saga-<orderId>`: one event per applied input (SagaStarted, then
  * SagaTransitioned), each carrying the machine's state and context after it and the commands
- * it issued, plus SagaEnded when it reaches an ending. Folding it gives the saga back.
+ * it issued, plus SagaEnded when it reaches an ending, and SagaMigrated when an operator moves
+ * it to a newer definition. Folding it gives the saga back, under the version it runs.
  */
 export type IssuedCommand = EventData<'SagaTransitioned'>['commands'][number];
 
@@ -20,6 +22,8 @@ export interface IssuedBy {
 
 export interface SagaRecord {
   orderId: string;
+  /** The definition the saga runs (SagaStarted's, then each SagaMigrated's). */
+  version: SagaVersion;
   /** Revision of the stream's last event: the expected revision of the next append. */
   revision: number;
   snapshot: SagaSnapshot;
@@ -28,18 +32,20 @@ export interface SagaRecord {
   seen: ReadonlySet<string>;
 }
 
-export const restore = (state: string, context: unknown): SagaSnapshot =>
-  sagaMachine.resolveState({ value: state, context: context as SagaContext });
+/** A saga's snapshot from its recorded state and context, under its version (default 1). */
+export const restore = (state: string, context: unknown, version: SagaVersion = versionOrThrow(1)): SagaSnapshot => restoreIn(version, state, context);
 
 /** Folds a saga stream; null when there is none. */
 export function foldSaga(orderId: string, events: readonly RecordedEvent[]): SagaRecord | null {
   let record: SagaRecord | null = null;
   for (const e of events) {
     if (e.type === 'SagaStarted') {
+      const version = versionOrThrow(e.data.version);
       record = {
         orderId,
+        version,
         revision: e.revision,
-        snapshot: restore(e.data.state, e.data.context),
+        snapshot: restore(e.data.state, e.data.context, version),
         state: e.data.state,
         seen: new Set([e.data.inputEventId]),
       };
@@ -48,10 +54,14 @@ export function foldSaga(orderId: string, events: readonly RecordedEvent[]): Sag
       record = {
         ...previous,
         revision: e.revision,
-        snapshot: restore(e.data.to, e.data.context),
+        snapshot: restore(e.data.to, e.data.context, previous.version),
         state: e.data.to,
         seen: new Set([...previous.seen, e.data.input.eventId]),
       };
+    } else if (e.type === 'SagaMigrated' && record !== null) {
+      const previous: SagaRecord = record;
+      const version = versionOrThrow(e.data.toVersion);
+      record = { ...previous, version, revision: e.revision, snapshot: restore(e.data.to, previous.snapshot.context, version), state: e.data.to };
     } else if (record !== null) {
       const previous: SagaRecord = record;
       record = { ...previous, revision: e.revision };
@@ -74,7 +84,7 @@ const metadata = (orderId: string, causationId: string, at: string) => ({ correl
 /** Deterministic, so an append retried after a lost reply is recognised by the store. */
 const sagaEventId = (orderId: string, inputEventId: string, index: number) => deterministicId('saga', orderId, inputEventId, index);
 
-export function startedEvents(orderId: string, inputEventId: string, snapshot: SagaSnapshot, commands: IssuedCommand[], at: string): NewEvent[] {
+export function startedEvents(orderId: string, inputEventId: string, snapshot: SagaSnapshot, commands: IssuedCommand[], at: string, version = 1): NewEvent[] {
   return [
     {
       eventId: sagaEventId(orderId, inputEventId, 0),
@@ -87,6 +97,7 @@ export function startedEvents(orderId: string, inputEventId: string, snapshot: S
         commands,
         timer: snapshot.context.timer,
         at,
+        version,
       },
       metadata: metadata(orderId, inputEventId, at),
     },
@@ -95,7 +106,7 @@ export function startedEvents(orderId: string, inputEventId: string, snapshot: S
 
 export function transitionEvents(
   record: SagaRecord,
-  input: { type: string; eventId: string },
+  input: { type: string; eventId: string; event?: SagaEvent },
   next: SagaSnapshot,
   commands: IssuedCommand[],
   at: string,
@@ -109,7 +120,8 @@ export function transitionEvents(
       type: 'SagaTransitioned',
       data: {
         orderId,
-        input,
+        // The input as applied, kept whole for what-if replays (without the type, which is beside it).
+        input: input.event ? { type: input.type, eventId: input.eventId, event: input.event as unknown as Record<string, unknown> } : { type: input.type, eventId: input.eventId },
         from: record.state,
         to,
         context: next.context as unknown as Record<string, unknown>,
@@ -118,6 +130,8 @@ export function transitionEvents(
         status,
         flags: next.context.flags,
         at,
+        stuck: next.context.stuck ?? null,
+        version: record.version.version,
       },
       metadata: metadata(orderId, input.eventId, at),
     },
@@ -132,6 +146,21 @@ export function transitionEvents(
     });
   }
   return events;
+}
+
+/** An operator moved the saga to `to` under a newer version (planMigration checked it maps). */
+export function migratedEvent(
+  record: SagaRecord,
+  migration: { requestId: string; toVersion: number; to: string; operator: string; reason: string },
+  at: string,
+): NewEvent {
+  const orderId = record.orderId as EventData<'SagaMigrated'>['orderId'];
+  return {
+    eventId: sagaEventId(orderId, migration.requestId, 0),
+    type: 'SagaMigrated',
+    data: { orderId, fromVersion: record.version.version, toVersion: migration.toVersion, from: record.state, to: migration.to, operator: migration.operator, reason: migration.reason, at },
+    metadata: metadata(orderId, migration.requestId, at),
+  };
 }
 
 /** The wire form of an issued command; rebuilt identically from the stream after a crash. */

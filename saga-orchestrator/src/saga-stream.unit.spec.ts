@@ -5,7 +5,8 @@ import type { LineItem, OrderId } from '@saga/event-schemas/ids';
 import { validateEvent } from '@saga/event-schemas/catalog';
 import { deterministicId } from '@saga/platform/ids';
 import { commandsOf, sagaMachine, type SagaInput } from './machine';
-import { foldSaga, issuedCommands, startedEvents, transitionEvents } from './saga-stream';
+import { foldSaga, issuedCommands, migratedEvent, startedEvents, transitionEvents } from './saga-stream';
+import { planMigration, versionOrThrow } from './definitions';
 import { commandMessagesOf } from './dispatcher';
 import { sagaInputOf } from './inputs';
 
@@ -54,6 +55,7 @@ describe('the saga stream', () => {
           ],
           timer: { step: 'reserveStock', dueAt: '2026-01-01T00:00:01.000Z' },
           at: input.startedAt,
+          version: 1,
         },
         metadata: { correlationId: orderId, causationId: 'placed-1', occurredAt: input.startedAt },
       },
@@ -109,6 +111,46 @@ describe('the saga stream', () => {
         },
       },
     ]);
+  });
+});
+
+describe('the saga stream records its definition version', () => {
+  const v1 = versionOrThrow(1);
+  const [s0, a0] = v1.stepper.initial(input);
+  const started = record(startedEvents(orderId, 'placed-1', s0, issuedCommands(orderId, commandsOf(a0)), input.startedAt, 1));
+
+  it('a stream recorded before versions (no version in SagaStarted) runs version 1', () => {
+    const old = started.map((e) => ({ ...e, data: { ...(e.data as Record<string, unknown>), version: undefined } })) as unknown as RecordedEvent[];
+    expect(foldSaga(orderId, old)!.version.version).toBe(1);
+  });
+
+  it('keeps the input whole, so a replay can feed it again', () => {
+    const event = { type: 'StockReserved', at: '2026-01-01T00:00:00.500Z', recordedAt: '2026-01-01T00:00:00.400Z' } as const;
+    const [s1, a1] = v1.stepper.next(s0, event);
+    const [moved] = transitionEvents(foldSaga(orderId, started)!, { type: event.type, eventId: 'res-1', event }, s1, issuedCommands(orderId, commandsOf(a1)), event.at);
+    expect(moved!.data).toMatchObject({ input: { type: 'StockReserved', eventId: 'res-1', event }, stuck: null });
+    expect(() => validateEvent('SagaTransitioned', moved!.data)).not.toThrow();
+  });
+
+  it('folds a migration: the saga then runs the newer version, in the mapped state, with its context', () => {
+    const folded = foldSaga(orderId, started)!;
+    const plan = planMigration(folded.version, folded.state, folded.snapshot.context, 2);
+    if (!plan.ok) throw new Error(plan.reason);
+    const migrated = migratedEvent(folded, { requestId: 'req-1', toVersion: 2, to: plan.to, operator: 'admin-1', reason: 'roll out v2' }, '2026-01-01T00:00:00.700Z');
+    expect(migrated.data).toEqual({
+      orderId,
+      fromVersion: 1,
+      toVersion: 2,
+      from: 'reservingStock',
+      to: 'reservingStock',
+      operator: 'admin-1',
+      reason: 'roll out v2',
+      at: '2026-01-01T00:00:00.700Z',
+    });
+    expect(() => validateEvent('SagaMigrated', migrated.data)).not.toThrow();
+    const after = foldSaga(orderId, [...started, ...record([migrated], 1)])!;
+    expect({ version: after.version.version, state: after.state, revision: after.revision }).toEqual({ version: 2, state: 'reservingStock', revision: 1 });
+    expect(after.snapshot.context).toEqual(s0.context);
   });
 });
 

@@ -1,5 +1,5 @@
 import { createActor, type ExecutableActionsFrom } from 'xstate';
-import { sagaMachine, type SagaEvent, type SagaInput, type SagaSnapshot } from './machine';
+import { sagaMachine, type SagaEvent, type SagaInput, type SagaMachine, type SagaSnapshot } from './machine';
 
 type Actions = ExecutableActionsFrom<typeof sagaMachine>[];
 type Scope = Parameters<typeof sagaMachine.transition>[2];
@@ -16,8 +16,9 @@ export interface SagaStepper {
   next(snapshot: SagaSnapshot, event: SagaEvent): [SagaSnapshot, Actions];
 }
 
-export function createSagaStepper(): SagaStepper {
-  const self = createActor(sagaMachine, { input: undefined as unknown as SagaInput });
+/** A stepper of one machine (a definition version); version 1 when none is given. */
+export function createSagaStepper(machine: SagaMachine = sagaMachine): SagaStepper {
+  const self = createActor(machine, { input: undefined as unknown as SagaInput });
   let collected: Actions = [];
   const scope = {
     self,
@@ -40,7 +41,7 @@ export function createSagaStepper(): SagaStepper {
     return [snapshot, actions];
   };
   return {
-    initial: (input) => run(() => sagaMachine.getInitialSnapshot(scope, input)),
-    next: (snapshot, event) => run(() => sagaMachine.transition(snapshot, event, scope)),
+    initial: (input) => run(() => machine.getInitialSnapshot(scope, input)),
+    next: (snapshot, event) => run(() => machine.transition(snapshot, event, scope)),
   };
 }

@@ -5,8 +5,10 @@ import type { LineItem, OrderId } from '@saga/event-schemas/ids';
 /**
  * The order saga as a list of steps, read top to bottom (Eventuate Tram style). Each step
  * names the state that waits for it, the command it sends, the replies that end it, the step
- * that undoes it and what a timeout means. The machine (machine.ts) refers to these rows by
- * name; machine.unit.spec.ts checks the machine against this table, row by row.
+ * that undoes it and what a timeout means. The machine is built from these rows
+ * (machine.ts, `buildSagaMachine`): each waiting state from its row, every rollback as the
+ * `compensation`s of the forward steps already done, in reverse (FTGO's rule), and the undo
+ * of a success that came too late from `lateSuccess`.
  *
  * Every waiting step has the same timeout, `stepTimeoutMs` (SAGA_STEP_TIMEOUT_MS); what it
  * means differs:
@@ -38,6 +40,12 @@ export type StepName =
 
 export interface SagaStep {
   step: StepName;
+  /**
+   * `forward`: the steps of the happy path, in order (rollbacks undo the ones before the
+   * current one); `undo`: the compensations; `end`: rejecting or cancelling the order and the
+   * emails that close each ending; `late`: fire-and-forget undo of a success that came too late.
+   */
+  kind: 'forward' | 'undo' | 'end' | 'late';
   /** The machine state that waits for this step's reply (none for fire-and-forget steps). */
   state: string | null;
   command: CommandType;
@@ -46,6 +54,16 @@ export interface SagaStep {
   /** The step that undoes this one if the saga has to be rolled back after it succeeded. */
   compensation: StepName | null;
   onTimeout: OnTimeout | null;
+  /** For `fail`: how many times the command is re-sent (same command id) before the step fails. */
+  retriesBeforeFail?: number;
+  /** For `fail`: the flag and the reason a timeout records. */
+  timedOut?: { flag: 'stockReservationTimedOut' | 'paymentTimedOut'; reason: string };
+  /** The step that undoes this step's success when it arrives after the saga gave up on it. */
+  lateSuccess?: StepName;
+  /** The pivot: once it is sent, the saga only goes forward (no operator compensation after it). */
+  pivot?: boolean;
+  /** An operator may skip it (treat it as done): only steps whose effect nothing else relies on. */
+  skippable?: boolean;
   /** Builds the command from what the saga knows. */
   build: (facts: OrderFacts) => SagaCommand;
 }
@@ -74,60 +92,62 @@ const reasonOf = (facts: OrderFacts, prefix = '') => fitReason(`${prefix}${facts
 export const sagaSteps = [
   // Forward steps, in order. confirmOrder is the pivot: after it the saga only goes forward.
   {
-    step: 'reserveStock', state: 'reservingStock', command: 'ReserveStock',
+    step: 'reserveStock', kind: 'forward', state: 'reservingStock', command: 'ReserveStock',
     success: 'StockReserved', failure: 'StockReservationFailed', compensation: 'releaseStock', onTimeout: 'fail',
+    timedOut: { flag: 'stockReservationTimedOut', reason: 'stock reservation timed out' }, lateSuccess: 'releaseLateReservation',
     build: (f) => ({ type: 'ReserveStock', data: { orderId: f.orderId, items: f.items } }),
   },
   {
-    step: 'chargePayment', state: 'chargingPayment', command: 'ChargePayment',
+    step: 'chargePayment', kind: 'forward', state: 'chargingPayment', command: 'ChargePayment',
     success: 'PaymentCaptured', failure: 'PaymentDeclined', compensation: 'refundPayment', onTimeout: 'fail',
+    timedOut: { flag: 'paymentTimedOut', reason: 'payment timed out' }, lateSuccess: 'refundLateCapture',
     build: (f) => ({ type: 'ChargePayment', data: { orderId: f.orderId, amount: f.total, currency: f.currency, paymentToken: f.paymentToken } }),
   },
   {
-    step: 'confirmOrder', state: 'confirmingOrder', command: 'ConfirmOrder',
+    step: 'confirmOrder', kind: 'forward', pivot: true, state: 'confirmingOrder', command: 'ConfirmOrder',
     success: 'OrderConfirmed', failure: null, compensation: null, onTimeout: 'retry',
     build: (f) => ({ type: 'ConfirmOrder', data: { orderId: f.orderId } }),
   },
   {
     // Reserved stock becomes sold: the inventory invariant counts it out of `reserved`.
-    step: 'commitStock', state: 'committingStock', command: 'CommitStock',
+    step: 'commitStock', kind: 'forward', state: 'committingStock', command: 'CommitStock',
     success: 'StockCommitted', failure: null, compensation: null, onTimeout: 'retry',
     build: (f) => ({ type: 'CommitStock', data: { orderId: f.orderId } }),
   },
   {
-    step: 'sendConfirmationEmail', state: 'sendingConfirmationEmail', command: 'SendEmail',
+    step: 'sendConfirmationEmail', kind: 'forward', skippable: true, state: 'sendingConfirmationEmail', command: 'SendEmail',
     success: 'EmailSent', failure: 'EmailFailed', compensation: null, onTimeout: 'flag',
     build: (f) => email('order-confirmed', f, { total: f.total, currency: f.currency, items: f.items.length }),
   },
 
   // Compensations, in the order they run (reverse of the steps they undo), then the ending.
   {
-    step: 'refundPayment', state: 'refundingPayment', command: 'RefundPayment',
+    step: 'refundPayment', kind: 'undo', state: 'refundingPayment', command: 'RefundPayment',
     success: 'PaymentRefunded', failure: null, compensation: null, onTimeout: 'retry',
     build: (f) => ({ type: 'RefundPayment', data: { orderId: f.orderId, reason: reasonOf(f) } }),
   },
   {
-    step: 'releaseStock', state: 'releasingStock', command: 'ReleaseStock',
+    step: 'releaseStock', kind: 'undo', state: 'releasingStock', command: 'ReleaseStock',
     success: 'StockReleased', failure: null, compensation: null, onTimeout: 'retry',
     build: (f) => ({ type: 'ReleaseStock', data: { orderId: f.orderId } }),
   },
   {
-    step: 'rejectOrder', state: 'rejectingOrder', command: 'RejectOrder',
+    step: 'rejectOrder', kind: 'end', state: 'rejectingOrder', command: 'RejectOrder',
     success: 'OrderRejected', failure: null, compensation: null, onTimeout: 'retry',
     build: (f) => ({ type: 'RejectOrder', data: { orderId: f.orderId, reason: reasonOf(f) } }),
   },
   {
-    step: 'cancelOrder', state: 'cancellingOrder', command: 'CancelOrder',
+    step: 'cancelOrder', kind: 'end', state: 'cancellingOrder', command: 'CancelOrder',
     success: 'OrderCancelled', failure: null, compensation: null, onTimeout: 'retry',
     build: (f) => ({ type: 'CancelOrder', data: { orderId: f.orderId, reason: reasonOf(f) } }),
   },
   {
-    step: 'sendRejectionEmail', state: 'sendingRejectionEmail', command: 'SendEmail',
+    step: 'sendRejectionEmail', kind: 'end', skippable: true, state: 'sendingRejectionEmail', command: 'SendEmail',
     success: 'EmailSent', failure: 'EmailFailed', compensation: null, onTimeout: 'flag',
     build: (f) => email('order-rejected', f, { reason: reasonOf(f) }),
   },
   {
-    step: 'sendCancellationEmail', state: 'sendingCancellationEmail', command: 'SendEmail',
+    step: 'sendCancellationEmail', kind: 'end', skippable: true, state: 'sendingCancellationEmail', command: 'SendEmail',
     success: 'EmailSent', failure: 'EmailFailed', compensation: null, onTimeout: 'flag',
     build: (f) => email('order-cancelled', f, { reason: reasonOf(f) }),
   },
@@ -135,19 +155,21 @@ export const sagaSteps = [
   // Undoing a success that came too late (after its step timed out or the saga was cancelled).
   // Fire and forget: no state waits for them, the receivers apply them once.
   {
-    step: 'releaseLateReservation', state: null, command: 'ReleaseStock',
+    step: 'releaseLateReservation', kind: 'late', state: null, command: 'ReleaseStock',
     success: null, failure: null, compensation: null, onTimeout: null,
     build: (f) => ({ type: 'ReleaseStock', data: { orderId: f.orderId } }),
   },
   {
-    step: 'refundLateCapture', state: null, command: 'RefundPayment',
+    step: 'refundLateCapture', kind: 'late', state: null, command: 'RefundPayment',
     success: null, failure: null, compensation: null, onTimeout: null,
     build: (f) => ({ type: 'RefundPayment', data: { orderId: f.orderId, reason: reasonOf(f, 'captured after the saga gave up: ') } }),
   },
 ] as const satisfies readonly SagaStep[];
 
-export function stepNamed(step: StepName): SagaStep {
-  const found = sagaSteps.find((s) => s.step === step);
+export type StepTable = readonly SagaStep[];
+
+export function stepNamed(step: StepName, table: StepTable = sagaSteps): SagaStep {
+  const found = table.find((s) => s.step === step);
   if (!found) throw new Error(`unknown saga step '${step}'`);
   return found;
 }

@@ -1,7 +1,11 @@
 import { currentVersion, type DomainEvent } from '@saga/event-schemas/catalog';
 import type { LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { EventStore } from '@saga/platform/event-store/port';
+import type { LineItem, OrderId } from '@saga/event-schemas/ids';
 import { deterministicId } from '@saga/platform/ids';
+import { latestVersion } from '@saga/saga-orchestrator/definitions';
+import { commandsOf, type SagaEvent, type SagaInput } from '@saga/saga-orchestrator/machine';
+import { issuedCommands, startedEvents, transitionEvents, type SagaRecord } from '@saga/saga-orchestrator/saga-stream';
 
 /**
  * Test and benchmark data: whole order stories as the services and the saga would append
@@ -14,7 +18,8 @@ export interface StoryEvent {
   correlationId: string;
 }
 
-export type Outcome = 'confirmed' | 'declined' | 'cancelled' | 'out-of-stock';
+/** `confirmed-after-retry`: ConfirmOrder times out once and is re-sent before the order is confirmed. */
+export type Outcome = 'confirmed' | 'declined' | 'cancelled' | 'out-of-stock' | 'confirmed-after-retry';
 
 export interface OrderSpec {
   orderId: string;
@@ -43,50 +48,51 @@ export function productStory(products: { sku: string; name: string; price: numbe
   }));
 }
 
+/** The saga's step timeout in the stories: deadlines are 30 s after each step starts. */
+export const storyStepTimeoutMs = 30_000;
+
+/**
+ * One order's story. The service events are written here; the saga's events are produced by
+ * the real saga machine (its newest definition, as the runtime starts new sagas), fed each
+ * service event as the runtime would, so they can never drift from the machine.
+ */
 export function orderStory(o: OrderSpec, outcome: Outcome): StoryEvent[] {
   const out: StoryEvent[] = [];
   let t = o.t0;
-  const push = (streamId: string, type: string, data: Record<string, unknown>) =>
-    out.push({ streamId, event: ev(type, data), at: iso(t++), correlationId: o.orderId });
   const id = o.orderId;
+  const sagaStream = `saga-${id}`;
+  const version = latestVersion;
+  let saga: SagaRecord | null = null;
+  let inputs = 0;
   const items = [{ sku: o.sku, quantity: o.quantity }];
   const total = o.quantity * o.unitPrice;
-  const startedAt = iso(o.t0 + 1);
-  let state = 'reservingStock';
-  const cmd = (step: string, type: string, data: Record<string, unknown>) => ({
-    commandId: deterministicId(id, step),
-    step,
-    type,
-    data,
-  });
-  const move = (input: string, to: string, status: string, commands: ReturnType<typeof cmd>[] = [], flags: string[] = []) => {
-    push(`saga-${id}`, 'SagaTransitioned', {
-      orderId: id,
-      input: { type: input, eventId: deterministicId(id, input, t) },
-      from: state,
-      to,
-      context: {},
-      commands,
-      timer: null,
-      status,
-      flags,
-      at: iso(t),
-    });
-    state = to;
+  const pushSaga = (events: NewEvent[]) => {
+    for (const e of events) out.push({ streamId: sagaStream, event: ev(e.type, e.data as Record<string, unknown>), at: iso(t++), correlationId: id });
   };
-  const end = (status: string) => {
-    push(`saga-${id}`, 'SagaEnded', { orderId: id, status, flags: [], startedAt, endedAt: iso(t), durationMs: t - (o.t0 + 1) });
+  /** The saga applies an input now (as the runtime would, stamped with the time it applies it). */
+  const feed = (input: SagaEvent, eventId: string) => {
+    if (!saga) return;
+    const event = { ...input, at: iso(t) } as SagaEvent;
+    const [snapshot, actions] = version.stepper.next(saga.snapshot, event);
+    const commands = issuedCommands(id, commandsOf(actions));
+    if (snapshot === saga.snapshot && commands.length === 0) return;
+    const events = transitionEvents(saga, { type: input.type, eventId, event }, snapshot, commands, event.at);
+    saga = { ...saga, revision: saga.revision + events.length, snapshot, state: String(snapshot.value) };
+    pushSaga(events);
+  };
+  /** A service event, then what the saga makes of it (judged by when the service recorded it). */
+  const push = (streamId: string, type: string, data: Record<string, unknown>, input?: SagaEvent) => {
+    const recordedAt = iso(t);
+    out.push({ streamId, event: ev(type, data), at: iso(t++), correlationId: id });
+    if (input) feed({ ...input, recordedAt } as SagaEvent, deterministicId(streamId, type, String(inputs++)));
   };
   const email = (template: string, subject: string) =>
-    push(`email-${id}`, 'EmailSent', {
-      orderId: id,
-      emailId: `mail-${id}`,
-      to: o.email,
-      template,
-      subject,
-      body: `${subject}.`,
-      attempts: 1,
-    });
+    push(
+      `email-${id}`,
+      'EmailSent',
+      { orderId: id, emailId: `mail-${id}`, to: o.email, template, subject, body: `${subject}.`, attempts: 1 },
+      { type: 'EmailSent', at: '' },
+    );
 
   push(`order-${id}`, 'OrderPlaced', {
     orderId: id,
@@ -98,68 +104,68 @@ export function orderStory(o: OrderSpec, outcome: Outcome): StoryEvent[] {
     payment: { method: 'card', token: `tok-${id}`, last4: '4242' },
     placedAt: iso(o.t0),
   });
-  push(`saga-${id}`, 'SagaStarted', {
-    orderId: id,
-    inputEventId: deterministicId(id, 'placed'),
-    state,
-    context: {},
-    commands: [cmd('reserveStock', 'ReserveStock', { orderId: id, items })],
-    timer: { step: 'reserveStock', dueAt: iso(o.t0 + 30_000) },
-    at: startedAt,
-  });
+  const startedAt = iso(t);
+  const sagaInput: SagaInput = {
+    orderId: id as OrderId,
+    customerEmail: o.email,
+    items: items as LineItem[],
+    total,
+    currency: o.currency,
+    paymentToken: `tok-${id}`,
+    stepTimeoutMs: storyStepTimeoutMs,
+    startedAt,
+  };
+  const [first, firstActions] = version.stepper.initial(sagaInput);
+  const placedId = deterministicId(id, 'placed');
+  const started = startedEvents(id, placedId, first, issuedCommands(id, commandsOf(firstActions)), startedAt, version.version);
+  saga = { orderId: id, version, revision: 0, snapshot: first, state: String(first.value), seen: new Set([placedId]) };
+  pushSaga(started);
+
   if (outcome === 'out-of-stock') {
-    push('inventory-warehouse', 'StockReservationFailed', {
-      orderId: id,
-      reason: 'out of stock',
-      shortages: [{ sku: o.sku, requested: o.quantity, available: 0 }],
-    });
-    move('StockReservationFailed', 'rejectingOrder', 'running', [cmd('rejectOrder', 'RejectOrder', { orderId: id, reason: 'out of stock' })]);
-    push(`order-${id}`, 'OrderRejected', { orderId: id, reason: 'out of stock', rejectedAt: iso(t) });
-    move('OrderRejected', 'sendingEmail', 'running');
+    push(
+      'inventory-warehouse',
+      'StockReservationFailed',
+      { orderId: id, reason: 'out of stock', shortages: [{ sku: o.sku, requested: o.quantity, available: 0 }] },
+      { type: 'StockReservationFailed', reason: 'out of stock', at: '' },
+    );
+    push(`order-${id}`, 'OrderRejected', { orderId: id, reason: 'out of stock', rejectedAt: iso(t) }, { type: 'OrderRejected', at: '' });
     email('order-rejected', 'Your order was rejected');
-    move('EmailSent', 'rejected', 'rejected');
-    end('rejected');
     return out;
   }
-  push('inventory-warehouse', 'StockReserved', { orderId: id, items });
-  move('StockReserved', 'chargingPayment', 'running', [cmd('chargePayment', 'ChargePayment', { orderId: id, amount: total, currency: o.currency, paymentToken: `tok-${id}` })]);
+  push('inventory-warehouse', 'StockReserved', { orderId: id, items }, { type: 'StockReserved', at: '' });
   if (outcome === 'declined') {
-    push(`payment-${id}`, 'PaymentDeclined', { orderId: id, amount: total, currency: o.currency, reason: 'card_declined', message: 'declined', attempts: 1 });
-    move('PaymentDeclined', 'releasingStock', 'running');
-    push('inventory-warehouse', 'StockReleased', { orderId: id, items });
-    move('StockReleased', 'rejectingOrder', 'running');
-    push(`order-${id}`, 'OrderRejected', { orderId: id, reason: 'payment declined', rejectedAt: iso(t) });
-    move('OrderRejected', 'sendingEmail', 'running');
+    push(
+      `payment-${id}`,
+      'PaymentDeclined',
+      { orderId: id, amount: total, currency: o.currency, reason: 'card_declined', message: 'declined', attempts: 1 },
+      { type: 'PaymentDeclined', reason: 'card_declined', at: '' },
+    );
+    push('inventory-warehouse', 'StockReleased', { orderId: id, items }, { type: 'StockReleased', at: '' });
+    push(`order-${id}`, 'OrderRejected', { orderId: id, reason: 'payment declined', rejectedAt: iso(t) }, { type: 'OrderRejected', at: '' });
     email('order-rejected', 'Your order was rejected');
-    move('EmailSent', 'rejected', 'rejected');
-    end('rejected');
     return out;
   }
   const paymentId = `pay-${id}`;
   push(`payment-${id}`, 'PaymentAuthorized', { orderId: id, paymentId, amount: total, currency: o.currency, attempts: 1 });
-  push(`payment-${id}`, 'PaymentCaptured', { orderId: id, paymentId, amount: total, currency: o.currency });
+  push(`payment-${id}`, 'PaymentCaptured', { orderId: id, paymentId, amount: total, currency: o.currency }, { type: 'PaymentCaptured', paymentId, at: '' });
   if (outcome === 'cancelled') {
-    push(`order-${id}`, 'OrderCancellationRequested', { orderId: id, requestedAt: iso(t) });
-    move('OrderCancellationRequested', 'refundingPayment', 'running');
-    push(`payment-${id}`, 'PaymentRefunded', { orderId: id, paymentId, amount: total, currency: o.currency, reason: 'cancelled' });
-    move('PaymentRefunded', 'releasingStock', 'running');
-    push('inventory-warehouse', 'StockReleased', { orderId: id, items });
-    move('StockReleased', 'cancellingOrder', 'running');
-    push(`order-${id}`, 'OrderCancelled', { orderId: id, reason: 'customer asked', cancelledAt: iso(t) });
-    move('OrderCancelled', 'sendingEmail', 'running');
+    // Cancelled while the order was being confirmed: refund, release, cancel, email.
+    push(`order-${id}`, 'OrderCancellationRequested', { orderId: id, requestedAt: iso(t) }, { type: 'OrderCancellationRequested', at: '' });
+    push(`payment-${id}`, 'PaymentRefunded', { orderId: id, paymentId, amount: total, currency: o.currency, reason: 'cancelled' }, { type: 'PaymentRefunded', at: '' });
+    push('inventory-warehouse', 'StockReleased', { orderId: id, items }, { type: 'StockReleased', at: '' });
+    push(`order-${id}`, 'OrderCancelled', { orderId: id, reason: 'customer asked', cancelledAt: iso(t) }, { type: 'OrderCancelled', at: '' });
     email('order-cancelled', 'Your order was cancelled');
-    move('EmailSent', 'cancelled', 'cancelled');
-    end('cancelled');
     return out;
   }
-  move('PaymentCaptured', 'confirmingOrder', 'running');
-  push(`order-${id}`, 'OrderConfirmed', { orderId: id, confirmedAt: iso(t) });
-  move('OrderConfirmed', 'committingStock', 'running');
-  push('inventory-warehouse', 'StockCommitted', { orderId: id, items });
-  move('StockCommitted', 'sendingEmail', 'running');
+  if (outcome === 'confirmed-after-retry') {
+    // The pivot's deadline passes (the runtime fires it once due): the same ConfirmOrder again.
+    const timer = saga.snapshot.context.timer!;
+    t = Date.parse(timer.dueAt);
+    feed({ type: 'StepTimedOut', step: timer.step, at: '' }, deterministicId(id, 'timeout', timer.step, timer.dueAt));
+  }
+  push(`order-${id}`, 'OrderConfirmed', { orderId: id, confirmedAt: iso(t) }, { type: 'OrderConfirmed', at: '' });
+  push('inventory-warehouse', 'StockCommitted', { orderId: id, items }, { type: 'StockCommitted', at: '' });
   email('order-confirmed', 'Your order is confirmed');
-  move('EmailSent', 'completed', 'completed');
-  end('completed');
   return out;
 }
 

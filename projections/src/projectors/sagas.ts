@@ -15,6 +15,16 @@ export interface SagaHistoryEntry {
   input: { type: string; eventId: string };
   at: string;
   commands: string[];
+  /** Who acted, when the input was an operator's action or migration. */
+  operator?: { id: string; action: string; reason: string };
+}
+
+/** The saga cannot go on by itself (a dead letter it needs, a step re-sent past its limit): operators act on it. */
+export interface SagaStuckView {
+  step: string;
+  reason: 'dead-lettered' | 'retries-exhausted';
+  error: string | null;
+  since: string;
 }
 
 export interface SagaStep {
@@ -26,8 +36,11 @@ export interface SagaStep {
 
 export interface SagaDoc extends ProjectedDoc {
   orderId: string;
+  /** The definition version it runs (SagaStarted's, then each migration's; 1 for sagas from before versions). */
+  version: number;
   state: string;
   status: SagaStatus;
+  stuck: SagaStuckView | null;
   flags: string[];
   history: SagaHistoryEntry[];
   steps: SagaStep[];
@@ -38,7 +51,14 @@ export interface SagaDoc extends ProjectedDoc {
   updatedAt: string;
 }
 
-const eventTypes = ['SagaStarted', 'SagaTransitioned', 'SagaEnded'] as const satisfies readonly EventType[];
+const eventTypes = ['SagaStarted', 'SagaTransitioned', 'SagaEnded', 'SagaMigrated'] as const satisfies readonly EventType[];
+
+/** The operator behind an input, read from the input as the saga recorded it. */
+function operatorOf(input: { type: string; event?: Record<string, unknown> }): SagaHistoryEntry['operator'] | undefined {
+  const e = input.event;
+  if (input.type !== 'OperatorActed' || !e) return undefined;
+  return { id: String(e.operator), action: String(e.action), reason: String(e.reason) };
+}
 
 const ms = (from: string, to: string) => Date.parse(to) - Date.parse(from);
 
@@ -54,7 +74,8 @@ export const sagasProjection: Projection<SagaDoc> = {
   name: 'sagas',
   collection: { name: 'sagas', indexes: ['status', 'startedAt'], compound: [['status', 'startedAt']] },
   eventTypes,
-  docIds: (event) => (event.type === 'SagaStarted' || event.type === 'SagaTransitioned' || event.type === 'SagaEnded' ? [event.data.orderId] : []),
+  docIds: (event) =>
+    event.type === 'SagaStarted' || event.type === 'SagaTransitioned' || event.type === 'SagaEnded' || event.type === 'SagaMigrated' ? [event.data.orderId] : [],
   evolve: (doc, event, id) => {
     switch (event.type) {
       case 'SagaStarted': {
@@ -62,8 +83,10 @@ export const sagasProjection: Projection<SagaDoc> = {
         return {
           id,
           orderId: id,
+          version: event.data.version ?? 1,
           state: event.data.state,
           status: 'running',
+          stuck: null,
           flags: [],
           history: [
             {
@@ -86,12 +109,17 @@ export const sagasProjection: Projection<SagaDoc> = {
       case 'SagaTransitioned': {
         if (!doc) return null;
         const d = event.data;
+        const operator = operatorOf(d.input);
         return {
           ...doc,
           state: d.to,
           status: d.status,
+          stuck: d.stuck ?? null,
           flags: d.flags,
-          history: [...doc.history, { from: d.from, to: d.to, input: d.input, at: d.at, commands: d.commands.map((c) => c.type) }],
+          history: [
+            ...doc.history,
+            { from: d.from, to: d.to, input: { type: d.input.type, eventId: d.input.eventId }, at: d.at, commands: d.commands.map((c) => c.type), ...(operator ? { operator } : {}) },
+          ],
           steps: enter(doc.steps, d.to, d.at),
           timer: d.timer,
           updatedAt: d.at,
@@ -112,6 +140,28 @@ export const sagasProjection: Projection<SagaDoc> = {
           endedAt: d.endedAt,
           durationMs: d.durationMs,
           updatedAt: d.endedAt,
+        };
+      }
+      case 'SagaMigrated': {
+        if (!doc) return null;
+        const d = event.data;
+        return {
+          ...doc,
+          version: d.toVersion,
+          state: d.to,
+          history: [
+            ...doc.history,
+            {
+              from: d.from,
+              to: d.to,
+              input: { type: 'SagaMigrated', eventId: event.eventId },
+              at: d.at,
+              commands: [],
+              operator: { id: d.operator, action: `migrate to version ${d.toVersion}`, reason: d.reason },
+            },
+          ],
+          steps: enter(doc.steps, d.to, d.at),
+          updatedAt: d.at,
         };
       }
       default:
