@@ -113,6 +113,8 @@ export interface SagaHistoryEntry {
   input: string | { type: string; eventId?: string };
   at: string;
   commands?: string[];
+  /** Who acted, when the input was an operator's action or a migration. */
+  operator?: { id: string; action: string; reason: string };
 }
 
 export interface SagaInstance {

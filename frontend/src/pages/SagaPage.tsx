@@ -443,6 +443,11 @@ function SagaView({
                     <td>
                       <code>{s.event}</code>
                       {s.edgeId ? null : <span className="warn" title="not in the definition"> *</span>}
+                      {s.operator ? (
+                        <div className="muted small" data-testid={`saga-path-operator-${s.index}`}>
+                          {s.operator.action} by {s.operator.id}: “{s.operator.reason}”
+                        </div>
+                      ) : null}
                     </td>
                     <td>
                       {s.from} → <strong>{s.to}</strong>
@@ -587,7 +592,7 @@ function InStateList({ stats, state, onState }: { stats: SagaStats; state: strin
 
 /**
  * The saga's own event for a replay step, as the event store has it: step 0 is SagaStarted,
- * step k the k-th SagaTransitioned. Read once per change of the history, not per step.
+ * step k the k-th SagaTransitioned or SagaMigrated. Read once per change of the history, not per step.
  */
 function StepEvent({ orderId, step, historyLength }: { orderId: string; step: number; historyLength: number }) {
   const { api } = useSession();
@@ -595,7 +600,8 @@ function StepEvent({ orderId, step, historyLength }: { orderId: string; step: nu
   const events = useResource(() => api.streamEvents(streamId, { direction: 'forwards', limit: 500 }), [streamId, historyLength]);
   const all: RecordedEvent[] = events.data?.events ?? [];
   const started = all.find((e) => e.type === 'SagaStarted');
-  const moves = all.filter((e) => e.type === 'SagaTransitioned');
+  // A migration is a step of the path too (the sagas projection lists it in the history).
+  const moves = all.filter((e) => e.type === 'SagaTransitioned' || e.type === 'SagaMigrated');
   const event = step === 0 ? started : moves[step - 1];
   return (
     <details className="step-event" open data-testid="saga-step-event">
