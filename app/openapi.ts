@@ -16,6 +16,7 @@ import { livePaths } from '@saga/read-api/live';
 import { projectionPaths } from '@saga/read-api/projection-routes';
 import { queryPaths } from '@saga/read-api/query-routes';
 import { deadLetterPaths } from '@saga/read-api/dead-letter-routes';
+import { sagaOperatorPaths } from '@saga/read-api/saga-routes';
 import { sagaDefinitionPaths } from '@saga/saga-orchestrator/routes';
 import { z } from 'zod';
 
@@ -63,6 +64,7 @@ export function openApiDocument() {
       queryPaths,
       deadLetterPaths,
       sagaDefinitionPaths,
+      sagaOperatorPaths,
       explorerPaths,
       projectionPaths,
       livePaths,

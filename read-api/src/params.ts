@@ -80,10 +80,22 @@ export const MailboxQuery = z.strictObject({
   to: z.string().max(254).regex(z.regexes.email, { error: 'not an email address' }).optional(),
 });
 export const EmptyQuery = z.strictObject({});
-/** `version` names a saga definition version; there is one until versioned sagas exist, so it is accepted and not used. */
+/** `version`: the counts of the sagas running that definition version only. */
 export const SagaStatsQuery = z.strictObject({ version: integer(1, 1_000_000).optional() });
-export const SagaStateParams = z.strictObject({ state: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { error: 'not a state name' }) });
-export const SagaStateInstancesQuery = z.strictObject({ cursor: cursorParam.optional(), limit: limitParam(200) });
+const stateName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { error: 'not a state name' });
+export const SagaStateParams = z.strictObject({ state: stateName });
+export const SagaEdgeParams = z.strictObject({ from: stateName, to: stateName });
+const isoTime = z.iso.datetime({ error: 'expected an ISO 8601 time, e.g. 2026-01-01T00:00:00Z' });
+/** Instances of a state or an edge, narrowed by order id prefix, customer email, time window and version. */
+export const SagaStateInstancesQuery = z.strictObject({
+  cursor: cursorParam.optional(),
+  limit: limitParam(200),
+  orderId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'not an order id (prefix)' }).optional(),
+  customer: z.string().max(254).regex(z.regexes.email, { error: 'not an email address' }).optional(),
+  since: isoTime.optional(),
+  until: isoTime.optional(),
+  version: integer(1, 1_000_000).optional(),
+});
 
 export const OrderIdParams = z.strictObject({ orderId: OrderId });
 

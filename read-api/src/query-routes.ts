@@ -10,8 +10,8 @@ import type { SagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import type { SagaQueries, SagaView } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
 import { isAdmin, visibleOrder } from './access';
-import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
-import { MailboxPage, Order, OrderPage, ProductList, Saga, SagaInStatePage, SagaPage, SagaStats, Stats } from './responses';
+import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagaEdgeParams, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
+import { MailboxPage, Order, OrderPage, ProductList, Saga, SagaInStatePage, SagaOnEdgePage, SagaPage, SagaStats, Stats } from './responses';
 
 export interface ReadModelQueries {
   orders: OrderQueries;
@@ -20,6 +20,12 @@ export interface ReadModelQueries {
   stats: StatsQueries;
   mailbox: MailboxQueries;
   sagaStats: SagaStatsQueries;
+}
+
+/** The typed search of an instance list, without the absent parameters. */
+function instanceSearch(query: ReturnType<typeof SagaStateInstancesQuery.parse>) {
+  const { limit, ...rest } = query;
+  return { limit: limit ?? 50, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
 }
 
 /** The read models' routes. `auth` is the authenticate middleware; the catalog is public. */
@@ -82,14 +88,20 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
 
   // Exact counts from the saga-stats projection: `{ total, states: { name: count }, transitions: { "from->to": count } }`.
   router.get('/api/saga-stats', auth, requireRole('admin'), async (req, res) => {
-    parseWith(SagaStatsQuery, req.query, 'query');
-    res.json(await q.sagaStats.get());
+    const { version } = parseWith(SagaStatsQuery, req.query, 'query');
+    res.json(await q.sagaStats.get(version));
   });
 
   router.get('/api/saga-stats/states/:state/instances', auth, requireRole('admin'), async (req, res) => {
     const { state } = parseWith(SagaStateParams, req.params, 'path');
     const query = parseWith(SagaStateInstancesQuery, req.query, 'query');
-    res.json(await q.sagaStats.inState({ state, limit: query.limit ?? 50, ...(query.cursor ? { cursor: query.cursor } : {}) }));
+    res.json(await q.sagaStats.inState({ ...instanceSearch(query), state }));
+  });
+
+  router.get('/api/saga-stats/transitions/:from/:to/instances', auth, requireRole('admin'), async (req, res) => {
+    const { from, to } = parseWith(SagaEdgeParams, req.params, 'path');
+    const query = parseWith(SagaStateInstancesQuery, req.query, 'query');
+    res.json(await q.sagaStats.onEdge({ ...instanceSearch(query), edge: `${from}->${to}` }));
   });
 
   router.get('/api/sagas/:orderId', auth, async (req, res) => {
@@ -100,7 +112,8 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
     if (!isAdmin(user)) await visibleOrder(q.orders, user, orderId);
     const saga = await q.sagas.get(orderId);
     if (!saga) throw new NotFoundError(`no saga for order ${orderId}`);
-    res.json(saga);
+    // Documents projected before versions and stuck conditions existed: version 1, not stuck.
+    res.json({ ...saga, version: saga.version ?? 1, stuck: saga.stuck ?? null });
   });
 
   router.get('/api/stats', auth, requireRole('admin'), async (req, res) => {
@@ -195,7 +208,7 @@ export const queryPaths: Paths = {
       operationId: 'getSagaStats',
       tags: ['sagas'],
       summary: 'Exact per-state and per-transition counts over every saga (admin)',
-      description: '`version` is accepted for the saga-definition versions to come; today every saga runs one definition and it filters nothing.',
+      description: '`version`: the counts over the sagas that run that definition version now (a migrated saga counts under its new version).',
       security: bearer,
       requestParams: { query: SagaStatsQuery },
       responses: { '200': json('The counts', SagaStats), ...problems(401, 403) },
@@ -206,9 +219,21 @@ export const queryPaths: Paths = {
       operationId: 'listSagasInState',
       tags: ['sagas'],
       summary: 'The sagas now in one state, most recently entered first (admin)',
+      description: 'Searchable by order id prefix, customer email, the time they entered it (`since` <= t < `until`) and version.',
       security: bearer,
       requestParams: { path: SagaStateParams, query: SagaStateInstancesQuery },
       responses: { '200': json('A page of sagas in that state', SagaInStatePage), ...problems(401, 403) },
+    },
+  },
+  '/api/saga-stats/transitions/{from}/{to}/instances': {
+    get: {
+      operationId: 'listSagasOnTransition',
+      tags: ['sagas'],
+      summary: 'The sagas that took one transition, most recent first (admin)',
+      description: 'Searchable like the state instances, by the time they first took it.',
+      security: bearer,
+      requestParams: { path: SagaEdgeParams, query: SagaStateInstancesQuery },
+      responses: { '200': json('A page of sagas that took that edge', SagaOnEdgePage), ...problems(401, 403) },
     },
   },
   '/api/sagas/{orderId}': {

@@ -19,6 +19,7 @@ import { explorerRoutes } from './explorer-routes';
 import { liveRoute } from './live';
 import { projectionRoutes } from './projection-routes';
 import { queryRoutes } from './query-routes';
+import { sagaOperatorRoutes } from './saga-routes';
 
 export interface ReadApiDeps {
   jwt: Pick<Jwt, 'verifyWithExpiry'>;
@@ -56,6 +57,7 @@ export async function createReadApi(deps: ReadApiDeps): Promise<Router> {
   const router = Router();
   router.use(queryRoutes(queries, auth));
   router.use(await deadLetterRoutes({ documentStore: deps.documentStore, bus: deps.bus }, auth));
+  router.use(await sagaOperatorRoutes({ eventStore: deps.eventStore, bus: deps.bus, sagaStats: queries.sagaStats }, auth));
   router.use(explorerRoutes({ eventStore: deps.eventStore, bus: deps.bus, orders: queries.orders }, auth));
   router.use(
     projectionRoutes(

@@ -46,10 +46,21 @@ export const Order = z
   .meta({ id: 'Order' });
 export const OrderPage = z.object({ items: z.array(Order), nextCursor: cursor });
 
+export const SagaStuck = z
+  .object({
+    step: z.string(),
+    reason: z.enum(['dead-lettered', 'retries-exhausted']),
+    error: nullable(z.string()),
+    since: iso,
+  })
+  .meta({ id: 'SagaStuck', description: 'The saga cannot go on by itself: a command it needs was dead-lettered, or a step was re-sent past its limit' });
+
 export const Saga = z
   .looseObject({
     orderId: z.string(),
+    version: z.int().meta({ description: 'The saga definition version it runs' }),
     state: z.string(),
+    stuck: nullable(SagaStuck),
     status: z.enum(['running', 'completed', 'rejected', 'cancelled']),
     flags: z.array(z.string()),
     history: z.array(
@@ -59,6 +70,7 @@ export const Saga = z
         input: z.looseObject({ type: z.string(), eventId: z.string() }),
         at: iso,
         commands: z.array(z.string()),
+        operator: z.object({ id: z.string(), action: z.string(), reason: z.string() }).optional(),
       }),
     ),
     steps: z.array(z.looseObject({ state: z.string(), enteredAt: iso, leftAt: nullable(iso), durationMs: nullable(z.number()) })),
@@ -80,7 +92,28 @@ export const SagaStats = z
   .meta({ id: 'SagaStats' });
 export const SagaInStatePage = z.object({
   items: z.array(
-    z.looseObject({ orderId: z.string(), state: z.string(), status: z.enum(['running', 'completed', 'rejected', 'cancelled']), startedAt: iso, since: iso }),
+    z.looseObject({
+      orderId: z.string(),
+      version: z.int(),
+      customer: z.string(),
+      state: z.string(),
+      status: z.enum(['running', 'completed', 'rejected', 'cancelled']),
+      startedAt: iso,
+      since: iso,
+    }),
+  ),
+  nextCursor: cursor,
+});
+export const SagaOnEdgePage = z.object({
+  items: z.array(
+    z.looseObject({
+      orderId: z.string(),
+      version: z.int(),
+      customer: z.string(),
+      edge: z.string().meta({ description: '`from->to`' }),
+      at: iso.meta({ description: 'When the instance first took it' }),
+      count: z.int().meta({ description: 'How many times it took it' }),
+    }),
   ),
   nextCursor: cursor,
 });

@@ -1,17 +1,23 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { json, noQuery, problems, type Paths } from '@saga/platform/http/openapi';
+import { json, problems, type Paths } from '@saga/platform/http/openapi';
+import { NotFoundError } from '@saga/platform/errors';
 import { parseWith } from '@saga/platform/http/validate';
-import { sagaDefinition } from './export';
+import { latestVersion, sagaVersion, sagaVersions, versionDocument } from './definitions';
 
-/** `GET /api/saga-definition`: the saga machine as JSON for the visualiser (public, no token). */
+const versionParam = z.coerce.number().int().min(1).max(1_000_000).meta({ description: 'A definition version; absent: the newest' });
+export const SagaDefinitionQuery = z.strictObject({ version: versionParam.optional() });
+
+/** `GET /api/saga-definition[?version=N]`: one version of the saga machine as JSON for the visualiser (public, no token). */
 export function sagaDefinitionRoutes(deps: { stepTimeoutMs: number }): Router {
   const router = Router();
-  // The machine does not change while the process runs, so the JSON is built once.
-  const definition = sagaDefinition({ stepTimeoutMs: deps.stepTimeoutMs });
+  // The machines do not change while the process runs, so each JSON is built once.
+  const documents = new Map(sagaVersions.map((v) => [v.version, versionDocument(v, deps.stepTimeoutMs)]));
   router.get('/api/saga-definition', (req, res) => {
-    parseWith(noQuery, req.query, 'query');
-    res.set('Cache-Control', 'public, max-age=60').json(definition);
+    const { version } = parseWith(SagaDefinitionQuery, req.query, 'query');
+    const found = sagaVersion(version ?? latestVersion.version);
+    if (!found) throw new NotFoundError(`there is no saga definition version ${version}`);
+    res.set('Cache-Control', 'public, max-age=60').json(documents.get(found.version));
   });
   return router;
 }
@@ -23,6 +29,10 @@ const nullableString = z.string().nullable();
 export const SagaDefinitionSchema = z
   .object({
     id: z.string(),
+    version: z.int().meta({ description: 'The definition version (1, 2, ...)' }),
+    hash: z.string().meta({ description: 'sha256 of the states, transitions and step table' }),
+    createdAt: z.string().meta({ format: 'date-time' }),
+    summary: z.string(),
     initial: z.string(),
     stepTimeoutMs: z.int(),
     states: z.array(
@@ -44,7 +54,7 @@ export const SagaDefinitionSchema = z
         guard: nullableString,
         actions: z.array(z.string()),
         commands: z.array(z.string()),
-        kind: z.enum(['forward', 'compensation', 'timeout', 'retry', 'late-compensation']),
+        kind: z.enum(['forward', 'compensation', 'timeout', 'retry', 'late-compensation', 'operator']),
       }),
     ),
     steps: z.array(
@@ -56,20 +66,26 @@ export const SagaDefinitionSchema = z
         failure: nullableString,
         compensation: nullableString,
         onTimeout: OnTimeout.nullable(),
+        retriesBeforeFail: z.int(),
+        lateSuccess: nullableString,
+        pivot: z.boolean(),
+        skippable: z.boolean(),
       }),
     ),
   })
   .meta({ id: 'SagaDefinition' });
+
+export const StepRowSchema = SagaDefinitionSchema.shape.steps.element;
 
 export const sagaDefinitionPaths: Paths = {
   '/api/saga-definition': {
     get: {
       operationId: 'getSagaDefinition',
       tags: ['sagas'],
-      summary: 'The saga state machine, read from the machine itself (public)',
+      summary: 'One version of the saga state machine, read from the machine itself (public)',
       security: [],
-      requestParams: { query: noQuery },
-      responses: { '200': json('States, transitions and the step table', SagaDefinitionSchema), ...problems() },
+      requestParams: { query: SagaDefinitionQuery },
+      responses: { '200': json('States, transitions and the step table', SagaDefinitionSchema), ...problems(404) },
     },
   },
 };

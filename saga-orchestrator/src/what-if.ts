@@ -109,18 +109,32 @@ function sagaInputOf(started: Started): SagaInput {
  * columns are taken as given, its command builder from the known step of that name (builders
  * are code). Throws with the reason when the table does not make a machine.
  */
-export function machineOfRows(rows: readonly Partial<StepRow>[]): SagaMachine {
+export type RowData = { step: string; compensation?: string | null; onTimeout?: string | null; lateSuccess?: string | null } & Partial<
+  Pick<StepRow, 'retriesBeforeFail' | 'pivot' | 'skippable'>
+>;
+
+export function machineOfRows(rows: readonly RowData[]): SagaMachine {
+  const stepName = (name: string | null | undefined, what: string): StepName | null | undefined => {
+    if (name === undefined || name === null) return name;
+    if (!sagaSteps.some((s) => s.step === name)) throw new Error(`${what} '${name}' is not a known step`);
+    return name as StepName;
+  };
   const table: SagaStep[] = rows.map((row) => {
     const known = sagaSteps.find((s) => s.step === row.step);
-    if (!known) throw new Error(`unknown step '${String(row.step)}'`);
+    if (!known) throw new Error(`unknown step '${row.step}'`);
+    if (row.onTimeout !== undefined && row.onTimeout !== null && !['fail', 'retry', 'flag'].includes(row.onTimeout)) {
+      throw new Error(`${row.step}: onTimeout must be fail, retry or flag`);
+    }
+    const compensation = stepName(row.compensation, `${row.step}: compensation`);
+    const lateSuccess = stepName(row.lateSuccess, `${row.step}: lateSuccess`);
     return {
       ...known,
-      ...(row.compensation !== undefined ? { compensation: row.compensation } : {}),
-      ...(row.onTimeout !== undefined ? { onTimeout: row.onTimeout } : {}),
+      ...(compensation !== undefined ? { compensation } : {}),
+      ...(row.onTimeout !== undefined ? { onTimeout: row.onTimeout as SagaStep['onTimeout'] } : {}),
       ...(row.retriesBeforeFail !== undefined ? { retriesBeforeFail: row.retriesBeforeFail } : {}),
       ...(row.skippable !== undefined ? { skippable: row.skippable } : {}),
       ...(row.pivot !== undefined ? { pivot: row.pivot } : {}),
-      ...(row.lateSuccess !== undefined ? (row.lateSuccess === null ? { lateSuccess: undefined } : { lateSuccess: row.lateSuccess }) : {}),
+      ...(lateSuccess !== undefined ? { lateSuccess: lateSuccess ?? undefined } : {}),
     } as SagaStep;
   });
   checkTable(table);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { orderStory, record, type OrderSpec } from './fixtures';
 import { given } from './projection';
-import { sagasProjection } from './sagas';
+import { sagasProjection, type SagaDoc } from './sagas';
 
 const t0 = Date.parse('2026-01-01T10:00:00.000Z');
 const at = (ms: number) => new Date(t0 + ms).toISOString();
@@ -66,7 +66,7 @@ describe('sagas projection', () => {
 
   it('a state that transitions to itself (a retried step) keeps one step open, and its history shows the retry', () => {
     const saga = record(orderStory(order, 'confirmed-after-retry')).filter((e) => e.streamId === 'saga-o1');
-    const doc = given(sagasProjection).when(...saga).documents().o1!;
+    const doc = given(sagasProjection).when(...saga).documents().o1 as SagaDoc;
     const retry = saga.find((e) => e.type === 'SagaTransitioned' && (e.data as { input: { type: string } }).input.type === 'StepTimedOut')!;
     const retriedAt = (retry.data as { at: string }).at;
     expect(doc.history.filter((h) => h.from === h.to)).toEqual([
@@ -108,7 +108,7 @@ describe('sagas projection', () => {
     ];
     const afterDeadLetter = given(sagasProjection).when(...events.slice(0, 2)).documents().o1!;
     expect(afterDeadLetter.stuck).toEqual(stuck);
-    const doc = given(sagasProjection).when(...events).documents().o1!;
+    const doc = given(sagasProjection).when(...events).documents().o1 as SagaDoc;
     expect(doc.stuck).toBeNull();
     expect(doc.version).toBe(3);
     expect(doc.history.slice(2)).toEqual([
