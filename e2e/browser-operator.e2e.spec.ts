@@ -318,11 +318,10 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
       ctx.skip();
     }
     const saga = (await admin.request<Saga>('GET', `/api/sagas/${rejected}`)).body;
-    const { body: defs } = await admin.request<{ items: { version: number }[] }>('GET', '/api/saga-definitions');
-    const other = defs.items.map((d) => d.version).find((v) => v !== saga.version);
-    // Else a definition that parts from the record: the decline goes nowhere (no edge out of charging on PaymentDeclined).
-    const { body: definition } = await admin.request<{ transitions?: { source: string; event: string }[] }>('GET', '/api/saga-definition');
-    const changed = { ...definition, transitions: (definition.transitions ?? []).filter((t) => t.event !== 'PaymentDeclined') };
+    // A table that parts from the record: a failed charge undoes the stock reservation by refunding
+    // (the rows as GET /api/saga-definition gives them, one compensation changed).
+    const { body: definition } = await admin.request<{ steps: { step: string; compensation?: string | null }[] }>('GET', `/api/saga-definition?version=${saga.version ?? 1}`);
+    const changed = { steps: definition.steps.map((r) => (r.step === 'reserveStock' ? { ...r, compensation: 'refundPayment' } : r)) };
     const page = await newPage();
     await signIn(page, 'admin@example.com', 'admin-password');
     await page.goto(`${system.baseUrl}/#/sagas/${encodeURIComponent(rejected)}`);
@@ -331,13 +330,14 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await page.click('[data-testid=whatif-run]');
     await page.waitForSelector('[data-testid=whatif-diverges]', { timeout: LIVE_MS });
     expect(await page.getAttribute('[data-testid=whatif-diverges]', 'data-diverges-at')).toBe('');
-    if (other !== undefined) await page.selectOption('[data-testid=whatif-version]', String(other));
-    else {
-      await page.selectOption('[data-testid=whatif-version]', 'paste');
-      await page.fill('[data-testid=whatif-definition]', JSON.stringify(changed));
-    }
+    await page.selectOption('[data-testid=whatif-version]', 'paste');
+    await page.fill('[data-testid=whatif-definition]', JSON.stringify(changed));
     await page.click('[data-testid=whatif-run]');
-    await expect.poll(() => page.getAttribute('[data-testid=whatif-diverges]', 'data-diverges-at'), { timeout: LIVE_MS }).not.toBe('');
+    await expect.poll(() => page.getAttribute('[data-testid=whatif-diverges]', 'data-diverges-at'), { timeout: LIVE_MS }).toBe('2');
+    expect(await page.textContent('[data-testid=whatif-paths]')).toContain('refundingPayment');
+    // Both paths on the chart: the replay's nodes marked, the state where it goes instead named.
+    await page.waitForSelector('.saga-node.diverge-replayed[data-testid=saga-node-refundingPayment]');
+    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain('Step 2 of');
     await page.waitForSelector('.saga-node.whatif');
     await page.screenshot({ path: join(shots, 'op-12-saga-what-if.png') });
     await page.close();
