@@ -16,7 +16,7 @@ const DeadLetter = z
   .object({
     id: z.string(),
     topic: z.string().meta({ description: 'The original topic, where a retry republishes' }),
-    group: z.string().nullable().meta({ description: 'The consumer group that gave up, when the bus names it (it does not yet: null)' }),
+    group: z.string().nullable().meta({ description: 'The consumer group that gave up (null for dead letters recorded before the bus named it)' }),
     key: z.string(),
     orderId: z.string().nullable(),
     reason: z.string(),

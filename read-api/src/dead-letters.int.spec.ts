@@ -90,8 +90,8 @@ describe('dead-letter routes over a real embedded bus', () => {
     });
     // Newest failure first: order-2 was dead-lettered after order-1 (one partition, in order).
     expect(page.items.map(({ id: _id, firstFailedAt: _f, lastFailedAt: _l, ...rest }) => rest)).toEqual([
-      { topic, group: null, key: 'order-2', orderId: 'order-2', reason: 'RangeError: cannot send order-2', attempts: 2, message: 'not json' },
-      { topic, group: null, key: 'order-1', orderId: 'order-1', reason: 'RangeError: cannot send order-1', attempts: 2, message: { type: 'SendEmail', orderId: 'order-1' } },
+      { topic, group: 'email-worker', key: 'order-2', orderId: 'order-2', reason: 'RangeError: cannot send order-2', attempts: 2, message: 'not json' },
+      { topic, group: 'email-worker', key: 'order-1', orderId: 'order-1', reason: 'RangeError: cannot send order-1', attempts: 2, message: { type: 'SendEmail', orderId: 'order-1' } },
     ]);
     expect(page.nextCursor).toBeNull();
     const [second, first] = page.items as [Item, Item];

@@ -15,7 +15,7 @@ export interface DeadLetterDoc {
   status: DeadLetterStatus;
   /** The original topic, where a retry republishes. */
   topic: string;
-  /** The consumer group that gave up; the bus's headers do not name it, so the DLQ topic's source stands in. */
+  /** The consumer group that gave up (the bus's `dlq-group` header); null for dead letters from before it was recorded. */
   group: string | null;
   key: string;
   orderId: string | null;
@@ -55,7 +55,8 @@ export function toDeadLetter(m: BusMessage): DeadLetterDoc {
     id: idOf(m),
     status: 'open',
     topic: m.headers[dlqHeaders.originalTopic] ?? m.topic.replace(/\.dlq$/, ''),
-    group: null,
+    // The group that gave up, as the bus names it (dead letters from before it did: none).
+    group: m.headers[dlqHeaders.group] ?? null,
     key: m.key,
     orderId: orderIdOf(m.value, m.key),
     reason: m.headers[dlqHeaders.error] ?? 'unknown error',

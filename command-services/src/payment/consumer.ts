@@ -1,6 +1,8 @@
 import type { CommandEnvelope } from '@saga/event-schemas/commands';
-import { commandTopics } from '@saga/event-schemas/streams';
-import type { Consumer, MessageBus, RetryPolicy } from '@saga/platform/message-bus/port';
+import { commandTopics, deadLetterTopic } from '@saga/event-schemas/streams';
+import { deadLetterMessage } from '@saga/platform/message-bus/delivery';
+import type { BusMessage, Consumer, MessageBus, RetryPolicy } from '@saga/platform/message-bus/port';
+import { ProviderUnreachableError } from './gateway';
 import { consumeCommands } from '../shared/command-consumer';
 import { silentLogger, type Logger } from '../shared/runtime';
 import type { PaymentHandlers } from './handlers';
@@ -69,7 +71,8 @@ export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<P
     running.set(envelope.commandId, work);
     // Rejects (and the bus retries) only if the command failed before it was let go.
     if ((await Promise.race([work.then(() => 'done' as const), release])) === 'released') {
-      work.catch((error: unknown) => {
+      work.catch(async (error: unknown) => {
+        if (error instanceof ProviderUnreachableError) return deadLetter(envelope, error);
         logger('error', `${envelope.type} failed in the background`, {
           correlationId: envelope.metadata.correlationId,
           commandId: envelope.commandId,
@@ -78,6 +81,26 @@ export async function startPaymentConsumer(deps: PaymentConsumerDeps): Promise<P
         // The attempt stays open: settle it with the provider soon, not only at the next start.
         reconcileLater();
       });
+    }
+  }
+
+  /**
+   * A command the provider could not be reached for, on every try: dead-lettered as the bus would
+   * have (the command had already been let go of its partition), so it is listed for operators,
+   * the saga sees it, and retrying it redelivers it here.
+   */
+  async function deadLetter(envelope: CommandEnvelope, error: ProviderUnreachableError): Promise<void> {
+    const topic = commandTopics.payment;
+    const original: BusMessage = { topic, partition: -1, offset: -1, key: envelope.metadata.correlationId, value: JSON.stringify(envelope), headers: {}, timestamp: Date.now() };
+    logger('error', `${envelope.type}: the provider was unreachable on every try; dead-lettered`, {
+      correlationId: envelope.metadata.correlationId,
+      commandId: envelope.commandId,
+      attempts: error.attempts,
+    });
+    try {
+      await deps.bus.publish(deadLetterTopic(topic), [deadLetterMessage(original, error, error.attempts, Date.now(), deps.groupId ?? 'payment-service')]);
+    } catch (publishError) {
+      logger('error', 'dead-lettering a payment command failed', { commandId: envelope.commandId, error: String(publishError) });
     }
   }
 

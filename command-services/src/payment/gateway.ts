@@ -55,3 +55,18 @@ export class InvalidCardError extends Error {
     this.name = 'InvalidCardError';
   }
 }
+
+/**
+ * The provider could not be reached at all (no route, connection refused, DNS): it never saw the
+ * call, so there is no answer to record. Retried like any unavailability; when the retries run
+ * out the command fails (and the bus dead-letters it after its own retries) instead of being
+ * recorded as a decline the provider never gave.
+ */
+export class ProviderUnreachableError extends GatewayUnavailableError {
+  /** How many times the payment service tried before it gave up (set by the handler). */
+  attempts = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderUnreachableError';
+  }
+}

@@ -26,7 +26,7 @@ import { createKeyedQueue } from '../shared/keyed-queue';
 import { withBackoff, type BackoffPolicy } from '../shared/retry';
 import { realSleep, silentLogger, type Clock, type Logger, type Sleep } from '../shared/runtime';
 import { decide, precheck, type ChargeResult, type PaymentCommand } from './decide';
-import { GatewayUnavailableError, type PaymentGateway } from './gateway';
+import { GatewayUnavailableError, ProviderUnreachableError, type PaymentGateway } from './gateway';
 import { openAttemptIndex, type OpenAttempts } from './open-attempts';
 import { evolve, initialState, type PaymentEvent, type PaymentState } from './state';
 
@@ -74,6 +74,11 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
     const idempotencyKey = envelope.commandId;
     const authorized = await withBackoff(() => gateway.authorize({ token: paymentToken, amount, currency, idempotencyKey }), retry, sleep, isTransient);
     if (!authorized.ok) {
+      if (authorized.error instanceof ProviderUnreachableError) {
+        // The provider never answered, so there is no decline to record: the command fails (the consumer dead-letters it).
+        authorized.error.attempts = authorized.attempts;
+        throw authorized.error;
+      }
       if (!isTransient(authorized.error)) throw authorized.error;
       return { outcome: 'declined', reason: 'gateway_unavailable', message: messageOf(authorized.error), attempts: authorized.attempts };
     }
@@ -146,7 +151,15 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
       }
     }
     attemptRecorded();
-    const result = await charge(envelope);
+    let result: ChargeResult;
+    try {
+      result = await charge(envelope);
+    } catch (error) {
+      // Unreachable on every try: the provider never received the charge, so no money can have
+      // moved and there is nothing to reconcile. A retried command resumes the attempt (same key).
+      if (error instanceof ProviderUnreachableError) attempts.close(orderId);
+      throw error;
+    }
     const outcome = await record(streamId, { type: 'ChargePayment', data: { orderId, amount, currency, result } }, causationOf(envelope));
     attempts.close(orderId);
     return outcome;

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { realSleep, type Sleep } from '../shared/runtime';
-import { GatewayUnavailableError, InvalidCardError, type AuthorizeResult, type PaymentGateway } from './gateway';
+import { GatewayUnavailableError, InvalidCardError, ProviderUnreachableError, type AuthorizeResult, type PaymentGateway } from './gateway';
 
 /** The test cards and what each one does. Any other number is an unknown card. */
 export const TEST_CARDS = {
@@ -12,10 +12,11 @@ export const TEST_CARDS = {
   '4000000000009995': 'insufficient',
   '4000000000000119': 'flaky',
   '4000000000000259': 'late',
+  '4000000000000341': 'unreachable',
 } as const;
 
 export type Scenario = (typeof TEST_CARDS)[keyof typeof TEST_CARDS] | 'unknown';
-const scenarios: readonly Scenario[] = ['approve', 'decline', 'insufficient', 'flaky', 'late', 'unknown'];
+const scenarios: readonly Scenario[] = ['approve', 'decline', 'insufficient', 'flaky', 'late', 'unreachable', 'unknown'];
 
 export interface SimulatedGatewayOptions {
   /** How long the `late` card takes to answer. Default: twice `stepTimeoutMs`. */
@@ -117,6 +118,9 @@ export function createSimulatedGateway(options: SimulatedGatewayOptions = {}): S
           sql.authorize.run(idempotencyKey, JSON.stringify({ status: 'authorized', paymentId: `sim_${randomHex()}` }));
           await sleep(lateAnswerMs);
           return knownAuthorization(idempotencyKey)!;
+        case 'unreachable':
+          // Every try, for good: how operators and tests make a dead letter on purpose.
+          throw new ProviderUnreachableError('simulated provider unreachable (test card 4000000000000341)');
         case 'unknown':
           result = { status: 'declined', reason: 'unknown_card', message: 'the card is not a known test card' };
           break;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GatewayUnavailableError, InvalidCardError } from './gateway';
+import { GatewayUnavailableError, InvalidCardError, ProviderUnreachableError } from './gateway';
 import { createSimulatedGateway } from './simulated-gateway';
 
 const request = (token: string, idempotencyKey = 'cmd-1') => ({ token, amount: 1000, currency: 'EUR', idempotencyKey });
@@ -14,6 +14,17 @@ describe('simulated gateway', () => {
     const { token } = await createSimulatedGateway().tokenize({ number: '4000000000000002' });
     expect(token).toMatch(/^tok_sim_decline_[0-9a-f]{24}$/);
     expect(token).not.toContain('4000000000000002');
+  });
+
+  it('4000000000000341: the provider is unreachable on every try, and never records a charge', async () => {
+    const gateway = createSimulatedGateway();
+    const { token } = await gateway.tokenize({ number: '4000000000000341' });
+    for (let i = 0; i < 5; i++) {
+      await expect(gateway.authorize({ token, amount: 100, currency: 'EUR', idempotencyKey: 'k-341' })).rejects.toBeInstanceOf(ProviderUnreachableError);
+    }
+    // Unavailable to the payment service's retry (it backs off and tries again), but nothing reached the provider.
+    expect(new ProviderUnreachableError('x')).toBeInstanceOf(GatewayUnavailableError);
+    expect(await gateway.findCharge('k-341')).toEqual({ status: 'unknown' });
   });
 
   it('refuses what is not a card number', async () => {

@@ -23,9 +23,11 @@ export const dlqHeaders = {
   originalOffset: 'dlq-original-offset',
   attempts: 'dlq-attempts',
   failedAt: 'dlq-failed-at',
+  /** The consumer group that gave up on it. */
+  group: 'dlq-group',
 } as const;
 
-export function deadLetterMessage(message: BusMessage, error: unknown, attempts: number, now: number): OutgoingMessage {
+export function deadLetterMessage(message: BusMessage, error: unknown, attempts: number, now: number, group?: string): OutgoingMessage {
   return {
     key: message.key,
     value: message.value,
@@ -37,6 +39,7 @@ export function deadLetterMessage(message: BusMessage, error: unknown, attempts:
       [dlqHeaders.originalOffset]: String(message.offset),
       [dlqHeaders.attempts]: String(attempts),
       [dlqHeaders.failedAt]: new Date(now).toISOString(),
+      ...(group ? { [dlqHeaders.group]: group } : {}),
     },
   };
 }
@@ -122,7 +125,7 @@ const HEARTBEAT_SLICE_MS = 1_000;
  */
 export async function deliverWithRetry(
   messages: BusMessage[],
-  handlers: Pick<ConsumerOptions, 'handler' | 'batchHandler'>,
+  handlers: Pick<ConsumerOptions, 'handler' | 'batchHandler'> & { groupId?: string },
   target: DeliveryTarget,
 ): Promise<number | undefined> {
   const { batchHandler, handler } = handlers;
@@ -144,7 +147,7 @@ export async function deliverWithRetry(
   let next: number | undefined;
   for (const message of messages) {
     if (target.leaving()) break;
-    if (!(await handleOne(message, one, target))) break;
+    if (!(await handleOne(message, one, target, handlers.groupId))) break;
     next = message.offset + 1;
     if (target.heartbeat) await target.heartbeat();
   }
@@ -152,7 +155,7 @@ export async function deliverWithRetry(
 }
 
 /** Handles or dead-letters one message; false if interrupted first (nothing to commit for it). */
-async function handleOne(message: BusMessage, one: (m: BusMessage) => Promise<void>, target: DeliveryTarget): Promise<boolean> {
+async function handleOne(message: BusMessage, one: (m: BusMessage) => Promise<void>, target: DeliveryTarget, group?: string): Promise<boolean> {
   const { policy } = target;
   let failures = 0;
   let outages = 0;
@@ -168,7 +171,7 @@ async function handleOne(message: BusMessage, one: (m: BusMessage) => Promise<vo
         continue;
       }
       failures++;
-      if (failures >= policy.maxAttempts) return deadLetterUntilDone(message, deadLetterMessage(message, error, failures, Date.now()), target);
+      if (failures >= policy.maxAttempts) return deadLetterUntilDone(message, deadLetterMessage(message, error, failures, Date.now(), group), target);
       if (!(await pause(backoffMs(failures, policy), target))) return false;
     }
   }
