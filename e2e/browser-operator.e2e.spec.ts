@@ -91,22 +91,22 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await page.goto(`${system.baseUrl}/#/orders`);
     await page.waitForSelector('[data-testid=orders-table] tbody tr');
     const rowIds = () => page.$$eval('[data-testid^=order-row-]', (rows) => rows.map((r) => r.getAttribute('data-testid')!.replace('order-row-', '')).sort());
-    await expect.poll(rowIds).toEqual(orders.map((o) => o.orderId).sort());
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(orders.map((o) => o.orderId).sort());
     // The customer column; a click on a customer filters by their email (on the server: the URL says so).
     const bobs = orders.filter((o) => o.who === 'bob').map((o) => o.orderId).sort();
     const asked: string[] = [];
     page.on('request', (r) => r.url().includes('/api/orders?') && asked.push(r.url()));
     await page.click(`[data-testid=order-customer-${bobs[0]}]`);
-    await expect.poll(rowIds).toEqual(bobs);
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(bobs);
     expect(asked.some((u) => u.includes('customer=bob%40example.com'))).toBe(true);
     await page.selectOption('[data-testid=orders-filter-status]', 'rejected');
     const bobRejected = orders.filter((o) => o.who === 'bob' && o.card === DECLINE).map((o) => o.orderId);
-    await expect.poll(rowIds).toEqual(bobRejected);
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(bobRejected);
     await page.screenshot({ path: join(shots, 'op-01-orders-filtered.png'), fullPage: true });
     await page.click('[data-testid=orders-filter-clear]');
     const one = orders[2]!.orderId;
     await page.fill('[data-testid=orders-filter-q]', one.slice(0, 13));
-    await expect.poll(rowIds).toEqual(orders.filter((o) => o.orderId.startsWith(one.slice(0, 13))).map((o) => o.orderId));
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(orders.filter((o) => o.orderId.startsWith(one.slice(0, 13))).map((o) => o.orderId));
     await page.fill('[data-testid=orders-filter-q]', '');
     // A time window that ended before these orders: nothing; the last hour: all of them.
     await page.selectOption('[data-testid=orders-filter-window]', 'custom');
@@ -114,12 +114,12 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await page.fill('[data-testid=orders-filter-until]', '2020-01-02T00:00');
     await page.waitForSelector('text=No orders match these filters.');
     await page.selectOption('[data-testid=orders-filter-window]', '1h');
-    await expect.poll(rowIds).toEqual(orders.map((o) => o.orderId).sort());
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(orders.map((o) => o.orderId).sort());
     // Times: local by default, UTC with the date when chosen, relative too.
     await page.selectOption('[data-testid=time-mode]', 'utc');
-    await expect.poll(() => page.textContent('[data-testid=orders-table] tbody time')).toMatch(/UTC$/);
+    await expect.poll(() => page.textContent('[data-testid=orders-table] tbody time'), { timeout: LIVE_MS }).toMatch(/UTC$/);
     await page.selectOption('[data-testid=time-mode]', 'relative');
-    await expect.poll(() => page.textContent('[data-testid=orders-table] tbody time')).toMatch(/ago|now|second|minute/);
+    await expect.poll(() => page.textContent('[data-testid=orders-table] tbody time'), { timeout: LIVE_MS }).toMatch(/ago|now|second|minute/);
     await page.selectOption('[data-testid=time-mode]', 'local');
 
     await page.goto(`${system.baseUrl}/#/sagas`);
@@ -127,9 +127,9 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await page.fill('[data-testid=saga-filter-customer]', 'alice@example.com');
     const alices = orders.filter((o) => o.who === 'alice').map((o) => o.orderId).sort();
     const sagaIds = () => page.$$eval('[data-testid^=saga-instance-]', (els) => els.map((e) => e.getAttribute('data-testid')!.replace('saga-instance-', '')).sort());
-    await expect.poll(sagaIds).toEqual(alices);
+    await expect.poll(sagaIds, { timeout: LIVE_MS }).toEqual(alices);
     await page.selectOption('[data-testid=saga-filter-status]', 'rejected');
-    await expect.poll(sagaIds).toEqual(orders.filter((o) => o.who === 'alice' && o.card === DECLINE).map((o) => o.orderId));
+    await expect.poll(sagaIds, { timeout: LIVE_MS }).toEqual(orders.filter((o) => o.who === 'alice' && o.card === DECLINE).map((o) => o.orderId));
     await page.screenshot({ path: join(shots, 'op-02-sagas-filtered.png'), fullPage: true });
     await page.close();
   }, 120_000);
@@ -141,13 +141,15 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await page.waitForSelector('[data-testid=log-page] tbody tr');
     await page.fill('[data-testid=log-type-filter]', 'OrderPlaced');
     const types = () => page.$$eval('[data-testid=log-event-type]', (els) => els.map((e) => e.textContent));
-    await expect.poll(types).toEqual(orders.map(() => 'OrderPlaced'));
+    await expect.poll(types, { timeout: LIVE_MS }).toEqual(orders.map(() => 'OrderPlaced'));
     await page.fill('[data-testid=log-type-filter]', '');
+    // The filter lifts once the typing pauses: every type is back.
+    await expect.poll(async () => (await types()).some((t) => t !== 'OrderPlaced'), { timeout: LIVE_MS }).toBe(true);
     const { body } = await admin.request<{ events: { position: string; type: string }[] }>('GET', '/api/log?limit=5');
     await page.click('[data-testid=log-oldest]');
     await page.fill('[data-testid=log-jump]', body.events[3]!.position);
     await page.click('[data-testid=log-jump-go]');
-    await expect.poll(() => page.textContent('[data-testid=log-page] tbody tr td')).toBe(body.events[3]!.position);
+    await expect.poll(() => page.textContent('[data-testid=log-page] tbody tr td'), { timeout: LIVE_MS }).toBe(body.events[3]!.position);
     await page.screenshot({ path: join(shots, 'op-03-log-filtered.png'), fullPage: true });
     await page.close();
   }, 60_000);
@@ -185,19 +187,19 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     const target = moves[0]!.to;
     await page.focus(`.react-flow__node[data-id="${target}"]`);
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step 1 of ${moves.length}`);
+    await expect.poll(() => page.textContent('[data-testid=replay-status]'), { timeout: LIVE_MS }).toContain(`Step 1 of ${moves.length}`);
     expect(page.url()).toContain('step=1');
     expect(await page.getAttribute(`.react-flow__node[data-id="${target}"]`, 'tabindex')).toBe('0');
     expect(await page.$$eval('.react-flow__edge[tabindex="0"]', (els) => els.length)).toBe(0);
     // ← → step, space plays.
     await page.keyboard.press('ArrowRight');
-    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step 2 of ${moves.length}`);
+    await expect.poll(() => page.textContent('[data-testid=replay-status]'), { timeout: LIVE_MS }).toContain(`Step 2 of ${moves.length}`);
     await page.keyboard.press('ArrowLeft');
-    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step 1 of ${moves.length}`);
+    await expect.poll(() => page.textContent('[data-testid=replay-status]'), { timeout: LIVE_MS }).toContain(`Step 1 of ${moves.length}`);
     await page.screenshot({ path: join(shots, 'op-05-saga-step-1.png') });
     await page.reload();
     await page.waitForSelector('[data-testid=saga-chart] .react-flow__node', { timeout: LIVE_MS });
-    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain(`Step 1 of ${moves.length}`);
+    await expect.poll(() => page.textContent('[data-testid=replay-status]'), { timeout: LIVE_MS }).toContain(`Step 1 of ${moves.length}`);
     await page.close();
 
     // A phone gets the instance's steps as a list, each one a button into the replay.
@@ -207,7 +209,7 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await phone.waitForSelector('[data-testid=saga-step-list] li', { timeout: LIVE_MS });
     expect(await phone.$$eval('[data-testid=saga-step-list] > li', (els) => els.length)).toBe(moves.length + 1);
     await phone.click('[data-testid=saga-step-1]');
-    await expect.poll(() => phone.textContent('[data-testid=replay-status]')).toContain(`Step 1 of ${moves.length}`);
+    await expect.poll(() => phone.textContent('[data-testid=replay-status]'), { timeout: LIVE_MS }).toContain(`Step 1 of ${moves.length}`);
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(1);
     await phone.screenshot({ path: join(shots, 'op-06-phone-saga.png'), fullPage: true });
     await phone.close();
@@ -318,10 +320,10 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
       ctx.skip();
     }
     const saga = (await admin.request<Saga>('GET', `/api/sagas/${rejected}`)).body;
-    // A table that parts from the record: a failed charge undoes the stock reservation by refunding
-    // (the rows as GET /api/saga-definition gives them, one compensation changed).
+    // A table that parts from the record: the stock reservation has no undo, so a failed charge
+    // rejects straight away (the rows as GET /api/saga-definition gives them, one compensation dropped).
     const { body: definition } = await admin.request<{ steps: { step: string; compensation?: string | null }[] }>('GET', `/api/saga-definition?version=${saga.version ?? 1}`);
-    const changed = { steps: definition.steps.map((r) => (r.step === 'reserveStock' ? { ...r, compensation: 'refundPayment' } : r)) };
+    const changed = { steps: definition.steps.map((r) => (r.step === 'reserveStock' ? { ...r, compensation: null } : r)) };
     const page = await newPage();
     await signIn(page, 'admin@example.com', 'admin-password');
     await page.goto(`${system.baseUrl}/#/sagas/${encodeURIComponent(rejected)}`);
@@ -334,10 +336,11 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     await page.fill('[data-testid=whatif-definition]', JSON.stringify(changed));
     await page.click('[data-testid=whatif-run]');
     await expect.poll(() => page.getAttribute('[data-testid=whatif-diverges]', 'data-diverges-at'), { timeout: LIVE_MS }).toBe('2');
-    expect(await page.textContent('[data-testid=whatif-paths]')).toContain('refundingPayment');
+    expect(await page.textContent('[data-testid=whatif-paths] tbody tr:nth-child(3)')).toMatch(/releasingStock.*rejectingOrder/);
     // Both paths on the chart: the replay's nodes marked, the state where it goes instead named.
-    await page.waitForSelector('.saga-node.diverge-replayed[data-testid=saga-node-refundingPayment]');
-    await expect.poll(() => page.textContent('[data-testid=replay-status]')).toContain('Step 2 of');
+    await page.waitForSelector('.saga-node.diverge-replayed[data-testid=saga-node-rejectingOrder]');
+    await page.waitForSelector('.saga-node.diverge-original[data-testid=saga-node-releasingStock]');
+    await expect.poll(() => page.textContent('[data-testid=replay-status]'), { timeout: LIVE_MS }).toContain('Step 2 of');
     await page.waitForSelector('.saga-node.whatif');
     await page.screenshot({ path: join(shots, 'op-12-saga-what-if.png') });
     await page.close();
