@@ -13,6 +13,8 @@ import { ProjectionsPage } from './pages/ProjectionsPage';
 import { MailboxPage } from './pages/MailboxPage';
 import { AdminCatalogPage } from './pages/AdminCatalogPage';
 import { ApiReferencePage } from './pages/ApiReferencePage';
+import { OperatorPage } from './pages/OperatorPage';
+import { TimeModeSwitch } from './time-mode';
 
 export function App() {
   return (
@@ -41,6 +43,7 @@ const nav: NavItem[] = [
   { to: '/sagas', label: 'Sagas' },
   { to: '/events', label: 'Events' },
   { to: '/mailbox', label: 'Mailbox' },
+  { to: '/operator', label: 'Operator', admin: true },
   { to: '/projections', label: 'Projections', admin: true },
   { to: '/admin/catalog', label: 'Catalog admin', admin: true },
   { to: '/api-reference', label: 'API' },
@@ -56,6 +59,7 @@ function route(path: string): ReactNode {
   if ((m = matchRoute('/sagas/:orderId', path))) return <SagaPage orderId={m.orderId!} />;
   if ((m = matchRoute('/events', path))) return <EventsPage />;
   if ((m = matchRoute('/events/:streamId', path))) return <EventsPage streamId={m.streamId!} />;
+  if ((m = matchRoute('/operator', path))) return <OperatorPage />;
   if ((m = matchRoute('/projections', path))) return <ProjectionsPage />;
   if ((m = matchRoute('/mailbox', path))) return <MailboxPage />;
   if ((m = matchRoute('/admin/catalog', path))) return <AdminCatalogPage />;
@@ -92,11 +96,12 @@ function Shell() {
             .filter((n) => !n.admin || isAdmin)
             .map((n) => (
               <Link key={n.to} to={n.to} className={pathname === n.to || pathname.startsWith(`${n.to}/`) ? 'active' : undefined} aria-current={pathname === n.to ? 'page' : undefined} data-testid={`nav-${n.to.slice(1).replace('/', '-')}`}>
-                {n.label}
+                {n.to === '/orders' && isAdmin ? 'All orders' : n.label}
               </Link>
             ))}
         </nav>
         <div className="user">
+          <TimeModeSwitch />
           <LiveIndicator />
           <span className="user-email" data-testid="user-email" title={session.user.id}>
             {session.user.email}

@@ -113,6 +113,8 @@ export interface SagaHistoryEntry {
   input: string | { type: string; eventId?: string };
   at: string;
   commands?: string[];
+  /** Who acted, when the input was an operator's action or a migration. */
+  operator?: { id: string; action: string; reason: string };
 }
 
 export interface SagaInstance {
@@ -125,6 +127,70 @@ export interface SagaInstance {
   endedAt?: string | null;
   durationMs?: number | null;
   timer?: { step: string; dueAt: string } | null;
+  /** The saga definition version the instance runs (issue 14: saga versions). */
+  version?: number;
+  /**
+   * Set while a command or event of the saga could not get through (dead-lettered, or a step
+   * retried past its limit): an operator must act. A flag or the server's description of it.
+   */
+  stuck?: boolean | StuckCondition | null;
+  /** In the admin's list: whose order it is. */
+  customerId?: string | null;
+  customerEmail?: string | null;
+}
+
+/** The server-side list filters of orders and sagas: id prefix, customer email, a [since, until) window. */
+export type ListFilters = {
+  q?: string;
+  customer?: string;
+  since?: string;
+  until?: string;
+};
+
+export interface StuckCondition {
+  reason?: string;
+  since?: string;
+  step?: string;
+  state?: string;
+  deadLetterId?: string;
+  [key: string]: unknown;
+}
+
+/** One saga definition version: a content hash and a human number, with how many sagas run it. */
+export interface SagaDefinitionVersion {
+  version: number;
+  hash: string;
+  createdAt: string;
+  /** The step table (or how many steps it has). */
+  steps: unknown;
+  running: number;
+}
+
+export type OperatorAction = 'retry-step' | 'skip-step' | 'compensate';
+
+/** A step of a path as the what-if answer gives it: a state name, or a transition. */
+export type WhatIfStep = string | { from?: string | null; to?: string; state?: string; input?: string | { type: string }; event?: string; at?: string; [key: string]: unknown };
+
+export interface WhatIfResult {
+  original: WhatIfStep[];
+  replayed: WhatIfStep[];
+  /** The first index where the two paths differ; null when the replay follows the original throughout. */
+  divergesAt: number | null;
+  /** The commands the replay would have issued. */
+  commands: unknown[];
+}
+
+export interface DeadLetter {
+  id: string;
+  topic: string;
+  group: string | null;
+  key: string;
+  orderId: string | null;
+  reason: string;
+  attempts: number;
+  firstFailedAt: string;
+  lastFailedAt: string;
+  message: unknown;
 }
 
 export interface Page<T> {
@@ -394,11 +460,18 @@ export function createApi(options: ApiOptions) {
     placeOrder: (items: { sku: string; quantity: number }[], card: string, idempotencyKey: string) =>
       request<{ orderId: string }>('POST', '/api/orders', { items, payment: { card } }, { 'Idempotency-Key': idempotencyKey }),
     cancelOrder: (orderId: string) => request<unknown>('POST', `/api/orders/${enc(orderId)}/cancel`, {}),
-    orders: (q: { status?: string; customerId?: string; cursor?: string | null; limit?: number }) => get<Page<OrderSummary>>('/api/orders', q),
+    orders: (q: { status?: string; customerId?: string; cursor?: string | null; limit?: number } & ListFilters) => get<Page<OrderSummary>>('/api/orders', q),
     order: (orderId: string) => get<OrderDetail>(`/api/orders/${enc(orderId)}`),
 
-    sagaDefinition: () => get<unknown>('/api/saga-definition'),
-    sagas: (q: { status?: string; cursor?: string | null; limit?: number }) => get<Page<SagaInstance>>('/api/sagas', q),
+    sagaDefinition: (version?: number) => get<unknown>('/api/saga-definition', { version }),
+    sagaDefinitions: () => get<{ items: SagaDefinitionVersion[] }>('/api/saga-definitions'),
+    migrateSaga: (orderId: string, toVersion: number) => request<unknown>('POST', `/api/sagas/${enc(orderId)}/migrate`, { toVersion }),
+    whatIf: (orderId: string, against: { version: number } | { definition: unknown }) => request<WhatIfResult>('POST', `/api/sagas/${enc(orderId)}/what-if`, against),
+    sagaAction: (orderId: string, action: OperatorAction, reason: string) => request<unknown>('POST', `/api/sagas/${enc(orderId)}/actions`, { action, reason }),
+    deadLetters: (cursor?: string | null, limit = 50) => get<Page<DeadLetter>>('/api/dead-letters', { cursor, limit }),
+    retryDeadLetter: (id: string) => request<unknown>('POST', `/api/dead-letters/${enc(id)}/retry`),
+    discardDeadLetter: (id: string) => request<unknown>('POST', `/api/dead-letters/${enc(id)}/discard`),
+    sagas: (q: { status?: string; cursor?: string | null; limit?: number } & ListFilters) => get<Page<SagaInstance>>('/api/sagas', q),
     saga: (orderId: string) => get<SagaInstance>(`/api/sagas/${enc(orderId)}`),
 
     streams: (category?: string, prefix?: string) => get<StreamList>('/api/streams', { category, prefix, limit: 500 }),
@@ -406,10 +479,10 @@ export function createApi(options: ApiOptions) {
       get<StreamEvents>(`/api/streams/${enc(streamId)}/events`, q),
     streamState: (streamId: string, revision: number) =>
       get<StateAtRevision>(`/api/streams/${enc(streamId)}/state`, { revision }),
-    log: (q: { from?: LogPosition | null; direction?: 'forwards' | 'backwards'; limit: number }) => get<GlobalLog>('/api/log', q),
+    log: (q: { from?: LogPosition | null; direction?: 'forwards' | 'backwards'; type?: string; limit: number }) => get<GlobalLog>('/api/log', q),
     /** The latest `limit` events, oldest first: read backwards from the head, not from a position computed off it. */
     latestLog: async (limit: number) => (await get<GlobalLog>('/api/log', { direction: 'backwards', limit })).events.reverse(),
-    sagaStats: () => get<SagaStats>('/api/saga-stats'),
+    sagaStats: (version?: number) => get<SagaStats>('/api/saga-stats', { version }),
     sagasInState: (state: string, cursor?: string | null) =>
       get<Page<SagaInState>>(`/api/saga-stats/states/${enc(state)}/instances`, { cursor, limit: 50 }),
 

@@ -66,3 +66,12 @@ export function whenLocal(iso: string): string {
   const today = new Date().toDateString() === d.toDateString();
   return today ? clockTime(iso) : `${d.toLocaleDateString()} ${clockTime(iso)}`;
 }
+
+/** Date and time in UTC, with the day when it is not today (UTC): `2026-12-01 09:15:02.120 UTC`. */
+export function whenUtc(iso: string, now = Date.now()): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const [day, time = ''] = d.toISOString().split('T');
+  const today = new Date(now).toISOString().slice(0, 10) === day;
+  return `${today ? '' : `${day} `}${time.replace('Z', '')} UTC`;
+}

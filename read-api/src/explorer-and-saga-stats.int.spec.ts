@@ -189,4 +189,74 @@ describe('explorer paging and search, and exact saga counts', () => {
     expect(asAlice.items.every((m) => m.to === 'cust-1@example.com')).toBe(true);
     expect((await get('/api/mailbox?to=not-an-email')).status).toBe(400);
   });
+  type Listed = { orderId: string; status: string; customerEmail?: string | null; createdAt?: string; startedAt?: string };
+  type Listing = { items: Listed[]; nextCursor: string | null };
+  const everything = async (url: string) => {
+    const items: Listed[] = [];
+    for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+      const page: Listing = await json<Listing>(`${url}${url.includes('?') ? '&' : '?'}limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    }
+    return items;
+  };
+
+  it('filters the orders list by id prefix, customer email and time window, paged, and refuses a customer filter to customers', async () => {
+    const all = await everything('/api/orders');
+    expect(all).toHaveLength(ORDERS);
+    const ids = (items: Listed[]) => items.map((o) => o.orderId).sort();
+    expect(ids(await everything('/api/orders?q=ord-1'))).toEqual(ids(all.filter((o) => o.orderId.startsWith('ord-1'))));
+    expect(ids(await everything('/api/orders?q=ord-1'))).toHaveLength(11);
+    const cust3 = await everything('/api/orders?customer=CUST-3@example.com');
+    expect(ids(cust3)).toEqual(['ord-13', 'ord-23', 'ord-3']);
+    expect(cust3.every((o) => o.customerEmail === 'cust-3@example.com')).toBe(true);
+    const since = new Date(t0 + 1000).toISOString();
+    const until = new Date(t0 + 2000).toISOString();
+    const windowed = all.filter((o) => o.createdAt! >= since && o.createdAt! < until);
+    expect(windowed.length).toBeGreaterThan(3);
+    expect(ids(await everything(`/api/orders?since=${since}&until=${until}`))).toEqual(ids(windowed));
+    expect(ids(await everything(`/api/orders?since=${since}&until=${until}&status=confirmed&q=ord-1`))).toEqual(
+      ids(windowed.filter((o) => o.status === 'confirmed' && o.orderId.startsWith('ord-1'))),
+    );
+    // A customer sees their own: the filters narrow them, the customer filter is refused.
+    expect(ids((await json<Listing>('/api/orders?q=ord-2&limit=100', alice)).items)).toEqual(['ord-21']);
+    expect((await get('/api/orders?customer=cust-2@example.com', alice)).status).toBe(400);
+    expect((await get(`/api/orders?since=${until}&until=${since}`)).status).toBe(400);
+    expect((await get('/api/orders?since=yesterday')).status).toBe(400);
+    expect((await get('/api/orders?q=a%20b')).status).toBe(400);
+  });
+
+  it('filters the sagas list by id prefix, customer (with status) and time window, and names each saga\'s customer', async () => {
+    const all = await everything('/api/sagas');
+    expect(all).toHaveLength(ORDERS);
+    expect(all.find((s) => s.orderId === 'ord-7')).toMatchObject({ customerEmail: 'cust-7@example.com' });
+    const ids = (items: Listed[]) => items.map((o) => o.orderId).sort();
+    expect(ids(await everything('/api/sagas?q=ord-2'))).toEqual(ids(all.filter((s) => s.orderId.startsWith('ord-2'))));
+    expect(ids(await everything('/api/sagas?customer=cust-4@example.com'))).toEqual(['ord-14', 'ord-24', 'ord-4']);
+    const completed = all.filter((s) => ['ord-14', 'ord-24', 'ord-4'].includes(s.orderId) && s.status === 'completed');
+    expect(ids(await everything('/api/sagas?customer=cust-4@example.com&status=completed'))).toEqual(ids(completed));
+    const since = new Date(t0 + 500).toISOString();
+    const until = new Date(t0 + 1500).toISOString();
+    expect(ids(await everything(`/api/sagas?since=${since}&until=${until}`))).toEqual(ids(all.filter((s) => s.startedAt! >= since && s.startedAt! < until)));
+    expect((await get('/api/sagas?customer=nobody')).status).toBe(400);
+  });
+
+  it('filters the global log by event type, paged by position in both directions', async () => {
+    type Log = { events: { type: string; position: string }[]; next: string | null };
+    const placed = (await eventStore.readAll({ filter: { eventTypes: ['OrderPlaced'] } })).map((e) => e.position);
+    expect(placed).toHaveLength(ORDERS);
+    const seen: string[] = [];
+    for (let from: string | null = null, first = true; first || from; first = false) {
+      const page: Log = await json<Log>(`/api/log?type=OrderPlaced&limit=7${from ? `&from=${from}` : ''}`);
+      expect(page.events.every((e) => e.type === 'OrderPlaced')).toBe(true);
+      seen.push(...page.events.map((e) => e.position));
+      from = page.next;
+    }
+    expect(seen).toEqual(placed);
+    const newest = await json<Log>('/api/log?type=OrderPlaced,OrderCancelled&direction=backwards&limit=5');
+    const either = (await eventStore.readAll({ filter: { eventTypes: ['OrderPlaced', 'OrderCancelled'] } })).map((e) => e.position);
+    expect(either.length).toBeGreaterThan(ORDERS);
+    expect(newest.events.map((e) => e.position)).toEqual(either.slice(-5).reverse());
+    expect((await get('/api/log?type=Order%20Placed')).status).toBe(400);
+  });
 });

@@ -157,14 +157,15 @@ export function explorerRoutes(deps: ExplorerDeps, auth: RequestHandler): Router
   router.get('/api/log', auth, requireRole('admin'), async (req, res) => {
     const query = parseWith(LogQuery, req.query, 'query');
     const limit = query.limit ?? 100;
+    const filter = query.type ? { filter: { eventTypes: query.type } } : {};
     // One event more than the page says whether there is a next page, and `next` is that
     // event's own position (pass it back as `from`): positions are cursors, never computed.
     const read: ReadAllOptions =
       query.direction === 'backwards'
-        ? { direction: 'backwards', ...(query.from ? { fromPosition: query.from } : {}), limit: limit + 1 }
+        ? { direction: 'backwards', ...(query.from ? { fromPosition: query.from } : {}), limit: limit + 1, ...filter }
         : query.after
-          ? { after: query.after, limit: limit + 1 }
-          : { ...(query.from ? { fromPosition: query.from } : {}), limit: limit + 1 };
+          ? { after: query.after, limit: limit + 1, ...filter }
+          : { ...(query.from ? { fromPosition: query.from } : {}), limit: limit + 1, ...filter };
     const [found, head] = await Promise.all([positionParam(query.after ? 'after' : 'from', eventStore.readAll(read)), eventStore.headPosition()]);
     const events = found.slice(0, limit);
     res.json({ events, head, next: found.length > limit ? found[limit]!.position : null });

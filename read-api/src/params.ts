@@ -36,14 +36,41 @@ export const cursorParam = z.string().min(1).max(512).regex(/^[A-Za-z0-9_-]+$/, 
 export const OrderStatusParam = z.enum(['pending', 'confirmed', 'rejected', 'cancelled']);
 export const SagaStatusParam = z.enum(['running', 'completed', 'rejected', 'cancelled']);
 
-export const OrdersQuery = z.strictObject({
-  status: OrderStatusParam.optional(),
-  /** Admins: one customer's orders (a customer only ever sees their own). */
-  customerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'not a customer id' }).optional(),
-  cursor: cursorParam.optional(),
-  limit: limitParam(100),
-});
-export const SagasQuery = z.strictObject({ status: SagaStatusParam.optional(), cursor: cursorParam.optional(), limit: limitParam(100) });
+/** The start of an order id, for the search box: made of what ids are made of. */
+const orderIdPrefix = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: "the start of an order id: letters, digits, '-' or '_'" });
+/** An instant, as the lists' times are stored (ISO 8601 in UTC); a bound of a time window. */
+const instant = z.iso.datetime({ offset: true, error: 'an ISO 8601 date and time, e.g. 2026-12-01T09:00:00Z' }).transform((s) => new Date(s).toISOString());
+const customerEmail = z.string().max(254).regex(z.regexes.email, { error: 'not an email address' }).transform((s) => s.trim().toLowerCase());
+/** The list filters shared by orders and sagas: id prefix and a time window [since, until). */
+const listFilters = {
+  q: orderIdPrefix.optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+};
+const windowInOrder = (q: { since?: string | undefined; until?: string | undefined }) => q.since === undefined || q.until === undefined || q.since < q.until;
+
+export const OrdersQuery = z
+  .strictObject({
+    status: OrderStatusParam.optional(),
+    /** Admins: one customer's orders (a customer only ever sees their own). */
+    customerId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'not a customer id' }).optional(),
+    /** Admins: one customer's orders, by their email address. */
+    customer: customerEmail.optional(),
+    ...listFilters,
+    cursor: cursorParam.optional(),
+    limit: limitParam(100),
+  })
+  .refine(windowInOrder, { error: 'since must be before until', path: ['until'] });
+export const SagasQuery = z
+  .strictObject({
+    status: SagaStatusParam.optional(),
+    /** One customer's sagas, by their email address (through their orders). */
+    customer: customerEmail.optional(),
+    ...listFilters,
+    cursor: cursorParam.optional(),
+    limit: limitParam(100),
+  })
+  .refine(windowInOrder, { error: 'since must be before until', path: ['until'] });
 export const MailboxQuery = z.strictObject({
   cursor: cursorParam.optional(),
   limit: limitParam(100),
@@ -102,6 +129,8 @@ export const LogQuery = z
     after: logPositionParam.optional(),
     /** `backwards` reads from the head (or `from`) towards the start, newest first. */
     direction: z.enum(['forwards', 'backwards']).optional(),
+    /** Only events of these types (comma-separated); paging by position works the same. */
+    type: eventTypeList.optional(),
     limit: limitParam(500),
   })
   .refine((q) => q.from === undefined || q.after === undefined, { error: 'give from or after, not both', path: ['after'] })

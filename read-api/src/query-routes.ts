@@ -7,7 +7,7 @@ import type { MailboxQueries } from '@saga/projections/projectors/mailbox';
 import type { OrderQueries } from '@saga/projections/projectors/orders';
 import type { ProductQueries } from '@saga/projections/projectors/products';
 import type { SagaStatsQueries } from '@saga/projections/projectors/saga-stats';
-import type { SagaQueries } from '@saga/projections/projectors/sagas';
+import type { SagaQueries, SagaView } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
 import { isAdmin, visibleOrder } from './access';
 import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagaEdgeParams, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
@@ -41,13 +41,16 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
   router.get('/api/orders', auth, async (req, res) => {
     const user = userOf(req);
     const query = parseWith(OrdersQuery, req.query, 'query');
-    // A customer sees their own orders only: a customerId filter is for admins, refused rather than ignored.
-    if (!isAdmin(user) && query.customerId !== undefined) {
-      throw new ValidationError('customerId filters all orders and is for admins only', [{ path: ['customerId'], message: 'admins only' }]);
+    // A customer sees their own orders only: a customer filter is for admins, refused rather than ignored.
+    for (const field of ['customerId', 'customer'] as const) {
+      if (!isAdmin(user) && query[field] !== undefined) {
+        throw new ValidationError(`${field} filters all orders and is for admins only`, [{ path: [field], message: 'admins only' }]);
+      }
     }
     const page = await q.orders.list({
-      ...(isAdmin(user) ? (query.customerId ? { customerId: query.customerId } : {}) : { customerId: user.id }),
+      ...(isAdmin(user) ? { ...(query.customerId ? { customerId: query.customerId } : {}), ...(query.customer ? { customerEmail: query.customer } : {}) } : { customerId: user.id }),
       ...(query.status ? { status: query.status } : {}),
+      ...listWindow(query),
       ...(query.cursor ? { cursor: query.cursor } : {}),
       limit: query.limit ?? 20,
     });
@@ -62,13 +65,25 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
 
   router.get('/api/sagas', auth, requireRole('admin'), async (req, res) => {
     const query = parseWith(SagasQuery, req.query, 'query');
-    res.json(
-      await q.sagas.list({
-        ...(query.status ? { status: query.status } : {}),
-        ...(query.cursor ? { cursor: query.cursor } : {}),
-        limit: query.limit ?? 20,
-      }),
-    );
+    const limit = query.limit ?? 20;
+    let page: { items: SagaView[]; nextCursor: string | null };
+    if (query.customer) {
+      // A saga knows no customer; its order does (same id, placed the instant it started). So a
+      // customer's sagas are their orders' sagas, paged by the orders' cursor; a status filter
+      // then keeps that page's matches, and a page may hold fewer than `limit`.
+      const orders = await q.orders.list({ customerEmail: query.customer, ...listWindow(query), ...(query.cursor ? { cursor: query.cursor } : {}), limit });
+      const byId = new Map((await q.sagas.getMany(orders.items.map((o) => o.orderId))).map((s) => [s.orderId, s]));
+      const items = orders.items.map((o) => byId.get(o.orderId)).filter((s): s is SagaView => s !== undefined && (!query.status || s.status === query.status));
+      page = { items, nextCursor: orders.nextCursor };
+    } else {
+      page = await q.sagas.list({ ...(query.status ? { status: query.status } : {}), ...listWindow(query), ...(query.cursor ? { cursor: query.cursor } : {}), limit });
+    }
+    // Whose saga each is, from the order read model: the list's customer column.
+    const owners = new Map((await q.orders.getMany(page.items.map((s) => s.orderId))).map((o) => [o.orderId, o]));
+    res.json({
+      items: page.items.map((s) => ({ ...s, customerId: owners.get(s.orderId)?.customerId ?? null, customerEmail: owners.get(s.orderId)?.customerEmail ?? null })),
+      nextCursor: page.nextCursor,
+    });
   });
 
   // Exact counts from the saga-stats projection: `{ total, states: { name: count }, transitions: { "from->to": count } }`.
@@ -132,6 +147,11 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
   });
 
   return router;
+}
+
+/** The id-prefix and time-window filters, as the list queries take them. */
+function listWindow(query: { q?: string | undefined; since?: string | undefined; until?: string | undefined }) {
+  return { ...(query.q ? { idPrefix: query.q } : {}), ...(query.since ? { since: query.since } : {}), ...(query.until ? { until: query.until } : {}) };
 }
 
 const orderIdPath = { path: OrderIdParams };

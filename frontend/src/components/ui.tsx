@@ -1,6 +1,7 @@
 import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
 import type { ApiError } from '../api';
-import { relativeTime, whenLocal } from '../format';
+import { relativeTime, whenLocal, whenUtc } from '../format';
+import { useRelativeTick, useTimeMode } from '../time-mode';
 import { humanIssue } from '../messages';
 
 export function Spinner({ label = 'Loading' }: { label?: string }) {
@@ -119,12 +120,22 @@ export function JsonView({ value, testId }: { value: unknown; testId?: string })
   );
 }
 
-/** A timestamp: local date (when not today) and time, with UTC and "how long ago" on hover. */
+/**
+ * A timestamp in the viewer's chosen mode (local, UTC or relative), always with the date when
+ * it is not today; the other two forms are on hover.
+ */
 export function TimeOf({ at }: { at: unknown }) {
+  const mode = useTimeMode();
+  useRelativeTick();
   if (typeof at !== 'string') return <span className="muted">–</span>;
+  const local = whenLocal(at);
+  const utc = whenUtc(at);
+  const ago = relativeTime(at);
+  const shown = mode === 'utc' ? utc : mode === 'relative' ? ago : local;
+  const hover = mode === 'utc' ? `${local} local · ${ago}` : mode === 'relative' ? `${local} local · ${utc}` : `${utc} · ${ago}`;
   return (
-    <time className="muted" dateTime={at} title={`${at} UTC · ${relativeTime(at)}`}>
-      {whenLocal(at)}
+    <time className="muted" dateTime={at} title={hover}>
+      {shown}
     </time>
   );
 }

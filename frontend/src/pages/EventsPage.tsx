@@ -175,7 +175,22 @@ function LogBrowser() {
   // The cursors of the pages before this one (null: the first page).
   const [trail, setTrail] = useState<(LogCursor | null)[]>([]);
   const [from, setFrom] = useState<LogCursor | null>(null);
-  const page = useResource(() => api.log({ direction, from, limit: logPage }), [direction, from]);
+  // Only some event types (comma-separated, checked before it is asked for), filtered by the server.
+  const [typeText, setTypeText] = useState(() => hashParam('type') ?? '');
+  const typeInput = useDebounced(typeText.replace(/\s+/g, ''), 300);
+  const validType = /^[A-Za-z]{1,64}(,[A-Za-z]{1,64}){0,19}$/.test(typeInput) ? typeInput : '';
+  const [seenTypes, setSeenTypes] = useState<string[]>([]);
+  const [jump, setJump] = useState('');
+  useEffect(() => {
+    setTrail([]);
+    setFrom(null);
+    setHashParam('type', validType || null);
+  }, [validType]);
+  const page = useResource(() => api.log({ direction, from, limit: logPage, ...(validType ? { type: validType } : {}) }), [direction, from, validType]);
+  useEffect(() => {
+    const types = page.data?.events.map((e) => e.type) ?? [];
+    setSeenTypes((seen) => (types.every((t) => seen.includes(t)) ? seen : [...new Set([...seen, ...types])].sort()));
+  }, [page.data]);
   const restart = (d: 'backwards' | 'forwards') => {
     setDirection(d);
     setTrail([]);
@@ -195,8 +210,45 @@ function LogBrowser() {
         </div>
         {page.loading ? <Spinner label="Reading the log" /> : null}
       </div>
+      <div className="filters" role="search" aria-label="Filter the log">
+        <label className="field">
+          <span>Event types</span>
+          <input
+            className="text"
+            list="log-types"
+            value={typeText}
+            onChange={(e) => setTypeText(e.target.value)}
+            placeholder="e.g. OrderPlaced,PaymentDeclined"
+            data-testid="log-type-filter"
+          />
+          <datalist id="log-types">
+            {seenTypes.map((t) => (
+              <option key={t} value={t} />
+            ))}
+          </datalist>
+          {typeInput && !validType ? <span className="field-error">Event type names, separated by commas.</span> : null}
+        </label>
+        <form
+          className="field"
+          onSubmit={(e) => {
+            e.preventDefault();
+            // A position is the server's cursor, passed back as typed (copied from this table).
+            if (!jump.trim()) return;
+            setTrail([]);
+            setFrom(jump.trim());
+          }}
+        >
+          <label htmlFor="log-jump">From position</label>
+          <div className="row">
+            <input id="log-jump" className="text" value={jump} onChange={(e) => setJump(e.target.value)} placeholder="a position from the table" data-testid="log-jump" />
+            <button type="submit" className="button small" data-testid="log-jump-go">
+              Go
+            </button>
+          </div>
+        </form>
+      </div>
       <ProblemBox error={page.error} onRetry={page.reload} />
-      {page.data && page.data.events.length === 0 ? <Empty>The log is empty.</Empty> : null}
+      {page.data && page.data.events.length === 0 ? <Empty>{validType ? `No ${validType.split(',').join(' or ')} events here.` : 'The log is empty.'}</Empty> : null}
       <div className="table-wrap">
       <table className="table compact" data-testid="log-page">
         <thead>
@@ -217,7 +269,7 @@ function LogBrowser() {
                 </Link>{' '}
                 <span className="muted">r{e.revision}</span>
               </td>
-              <td>{e.type}</td>
+              <td data-testid="log-event-type">{e.type}</td>
               <td>
                 <TimeOf at={e.metadata.occurredAt} />
               </td>

@@ -2,9 +2,9 @@ import { useEffect, useState } from 'react';
 import { useSession } from '../session';
 import { useDebounced, useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
-import { dateTime, shortId } from '../format';
+import { shortId } from '../format';
 import { Link } from '../router';
-import { Empty, PageHeader, ProblemBox, Spinner } from '../components/ui';
+import { Empty, PageHeader, ProblemBox, Spinner, TimeOf } from '../components/ui';
 
 export function MailboxPage() {
   const { api, session } = useSession();
@@ -58,7 +58,7 @@ export function MailboxPage() {
                 <button type="button" className="mail-item" onClick={() => setOpen(m.emailId)} aria-current={m === selected || undefined} data-testid={`mail-${m.emailId}`}>
                   <span className="mail-subject">{m.subject.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, (id) => shortId(id))}</span>
                   <span className="muted small">
-                    to {m.to} · {m.sentAt ? dateTime(m.sentAt) : (m.status ?? 'not sent yet')}
+                    to {m.to} · {m.sentAt ? <TimeOf at={m.sentAt} /> : (m.status ?? 'not sent yet')}
                   </span>
                 </button>
               </li>
@@ -99,7 +99,7 @@ export function MailboxPage() {
                 <dd>{selected.to}</dd>
                 <dt>Sent</dt>
                 <dd>
-                  {dateTime(selected.sentAt)}
+                  <TimeOf at={selected.sentAt} />
                   {selected.status && selected.status !== 'sent' ? <span className="warn"> {selected.status}{selected.error ? `: ${selected.error}` : ''}</span> : null}
                   {selected.attempts && selected.attempts > 1 ? <span className="muted"> ({selected.attempts} attempts)</span> : null}
                 </dd>

@@ -3,10 +3,10 @@ import { useEffect, useState } from 'react';
 import { useLive, useLiveState } from '../live';
 import { useSession } from '../session';
 import { useAction, useResource, useThrottled } from '../hooks';
-import { clockTime, dateTime, duration, money } from '../format';
+import { clockTime, duration, money } from '../format';
 import { Link } from '../router';
 import { inputType } from '../saga/instance';
-import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge } from '../components/ui';
+import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge, TimeOf } from '../components/ui';
 import type { OrderDetail, SagaInstance, TimelineEntry } from '../api';
 
 /** True when a live message is about this order (its body names the order or the stream). */
@@ -88,7 +88,9 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
             <OrderLines order={o} />
             <dl className="facts">
               <dt>Placed</dt>
-              <dd>{dateTime(o.placedAt ?? o.createdAt)}</dd>
+              <dd>
+                <TimeOf at={o.placedAt ?? o.createdAt} />
+              </dd>
               {o.customerEmail ? (
                 <>
                   <dt>Customer</dt>

@@ -7,18 +7,17 @@ import { money, shortId } from '../format';
 import { Link } from '../router';
 import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge, TimeOf } from '../components/ui';
 import { OpenById } from '../components/OpenById';
+import { ListFilterBar, useListFilters } from '../components/ListFilters';
 
-const statuses = ['', 'pending', 'confirmed', 'rejected', 'cancelled'] as const;
+const statuses = ['pending', 'confirmed', 'rejected', 'cancelled'] as const;
 const pageSize = 20;
 
 export function OrdersPage() {
   const { api, session } = useSession();
   const isAdmin = session?.user.role === 'admin';
-  const [status, setStatus] = useState<string>('');
-  // Admins see every customer's orders; picking a customer narrows the list to theirs.
-  const [customer, setCustomer] = useState<{ id: string; email: string } | null>(null);
-  const customerId = customer?.id;
-  const first = useResource(() => api.orders({ status, ...(customerId ? { customerId } : {}), limit: pageSize }), [status, customerId]);
+  // Every filter is applied by the server; admins also search by a customer's email.
+  const { filters, setFilters, query, key } = useListFilters();
+  const first = useResource(() => api.orders({ ...query, limit: pageSize }), [key]);
   const [more, setMore] = useState<OrderSummary[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   useEffect(() => {
@@ -27,7 +26,7 @@ export function OrdersPage() {
   }, [first.data]);
   const loadMore = useAction(async () => {
     if (!cursor) return;
-    const page = await api.orders({ status, ...(customerId ? { customerId } : {}), cursor, limit: pageSize });
+    const page = await api.orders({ ...query, cursor, limit: pageSize });
     setMore((m) => [...m, ...page.items]);
     setCursor(page.nextCursor);
   });
@@ -37,31 +36,18 @@ export function OrdersPage() {
   useLive(['order', 'saga'], reload);
 
   const rows = dedupe([...(first.data?.items ?? []), ...more]);
+  const filtered = Object.keys(query).length > 0;
   return (
     <div>
       <PageHeader title={isAdmin ? 'All orders' : 'My orders'}>
         {isAdmin ? <OpenById current={undefined} label="Order id" placeholder="order id" basePath="/orders" /> : null}
-        {customer ? (
-          <button type="button" className="chip active" onClick={() => setCustomer(null)} data-testid="orders-customer-filter">
-            {customer.email} ×
-          </button>
-        ) : null}
-        <label className="inline-field">
-          Status{' '}
-          <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="orders-status-filter">
-            {statuses.map((s) => (
-              <option key={s} value={s}>
-                {s || 'all'}
-              </option>
-            ))}
-          </select>
-        </label>
         {first.loading ? <Spinner label={first.data ? 'Refreshing' : 'Loading orders'} /> : null}
       </PageHeader>
+      <ListFilterBar filters={filters} onChange={setFilters} statuses={statuses} showCustomer={isAdmin} testId="orders-filter" timeLabel="Placed" />
       <ProblemBox error={first.error} onRetry={first.reload} />
       {first.data && rows.length === 0 ? (
         <Empty>
-          No orders{status ? ` with status ${status}` : ''} yet. <Link to="/shop">Go shopping</Link>.
+          {filtered ? 'No orders match these filters.' : <>No orders yet. <Link to="/shop">Go shopping</Link>.</>}
         </Empty>
       ) : null}
       {rows.length > 0 ? (
@@ -98,7 +84,7 @@ export function OrdersPage() {
                           type="button"
                           className="link-button"
                           title={`only ${o.customerEmail ?? o.customerId}'s orders`}
-                          onClick={() => setCustomer({ id: o.customerId!, email: o.customerEmail ?? o.customerId! })}
+                          onClick={() => o.customerEmail && setFilters({ ...filters, customer: o.customerEmail })}
                           data-testid={`order-customer-${o.orderId}`}
                         >
                           {o.customerEmail ?? o.customerId}

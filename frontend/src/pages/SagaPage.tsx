@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { ApiError, type SagaInstance, type SagaStats } from '../api';
+import { ApiError, type RecordedEvent, type SagaDefinitionVersion, type SagaInstance, type SagaStats, type WhatIfResult } from '../api';
 import { useSession } from '../session';
 import { useResource, useThrottled } from '../hooks';
 import { useLive } from '../live';
@@ -9,12 +9,15 @@ import { adaptDefinition, DefinitionError, type SagaGraph } from '../saga/defini
 import { countsFromStats, instancePath, stateAfter, type Counts, type InstancePath } from '../saga/instance';
 import type { Layout } from '../saga/layout';
 import { SagaChart } from '../saga/SagaChart';
-import { Empty, PageHeader, ProblemBox, Spinner, StatusBadge, TimeOf } from '../components/ui';
+import { Empty, JsonView, PageHeader, ProblemBox, Spinner, StatusBadge, TimeOf } from '../components/ui';
 import { OpenById } from '../components/OpenById';
+import { ListFilterBar, useListFilters } from '../components/ListFilters';
+import { SagaOperator } from '../components/SagaOperator';
+import { compare } from '../saga/whatif';
 import { concernsOrder } from './OrderDetailPage';
 import { importFresh } from '../chunks';
 
-const sagaStatuses = ['', 'running', 'completed', 'rejected', 'cancelled'] as const;
+const sagaStatuses = ['running', 'completed', 'rejected', 'cancelled'] as const;
 
 function definitionProblem(err: unknown): ApiError {
   return new ApiError({
@@ -27,13 +30,15 @@ function definitionProblem(err: unknown): ApiError {
 }
 
 /** Fetches, adapts and lays out the machine once per visit. */
-function useSagaGraph() {
+function useSagaGraph(version: number | undefined) {
   const { api } = useSession();
-  const raw = useResource(() => api.sagaDefinition(), []);
+  const raw = useResource(() => api.sagaDefinition(version), [version]);
   const [graph, setGraph] = useState<SagaGraph>();
   const [layout, setLayout] = useState<Layout>();
   const [error, setError] = useState<ApiError>();
   useEffect(() => {
+    setLayout(undefined);
+    setError(undefined);
     if (raw.data === undefined) return;
     let live = true;
     try {
@@ -58,24 +63,35 @@ export function SagaPage({ orderId }: { orderId?: string }) {
   const { api, session } = useSession();
   // Listing every saga (for the counts) is an admin query; a customer sees their own order's saga.
   const isAdmin = session?.user.role === 'admin';
-  const { graph, layout, error, loading, reload } = useSagaGraph();
-  const [status, setStatus] = useState('');
+  const selected = useResource<SagaInstance | undefined>(() => (orderId ? api.saga(orderId) : Promise.resolve(undefined)), [orderId]);
+  // The definition versions (issue 14): a server without them answers 404, and then there is one definition.
+  const definitions = useResource(() => (isAdmin ? api.sagaDefinitions().catch(() => undefined) : Promise.resolve(undefined)), [isAdmin]);
+  const versions = definitions.data?.items;
+  // Which definition is drawn: `?version=` in the URL, else the selected saga's own, else the newest.
+  const [pickedVersion, setPickedVersion] = useState<number | undefined>(() => {
+    const v = hashParam('version');
+    return v && /^\d+$/.test(v) ? Number(v) : undefined;
+  });
+  const version = versions || selected.data?.version !== undefined ? (pickedVersion ?? selected.data?.version) : undefined;
+  useEffect(() => setHashParam('version', pickedVersion === undefined ? null : String(pickedVersion)), [pickedVersion]);
+  const { graph, layout, error, loading, reload } = useSagaGraph(version);
   const [showCounts, setShowCounts] = useState(true);
+  const [pickedState, setPickedState] = useState('');
 
   // Exact counts from the server's saga-stats projection: one small answer, not every history.
-  const stats = useResource(() => (isAdmin ? api.sagaStats() : Promise.resolve(undefined)), [isAdmin]);
+  const stats = useResource(() => (isAdmin ? api.sagaStats(version) : Promise.resolve(undefined)), [isAdmin, version]);
   // One page of instances at a time; `trail` holds the cursors of the pages before it.
+  const { filters, setFilters, query, key } = useListFilters();
   const [cursor, setCursor] = useState<string | null>(null);
   const [trail, setTrail] = useState<(string | null)[]>([]);
   useEffect(() => {
     setCursor(null);
     setTrail([]);
-  }, [status]);
+  }, [key]);
   const list = useResource(
-    () => (isAdmin ? api.sagas({ status, cursor, limit: 50 }) : Promise.resolve(undefined)),
-    [status, isAdmin, cursor],
+    () => (isAdmin ? api.sagas({ ...query, cursor, limit: 50 }) : Promise.resolve(undefined)),
+    [key, isAdmin, cursor],
   );
-  const selected = useResource<SagaInstance | undefined>(() => (orderId ? api.saga(orderId) : Promise.resolve(undefined)), [orderId]);
 
   const reloadStats = useThrottled(stats.reload, 1000);
   const reloadList = useThrottled(list.reload, 3000);
@@ -93,10 +109,28 @@ export function SagaPage({ orderId }: { orderId?: string }) {
   return (
     <div className="saga-page">
       <PageHeader title="Saga visualiser">
+        {versions?.length ? (
+          <label className="inline-field">
+            Definition{' '}
+            <select
+              value={version ?? ''}
+              onChange={(e) => setPickedVersion(e.target.value ? Number(e.target.value) : undefined)}
+              data-testid="definition-version"
+            >
+              {[...versions]
+                .sort((a, b) => b.version - a.version)
+                .map((d) => (
+                  <option key={d.version} value={d.version}>
+                    v{d.version} · {d.running.toLocaleString()} running{d.version === selected.data?.version ? ' · this saga’s' : ''}
+                  </option>
+                ))}
+            </select>
+          </label>
+        ) : null}
         {isAdmin ? (
           <label className="inline-field">
             <input type="checkbox" checked={showCounts} onChange={(e) => setShowCounts(e.target.checked)} data-testid="toggle-counts" /> heatmap of all{' '}
-            <strong data-testid="saga-total">{stats.data ? stats.data.total.toLocaleString() : '…'}</strong> instances
+            <strong data-testid="saga-total">{stats.data ? stats.data.total.toLocaleString() : '…'}</strong> instances{version !== undefined ? ` on v${version}` : ''}
             <span className="heat-scale muted small" aria-hidden="true">
               few <span className="ramp" /> most
             </span>
@@ -109,19 +143,10 @@ export function SagaPage({ orderId }: { orderId?: string }) {
         <aside className="card saga-instances" aria-labelledby="instances-title">
           <h2 id="instances-title">Instances</h2>
           <OpenById current={orderId} label="Order id" placeholder="order id" basePath="/sagas" />
-          <label className="inline-field">
-            Status{' '}
-            <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="saga-status-filter">
-              {sagaStatuses.map((s) => (
-                <option key={s} value={s}>
-                  {s || 'all'}
-                </option>
-              ))}
-            </select>
-          </label>
+          {isAdmin ? <ListFilterBar filters={filters} onChange={setFilters} statuses={sagaStatuses} showCustomer testId="saga-filter" /> : null}
           <ProblemBox error={list.error ?? stats.error} onRetry={() => (list.reload(), stats.reload())} />
           {!isAdmin ? <p className="muted small">Open a saga from one of your orders; the list of all instances and their counts are for admins.</p> : null}
-          {list.data && sagas.length === 0 ? <Empty>No sagas{status ? ` ${status}` : ''}.</Empty> : null}
+          {list.data && sagas.length === 0 ? <Empty>No sagas match.</Empty> : null}
           <ul className="instance-list" data-testid="saga-instances">
             {sagas.map((s) => (
               <li key={s.orderId} className={s.orderId === orderId ? 'selected' : undefined}>
@@ -130,6 +155,15 @@ export function SagaPage({ orderId }: { orderId?: string }) {
                 </Link>{' '}
                 <StatusBadge status={s.status} />
                 {s.state !== s.status ? <span className="muted"> {s.state}</span> : null}
+                {s.stuck ? <span className="badge badge-stuck">stuck</span> : null}
+                {s.version !== undefined ? <span className="muted small"> v{s.version}</span> : null}
+                <div className="muted small">
+                  {s.customerEmail ? (
+                    <button type="button" className="link-button" onClick={() => setFilters({ ...filters, customer: s.customerEmail! })} title="only this customer’s sagas">
+                      {s.customerEmail}
+                    </button>
+                  ) : null}
+                </div>
                 <div className="muted small">
                   <TimeOf at={s.startedAt} />
                   {s.durationMs != null ? ` · ${duration(s.durationMs)}` : ''}
@@ -164,11 +198,22 @@ export function SagaPage({ orderId }: { orderId?: string }) {
               </button>
             </div>
           ) : null}
-          {isAdmin && stats.data ? <InStateList stats={stats.data} /> : null}
+          {isAdmin && stats.data ? <InStateList stats={stats.data} state={pickedState} onState={setPickedState} /> : null}
         </aside>
         <section className="saga-main" aria-label="Statechart">
           {graph && layout ? (
-            <SagaView key={selected.data?.orderId ?? 'none'} graph={graph} layout={layout} saga={selected.data} path={path} counts={counts} />
+            <SagaView
+              key={selected.data?.orderId ?? 'none'}
+              graph={graph}
+              layout={layout}
+              saga={selected.data}
+              path={path}
+              counts={counts}
+              isAdmin={isAdmin}
+              definitions={versions}
+              onPickState={isAdmin ? setPickedState : undefined}
+              onChanged={selected.reload}
+            />
           ) : loading ? (
             <div className="card chart-placeholder">
               <Spinner label="Loading the saga definition" />
@@ -192,13 +237,23 @@ function SagaView({
   saga,
   path,
   counts,
+  isAdmin,
+  definitions,
+  onPickState,
+  onChanged,
 }: {
   graph: SagaGraph;
   layout: Layout;
   saga: SagaInstance | undefined;
   path: InstancePath | undefined;
   counts: Counts | undefined;
+  isAdmin: boolean;
+  definitions: SagaDefinitionVersion[] | undefined;
+  onPickState: ((state: string) => void) | undefined;
+  onChanged: () => void;
 }) {
+  const [whatIfResult, setWhatIfResult] = useState<WhatIfResult>();
+  const whatIf = useMemo(() => (whatIfResult ? compare(graph, whatIfResult) : undefined), [graph, whatIfResult]);
   const steps = path?.steps ?? [];
   const total = steps.length;
   // A step in the URL (`?step=3`) opens the replay there; without one it follows the live end.
@@ -237,6 +292,11 @@ function SagaView({
       const t = e.target as HTMLElement | null;
       if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)) && !(t instanceof HTMLInputElement && t.type === 'range')) return;
       if (e.altKey || e.ctrlKey || e.metaKey) return;
+      if (e.key === ' ' && !(t instanceof HTMLInputElement) && !(t instanceof HTMLButtonElement) && !t?.closest?.('.react-flow__node')) {
+        e.preventDefault();
+        setPlaying((p) => (p ? false : (step >= total && setStep(0), total > 0)));
+        return;
+      }
       const next = e.key === 'ArrowLeft' ? step - 1 : e.key === 'ArrowRight' ? step + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? total : null;
       if (next === null || t instanceof HTMLInputElement) return;
       e.preventDefault();
@@ -246,6 +306,14 @@ function SagaView({
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, [step, total]);
+  // A what-if answer opens the replay where the two paths part.
+  useEffect(() => {
+    if (whatIfResult?.divergesAt == null) return;
+    setPlaying(false);
+    setStep(Math.min(whatIfResult.divergesAt, total));
+    // Once per answer: a live update of the saga does not move the replay back.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [whatIfResult]);
   const current = path ? stateAfter(path, step) : undefined;
   const at = step > 0 ? steps[step - 1] : undefined;
   const late = graph.edges.filter((e) => e.source === '*');
@@ -254,7 +322,27 @@ function SagaView({
     // On a wide screen the path, replay and event sit docked beside the chart, not below the fold.
     <div className={saga ? 'saga-view docked' : 'saga-view'}>
       <div className="card chart-card">
-        <SagaChart graph={graph} layout={layout} path={path} step={step} counts={counts} />
+        <SagaChart
+          graph={graph}
+          layout={layout}
+          path={path}
+          step={step}
+          counts={counts}
+          whatIf={whatIf}
+          onPickStep={(k) => {
+            setPlaying(false);
+            setStep(k);
+          }}
+          onPickState={(state) => {
+            onPickState?.(state);
+            // With an instance, picking a state it went through replays to the step that entered it.
+            const k = steps.findIndex((s) => s.to === state);
+            if (k >= 0) {
+              setPlaying(false);
+              setStep(k + 1);
+            } else if (path?.start === state) setStep(0);
+          }}
+        />
         <Legend />
         {late.length ? (
           <p className="late-note small muted">
@@ -324,7 +412,7 @@ function SagaView({
             data-testid="replay-slider"
           />
           <p className="replay-status" aria-live="polite" data-testid="replay-status">
-            Step {step} of {total} <span className="muted small">(← → to step)</span>: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
+            Step {step} of {total} <span className="muted small">(← → to step, space to play)</span>: {at ? <><code>{at.event}</code> took it from {at.from} to </> : 'began in '}
             <strong>{current}</strong>
             {at ? <span className="muted"> at {clockTime(at.at)} (+{duration(at.elapsedMs)})</span> : null}
           </p>
@@ -355,6 +443,11 @@ function SagaView({
                     <td>
                       <code>{s.event}</code>
                       {s.edgeId ? null : <span className="warn" title="not in the definition"> *</span>}
+                      {s.operator ? (
+                        <div className="muted small" data-testid={`saga-path-operator-${s.index}`}>
+                          {s.operator.action} by {s.operator.id}: “{s.operator.reason}”
+                        </div>
+                      ) : null}
                     </td>
                     <td>
                       {s.from} → <strong>{s.to}</strong>
@@ -367,6 +460,8 @@ function SagaView({
               </tbody>
             </table>
           </div>
+          <StepEvent orderId={saga.orderId} step={step} historyLength={saga.history.length} />
+          {isAdmin ? <SagaOperator saga={saga} definitions={definitions} onWhatIf={setWhatIfResult} onChanged={onChanged} /> : null}
         </div>
       ) : (
         <p className="muted">Pick an instance to draw its path and replay it step by step.</p>
@@ -447,11 +542,11 @@ function StepTable({ graph }: { graph: SagaGraph }) {
 }
 
 /** Drill-down from the heatmap: the instances in one state now, a page at a time. */
-function InStateList({ stats }: { stats: SagaStats }) {
+function InStateList({ stats, state, onState }: { stats: SagaStats; state: string; onState: (state: string) => void }) {
   const { api } = useSession();
   const states = Object.entries(stats.states).sort((a, b) => b[1] - a[1]);
-  const [state, setState] = useState('');
   const [cursor, setCursor] = useState<string | null>(null);
+  useEffect(() => setCursor(null), [state]);
   const page = useResource(() => (state ? api.sagasInState(state, cursor) : Promise.resolve(undefined)), [state, cursor]);
   return (
     <div className="in-state" data-testid="saga-in-state">
@@ -459,13 +554,11 @@ function InStateList({ stats }: { stats: SagaStats }) {
         In state{' '}
         <select
           value={state}
-          onChange={(e) => {
-            setState(e.target.value);
-            setCursor(null);
-          }}
+          onChange={(e) => onState(e.target.value)}
           data-testid="saga-in-state-select"
         >
-          <option value="">pick a state</option>
+          <option value="">pick a state (or click its node)</option>
+          {state && !(state in stats.states) ? <option value={state}>{state} (0)</option> : null}
           {states.map(([name, n]) => (
             <option key={name} value={name}>
               {name} ({n.toLocaleString()})
@@ -494,5 +587,39 @@ function InStateList({ stats }: { stats: SagaStats }) {
         </button>
       ) : null}
     </div>
+  );
+}
+
+/**
+ * The saga's own event for a replay step, as the event store has it: step 0 is SagaStarted,
+ * step k the k-th SagaTransitioned or SagaMigrated. Read once per change of the history, not per step.
+ */
+function StepEvent({ orderId, step, historyLength }: { orderId: string; step: number; historyLength: number }) {
+  const { api } = useSession();
+  const streamId = `saga-${orderId}`;
+  const events = useResource(() => api.streamEvents(streamId, { direction: 'forwards', limit: 500 }), [streamId, historyLength]);
+  const all: RecordedEvent[] = events.data?.events ?? [];
+  const started = all.find((e) => e.type === 'SagaStarted');
+  // A migration is a step of the path too (the sagas projection lists it in the history).
+  const moves = all.filter((e) => e.type === 'SagaTransitioned' || e.type === 'SagaMigrated');
+  const event = step === 0 ? started : moves[step - 1];
+  return (
+    <details className="step-event" open data-testid="saga-step-event">
+      <summary>
+        Event of step {step}
+        {event ? (
+          <>
+            {': '}
+            <a href={`#/events/${encodeURIComponent(streamId)}?rev=${event.revision}`}>
+              <code>
+                {event.type} r{event.revision}
+              </code>
+            </a>
+          </>
+        ) : null}
+      </summary>
+      <ProblemBox error={events.error} onRetry={events.reload} />
+      {event ? <JsonView value={{ data: event.data, metadata: event.metadata }} testId="saga-step-event-json" /> : events.loading ? <Spinner label="Reading the saga stream" /> : <p className="muted small">Not in the stream yet.</p>}
+    </details>
   );
 }

@@ -19,6 +19,7 @@ import { drawn, edgeLabel, type SagaGraph } from './definition';
 import { stateAfter, type Counts, type InstancePath } from './instance';
 import { nodeHeight, nodeWidth, roundedPath, type Layout, type Point } from './layout';
 import { duration } from '../format';
+import type { Comparison } from './whatif';
 
 type StateData = {
   label: string;
@@ -37,6 +38,9 @@ type StateData = {
   count?: number;
   /** count / the busiest state's count: the heatmap's colour intensity. */
   heat?: number;
+  /** On the what-if replay's path; `diverge` where it leaves the recorded one. */
+  whatIf?: boolean;
+  diverge?: 'replayed' | 'original';
 };
 
 type TransitionData = {
@@ -51,6 +55,8 @@ type TransitionData = {
   count?: number;
   heat?: number;
   extra?: boolean;
+  /** 1-based step numbers of the what-if replay on this edge. */
+  whatIfSteps?: number[];
 };
 
 type StateNode = Node<StateData, 'state'>;
@@ -62,12 +68,16 @@ function StateNodeView({ data, id }: NodeProps<StateNode>) {
   if (data.current) classes.push('current');
   else if (data.visited) classes.push('visited');
   if (data.heat !== undefined && data.heat > 0) classes.push('heat');
+  if (data.whatIf) classes.push('whatif');
+  if (data.diverge) classes.push(`diverge-${data.diverge}`);
   return (
     <div
       className={classes.join(' ')}
       title={data.description ?? id}
       data-testid={`saga-node-${id}`}
       data-current={data.current || undefined}
+      data-whatif={data.whatIf || undefined}
+      data-diverge={data.diverge}
       data-heat={data.heat !== undefined ? data.heat.toFixed(2) : undefined}
       style={data.heat ? ({ '--heat': `${Math.round(15 + data.heat * 65)}%` } as CSSProperties) : undefined}
     >
@@ -76,6 +86,7 @@ function StateNodeView({ data, id }: NodeProps<StateNode>) {
         {data.label}
         {data.pivot ? <span className="pivot" title="pivot: after it the saga only goes forward"> ◆</span> : null}
       </div>
+      {data.diverge === 'replayed' ? <div className="diverge-note">what-if goes here</div> : data.diverge === 'original' ? <div className="diverge-note">recorded went here</div> : null}
       <div className="saga-node-meta">
         {data.timeoutMs !== undefined ? (
           <span title="step timeout, and what happens when it fires">
@@ -117,6 +128,7 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
   if (data?.onPath) classes.push('on-path');
   if (data?.latest) classes.push('latest');
   if (data?.extra) classes.push('extra');
+  if (data?.whatIfSteps?.length) classes.push('on-whatif');
   return (
     <>
       <BaseEdge
@@ -133,6 +145,11 @@ function TransitionEdgeView(props: EdgeProps<TransitionEdge>) {
           data-testid={`saga-edge-${id}`}
         >
           {data?.steps.length ? <span className="step-no">{data.steps.join(',')}</span> : null}
+          {data?.whatIfSteps?.length ? (
+            <span className="step-no whatif-no" title="steps of the what-if replay">
+              {data.whatIfSteps.map((n) => `w${n}`).join(',')}
+            </span>
+          ) : null}
           {data?.label}
           {data?.count ? (
             <span className="edge-count" title={`taken ${data.count} time(s) across all instances`} data-testid={`saga-edge-count-${id}`}>
@@ -163,6 +180,12 @@ export interface SagaChartProps {
   path?: InstancePath;
   step?: number;
   counts?: Counts;
+  /** A what-if replay to draw beside the recorded path. */
+  whatIf?: Comparison;
+  /** On a phone, where the instance's steps replace the chart: a step picked from that list. */
+  onPickStep?: (step: number) => void;
+  /** A state picked by click or Enter on its node (focusable, in tab order). */
+  onPickState?: (state: string) => void;
 }
 
 /** Edge labels are 12 px and node labels 13 px: at this zoom both are 11 px or more on screen. */
@@ -209,7 +232,31 @@ function StateList({ graph, current, visited, counts }: { graph: SagaGraph; curr
   );
 }
 
-export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps) {
+/** On a phone, an instance's path as a vertical list of its steps: the replay's position marked, each one a button. */
+function StepList({ path, step, whatIf, onPickStep }: { path: InstancePath; step: number; whatIf: Comparison | undefined; onPickStep: ((k: number) => void) | undefined }) {
+  const rows = [{ k: 0, label: 'began in', to: path.start, at: path.startedAt }, ...path.steps.map((s) => ({ k: s.index + 1, label: s.event, to: s.to, at: s.at }))];
+  return (
+    <ol className="step-list" data-testid="saga-step-list" data-current-state={stateAfter(path, step)}>
+      {rows.map((r) => {
+        const diverges = whatIf?.divergesAt === r.k;
+        return (
+          <li key={r.k} className={r.k === step ? 'current' : r.k < step ? 'visited' : 'future'} aria-current={r.k === step ? 'step' : undefined}>
+            <button type="button" className="step-button" onClick={() => onPickStep?.(r.k)} data-testid={`saga-step-${r.k}`}>
+              <span className="step-no">{r.k}</span> <code>{r.label}</code> → <strong>{r.to}</strong>
+            </button>
+            {diverges && whatIf ? (
+              <div className="diverge-note" data-testid="saga-step-diverges">
+                what-if parts here: {whatIf.replayed[r.k]?.state ?? 'ends'} instead of {whatIf.original[r.k]?.state ?? 'the end'}
+              </div>
+            ) : null}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+export function SagaChart({ graph, layout, path, step, counts, whatIf, onPickState, onPickStep }: SagaChartProps) {
   const narrow = useNarrow();
   const all = path?.steps;
   const at = step ?? all?.length ?? 0;
@@ -244,9 +291,22 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         data.count = counts.states.get(n.id) ?? 0;
         data.heat = stateMax > 0 ? data.count / stateMax : 0;
       }
+      if (whatIf?.replayedStates.has(n.id)) data.whatIf = true;
+      if (whatIf?.divergeState === n.id) data.diverge = 'replayed';
+      else if (whatIf?.originalState === n.id) data.diverge = 'original';
+      const said = [
+        `state ${n.label}`,
+        n.id === current ? 'current' : visited.has(n.id) ? 'visited' : '',
+        data.count !== undefined ? `${data.count} instance(s) here now` : '',
+        data.diverge === 'replayed' ? 'the what-if replay goes here' : '',
+      ].filter(Boolean);
       return {
         id: n.id,
         type: 'state',
+        // In the tab order, so the chart can be read and picked from the keyboard (Enter picks).
+        focusable: true,
+        ariaLabel: said.join(', '),
+        ariaRole: 'button',
         position: { x: box?.x ?? 0, y: box?.y ?? 0 },
         width: box?.width ?? nodeWidth(n.label),
         height: box?.height ?? nodeHeight,
@@ -255,7 +315,7 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         connectable: false,
       };
     });
-  }, [graph, layout, path, shown, at, all, current, counts, stateMax]);
+  }, [graph, layout, path, shown, at, all, current, counts, stateMax, whatIf]);
 
   const edges = useMemo<TransitionEdge[]>(() => {
     const stepsByEdge = new Map<string, number[]>();
@@ -289,11 +349,16 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         data.count = counts.edges.get(e.id) ?? 0;
         data.heat = edgeMax > 0 ? data.count / edgeMax : 0;
       }
+      const w = whatIf?.replayedEdges.get(e.id);
+      if (w) data.whatIfSteps = w;
       return {
         id: e.id,
         type: 'transition',
         source: e.source,
         target: e.target,
+        // Edges are read through their nodes: out of the tab order, but named by their event.
+        focusable: false,
+        ariaLabel: `${edgeLabel(e)}: from ${e.source} to ${e.target}`,
         // Path edges are drawn thicker; a smaller marker keeps their arrowheads the same size.
         markerEnd: { type: MarkerType.ArrowClosed, width: steps.length ? 12 : 16, height: steps.length ? 12 : 16, color: edgeColor(e.kind, steps.length > 0) },
         data,
@@ -302,8 +367,9 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
     });
     const known = new Set(graph.nodes.map((n) => n.id));
     return [...listed, ...[...extra.values()].filter((e) => known.has(e.source) && known.has(e.target))];
-  }, [graph, layout, shown, counts, edgeMax]);
+  }, [graph, layout, shown, counts, edgeMax, whatIf]);
   const focus = path && current ? [{ id: current }] : [];
+  if (narrow && path) return <StepList path={path} step={at} whatIf={whatIf} onPickStep={onPickStep} />;
   if (narrow) return <StateList graph={graph} current={current} visited={new Set(nodes.filter((n) => n.data.visited).map((n) => n.id))} counts={counts} />;
   return (
     <div
@@ -312,6 +378,15 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
       style={{ height: `min(${Math.round(Math.max(480, layout.height * 0.95))}px, calc(100vh - 120px))` }}
       data-testid="saga-chart"
       data-current-state={current ?? ''}
+      onKeyDown={(e) => {
+        const node = (e.target as HTMLElement).closest?.('.react-flow__node');
+        const id = node?.getAttribute('data-id');
+        if (id && onPickState && (e.key === 'Enter' || e.key === ' ')) {
+          e.preventDefault();
+          e.stopPropagation();
+          onPickState(id);
+        }
+      }}
     >
       <ReactFlow
         nodes={nodes}
@@ -327,6 +402,7 @@ export function SagaChart({ graph, layout, path, step, counts }: SagaChartProps)
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable={false}
+        onNodeClick={onPickState ? (_, node) => onPickState(node.id) : undefined}
         proOptions={{ hideAttribution: false }}
       >
         <Background gap={24} size={1} />

@@ -14,6 +14,8 @@ export interface PathStep {
   durationMs?: number;
   /** Time from the saga's start to this step. */
   elapsedMs: number;
+  /** The operator behind it, when it was an operator's action or a migration. */
+  operator?: { id: string; action: string; reason: string };
 }
 
 export interface InstancePath {
@@ -54,6 +56,7 @@ export function instancePath(
     const step: PathStep = { index: i, from, to, event, at: h.at, elapsedMs: time(h.at) - t0 };
     const edge = findEdge(graph, from, to, event);
     if (edge) step.edgeId = edge.id;
+    if (h.operator) step.operator = h.operator;
     if (next) step.durationMs = time(next.at) - time(h.at);
     else if (saga.status === 'running') step.durationMs = Math.max(0, now - time(h.at));
     return step;

@@ -2,6 +2,7 @@ import type { EventType } from '@saga/event-schemas/catalog';
 import type { SagaStatus } from '@saga/event-schemas/saga';
 import type { Collection, DocumentStore, Filter } from '@saga/platform/document-store/port';
 import { appliedRevision, publicView, type PublicView, type ProjectedDoc, type Projection } from './projection';
+import { listFilter } from './orders';
 
 /**
  * The sagas read model, one document per order's saga, from the saga's own stream: where it
@@ -183,8 +184,8 @@ export async function openSagaQueries(store: DocumentStore) {
       const doc = await sagas.get(orderId);
       return doc && appliedRevision(doc, `saga-${orderId}`) >= revision ? publicView(doc) : null;
     },
-    async list(query: { status?: SagaStatus; cursor?: string; limit: number }): Promise<{ items: SagaView[]; nextCursor: string | null }> {
-      const filter: Filter = {};
+    async list(query: { status?: SagaStatus; idPrefix?: string; since?: string; until?: string; cursor?: string; limit: number }): Promise<{ items: SagaView[]; nextCursor: string | null }> {
+      const filter: Filter = listFilter(query, 'startedAt');
       if (query.status !== undefined) filter.status = query.status;
       const page = await sagas.find({
         filter,
@@ -193,6 +194,9 @@ export async function openSagaQueries(store: DocumentStore) {
         ...(query.cursor ? { cursor: query.cursor } : {}),
       });
       return { items: page.items.map(publicView), nextCursor: page.nextCursor };
+    },
+    async getMany(orderIds: string[]): Promise<SagaView[]> {
+      return (await sagas.getMany(orderIds)).map(publicView);
     },
   };
 }
