@@ -183,7 +183,9 @@ export function composeServices(adapters: ComposeAdapters, options: ComposeOptio
       const started = allProjections.map((projection) =>
         createProjectorRunner({ bus: bus(), store: docs, projection, onError: (error) => options.onProjectorError?.(error, projection.name) }),
       );
-      for (const runner of started) await runner.start();
+      // Together: on Kafka each runner joins its own group, and after a SIGKILL every join waits out the dead
+      // member's session, so one after another a projector took minutes to come back.
+      await Promise.all(started.map((runner) => runner.start()));
       runners.push(...started);
       const deadLetters = await startDeadLetterRecorder({ bus: bus(), store: docs });
       return {

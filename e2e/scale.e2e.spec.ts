@@ -337,20 +337,17 @@ const sqliteServers = (dataDir: string): Servers => ({
   stop() {},
 });
 
-// Known failing today, so run on request only (SCALE_E2E=1), with the reason printed; measured 2026-12-02 on this
-// branch before the partition ownership (15.1) and one-follower (15.2) work is merged:
-const KNOWN_EMBEDDED =
-  'KNOWN FAILING until sagas are owned by partition (issue 15.1): with 3 orchestrators 79 to 146 of 240 sagas never ended in 4 runs ' +
-  '(they retry a step for ever), leaving 41-46 units of stock reserved and sold 67 for 112 confirmed orders; money, /api/stats, ' +
-  'the read models against a rebuild and "no command applied twice" held';
+// The Kafka + FerretDB run is on request only (SCALE_E2E=1), with the reason printed. Measured 2026-12-02 after the
+// partition ownership, one-follower and parallel projector start were merged: 240 of 240 sagas ended (54 s after the
+// wave began), but two orchestrators exited while booting on "MongoNetworkError: connection closed" from FerretDB
+// under the 12 processes' load (restarted, they came up), and the run passed its 420 s bound before the read models
+// were compared (a restarted member waits out its dead predecessor's 30 s Kafka session; projector boot 11-23 s).
 const KNOWN_KAFKA =
-  'KNOWN FAILING on Kafka: started together on a fresh broker, the relay and the projectors exit 1 while booting (KafkaJSProtocolError ' +
-  '"This server does not host this topic-partition" from an admin metadata call on topics just created; restarted as compose would, they ' +
-  'come up), and a projector started again after its predecessor was SIGKILLed mid-wave did not come up within 90 s';
+  'KNOWN FAILING: on Kafka + FerretDB every saga ends, but FerretDB drops connections under 12 processes (orchestrators exit while ' +
+  'booting) and the run overruns its 420 s bound before comparing the read models; set SCALE_E2E=1 to run it';
 const requested = process.env.SCALE_E2E === '1';
-if (!requested) console.warn(`scale.e2e.spec: skipped, ${KNOWN_EMBEDDED}. ${KNOWN_KAFKA}. Set SCALE_E2E=1 to run it.`);
 
-describe.skipIf(!requested)('the whole stack, one process per service replica (issue 15.9)', () => {
+describe('the whole stack, one process per service replica (issue 15.9)', () => {
   it(`embedded bus, one DATA_DIR: ${ORDERS} orders, an orchestrator and a projector SIGKILLed mid-wave`, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'saga-scale-'));
     dirs.push(dataDir);
@@ -362,7 +359,8 @@ describe.skipIf(!requested)('the whole stack, one process per service replica (i
   const kafkaHere = Boolean(process.env.KAFKA_BROKERS);
   const mongoUrl = process.env.MONGODB_URL;
   if (!kafkaHere || !mongoUrl) console.warn('scale.e2e.spec: KAFKA_BROKERS and MONGODB_URL are not both set; skipping the Kafka + FerretDB run');
-  it.skipIf(!kafkaHere || !mongoUrl)(`Kafka + MongoDB wire (${process.env.MONGODB_SERVER ?? 'mongodb'}), event store embedded: ${ORDERS} orders, kills mid-wave`, async () => {
+  else if (!requested) console.warn(`scale.e2e.spec: skipping the Kafka + FerretDB run: ${KNOWN_KAFKA}`);
+  it.skipIf(!kafkaHere || !mongoUrl || !requested)(`Kafka + MongoDB wire (${process.env.MONGODB_SERVER ?? 'mongodb'}), event store embedded: ${ORDERS} orders, kills mid-wave`, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'saga-scale-kafka-'));
     const stateDir = mkdtempSync(join(tmpdir(), 'saga-scale-servers-'));
     dirs.push(dataDir, stateDir);
