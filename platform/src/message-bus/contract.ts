@@ -184,6 +184,8 @@ export function messageBusContract(name: string, open: () => Promise<MessageBus>
           'dlq-original-partition': '0',
           'dlq-original-offset': '1',
           'dlq-attempts': '3',
+          // Which consumer group gave up on it: the dead-letter list shows it, and a retry goes back to that group.
+          'dlq-group': groupId,
         },
       });
       expect(Number.isNaN(Date.parse(failedAt ?? ''))).toBe(false);
