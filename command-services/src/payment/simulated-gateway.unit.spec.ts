@@ -61,12 +61,12 @@ describe('simulated gateway', () => {
     expect(await gateway.authorize(request(token))).toEqual({ status: 'authorized', paymentId: 'sim_1' });
   });
 
-  it('the late card answers after twice the step timeout, then approves', async () => {
+  it('the late card answers after three step timeouts (past version 2\'s second deadline), then approves', async () => {
     const slept: number[] = [];
     const gateway = createSimulatedGateway({ stepTimeoutMs: 500, sleep: async (ms) => void slept.push(ms), randomHex: () => '2' });
     const { token } = await gateway.tokenize({ number: '4000000000000259' });
     expect(await gateway.authorize(request(token))).toEqual({ status: 'authorized', paymentId: 'sim_2' });
-    expect(slept).toEqual([1000]);
+    expect(slept).toEqual([1500]);
   });
 
   it('a retried call with the same idempotency key moves money once', async () => {
