@@ -67,7 +67,9 @@ describe.skipIf(!haveChromium)('lists, the statechart and the operator in a brow
     if (!process.env.E2E_SKIP_FRONTEND_BUILD) execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: join(root, 'frontend'), stdio: 'inherit' });
     // Steps wait two minutes before they time out, so a saga waiting on the unreachable provider
     // is still waiting when the operator acts on it.
-    system = await startSystem({ env: { SAGA_STEP_TIMEOUT_MS: '120000' } });
+    // Every test signs in afresh, admin and customers alike: more logins from one IP than the default limit allows
+    // (the limits have their own tests in auth.int.spec.ts).
+    system = await startSystem({ env: { SAGA_STEP_TIMEOUT_MS: '120000', LOGIN_LIMIT_PER_IP: '500', LOGIN_LIMIT_PER_ACCOUNT: '500' } });
     browser = await launchChromium();
     admin = await new Client(system.baseUrl).login('admin@example.com', 'admin-password');
     alice = await new Client(system.baseUrl).login('alice@example.com', 'alice-password');

@@ -327,17 +327,22 @@ function SagaDeadLetters({ orderId, onChanged }: { orderId: string; onChanged: (
 /** Dead letters with their retry and discard buttons; shared by a saga's panel and the operator page. */
 export function DeadLetterTable({ items, onChanged, showOrder = false }: { items: DeadLetter[]; onChanged: () => void; showOrder?: boolean }) {
   const { api } = useSession();
-  const [outcome, setOutcome] = useState<Record<string, string>>({});
+  // What was done to a letter stays shown, also once the reloaded list no longer holds it (a retried letter
+  // leaves the list; its redelivery may fail again and come back as a new one).
+  const [acted, setActed] = useState<Record<string, { letter: DeadLetter; outcome: string }>>({});
   const act = useAction(async (id: string, what: 'retry' | 'discard') => {
+    const letter = items.find((d) => d.id === id);
     await (what === 'retry' ? api.retryDeadLetter(id) : api.discardDeadLetter(id));
-    setOutcome((o) => ({ ...o, [id]: what === 'retry' ? 'retried' : 'discarded' }));
+    if (letter) setActed((o) => ({ ...o, [id]: { letter, outcome: what === 'retry' ? 'retried' : 'discarded' } }));
     onChanged();
   });
+  const outcome: Record<string, string> = Object.fromEntries(Object.entries(acted).map(([id, a]) => [id, a.outcome]));
+  const rows = [...items, ...Object.values(acted).map((a) => a.letter).filter((l) => !items.some((d) => d.id === l.id))];
   return (
     <>
       <ProblemBox error={act.error} />
       <ul className="dead-letters">
-        {items.map((d) => (
+        {rows.map((d) => (
           <li key={d.id} data-testid={`dead-letter-${d.id}`} data-order-id={d.orderId ?? ''}>
             <div>
               <code>{d.topic}</code>
