@@ -17,6 +17,7 @@ import { startRelay, type Relay } from '../relay/relay';
 import { rosterOf } from './control';
 import type { RebuildProgress } from './rebuild';
 import { createRebuildService } from './service';
+import { allDocs, untilWithin } from './spec-support';
 
 /**
  * Issue 15.5 / R1: the gateway (this process) rebuilds while the projectors run in two other
@@ -49,25 +50,7 @@ function startProjectors(dataDir: string): ProjectorProcess {
   return { child, ready, exited };
 }
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function allDocs(store: DocumentStore, projection: AnyProjection): Promise<Record<string, Document>> {
-  const collection = await store.collection(projection.collection);
-  const out: Record<string, Document> = {};
-  let cursor: string | undefined;
-  do {
-    const page = await collection.find({ limit: 1000, ...(cursor ? { cursor } : {}) });
-    for (const doc of page.items) out[doc.id] = doc;
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return out;
-}
+const until = untilWithin(90_000);
 
 describe('a rebuild hands the live collection over to projectors in other processes', () => {
   let dir: string;

@@ -16,28 +16,11 @@ import { allProjections } from '../projectors/registry';
 import { createProjectorRunner, replayTopicOf, type ProjectorRunner } from '../projectors/runner';
 import { eventTypes } from '@saga/event-schemas/catalog';
 import { rebuildProjection } from './rebuild';
+import { allDocs, untilWithin } from './spec-support';
 
 const t0 = Date.parse('2026-01-01T10:00:00.000Z');
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function allDocs(store: DocumentStore, projection: AnyProjection): Promise<Record<string, Document>> {
-  const collection = await store.collection(projection.collection);
-  const out: Record<string, Document> = {};
-  let cursor: string | undefined;
-  do {
-    const page = await collection.find({ limit: 1000, ...(cursor ? { cursor } : {}) });
-    for (const doc of page.items) out[doc.id] = doc;
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return out;
-}
+const until = untilWithin(30_000);
 
 /** What each projection must hold: the fold of the whole log, in log order. */
 async function groundTruth(eventStore: EventStore, projection: AnyProjection) {

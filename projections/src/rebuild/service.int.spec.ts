@@ -18,28 +18,11 @@ import { startRelay, type Relay } from '../relay/relay';
 import { LEASES, leaseCollection, LEASE_TTL_MS, type LeaseDoc } from './lease';
 import type { RebuildProgress } from './rebuild';
 import { createRebuildService } from './service';
+import { allDocs, untilWithin } from './spec-support';
 
 const t0 = Date.parse('2026-01-01T10:00:00.000Z');
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function allDocs(store: DocumentStore, projection: AnyProjection): Promise<Record<string, Document>> {
-  const collection = await store.collection(projection.collection);
-  const out: Record<string, Document> = {};
-  let cursor: string | undefined;
-  do {
-    const page = await collection.find({ limit: 1000, ...(cursor ? { cursor } : {}) });
-    for (const doc of page.items) out[doc.id] = doc;
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return out;
-}
+const until = untilWithin(60_000);
 
 describe('the rebuild service: a worker thread, the bus hand-over, one rebuild at a time', () => {
   let dir: string;
