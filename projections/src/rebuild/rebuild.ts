@@ -76,7 +76,8 @@ export interface LiveProjector {
  * on reading and folding, and `drain` waits for all of them.
  */
 export interface ShadowWriter {
-  write(ops: WriteOp[], checkpoints: Record<string, string>): Promise<void>;
+  /** Resolves once the write is taken (a few may be in flight), with a promise that it has landed. */
+  write(ops: WriteOp[], checkpoints: Record<string, string>): Promise<{ landed: Promise<void> }>;
   drain(): Promise<void>;
 }
 
@@ -94,6 +95,11 @@ export interface RebuildOptions {
   cacheSize?: number;
   /** Events folded between two writes: a document changed by many of them is written once. */
   flushEvery?: number;
+  /**
+   * At a write, documents changed within this many events are kept for the next one (an order's
+   * events come close together in the log, so a document this cold is unlikely to change again).
+   */
+  coldAfter?: number;
   /** Compare every document with the live collection before the swap (costs a full read of both). */
   compare?: boolean;
   /** Documents per write: smaller holds the store's write lock for less time (another thread may be waiting for it). */
@@ -115,6 +121,7 @@ function directWriter(store: DocumentStore, shadowName: string): ShadowWriter {
     async write(ops, checkpoints) {
       const { conflicts } = await store.write(ops, checkpoints);
       if (conflicts.length > 0) throw new Error(`another writer changed the shadow ${shadowName} (${conflicts[0]!.id})`);
+      return { landed: Promise.resolve() };
     },
     drain: async () => undefined,
   };
@@ -164,9 +171,13 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
   // them (GC 2.7 s of 11.5 s CPU over a million events; 1.2 s of 8.5 s in pages of 1,000).
   const pageSize = options.pageSize ?? 1000;
   const cacheSize = options.cacheSize ?? 10_000;
-  // A document changed on both sides of a flush is written twice: every 25,000 events that
-  // was 84,000 writes for 74,000 orders, every 100,000 events 76,000.
-  const flushEvery = options.flushEvery ?? 100_000;
+  // Writes go out every `flushEvery` events, so the writer thread works while this one reads
+  // on; a document changed in the last `coldAfter` events waits for the next write. Writing
+  // every changed document every 25,000 events wrote 84,000 documents for 74,000 orders (every
+  // 100,000: 76,000, but the writer then idled between long bursts); leaving the hot ones out
+  // writes each about once.
+  const flushEvery = options.flushEvery ?? 20_000;
+  const coldAfter = options.coldAfter ?? 10_000;
   const { eventStore, documentStore } = deps;
   const shadowName = shadowNameOf(projection);
   const started = now();
@@ -220,27 +231,50 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     const stored = new Map<string, number>();
     const pending = new Set<string>();
     let pendingEvents = 0;
+    /** When (in events read) each pending document last changed. */
+    const touchedAt = new Map<string, number>();
+    /**
+     * Documents in writes that have not landed yet: one evicted from the cache meanwhile is
+     * found here, so folding never waits for the writer to read a document back.
+     */
+    const unlanded = new Map<string, Document>();
 
-    const flush = async () => {
-      const ops: WriteOp[] = [...pending].map((id) => ({ collection: shadowName, op: 'put', doc: cache.get(id) as Document, expectedVersion: stored.get(id) ?? 0 }));
-      // Chunks of about 1,000 documents (no write is one huge batch), the checkpoint after the last (M3).
-      const checkpoint = progress.position === null ? {} : { [checkpointOf(shadowName)]: progress.position };
+    /** Writes the pending documents (all of them, or those not changed in the last `coldAfter` events). */
+    const flush = async (all: boolean) => {
+      const ids = all ? [...pending] : [...pending].filter((id) => progress.eventsDone - (touchedAt.get(id) ?? 0) >= coldAfter);
+      const ops: WriteOp[] = ids.map((id) => ({ collection: shadowName, op: 'put', doc: cache.get(id) as Document, expectedVersion: stored.get(id) ?? 0 }));
+      // Chunks of about 1,000 documents (no write is one huge batch); the checkpoint goes with
+      // the last chunk of a write of everything, when the shadow holds all that was read (M3).
+      const checkpoint = !all || progress.position === null ? {} : { [checkpointOf(shadowName)]: progress.position };
       for (let i = 0; i < ops.length; i += chunk) {
         const last = i + chunk >= ops.length;
-        await writer.write(ops.slice(i, i + chunk), last ? checkpoint : {});
+        const part = ops.slice(i, i + chunk);
+        const { landed } = await writer.write(part, last ? checkpoint : {});
+        for (const op of part) if (op.op === 'put') unlanded.set(op.doc.id, op.doc);
+        void landed.then(
+          () => {
+            for (const op of part) if (op.op === 'put' && unlanded.get(op.doc.id) === op.doc) unlanded.delete(op.doc.id);
+          },
+          () => undefined, // the writer's failure is raised by its next call
+        );
         await yieldToLoop();
       }
-      if (ops.length === 0) await writer.write([], checkpoint);
-      for (const id of pending) stored.set(id, (stored.get(id) ?? 0) + 1);
-      pending.clear();
+      if (ops.length === 0 && all) await writer.write([], checkpoint);
+      for (const id of ids) {
+        stored.set(id, (stored.get(id) ?? 0) + 1);
+        pending.delete(id);
+        touchedAt.delete(id);
+      }
       pendingEvents = 0;
-      // Forget the oldest entries (a Map iterates in insertion order), never the summary.
+      // Forget the oldest entries (a Map iterates in insertion order), never the summary nor one still to write.
       if (cache.size > cacheSize) {
         const keep = projection.summary?.id;
         let excess = cache.size - cacheSize;
         for (const id of cache.keys()) {
-          if (excess-- <= 0) break;
-          if (id !== keep) cache.delete(id);
+          if (excess <= 0) break;
+          if (id === keep || pending.has(id)) continue;
+          cache.delete(id);
+          excess--;
         }
       }
     };
@@ -258,24 +292,37 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
         read += page.length;
         progress.eventsDone += page.length;
         progress.position = page[page.length - 1]!.position;
-        if (pendingEvents >= flushEvery) await flush();
+        if (pendingEvents >= flushEvery) await flush(false);
         report();
         if (page.length < pageSize) break;
         await yieldToLoop();
       }
-      if (pending.size > 0) await flush();
+      if (pending.size > 0) await flush(true);
       return read;
     };
 
     const foldPage = async (page: RecordedEvent[]) => {
       const missing = idsNeeded(projection, page).filter((id) => !cache.has(id));
-      const toRead = missing.filter((id) => stored.has(id));
-      // A document written before is read back only once its write has landed.
-      if (toRead.length > 0) await writer.drain();
-      const found = toRead.length > 0 ? new Map((await shadow.getMany(toRead)).map((d) => [d.id, d])) : new Map<string, Document>();
-      for (const id of missing) cache.set(id, found.get(id) ?? null);
-      const set: WorkingSet = { docs: cache, changed: pending };
+      // A document written before: from a write still in flight if it is in one, else read back (its write has landed).
+      const toRead: string[] = [];
+      for (const id of missing) {
+        const inFlight = unlanded.get(id);
+        if (inFlight) cache.set(id, inFlight);
+        else if (stored.has(id)) toRead.push(id);
+        else cache.set(id, null);
+      }
+      if (toRead.length > 0) {
+        const found = new Map((await shadow.getMany(toRead)).map((d) => [d.id, d]));
+        for (const id of toRead) cache.set(id, found.get(id) ?? null);
+      }
+      const changed = new Set<string>();
+      const set: WorkingSet = { docs: cache, changed };
       for (const event of page) applyEvent(projection, set, event);
+      const at = progress.eventsDone + page.length;
+      for (const id of changed) {
+        pending.add(id);
+        touchedAt.set(id, at);
+      }
       pendingEvents += page.length;
     };
 

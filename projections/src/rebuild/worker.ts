@@ -83,6 +83,7 @@ function startWriter(): ShadowWriter & { close(): Promise<void> } {
       const landed = new Promise<void>((resolve) => (done = resolve));
       inFlight.set(id, { landed, done });
       worker.postMessage({ type: 'write', id, ops, checkpoints } satisfies WriterRequest);
+      return { landed };
     },
     drain,
     async close() {
