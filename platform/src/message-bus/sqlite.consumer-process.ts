@@ -4,10 +4,11 @@
  */
 import { openSqliteMessageBus } from './sqlite';
 
-const [dataDir, groupId, topic] = process.argv.slice(2);
-if (!dataDir || !groupId || !topic) throw new Error('usage: sqlite.consumer-process.ts <dataDir> <groupId> <topic>');
+const [dataDir, groupId, topic, membershipJson] = process.argv.slice(2);
+if (!dataDir || !groupId || !topic) throw new Error('usage: sqlite.consumer-process.ts <dataDir> <groupId> <topic> [membership JSON]');
 
-const bus = await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: 100, leaseTtlMs: 600 } });
+const membership = membershipJson ? (JSON.parse(membershipJson) as { heartbeatMs: number; leaseTtlMs: number }) : { heartbeatMs: 100, leaseTtlMs: 600 };
+const bus = await openSqliteMessageBus({ dataDir, membership });
 await bus.consume({
   groupId,
   topics: [topic],

@@ -113,9 +113,10 @@ interface ChildMessage {
 }
 
 /** Starts a consumer in another process on the same bus file. */
-async function consumerProcess(dataDir: string, groupId: string, topic: string) {
+async function consumerProcess(dataDir: string, groupId: string, topic: string, membership?: { heartbeatMs: number; leaseTtlMs: number }) {
   const script = path.join(import.meta.dirname, 'sqlite.consumer-process.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir, groupId, topic], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = ['--import', 'tsx', script, dataDir, groupId, topic, ...(membership ? [JSON.stringify(membership)] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const received: ChildMessage[] = [];
   let ready = false;
   let buffer = '';
@@ -182,6 +183,37 @@ describe('sqlite message bus shared by two processes', () => {
     await bus.publish('t', keys.map((key) => ({ key, value: JSON.stringify(`${key}-after`) })));
     await until(() => new Set(mine.map((m) => m.value)).size === 40, 'this process to take over the dead member\'s partitions');
     expect([...new Set(mine.map((m) => m.value))].sort()).toEqual(keys.map((k) => JSON.stringify(`${k}-after`)).sort());
+    await bus.close();
+  });
+
+  it('takes a SIGKILLed process\'s partitions at the next heartbeat, long before its leases would expire', async () => {
+    // Leases of 20 s: waiting them out would fail the bound below by far.
+    const slow = { heartbeatMs: 250, leaseTtlMs: 20_000 };
+    const dataDir = tempDir();
+    const bus = await openSqliteMessageBus({ dataDir, membership: slow });
+    await bus.createTopics([{ name: 't', partitions: 4 }]);
+    const mine: BusMessage[] = [];
+    await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void mine.push(m) });
+    const other = await consumerProcess(dataDir, 'g', 't', slow);
+    children.push(other.child);
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    await until(async () => {
+      // The other process holds some partitions once a message of its own reaches it.
+      if (other.received.length > 0) return true;
+      await bus.publish('t', keys.map((key) => ({ key, value: JSON.stringify(key) })));
+      await new Promise((r) => setTimeout(r, 300));
+      return other.received.length > 0;
+    }, 'the other process to take its share');
+    const gone = new Promise((resolve) => other.child.once('exit', resolve));
+    other.child.kill('SIGKILL');
+    await gone;
+    const killedAt = Date.now();
+    mine.length = 0;
+    await bus.publish('t', keys.map((key) => ({ key, value: JSON.stringify(`${key}-after`) })));
+    await until(() => new Set(mine.map((m) => m.value)).size === 40, 'this process to take over the dead member\'s partitions', 15_000);
+    const tookMs = Date.now() - killedAt;
+    console.log(`take-over after SIGKILL: ${tookMs} ms (heartbeat ${slow.heartbeatMs} ms, lease ${slow.leaseTtlMs} ms)`);
+    expect(tookMs).toBeLessThan(3_000);
     await bus.close();
   });
 });

@@ -1,13 +1,41 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import { newId } from '../../ids';
 import type { ConsumerOptions, RetryPolicy } from '../port';
 import { workerKey } from './log';
 import { PartitionWorker, type BusParts, type WorkerOwner } from './worker';
 
 /**
+ * This process's host as members record it: the host name and, on Linux, the PID namespace, so
+ * that two containers sharing a volume (and perhaps a host name) never judge each other's PIDs.
+ * null where the namespace cannot be read on Linux: no member is then judged by its PID.
+ */
+const processHost: string | null = (() => {
+  if (process.platform !== 'linux') return os.hostname();
+  try {
+    return `${os.hostname()} ${fs.readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return null;
+  }
+})();
+
+/** Whether a process of this host (and PID namespace) exists: signal 0 checks without sending anything. */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, owned by another user.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
  * A consumer group member. The members (in this or another process) divide each topic's
  * partitions among themselves; a member works a partition only while it holds that
  * partition's lease, renewed by its heartbeat, and an offset commit is refused to a member
- * that lost it.
+ * that lost it. A member whose process has died on this host loses its leases at the next
+ * heartbeat of any other member; one on another host (a shared network volume) when they expire.
  */
 export class SqliteConsumer implements WorkerOwner {
   readonly memberId = newId();
@@ -58,7 +86,16 @@ export class SqliteConsumer implements WorkerOwner {
     const expires = now + this.bus.membership.leaseTtlMs;
     const decided = db
       .transaction(() => {
-        sql.upsertMember.run(groupId, this.memberId, JSON.stringify(topics), expires);
+        sql.upsertMember.run(groupId, this.memberId, JSON.stringify(topics), expires, processHost, processHost === null ? null : process.pid);
+        // A member of this host whose process is gone (SIGKILLed, crashed) gives up its partitions
+        // now, not when its lease runs out: the survivors take them at this heartbeat.
+        if (processHost !== null) {
+          for (const m of sql.membersOnHost.all(groupId, processHost, process.pid, now)) {
+            if (processExists(m.pid)) continue;
+            sql.expireMember.run(groupId, m.member_id);
+            sql.expireLeasesOf.run(groupId, m.member_id);
+          }
+        }
         sql.dropExpiredMembers.run(groupId, now);
         sql.renewLeases.run(expires, groupId, this.memberId);
         const owned = new Set(sql.ownedLeases.all(groupId, this.memberId).map((l) => workerKey(l.topic, l.partition)));

@@ -22,6 +22,13 @@ export function createSchema(db: Database.Database): void {
       PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS bus_checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   `);
+  // Where each member runs (host and PID namespace, and its PID), so that a member on the same
+  // host whose process is gone is told from one that is only slow; added to older files.
+  db.transaction(() => {
+    const columns = new Set((db.pragma('table_info(bus_members)') as { name: string }[]).map((c) => c.name));
+    if (!columns.has('host')) db.exec('ALTER TABLE bus_members ADD COLUMN host TEXT');
+    if (!columns.has('pid')) db.exec('ALTER TABLE bus_members ADD COLUMN pid INTEGER');
+  }).immediate();
 }
 
 /** A fetched row, named as a BusMessage so it becomes one in place (one object per message). */
@@ -77,8 +84,15 @@ export function prepareStatements(db: Database.Database) {
        JOIN bus_partitions p ON p.topic = o.topic AND p.partition = o.partition
        WHERE o.group_id = ? ORDER BY o.topic, o.partition`,
     ),
-    upsertMember: db.prepare(`INSERT INTO bus_members (group_id, member_id, topics, expires_at) VALUES (?, ?, ?, ?)
+    upsertMember: db.prepare(`INSERT INTO bus_members (group_id, member_id, topics, expires_at, host, pid) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (group_id, member_id) DO UPDATE SET topics = excluded.topics, expires_at = excluded.expires_at`),
+    /** Other processes' live-looking members on this host, to check that their process still exists. */
+    membersOnHost: db.prepare<[string, string, number, number], { member_id: string; pid: number }>(
+      'SELECT member_id, pid FROM bus_members WHERE group_id = ? AND host = ? AND pid IS NOT NULL AND pid != ? AND expires_at >= ?',
+    ),
+    /** A member whose process is gone: it and its leases expire now. */
+    expireMember: db.prepare('UPDATE bus_members SET expires_at = 0 WHERE group_id = ? AND member_id = ?'),
+    expireLeasesOf: db.prepare('UPDATE bus_leases SET expires_at = 0 WHERE group_id = ? AND owner = ?'),
     dropExpiredMembers: db.prepare('DELETE FROM bus_members WHERE group_id = ? AND expires_at < ?'),
     members: db.prepare<[string, number], { member_id: string; topics: string }>(
       'SELECT member_id, topics FROM bus_members WHERE group_id = ? AND expires_at >= ? ORDER BY member_id',
