@@ -752,7 +752,8 @@ describe('every path of the machine (xstate/graph)', () => {
       }
     }
     expect(checked).toBeGreaterThan(1000);
-  });
+    // Exhaustive: thousands of whole replays, seconds of CPU that a loaded machine stretches past the unit default.
+  }, 60_000);
 
   it('on every path, with the most extreme inputs the events allow, every command the saga builds is valid', () => {
     // The widest values each source schema accepts: the saga quotes them in its own commands.
