@@ -1,8 +1,8 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { OrderId, Sku } from '@saga/event-schemas/ids';
 import { deciderSpec } from '../shared/decider-spec';
 import { decide } from './decide';
-import { evolve, initialState, type InventoryEvent } from './state';
+import { draftOf, evolve, evolveInPlace, initialState, type InventoryEvent } from './state';
 
 const { given } = deciderSpec({ initialState, evolve, decide }, {});
 
@@ -137,5 +137,25 @@ describe('inventory: evolve keeps initial + restocked - sold = available + reser
     const snapshot = structuredClone(before);
     evolve(before, { type: 'StockReserved', data: { orderId: order1, items: [{ sku: MUG, quantity: 3 }] } });
     given([mugAdded]).thenState(snapshot);
+  });
+
+  it('a fold into a draft equals evolving one event at a time, and leaves the state it was drafted from as it was', () => {
+    const events: InventoryEvent[] = [
+      mugAdded,
+      lampAdded,
+      order1Reserved,
+      { type: 'StockReserved', data: { orderId: order2, items: [{ sku: MUG, quantity: 4 }] } },
+      { type: 'ProductRestocked', data: { sku: LAMP, quantity: 2 } },
+      { type: 'StockCommitted', data: order1Reserved.data as never },
+      { type: 'StockReleased', data: { orderId: order2, items: [{ sku: MUG, quantity: 4 }] } },
+    ];
+    for (let cut = 0; cut <= events.length; cut++) {
+      const base = events.slice(0, cut).reduce(evolve, initialState);
+      const copy = structuredClone(base);
+      const rest = events.slice(cut);
+      const folded = rest.reduce(evolveInPlace, draftOf(base));
+      expect(folded).toEqual(rest.reduce(evolve, base));
+      expect(base, `state after ${cut} events`).toEqual(copy);
+    }
   });
 });

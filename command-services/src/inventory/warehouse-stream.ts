@@ -8,7 +8,7 @@ import { toNewEvents } from '../shared/new-events';
 import type { Clock, Logger, Sleep } from '../shared/runtime';
 import { decide, type InventoryCommand } from './decide';
 import type { WarehouseSnapshots } from './warehouse-snapshots';
-import { evolve, initialState, type InventoryEvent, type InventoryState } from './state';
+import { draftOf, evolveInPlace, initialState, type InventoryEvent, type InventoryState } from './state';
 
 export interface Causing {
   commandId: string;
@@ -87,7 +87,8 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
       );
     }
     const events = await store.readStream(streamId, { fromRevision: cache.revision + 1 });
-    cache = foldRecorded(events, evolve, cache);
+    // Into a copy made once for all of them (the cached state may be held by a reader).
+    if (events.length > 0) cache = foldRecorded(events, evolveInPlace, { ...cache, state: draftOf(cache.state) });
     // A long fold (a first start on a long stream) is worth saving too, not only our own appends.
     if (events.length > 0) maybeSnapshot();
   }
@@ -131,7 +132,8 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
   async function appendBatch(batch: Waiting[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       await catchUp();
-      let state = cache.state;
+      // A copy this batch folds its decisions into; the cache keeps the state as of its revision until the append lands.
+      const state = draftOf(cache.state);
       const handled = new Set<string>();
       const outcomes: CommandOutcome<InventoryEvent>[] = [];
       const events: NewEvent[] = [];
@@ -151,7 +153,7 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
           outcomes.push(isEvents(decision) ? ignore('NothingToDo') : decision);
           continue;
         }
-        state = decision.reduce(evolve, state);
+        for (const event of decision) evolveInPlace(state, event);
         events.push(...toNewEvents(decision, { ...item.causing, occurredAt }));
         handled.add(id);
         outcomes.push({ kind: 'appended', events: decision, revision: cache.revision + events.length });
