@@ -37,6 +37,8 @@ export interface TopicSpec {
 /**
  * A publisher's progress marker stored with its messages: where the bus can (the embedded
  * log), in the same transaction; with Kafka, in a transaction of the transactional producer.
+ * A publish with one is a copy of a durable source, made again from the checkpoint if lost: the
+ * embedded bus answers it without waiting for an fsync (the checkpoint is lost with it).
  */
 export interface PublishCheckpoint {
   name: string;

@@ -182,6 +182,30 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
     await consumer.stop();
   });
 
+  it('message bus: a follower\'s copy (a publish with its checkpoint) is handed out without waiting for an fsync; a plain publish still waits', async () => {
+    const bus: MessageBus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
+    closers.push(() => bus.close());
+    const got: BusMessage[] = [];
+    const consumer = await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void got.push(m) });
+    await tick();
+    hold();
+
+    await bus.publishMany([{ topic: 't', messages: [{ key: 'k', value: 'copy' }] }], { checkpoint: { name: 'relay', value: '7' } });
+    await vi.waitFor(() => expect(got.map((m) => m.value)).toEqual(['copy']));
+    expect(await bus.readCheckpoint('relay')).toBe('7');
+
+    const plain = bus.publish('t', [{ key: 'k', value: 'command' }]);
+    await tick();
+    expect(held.length).toBeGreaterThanOrEqual(1);
+    expect(await settledState(plain)).toBe('pending');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got.map((m) => m.value)).toEqual(['copy']);
+    await releaseAll();
+    await plain;
+    await vi.waitFor(() => expect(got.map((m) => m.value)).toEqual(['copy', 'command']));
+    await consumer.stop();
+  });
+
   it('document store: a write answers only after its fsync', async () => {
     const docs = await openSqliteDocumentStore({ dataDir: tempDir() });
     closers.push(() => docs.close());

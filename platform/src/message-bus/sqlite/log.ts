@@ -19,7 +19,8 @@ export const workerKey = (topic: string, partition: number) => `${topic}\u0000${
  * as it was before a sync of the WAL that has finished (wal-sync.ts). A publish answers, keeps
  * its messages for this process's readers and wakes them once its sync is done; another
  * process's messages are synced by the poll that sees them, before it wakes anyone. So no
- * consumer acts on a message that a power cut could take back.
+ * consumer acts on a message that a power cut could take back, except a follower's copy of the
+ * event log (a publish with a checkpoint, see `publish`), which is made again if it is lost.
  */
 export class PartitionLog {
   private readonly partitionCounts = new Map<string, number>();
@@ -75,10 +76,17 @@ export class PartitionLog {
     for (const r of ends) this.durableEnds.set(workerKey(r.topic, r.partition), r.next_offset);
   }
 
-  /** Appends every batch and the checkpoint in one transaction; once that is on disk, wakes this process's readers. */
+  /**
+   * Appends every batch and the checkpoint in one transaction; once that is on disk, wakes this
+   * process's readers. A publish with a checkpoint is a follower's copy of a log that is on disk
+   * already (the relay's, the dispatcher's: they read only synced events), so it is not waited
+   * for: a power cut that takes it takes its checkpoint with it (one WAL, cut back to a whole
+   * commit, never past a later sync), the follower copies it again from there, and whoever acted
+   * on the lost copy recorded that in its own durable store and dedupes the second one.
+   */
   async publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): Promise<void> {
     const touched = this.publishTx.immediate(batches, checkpoint);
-    await this.sync();
+    if (!checkpoint) await this.sync();
     this.committed(touched);
   }
 
