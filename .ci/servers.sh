@@ -154,9 +154,7 @@ start_ferretdb() {
   local dir="$STATE/ferretdb"
   mkdir -p "$dir/data"
   local t0=$SECONDS
-  # synchronous(normal): in WAL mode a commit no longer waits for fsync (FerretDB commits every update statement on
-  # its own); a crash of this throw-away server's machine could lose the last commits, never corrupt the files.
-  FERRETDB_LISTEN="127.0.0.1:$FERRETDB_PORT" FERRETDB_SQLITE_URL="file:$dir/data/?_pragma=synchronous(normal)" nohup "$FERRETDB_BIN" >>"$dir/ferretdb.log" 2>&1 &
+  FERRETDB_LISTEN="127.0.0.1:$FERRETDB_PORT" FERRETDB_SQLITE_URL="file:$dir/data/" nohup "$FERRETDB_BIN" >>"$dir/ferretdb.log" 2>&1 &
   echo $! >"$STATE/ferretdb.pid"
   wait_port 127.0.0.1 "$FERRETDB_PORT" 30 ferretdb || { tail -30 "$dir/ferretdb.log" >&2; die "ferretdb did not open 127.0.0.1:$FERRETDB_PORT"; }
   (cd "$ROOT" && MONGODB_URL="$(mongodb_url)" node -e '
