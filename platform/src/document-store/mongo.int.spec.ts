@@ -35,6 +35,24 @@ describe.skipIf(!url)(`MongoDB document store (${process.env.MONGODB_SERVER ?? '
     await Promise.all([one!.close(), two!.close()]);
   });
 
+  it('replaces 150 documents in one batch, and the server still answers (FerretDB 1.24 hung for good on 100 replaces in one command)', async () => {
+    const dbName = dbNameOf();
+    dbNames.add(dbName);
+    const store = await openMongoDocumentStore({ url: url ?? '', dbName });
+    const docs = await store.collection<{ id: string; n: number }>({ name: 'many', indexes: [] });
+    const ids = Array.from({ length: 150 }, (_, i) => `d${String(i).padStart(3, '0')}`);
+    expect((await store.write(ids.map((id) => ({ collection: 'many', op: 'put', doc: { id, n: 0 }, expectedVersion: 0 })))).conflicts).toEqual([]);
+    const replaced = await store.write(
+      ids.map((id, i) => ({ collection: 'many', op: 'put', doc: { id, n: 1 }, expectedVersion: i % 50 === 7 ? 5 : 1 })),
+      { many: 'checkpoint-1' },
+    );
+    // The three at a wrong version are conflicts (and the checkpoint waits for them); the rest are replaced.
+    expect(replaced.conflicts.map((c) => c.id).sort()).toEqual(['d007', 'd057', 'd107']);
+    expect((await docs.getVersioned(['d000', 'd007', 'd149'])).map((v) => [v.doc.n, v.version])).toEqual([[1, 2], [0, 1], [1, 2]]);
+    expect(await store.getCheckpoint('many')).toBeUndefined();
+    await store.close();
+  }, 30_000);
+
   it('opens a collection whose index exists under another name (M5), and adopts a collection from before pointers', async () => {
     const dbName = dbNameOf();
     dbNames.add(dbName);

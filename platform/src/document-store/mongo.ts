@@ -16,7 +16,10 @@ import { randomBytes } from 'node:crypto';
 import {
   MongoBulkWriteError,
   MongoClient,
+  MongoNetworkError,
   MongoServerError,
+  MongoServerSelectionError,
+  type MongoClientOptions,
   type AnyBulkWriteOperation,
   type Db,
   type Filter as MongoFilter,
@@ -148,20 +151,86 @@ export function segmentQuery(plan: FindPlan, segment: Segment): { query: Query; 
 const isScalar = (v: unknown): v is Scalar =>
   v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
+export interface MongoDocumentStoreOptions {
+  url: string;
+  dbName: string;
+  /** Connections per process (the driver's maxPoolSize). Default 8; a `maxPoolSize` in the URL wins. */
+  maxPoolSize?: number;
+  /** How long opening the store and a collection wait out dropped connections. Default 60 s. */
+  dropWaitMs?: number;
+}
+
+/**
+ * The driver's default pool is 100 connections a process. Twelve processes on one FerretDB held
+ * 429 connections at once on the scale spec, against SQLite's one writer and FerretDB's 100
+ * SQLite connections a database (see isFerretDb: fewer than 100 client connections in all keep
+ * it from hanging; 12 processes x 8 = 96). A process does a few writes at once, not dozens.
+ */
+const DEFAULT_POOL_SIZE = 8;
+const DROP_WAIT_MS = 60_000;
+
+function clientOptions(options: MongoDocumentStoreOptions): MongoClientOptions {
+  const inUrl = (name: string) => new RegExp(`[?&]${name}=`, 'i').test(options.url);
+  return {
+    serverSelectionTimeoutMS: 10_000,
+    ...(inUrl('maxPoolSize') ? {} : { maxPoolSize: options.maxPoolSize ?? DEFAULT_POOL_SIZE }),
+  };
+}
+
+/**
+ * A connection dropped under an operation ("MongoNetworkError: connection N closed", or reset):
+ * the server is there (selection found it), so the operation is tried again on a new connection.
+ * What runs here at open is idempotent (connect, hello, creating a pointer, collection or index
+ * that may exist). An unreachable server is not waited out twice: selection already waited.
+ */
+export const isDroppedConnection = (error: unknown): boolean => error instanceof MongoNetworkError && !(error instanceof MongoServerSelectionError);
+
+/**
+ * FerretDB 1.x (SQLite) holds a SQLite connection for each statement of an update command until
+ * the whole command ends (handler/msg_update.go defers each statement's read iterator close
+ * inside its loop), and needs one more for each statement's write transaction, out of a pool of
+ * 100 per database. One bulk of 100 replaces, or a few concurrent ones adding up to 100, wait
+ * for each other for good: the whole server hangs (seen on the scale spec: 100 open reads,
+ * 42 commands waiting for a connection for 5 minutes; 99 replaces in one bulk pass, 101 hang).
+ * There each update goes in a command of its own, so a connection holds at most one such read:
+ * with fewer than 100 client connections in all (see DEFAULT_POOL_SIZE), some always write.
+ */
+async function isFerretDb(client: MongoClient): Promise<boolean> {
+  const info = await client.db('admin').command({ buildInfo: 1 });
+  return 'ferretdbVersion' in info || 'ferretdbFeatures' in info;
+}
+/** Commands one write sends at once when it is split (on FerretDB): a few, never the whole pool. */
+const COMMANDS_AT_ONCE = 4;
+
+async function whileDropped<T>(operation: () => Promise<T>, since: number, waitMs: number): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isDroppedConnection(error) || Date.now() - since > waitMs) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
 /**
  * Needs no replica set: without transactions nothing here does (on a standalone server
  * `majority` is simply the one node). `hello` at open makes an unreachable or non-MongoDB
  * server fail here, with the URL named, rather than at the first write.
  */
-export async function openMongoDocumentStore(options: { url: string; dbName: string }): Promise<DocumentStore> {
-  const client = await MongoClient.connect(options.url, { serverSelectionTimeoutMS: 10_000 });
+export async function openMongoDocumentStore(options: MongoDocumentStoreOptions): Promise<DocumentStore> {
+  const opened = Date.now();
+  const waitMs = options.dropWaitMs ?? DROP_WAIT_MS;
+  const client = await whileDropped(() => MongoClient.connect(options.url, clientOptions(options)), opened, waitMs);
   try {
-    await client.db('admin').command({ hello: 1 });
+    await whileDropped(() => client.db('admin').command({ hello: 1 }), opened, waitMs);
   } catch (error) {
     await client.close();
     throw new IllegalStateError(`MongoDB at ${options.url.replace(/\/\/[^@/]*@/, '//***@')} did not answer hello: ${String(error)}`);
   }
   const db: Db = client.db(options.dbName);
+  const ferretDb = await whileDropped(() => isFerretDb(client), opened, waitMs);
+  const statementsPerCommand = ferretDb ? 1 : Number.POSITIVE_INFINITY;
   const specs = new Map<string, ResolvedSpec>();
   const resolved = new Map<string, { physical: string; at: number }>();
 
@@ -267,6 +336,7 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
   /** Applies one collection's ops; returns the ids that were not at their expected version. */
   async function applyOps(collection: string, ops: CheckedOp[]): Promise<string[]> {
     const target = await live(collection, true);
+    if (ferretDb) return applyOpsByIdLookup(target, ops);
     const conflicts: string[] = [];
     // Deletes one by one: a bulk result counts deletions, it does not say which op deleted.
     for (const op of ops) {
@@ -274,27 +344,78 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
     }
     const puts = ops.filter((op) => op.op === 'put');
     if (puts.length === 0) return conflicts;
-    let upserted: Record<number, unknown> = {};
-    try {
-      // Unordered: the ops touch distinct documents (checkBatch), and one conflict must not stop the rest.
-      upserted = (await target.bulkWrite(puts.map(bulkOp), { ordered: false })).upsertedIds;
-    } catch (error) {
-      if (!(error instanceof MongoBulkWriteError)) throw error;
-      const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      const other = errors.find((e) => e.code !== DUPLICATE_KEY);
-      if (other) throw error;
-      for (const e of errors) conflicts.push(puts[e.index]!.id);
-      upserted = error.result.upsertedIds;
-    }
+    const upserted: CheckedOp[] = [];
+    await inCommands(puts, async (chunk) => {
+      try {
+        // Unordered: the ops touch distinct documents (checkBatch), and one conflict must not stop the rest.
+        for (const index of Object.keys((await target.bulkWrite(chunk.map(bulkOp), { ordered: false })).upsertedIds)) upserted.push(chunk[Number(index)]!);
+      } catch (error) {
+        if (!(error instanceof MongoBulkWriteError)) throw error;
+        const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+        const other = errors.find((e) => e.code !== DUPLICATE_KEY);
+        if (other) throw error;
+        for (const e of errors) conflicts.push(chunk[e.index]!.id);
+        for (const index of Object.keys(error.result.upsertedIds)) upserted.push(chunk[Number(index)]!);
+      }
+    });
     // A put at version n that upserted found no document at all (deleted meanwhile): a
     // conflict too, so the document it wrongly created goes again.
-    for (const index of Object.keys(upserted).map(Number)) {
-      const op = puts[index]!;
+    for (const op of upserted) {
       if (op.expectedVersion === 0) continue;
       await target.deleteOne({ _id: op.id, __v: op.expectedVersion + 1 });
       conflicts.push(op.id);
     }
     return conflicts;
+  }
+
+  /**
+   * On FerretDB: each op's version is read by an `{_id}` lookup and the op is written with an
+   * `{_id}` filter, both served by the id index. A filter of `{_id, __v}` makes FerretDB 1.x read
+   * and decode the whole collection for every op (a replace 9-97 ms against 3-30 ms by `{_id}`
+   * at 100-1,500 documents, by hand under load). FerretDB's own check is not atomic either: it
+   * reads the document, then writes in a transaction of its own without checking again (see the
+   * contract's nonAtomicCompareAndSet), and its window, a whole-collection read, is longer than
+   * this one round trip.
+   */
+  async function applyOpsByIdLookup(target: ReturnType<typeof physicalOf>, ops: CheckedOp[]): Promise<string[]> {
+    const conflicts: string[] = [];
+    await inCommands(ops, async ([op]) => {
+      if (!op) return;
+      if (op.op === 'put' && op.expectedVersion === 0) {
+        try {
+          await target.insertOne(toStored(op.json, 1));
+        } catch (error) {
+          if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+          conflicts.push(op.id);
+        }
+        return;
+      }
+      const current = await target.findOne({ _id: op.id }, { projection: { __v: 1 } });
+      if (!current || (current.__v ?? 1) !== op.expectedVersion) return void conflicts.push(op.id);
+      const done =
+        op.op === 'delete'
+          ? (await target.deleteOne({ _id: op.id })).deletedCount
+          : (await target.replaceOne({ _id: op.id }, toStored(op.json, op.expectedVersion + 1))).matchedCount;
+      // Deleted between the lookup and the write: a conflict, as at any other version.
+      if (done === 0) conflicts.push(op.id);
+    }, 1);
+    return conflicts;
+  }
+
+  /**
+   * Sends a batch's statements in commands of at most `statementsPerCommand`, a few commands at
+   * a time (each on a connection of its own), waiting for all before it returns or throws.
+   */
+  async function inCommands<T>(items: T[], send: (chunk: T[]) => Promise<void>, perCommand = statementsPerCommand): Promise<void> {
+    const chunks: T[][] = [];
+    for (let i = 0; i < items.length; i += perCommand) chunks.push(items.slice(i, i + perCommand));
+    let next = 0;
+    const lane = async () => {
+      while (next < chunks.length) await send(chunks[next++]!);
+    };
+    const lanes = await Promise.allSettled(Array.from({ length: Math.min(COMMANDS_AT_ONCE, chunks.length) }, lane));
+    const failed = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async function write(ops: unknown, marks?: Record<string, string>): Promise<WriteResult> {
@@ -307,9 +428,9 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
     }
     if (conflicts.length > 0 || batch.checkpoints.length === 0) return { conflicts };
     // After the documents: a crash before this leaves the documents, which a redelivery finds applied.
-    await checkpoints.bulkWrite(
-      batch.checkpoints.map(([name, value]) => ({ updateOne: { filter: { _id: name }, update: { $set: { value } }, upsert: true } })),
-    );
+    await inCommands(batch.checkpoints, async (chunk) => {
+      await checkpoints.bulkWrite(chunk.map(([name, value]) => ({ updateOne: { filter: { _id: name }, update: { $set: { value } }, upsert: true } })));
+    });
     return { conflicts };
   }
 
@@ -318,8 +439,18 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
     const versioned = async (ids: string[]): Promise<Versioned<T>[]> => {
       specOf(name);
       const wanted = checkIds(ids);
-      const docs = await (await live(name)).find({ _id: { $in: wanted } }).toArray();
-      const byId = new Map(docs.map((d) => [d._id, d]));
+      const collection = await live(name);
+      const byId = new Map<string, Stored>();
+      if (ferretDb) {
+        // FerretDB 1.x on SQLite looks up an id by index only for a filter that is `{_id}` alone;
+        // `$in` reads the whole collection (370 ms at 1,500 documents, a lookup 5 ms).
+        await inCommands(wanted, async ([id]) => {
+          const doc = await collection.findOne({ _id: id! });
+          if (doc) byId.set(doc._id, doc);
+        }, 1);
+      } else {
+        for (const doc of await collection.find({ _id: { $in: wanted } }).toArray()) byId.set(doc._id, doc);
+      }
       return wanted.flatMap((id) => {
         const doc = byId.get(id);
         return doc ? [{ doc: fromStored<T>(doc), version: doc.__v ?? 1 }] : [];
@@ -350,8 +481,9 @@ export async function openMongoDocumentStore(options: { url: string; dbName: str
   return {
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolvedSpec = resolveSpec(spec);
-      const physical = await ensurePointer(resolvedSpec.name);
-      if (!spec.deferIndexes) await ensureIndexes(physical, resolvedSpec);
+      const since = Date.now();
+      const physical = await whileDropped(() => ensurePointer(resolvedSpec.name), since, waitMs);
+      if (!spec.deferIndexes) await whileDropped(() => ensureIndexes(physical, resolvedSpec), since, waitMs);
       specs.set(resolvedSpec.name, resolvedSpec);
       return openCollection<T>(resolvedSpec.name);
     },

@@ -217,8 +217,7 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
     const topics = new Set((await this.admin.fetchOffsets({ groupId })).map((t) => t.topic));
     const { groups } = await this.admin.describeGroups([groupId]);
     for (const member of groups[0]?.members ?? []) {
-      const metadata = AssignerProtocol.MemberMetadata.decode(member.memberMetadata);
-      for (const topic of metadata?.topics ?? []) topics.add(topic);
+      for (const topic of subscribedTopics(member.memberMetadata)) topics.add(topic);
     }
     if (topics.size === 0) return [];
     // Asked by name, the broker answers for every partition, committed or not (-1).
@@ -253,5 +252,20 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
       await this.ensureTopics([dlq], topics[0]?.partitions.length ?? this.defaultPartitions);
     }
     await this.producer.send([{ topic: dlq, messages: [toKafka(message)] }]);
+  }
+}
+
+/**
+ * The topics a group member subscribes to, from its metadata. A member that is joining while
+ * the group rebalances is described with empty metadata, and kafkajs's decoder throws a
+ * RangeError on it: such a member names no topics yet (its topics are asked for again later).
+ */
+export function subscribedTopics(memberMetadata: Buffer): string[] {
+  if (memberMetadata.length === 0) return [];
+  try {
+    return AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics ?? [];
+  } catch (error) {
+    if (error instanceof RangeError) return [];
+    throw error;
   }
 }

@@ -97,7 +97,7 @@ export interface ConsumerOptions {
   onAssignment?: (partitions: TopicPartition[]) => void;
   /**
    * How long a member that stopped heartbeating (SIGKILL) keeps its partitions before the others
-   * take them. Kafka: the session timeout (default 30 s; the broker allows 6 s and more). The
+   * take them. Kafka: the session timeout (default 10 s, kafka/consumer.ts; the broker allows 6 s and more). The
    * embedded bus uses its lease TTL and ignores this.
    */
   sessionTimeoutMs?: number;

@@ -2,6 +2,24 @@ import type { Consumer as KafkaConsumer, EachBatchPayload, IHeaders, Kafka, Kafk
 import { deliverWithRetry, Interrupt, type DeliveryTarget } from '../delivery';
 import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy, TopicPartition } from '../port';
 
+/**
+ * kafkajs's default session is 30 s, and kafkajs has no static membership (no group.instance.id):
+ * a SIGKILLed member holds its partitions, and the rebalance its restarted successor starts waits
+ * for it, until its session expires. Measured on the scale spec (12 processes, 2 cores, load 14):
+ * a restarted orchestrator took 37 s and a projector 56 s to boot with 30 s. 10 s keeps a member
+ * that is slow under load (a handler heartbeats between messages, K9) clear of false expiry,
+ * and is inside the broker's group.min/max.session.timeout.ms (6 s to 30 min).
+ */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
+/**
+ * A member learns of a rebalance only from a heartbeat's answer (or a fetch error), and the
+ * rebalance waits for every member to rejoin: kafkajs's 3 s default made each join (a replica
+ * booting, four groups per orchestrator) wait up to 3 s per member. 1 s, and always well inside
+ * the session, so a live member is never taken for a dead one.
+ */
+export const heartbeatIntervalFor = (sessionMs: number): number => Math.max(200, Math.min(1_000, Math.floor(sessionMs / 5)));
+
 /** What a consumer needs from its bus. */
 export interface ConsumerBus {
   kafka: Kafka;
@@ -29,13 +47,13 @@ export class KafkaBusConsumer {
     private readonly options: ConsumerOptions,
     private readonly policy: RetryPolicy,
   ) {
-    const session = options.sessionTimeoutMs;
+    const session = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     this.consumer = bus.kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
-      // Heartbeats well inside the session, so a live member is never taken for a dead one.
-      ...(session ? { sessionTimeout: session, heartbeatInterval: Math.max(500, Math.floor(session / 5)) } : {}),
+      sessionTimeout: session,
+      heartbeatInterval: heartbeatIntervalFor(session),
     });
   }
 
