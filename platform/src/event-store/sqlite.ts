@@ -138,9 +138,12 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
   let durable = 0;
   const syncUpTo = async (rowid: number): Promise<void> => {
     if (rowid <= durable) return;
+    // The sync covers every commit made before it starts, the head read here included: a
+    // catch-up read of a long log then syncs once, not once per page.
+    const covered = Math.max(rowid, headPosition.get() ?? 0);
     await connection.sync();
-    if (rowid > durable) {
-      durable = rowid;
+    if (covered > durable) {
+      durable = covered;
       wakeup.notify();
     }
   };
