@@ -36,6 +36,10 @@ export class PartitionLog {
   private pollTimer: NodeJS.Timeout | undefined;
   private dataVersion = 0;
   private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => Appended[]>;
+  /** Several publishes in one transaction, each in its own savepoint: a moved checkpoint undoes that one alone. */
+  private readonly publishGroupTx: Database.Transaction<(group: PendingPublish[]) => (Appended[] | CheckpointMovedError)[]>;
+  /** Publishes asked for during this turn's microtasks, written together (`publishPending`). */
+  private pending: PendingPublish[] = [];
   private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
 
   constructor(
@@ -59,6 +63,16 @@ export class PartitionLog {
       if (checkpoint) this.sql.upsertCheckpoint.run(checkpoint.name, checkpoint.value);
       return touched;
     });
+    this.publishGroupTx = db.transaction((group: PendingPublish[]) =>
+      group.map((p) => {
+        try {
+          return this.publishTx(p.batches, p.checkpoint);
+        } catch (error) {
+          if (error instanceof CheckpointMovedError) return error;
+          throw error;
+        }
+      }),
+    );
     this.createTopicsTx = db.transaction((topics: TopicSpec[]) => {
       for (const t of topics) this.ensureTopic(t.name, t.partitions ?? this.defaultPartitions);
     });
@@ -75,11 +89,57 @@ export class PartitionLog {
     for (const r of ends) this.durableEnds.set(workerKey(r.topic, r.partition), r.next_offset);
   }
 
-  /** Appends every batch and the checkpoint in one transaction; once that is on disk, wakes this process's readers. */
-  async publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): Promise<void> {
-    const touched = this.publishTx.immediate(batches, checkpoint);
-    await this.sync();
-    this.committed(touched);
+  /**
+   * Appends every batch and the checkpoint in one transaction; once that is on disk, wakes this
+   * process's readers. Group commit: the publishes asked for in the same turn (the relay's and
+   * the dispatcher's, woken by the same append) share one transaction and one sync, each in its
+   * own savepoint with its own answer; if the group fails as a whole, each is tried alone.
+   */
+  publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ batches, checkpoint, resolve, reject });
+      // After this turn's microtasks, so that publishes set off by one wake-up meet.
+      if (this.pending.length === 1) process.nextTick(() => this.publishPending());
+    });
+  }
+
+  private publishPending(): void {
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 1) return this.publishAlone(group[0]!);
+    let results: (Appended[] | CheckpointMovedError)[];
+    try {
+      results = this.publishGroupTx.immediate(group);
+    } catch {
+      for (const p of group) this.publishAlone(p);
+      return;
+    }
+    this.sync().then(
+      () =>
+        group.forEach((p, i) => {
+          const result = results[i]!;
+          if (result instanceof CheckpointMovedError) return p.reject(result);
+          this.committed(result);
+          p.resolve();
+        }),
+      (error: unknown) => {
+        for (const p of group) p.reject(error);
+      },
+    );
+  }
+
+  private publishAlone(p: PendingPublish): void {
+    let touched: Appended[];
+    try {
+      touched = this.publishTx.immediate(p.batches, p.checkpoint);
+    } catch (error) {
+      p.reject(error);
+      return;
+    }
+    this.sync().then(() => {
+      this.committed(touched);
+      p.resolve();
+    }, p.reject);
   }
 
   /** Partition count of a topic, creating it if missing (call inside a write transaction). */
@@ -262,6 +322,14 @@ export class PartitionLog {
 function isEmpty(headers: Record<string, string>): boolean {
   for (const _ in headers) return false;
   return true;
+}
+
+/** A publish waiting for the next group. */
+interface PendingPublish {
+  batches: TopicMessages[];
+  checkpoint: PublishCheckpoint | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 /** A message as stored, without its place (which the partition and offset give). */
