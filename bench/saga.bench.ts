@@ -36,6 +36,8 @@ import { runBusBench } from './bus.bench';
 
 const quick = process.argv.includes('--quick');
 const withAlone = !process.argv.includes('--no-alone');
+/** Only the saga-alone run (for profiling the pipeline without the projectors). */
+const aloneOnly = process.argv.includes('--alone-only');
 /** Also run saga + projectors with every fsync answered at once: what durability costs, in the same run (a reference, not the figure). */
 const unsyncedReference = process.argv.includes('--unsynced-reference');
 const ORDERS = quick ? 1_500 : 5_000;
@@ -43,6 +45,17 @@ const WARM_UP = quick ? 200 : 500;
 const LATENCY_MS = quick ? 3_000 : 6_000;
 const IN_FLIGHT = 200;
 const SKUS = ['MUG-001', 'TEE-002', 'CAP-003', 'PEN-004', 'BAG-005'];
+
+/** fdatasync calls of the process (every store's WAL syncs), counted: how well group commit amortises them. */
+let fsyncs = 0;
+/** `--unsynced-reference`: every fsync answered at once, nothing reaches the disk before it is acknowledged. */
+let fsyncStubbed = false;
+const realFdatasync = fs.fdatasync;
+fs.fdatasync = ((fd: number, done: (error: NodeJS.ErrnoException | null) => void) => {
+  fsyncs++;
+  if (fsyncStubbed) queueMicrotask(() => done(null));
+  else realFdatasync(fd, done);
+}) as typeof fs.fdatasync;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const r = (x: number) => Math.round(x);
@@ -149,8 +162,9 @@ async function stack(options: { projectors: boolean }) {
 type Stack = Awaited<ReturnType<typeof stack>>;
 
 /** IN_FLIGHT customers, each placing an order and waiting for its saga to end before the next. */
-async function closedLoop(s: Stack, orders: number): Promise<{ seconds: number; cpuMs: number }> {
+async function closedLoop(s: Stack, orders: number): Promise<{ seconds: number; cpuMs: number; userMs: number; fsyncs: number }> {
   let left = orders;
+  const fsyncs0 = fsyncs;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
@@ -162,7 +176,7 @@ async function closedLoop(s: Stack, orders: number): Promise<{ seconds: number; 
     }),
   );
   const cpu = process.cpuUsage(cpu0);
-  return { seconds: (performance.now() - t0) / 1000, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return { seconds: (performance.now() - t0) / 1000, cpuMs: (cpu.user + cpu.system) / 1000, userMs: cpu.user / 1000, fsyncs: fsyncs - fsyncs0 };
 }
 
 const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!);
@@ -172,6 +186,7 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   const total = Math.max(60, r((ratePerSec * LATENCY_MS) / 1000));
   const ids: string[] = [];
   const placing: Promise<void>[] = [];
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < total; i++) {
     const wait = start + (i * 1000) / ratePerSec - performance.now();
@@ -180,6 +195,8 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   }
   await Promise.all(placing);
   await Promise.race([Promise.all(ids.map(s.ended)), sleep(60_000)]);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMsPerOrder = (cpu.user + cpu.system) / 1000 / total;
   const ended: number[] = [];
   const confirmed: number[] = [];
   for (const id of ids) {
@@ -191,7 +208,7 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   }
   ended.sort((a, b) => a - b);
   confirmed.sort((a, b) => a - b);
-  return { total, ended, confirmed };
+  return { total, ended, confirmed, cpuMsPerOrder };
 }
 
 /** Durable single-event appends per second from IN_FLIGHT concurrent callers: the bare store under the saga's concurrency. */
@@ -221,21 +238,25 @@ async function bareStoreAppendsPerSec(appends: number): Promise<number> {
   return perSec;
 }
 
-const busBase = await runBusBench({ messages: quick ? 10_000 : 30_000 });
-const storeBase = await bareStoreAppendsPerSec(quick ? 5_000 : 20_000);
-console.log(
-  `baseline (same run, durable): bus publish ${r(busBase.publishPerSec)} msg/s (batches of 100); ` +
-    `event store ${r(storeBase)} appends/s (${IN_FLIGHT} concurrent single-event appends)`,
-);
+// `--no-baselines` (for profiling the saga alone): the shares of the baselines print as NaN.
+const withBaselines = !process.argv.includes('--no-baselines');
+const busBase = withBaselines ? await runBusBench({ messages: quick ? 10_000 : 30_000 }) : { publishPerSec: NaN };
+const storeBase = withBaselines ? await bareStoreAppendsPerSec(quick ? 5_000 : 20_000) : NaN;
+if (withBaselines) {
+  console.log(
+    `baseline (same run, durable): bus publish ${r(busBase.publishPerSec)} msg/s (batches of 100); ` +
+      `event store ${r(storeBase)} appends/s (${IN_FLIGHT} concurrent single-event appends)`,
+  );
+}
 
 const runs: { projectors: boolean; unsynced: boolean }[] = [
   ...(withAlone ? [{ projectors: false, unsynced: false }] : []),
-  { projectors: true, unsynced: false },
+  ...(aloneOnly ? [] : [{ projectors: true, unsynced: false }]),
   ...(unsyncedReference ? [{ projectors: true, unsynced: true }] : []),
 ];
 for (const { projectors, unsynced } of runs) {
   const label = (projectors ? 'saga + projectors' : 'saga alone') + (unsynced ? ' (reference: fsync stubbed out, NOT durable)' : '');
-  if (unsynced) fs.fdatasync = ((_fd: number, done: (error: null) => void) => queueMicrotask(() => done(null))) as typeof fs.fdatasync;
+  fsyncStubbed = unsynced;
   const s = await stack({ projectors });
   try {
     await closedLoop(s, WARM_UP);
@@ -249,7 +270,8 @@ for (const { projectors, unsynced } of runs) {
     const declined = [...s.endedAt.values()].filter((e) => e.status === 'rejected').length / s.endedAt.size;
     console.log(
       `${label}: ${r(perSec)} orders/s to SagaEnded (${ORDERS} orders after ${WARM_UP} warm-up, ${IN_FLIGHT} in flight, ` +
-        `${(100 * declined).toFixed(0)}% declined, ${SKUS.length} SKUs), CPU ${(max.cpuMs / ORDERS).toFixed(2)} ms/order; ` +
+        `${(100 * declined).toFixed(0)}% declined, ${SKUS.length} SKUs), CPU ${(max.cpuMs / ORDERS).toFixed(2)} ms/order ` +
+        `(user ${(max.userMs / ORDERS).toFixed(2)}, ${(max.fsyncs / ORDERS).toFixed(1)} fsyncs/order); ` +
         `per order ${eventsPerOrder.toFixed(1)} events = ${((100 * perSec * eventsPerOrder) / storeBase).toFixed(0)}% of the bare store, ` +
         `${messagesPerOrder.toFixed(1)} bus messages = ${((100 * perSec * messagesPerOrder) / busBase.publishPerSec).toFixed(1)}% of the bare bus`,
     );
@@ -259,7 +281,7 @@ for (const { projectors, unsynced } of runs) {
       const f = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
       console.log(
         `${label} at ${r(rate)} orders/s${rate === 30 ? '' : ' (half max)'}: place -> SagaEnded ${f(l.ended)} (${l.ended.length}/${l.total}); ` +
-          `place -> OrderConfirmed ${f(l.confirmed)} (${l.confirmed.length})`,
+          `place -> OrderConfirmed ${f(l.confirmed)} (${l.confirmed.length}); CPU ${l.cpuMsPerOrder.toFixed(2)} ms/order`,
       );
     }
   } finally {

@@ -15,7 +15,7 @@ import { streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { deterministicId } from '@saga/platform/ids';
 import { withGroupCommit } from '../shared/group-commit';
-import { handleCommand, loadAggregate, type CommandOutcome } from '../shared/command-handler';
+import { aggregateLoader, handleCommand, type CommandOutcome } from '../shared/command-handler';
 import { ignore } from '../shared/decision';
 import { withBackoff, type BackoffPolicy } from '../shared/retry';
 import { realSleep, silentLogger, type Clock, type Logger, type Sleep } from '../shared/runtime';
@@ -46,13 +46,15 @@ export function createEmailHandlers(deps: EmailHandlerDeps): EmailHandlers {
   const logger = deps.logger ?? silentLogger;
   const sleep = deps.sleep ?? realSleep;
   const retry = deps.retry ?? defaultMailRetry;
+  // Each command reads only what its stream gained since the last one (command-handler.ts).
+  const load = aggregateLoader(store, initialState, evolve);
 
   return {
     async handleSagaCommand(envelope) {
       const { orderId, to, template, data } = envelope.data;
       const streamId = streamIdFor.email(orderId);
       const log = { correlationId: envelope.metadata.correlationId, commandId: envelope.commandId, template };
-      const before = await loadAggregate(store, streamId, initialState, evolve);
+      const before = await load(streamId);
       if (before.handledCommands.has(envelope.commandId)) return ignore('AlreadyHandled');
       const skip = precheck(template, before.state);
       if (skip) return skip;
@@ -66,6 +68,7 @@ export function createEmailHandlers(deps: EmailHandlerDeps): EmailHandlers {
 
       return handleCommand({
         store,
+        load,
         streamId,
         loaded: before,
         initialState,

@@ -25,7 +25,7 @@ import type { EventStore } from '@saga/platform/event-store/port';
 import { deterministicId, newId as randomId } from '@saga/platform/ids';
 import type { Actor } from '../shared/actor';
 import { withGroupCommit } from '../shared/group-commit';
-import { handleCommand, rejectionError, type CommandOutcome } from '../shared/command-handler';
+import { aggregateLoader, handleCommand, rejectionError, type CommandOutcome } from '../shared/command-handler';
 import type { PriceLookup } from '../shared/price-lookup';
 import { silentLogger, type Clock, type Logger } from '../shared/runtime';
 import { decide, type OrderCommand } from './decide';
@@ -72,10 +72,13 @@ export function createOrderHandlers(deps: OrderHandlerDeps): OrderHandlers {
   const store = withGroupCommit(deps.store);
   const logger = deps.logger ?? silentLogger;
   const newId = deps.newId ?? randomId;
+  // Each command reads only what its stream gained since the last one (command-handler.ts).
+  const load = aggregateLoader(store, initialState, evolve);
 
   const run = (command: OrderCommand, commandId: string, userId: string | undefined, skipHandledCommands = true) =>
     handleCommand({
       store,
+      load,
       streamId: streamIdFor.order(command.data.orderId),
       initialState,
       evolve,

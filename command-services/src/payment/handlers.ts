@@ -20,7 +20,7 @@ import type { OrderId, PaymentId } from '@saga/event-schemas/ids';
 import { streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { withGroupCommit } from '../shared/group-commit';
-import { handleCommand, loadAggregate, type CommandOutcome } from '../shared/command-handler';
+import { aggregateLoader, handleCommand, type CommandOutcome } from '../shared/command-handler';
 import { ignore } from '../shared/decision';
 import { createKeyedQueue } from '../shared/keyed-queue';
 import { withBackoff, type BackoffPolicy } from '../shared/retry';
@@ -65,6 +65,8 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
   const logger = deps.logger ?? silentLogger;
   const sleep = deps.sleep ?? realSleep;
   const retry = deps.retry ?? defaultGatewayRetry;
+  // Each command reads only what its stream gained since the last one (command-handler.ts).
+  const load = aggregateLoader(store, initialState, evolve);
   const perOrder = createKeyedQueue();
   const attempts = deps.attempts ?? openAttemptIndex();
 
@@ -111,6 +113,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
   const record = (streamId: string, command: PaymentCommand, causation: ReturnType<typeof causationOf>) =>
     handleCommand({
       store,
+      load,
       streamId,
       initialState,
       evolve,
@@ -128,7 +131,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
     const orderId = envelope.data.orderId as OrderId;
     const { amount, currency } = envelope.data;
     const streamId = streamIdFor.payment(orderId);
-    const before = await loadAggregate(store, streamId, initialState, evolve);
+    const before = await load(streamId);
     // Charging already under this command's key (a redelivery): resume it; the provider dedupes by key.
     if (before.state.status === 'charging' && before.state.idempotencyKey !== envelope.commandId) return ignore('AlreadyCharging');
     if (before.state.status !== 'charging') {
@@ -138,6 +141,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
       attempts.open(orderId, envelope.commandId);
       const started = await handleCommand({
         store,
+        load,
         streamId,
         loaded: before,
         initialState,
@@ -169,7 +173,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
   async function refundOrder(envelope: CommandEnvelope<'RefundPayment'>, attemptRecorded: () => void): Promise<CommandOutcome<PaymentEvent>> {
     const orderId = envelope.data.orderId as OrderId;
     const streamId = streamIdFor.payment(orderId);
-    let loaded = await loadAggregate(store, streamId, initialState, evolve);
+    let loaded = await load(streamId);
     if (loaded.state.status !== 'refunding') {
       if (loaded.handledCommands.has(envelope.commandId)) return ignore('AlreadyHandled');
       const skip = precheck('StartRefund', loaded.state);
@@ -177,6 +181,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
       attempts.open(orderId, envelope.commandId);
       const started = await handleCommand({
         store,
+        load,
         streamId,
         loaded,
         initialState,
@@ -188,7 +193,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
         attempts.close(orderId);
         return started;
       }
-      loaded = await loadAggregate(store, streamId, initialState, evolve);
+      loaded = await load(streamId);
     }
     attemptRecorded();
     const state = loaded.state;
@@ -225,7 +230,7 @@ export function createPaymentHandlers(deps: PaymentHandlerDeps): PaymentHandlers
 
   async function reconcileOrder(orderId: OrderId, idempotencyKey: string): Promise<CommandOutcome<PaymentEvent>> {
     const streamId = streamIdFor.payment(orderId);
-    const { state } = await loadAggregate(store, streamId, initialState, evolve);
+    const { state } = await load(streamId);
     if (state.status === 'refunding') {
       await refund(state);
       const outcome = await record(

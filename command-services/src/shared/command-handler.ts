@@ -44,6 +44,41 @@ export async function loadAggregate<S, E extends DomainEvent>(
   return foldRecorded(events, evolve, { state: initialState, revision: -1, handledCommands: new Set() });
 }
 
+/** Streams a loader keeps folded, most recently used last. */
+const KEEP = 10_000;
+
+/**
+ * `loadAggregate` with the folded streams kept in memory: a load reads only the events after
+ * the revision held (one index seek that finds none, usually), so each command no longer reads
+ * and decodes its whole stream. Always as fresh as a full read: the store is asked every time,
+ * so events appended by another process or writer are folded in before anyone decides on it.
+ * Revisions are contiguous and events never change, so the fold of 0..r plus r+1.. is the fold of all.
+ */
+export function aggregateLoader<S, E extends DomainEvent>(
+  store: EventStore,
+  initialState: S,
+  evolve: Evolve<S, E>,
+): (streamId: string) => Promise<Aggregate<S>> {
+  const kept = new Map<string, Aggregate<S>>();
+  return async (streamId) => {
+    const held = kept.get(streamId);
+    const events = await store.readStream(streamId, held ? { fromRevision: held.revision + 1 } : {});
+    // A copy of the set: an aggregate already handed out must not change under its holder.
+    const base: Aggregate<S> = held
+      ? { state: held.state, revision: held.revision, handledCommands: events.length === 0 ? held.handledCommands : new Set(held.handledCommands) }
+      : { state: initialState, revision: -1, handledCommands: new Set() };
+    const next = events.length === 0 ? base : foldRecorded(events, evolve, base);
+    const latest = kept.get(streamId);
+    // Two loads of one stream may overlap: keep the newer fold.
+    if (!latest || latest.revision <= next.revision) {
+      kept.delete(streamId);
+      kept.set(streamId, next);
+      if (kept.size > KEEP) kept.delete(kept.keys().next().value!);
+    }
+    return next;
+  };
+}
+
 export const expectedRevisionOf = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
 
 export type CommandOutcome<E> = { kind: 'appended'; events: E[]; revision: number } | Ignored | Rejected;
@@ -65,6 +100,8 @@ export interface HandleCommandOptions<S, E extends DomainEvent> {
   skipHandledCommands?: boolean;
   /** The stream as the caller just loaded it, used for the first attempt instead of reading it again. */
   loaded?: Aggregate<S>;
+  /** How the stream is loaded (an `aggregateLoader`); default `loadAggregate`, a full read each time. */
+  load?: (streamId: string) => Promise<Aggregate<S>>;
 }
 
 /**
@@ -74,9 +111,9 @@ export interface HandleCommandOptions<S, E extends DomainEvent> {
  */
 export async function handleCommand<S, E extends DomainEvent>(options: HandleCommandOptions<S, E>): Promise<CommandOutcome<E>> {
   const { store, streamId, causation, maxAttempts = 5, skipHandledCommands = true } = options;
+  const load = options.load ?? ((id: string) => loadAggregate(store, id, options.initialState, options.evolve));
   for (let attempt = 1; ; attempt++) {
-    const aggregate =
-      attempt === 1 && options.loaded ? options.loaded : await loadAggregate(store, streamId, options.initialState, options.evolve);
+    const aggregate = attempt === 1 && options.loaded ? options.loaded : await load(streamId);
     if (skipHandledCommands && aggregate.handledCommands.has(causation.commandId)) return ignore('AlreadyHandled');
     const decision = options.decide(aggregate.state);
     if (!isEvents(decision)) return decision;

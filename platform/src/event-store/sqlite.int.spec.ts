@@ -145,6 +145,43 @@ describe('SQLite event store: the file, restarts and other processes', () => {
     await store.close();
   });
 
+  it('subscriptions read what this connection appended from memory, and never skip or repeat around another connection\'s appends or a failed one', async () => {
+    const dataDir = tempDir();
+    const mine = await openSqliteEventStore({ dataDir, pollMs: 5 });
+    const other = await openSqliteEventStore({ dataDir, pollMs: 5 });
+    const filter = { streamPrefixes: ['payment-'] };
+    const collect = (sub: AsyncIterable<{ eventId: string }>, n: number) =>
+      (async () => {
+        const ids: string[] = [];
+        for await (const e of sub) if (ids.push(e.eventId) === n) break;
+        return ids;
+      })();
+    // 10 rounds of 5 events, and payment-x once.
+    const all = collect(mine.subscribeToAll(), 51);
+    const payments = collect(mine.subscribeToAll({ filter }), 31);
+    const taken = confirmed();
+    for (let i = 0; i < 10; i++) {
+      await mine.append(`order-${i}`, [confirmed(), confirmed()]);
+      await other.append(`payment-o${i}`, [confirmed()]);
+      // A group commit with a conflicting append and a batch refused for a reused id: what they tried to write is never handed out.
+      const results = await mine.appendMany!([
+        { streamId: `payment-m${i}`, events: [confirmed(), confirmed()], expectedRevision: 'no_stream' },
+        { streamId: `order-${i}`, events: [confirmed()], expectedRevision: 'no_stream' },
+        ...(i === 0 ? [{ streamId: 'payment-x', events: [taken], expectedRevision: 'any' as const }] : []),
+      ]);
+      expect(results[1]).toBeInstanceOf(Error);
+      if (i === 1) await expect(mine.append('order-dup', [confirmed(), taken])).rejects.toThrow();
+      if (i % 3 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    const log = await mine.readAll();
+    expect(log).toHaveLength(51);
+    expect(await all).toEqual(log.map((e) => e.eventId));
+    expect(await payments).toEqual(log.filter((e) => e.streamId.startsWith('payment-')).map((e) => e.eventId));
+    expect(log.some((e) => e.streamId === 'order-dup')).toBe(false);
+    await other.close();
+    await mine.close();
+  });
+
   it('reads a stored v1 OrderPlaced row as v2 on every read path (the upcaster fills in currency)', async () => {
     const dataDir = tempDir();
     const store = await openSqliteEventStore({ dataDir });

@@ -5,7 +5,7 @@ import { openSqliteConnection } from '../sqlite/connection';
 import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from '@saga/event-schemas/envelope';
 import { categoryOf } from '@saga/event-schemas/streams';
 import { ConflictError } from '../errors';
-import { decodeEvent, encodeBatch } from './codec';
+import { decodeEvent, encodeBatch, matchesFilter } from './codec';
 import { pagedSubscription, Wakeup, type Page, type PagedSubscription } from './paged-subscription';
 import {
   InvalidPositionError,
@@ -75,6 +75,52 @@ const MAX = Number.MAX_SAFE_INTEGER;
 
 class RevisionConflict {
   constructor(readonly actual: number) {}
+}
+
+/**
+ * The rows this connection appended last, contiguous by rowid, so that subscriptions in this
+ * process (the relay and the dispatcher, right behind the writers) read them without a query.
+ * Only committed rows are added, and a row once committed never changes, so a copy cannot go
+ * stale; a gap (another process appended in between) restarts the run. Bounded: the oldest go.
+ */
+class RecentRows {
+  private static readonly keep = 2_048;
+  private start = 0;
+  private rows: Row[] = [];
+
+  add(rows: readonly Row[]): void {
+    for (const row of rows) {
+      if (row[0] !== this.start + this.rows.length) {
+        this.start = row[0];
+        this.rows = [];
+      }
+      this.rows.push(row);
+    }
+    // Trimmed in steps, so dropping the oldest costs O(1) per row.
+    if (this.rows.length > 2 * RecentRows.keep) {
+      const drop = this.rows.length - RecentRows.keep;
+      this.rows = this.rows.slice(drop);
+      this.start += drop;
+    }
+  }
+
+  /**
+   * Up to `limit` rows after `cursor` and up to `bound` that pass the filter, and the last rowid
+   * looked at; undefined when the row after `cursor` is not held.
+   */
+  after(cursor: number, bound: number, limit: number, filter: LogFilter | undefined): { rows: Row[]; scanned: number } | undefined {
+    let i = cursor + 1 - this.start;
+    if (i < 0 || i >= this.rows.length) return undefined;
+    const rows: Row[] = [];
+    let scanned = cursor;
+    for (; i < this.rows.length && rows.length < limit; i++) {
+      const row = this.rows[i]!;
+      if (row[0] > bound) break;
+      scanned = row[0];
+      if (!filter || matchesFilter(row[4], row[1], filter)) rows.push(row);
+    }
+    return { rows, scanned };
+  }
 }
 
 export async function openSqliteEventStore(options: SqliteEventStoreOptions): Promise<EventStore> {
@@ -195,6 +241,15 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     return out;
   };
 
+  /** Rows inserted by the transaction under way, kept for `recent` once it has committed. */
+  let inserted: Row[] = [];
+  const recent = new RecentRows();
+  /** After a commit: the rows it wrote become readable without a query. */
+  const keepInserted = (): void => {
+    if (inserted.length > 0) recent.add(inserted);
+    inserted = [];
+  };
+
   /** Checks the expectation, then inserts: run inside a transaction or savepoint. */
   const applyBatch = (
     streamId: string,
@@ -210,10 +265,14 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     if (!ok) throw new RevisionConflict(actual);
     const first = actual + 1;
     let rowid = 0;
+    const written = new Array<Row>(k);
     for (let i = 0; i < k; i++) {
       const r = rows[i]!;
       rowid = Number(insertEvent.run(streamId, first + i, r.eventId, r.type, r.data, r.metadata).lastInsertRowid);
+      written[i] = [rowid, streamId, first + i, r.eventId, r.type, r.data, r.metadata];
     }
+    // Only a batch written whole is kept (a failed one is undone by its savepoint or statement).
+    for (const w of written) inserted.push(w);
     return { nextExpectedRevision: first + k - 1, position: positionOf(rowid) };
   };
   const writeBatch = db.transaction(applyBatch);
@@ -339,9 +398,12 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       const { rows, expected } = prepare(streamId, events, opts?.expectedRevision ?? 'any');
       if (rows.length === 0) return durableResult(noAppend(streamId, expected));
       let result: AppendResult;
+      inserted = [];
       try {
         result = writeBatch.immediate(streamId, rows, expected);
+        keepInserted();
       } catch (err) {
+        inserted = [];
         result = settleFailed(err, streamId, rows, expected);
       }
       return durableResult(result);
@@ -350,7 +412,16 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
     async appendMany(appends) {
       const prepared = appends.map((a) => prepare(a.streamId, a.events, a.expectedRevision));
       if (prepared.length === 0) return [];
-      const results = writeMany.immediate(prepared);
+      inserted = [];
+      let results: (AppendResult | WrongExpectedRevisionError)[];
+      try {
+        results = writeMany.immediate(prepared);
+      } catch (err) {
+        // Rolled back as a whole: nothing it inserted is kept.
+        inserted = [];
+        throw err;
+      }
+      keepInserted();
       let rowid = 0;
       for (const r of results) if (!(r instanceof WrongExpectedRevisionError) && r.position !== null) rowid = Math.max(rowid, rowidOf(r.position)!);
       await syncUpTo(rowid);
@@ -388,6 +459,15 @@ export async function openSqliteEventStore(options: SqliteEventStoreOptions): Pr
       const read = logRead(false, filter);
       // A subscription reads only what is on disk; a sync's wake-up brings it the rest.
       const readPage = (cursor: number): Page => {
+        // Everything on disk was handed out: a wake-up that brought nothing new costs no query.
+        if (cursor >= durable) return { events: [], cursor, atHead: true };
+        const bound = durable;
+        const held = recent.after(cursor, bound, pageSize, filter);
+        if (held) {
+          const events = decodeRows(held.rows);
+          const full = events.length === pageSize;
+          return { events, cursor: full ? held.rows[held.rows.length - 1]![0] : held.scanned, atHead: !full && held.scanned === bound };
+        }
         if (!filter) {
           const events = decodeRows(read.all(...logParams(cursor + 1, durable, undefined, pageSize)) as Row[]);
           return { events, cursor: events.length > 0 ? rowidOf(events[events.length - 1]!.position)! : cursor, atHead: events.length < pageSize };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { messageBusContract, until } from './contract';
 import { openSqliteMessageBus } from './sqlite';
-import type { BusMessage } from './port';
+import { CheckpointMovedError, type BusMessage } from './port';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'bus-'));
 
@@ -93,6 +93,36 @@ describe('sqlite message bus', () => {
     expect(await bus.readCheckpoint('cp')).toBe('1');
     await bus.resetOffsets('probe', 'a', 'latest');
     expect((await bus.lag('probe')).map((l) => l.end).reduce((a, b) => a + b)).toBe(1);
+    await bus.close();
+  });
+
+  it('publishes asked for in one turn share a commit, and each gets the answer it would get alone', async () => {
+    const bus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
+    const settle = (ps: Promise<void>[]) => Promise.allSettled(ps).then((rs) => rs.map((r) => (r.status === 'fulfilled' ? 'ok' : r.reason)));
+    // One turn: a first checkpoint, a stale expectation (another instance went on), a plain publish.
+    const first = await settle([
+      bus.publish('a', [{ key: 'k', value: 'r1' }], { checkpoint: { name: 'relay', value: 'p1', expected: null } }),
+      bus.publish('a', [{ key: 'k', value: 'stale' }], { checkpoint: { name: 'relay', value: 'p9', expected: 'p0' } }),
+      bus.publish('b', [{ key: 'k', value: 'plain' }]),
+    ]);
+    expect(first[0]).toBe('ok');
+    expect(first[1]).toBeInstanceOf(CheckpointMovedError);
+    expect(first[2]).toBe('ok');
+    // One turn with a publish that fails on its own content: the group is tried one by one, only that one fails.
+    const second = await settle([
+      bus.publish('a', [{ key: 'k', value: 'r2' }], { checkpoint: { name: 'relay', value: 'p2', expected: 'p1' } }),
+      bus.publish('b', [{ key: 'k', value: null as unknown as string }]),
+      bus.publish('b', [{ key: 'k', value: 'plain2' }]),
+    ]);
+    expect(second[0]).toBe('ok');
+    expect(second[1]).toBeInstanceOf(Error);
+    expect(second[2]).toBe('ok');
+    expect(await bus.readCheckpoint('relay')).toBe('p2');
+    const seen: string[] = [];
+    const consumer = await bus.consume({ groupId: 'g', topics: ['a', 'b'], handler: async (m) => void seen.push(`${m.topic}:${m.value}`) });
+    await until(() => seen.length >= 4, 'the four published messages');
+    expect(seen.sort()).toEqual(['a:r1', 'a:r2', 'b:plain', 'b:plain2']);
+    await consumer.stop();
     await bus.close();
   });
 

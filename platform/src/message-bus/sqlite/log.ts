@@ -37,6 +37,10 @@ export class PartitionLog {
   private pollTimer: NodeJS.Timeout | undefined;
   private dataVersion = 0;
   private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => Appended[]>;
+  /** Several publishes in one transaction, each in its own savepoint: a moved checkpoint undoes that one alone. */
+  private readonly publishGroupTx: Database.Transaction<(group: PendingPublish[]) => (Appended[] | CheckpointMovedError)[]>;
+  /** Publishes asked for during this turn's microtasks, written together (`publishPending`). */
+  private pending: PendingPublish[] = [];
   private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
 
   constructor(
@@ -60,6 +64,16 @@ export class PartitionLog {
       if (checkpoint) this.sql.upsertCheckpoint.run(checkpoint.name, checkpoint.value);
       return touched;
     });
+    this.publishGroupTx = db.transaction((group: PendingPublish[]) =>
+      group.map((p) => {
+        try {
+          return this.publishTx(p.batches, p.checkpoint);
+        } catch (error) {
+          if (error instanceof CheckpointMovedError) return error;
+          throw error;
+        }
+      }),
+    );
     this.createTopicsTx = db.transaction((topics: TopicSpec[]) => {
       for (const t of topics) this.ensureTopic(t.name, t.partitions ?? this.defaultPartitions);
     });
@@ -78,16 +92,66 @@ export class PartitionLog {
 
   /**
    * Appends every batch and the checkpoint in one transaction; once that is on disk, wakes this
-   * process's readers. A publish with a checkpoint is a follower's copy of a log that is on disk
-   * already (the relay's, the dispatcher's: they read only synced events), so it is not waited
-   * for: a power cut that takes it takes its checkpoint with it (one WAL, cut back to a whole
-   * commit, never past a later sync), the follower copies it again from there, and whoever acted
-   * on the lost copy recorded that in its own durable store and dedupes the second one.
+   * process's readers. Group commit: the publishes asked for in the same turn (the relay's and
+   * the dispatcher's, woken by the same append) share one transaction and one sync, each in its
+   * own savepoint with its own answer; if the group fails as a whole, each is tried alone.
+   *
+   * A publish with a checkpoint is a follower's copy of a log that is on disk already (the
+   * relay's, the dispatcher's: they read only synced events), so it is not waited for: a power
+   * cut that takes it takes its checkpoint with it (one WAL, cut back to a whole commit, never
+   * past a later sync), the follower copies it again from there, and whoever acted on the lost
+   * copy recorded that in its own durable store and dedupes the second one. A group with any
+   * other publish in it waits for its sync as a whole: its messages may share a partition.
    */
-  async publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): Promise<void> {
-    const touched = this.publishTx.immediate(batches, checkpoint);
-    if (!checkpoint) await this.sync();
-    this.committed(touched);
+  publish(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ batches, checkpoint, resolve, reject });
+      // After this turn's microtasks, so that publishes set off by one wake-up meet.
+      if (this.pending.length === 1) process.nextTick(() => this.publishPending());
+    });
+  }
+
+  private publishPending(): void {
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 1) return this.publishAlone(group[0]!);
+    let results: (Appended[] | CheckpointMovedError)[];
+    try {
+      results = this.publishGroupTx.immediate(group);
+    } catch {
+      for (const p of group) this.publishAlone(p);
+      return;
+    }
+    const answer = () =>
+      group.forEach((p, i) => {
+        const result = results[i]!;
+        if (result instanceof CheckpointMovedError) return p.reject(result);
+        this.committed(result);
+        p.resolve();
+      });
+    if (group.every((p) => p.checkpoint)) return answer();
+    this.sync().then(answer, (error: unknown) => {
+      for (const p of group) p.reject(error);
+    });
+  }
+
+  private publishAlone(p: PendingPublish): void {
+    let touched: Appended[];
+    try {
+      touched = this.publishTx.immediate(p.batches, p.checkpoint);
+    } catch (error) {
+      p.reject(error);
+      return;
+    }
+    if (p.checkpoint) {
+      this.committed(touched);
+      p.resolve();
+      return;
+    }
+    this.sync().then(() => {
+      this.committed(touched);
+      p.resolve();
+    }, p.reject);
   }
 
   /** Partition count of a topic, creating it if missing (call inside a write transaction). */
@@ -270,6 +334,14 @@ export class PartitionLog {
 function isEmpty(headers: Record<string, string>): boolean {
   for (const _ in headers) return false;
   return true;
+}
+
+/** A publish waiting for the next group. */
+interface PendingPublish {
+  batches: TopicMessages[];
+  checkpoint: PublishCheckpoint | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 /** A message as stored, without its place (which the partition and offset give). */
