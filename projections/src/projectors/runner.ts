@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
-import type { Collection, Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
+import type { Collection, Document, DocumentStore, Versioned, WriteOp } from '@saga/platform/document-store/port';
 import {
   applyEvent,
   checkpointOf,
@@ -50,6 +50,13 @@ export interface ProjectorRunner {
   onChange(listener: (change: ProjectionChange) => void): () => void;
   status(): ProjectorStatus;
 }
+
+/**
+ * The type of a message that begins `{"eventId":"…","type":"…"`, as JSON.stringify writes a
+ * recorded event: anchored, and with no quote or backslash inside either string, this is the
+ * top-level type exactly as JSON.parse reads it. Any other message is parsed.
+ */
+const LEADING_TYPE = /^\{"eventId":"[^"\\]*","type":"([^"\\]*)"/;
 
 /** Where an admin replay for one consumer group is published; only that group reads it. */
 export const replayTopicOf = (groupId: string): string => `replay.${groupId}`;
@@ -100,11 +107,16 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   /**
    * The batch's events this projection handles, decoded. The type is read from the plain JSON
    * first, so the envelope of an event the projection ignores is never checked nor copied; a
-   * message without a string type still goes through the check, which rejects it.
+   * message without a string type still goes through the check, which rejects it. An event
+   * the relay wrote (`eventId` then `type` first) shows its type in its first characters, so an
+   * ignored one is not even parsed (every group reads every message of its topics: the stats
+   * group skips five events an order).
    */
   function decodeRelevant(messages: BusMessage[]): RecordedEvent[] {
     const events: RecordedEvent[] = [];
     for (const message of messages) {
+      const sniffed = LEADING_TYPE.exec(message.value)?.[1];
+      if (sniffed !== undefined && !handles(projection, { type: sniffed })) continue;
       const raw: unknown = JSON.parse(message.value);
       const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
       if (typeof type === 'string' && !handles(projection, { type })) continue;
@@ -165,26 +177,32 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     let reload = true;
     let set: WorkingSet = { docs: new Map(), changed: new Set() };
     const versions = new Map<string, number>();
+    /** Each document as read, at the version its write expects: what the summary takes back. */
+    let befores = new Map<string, Document>();
     for (let attempt = 0; ; attempt++) {
       if (attempt > 50) throw new Error(`projection ${projection.name}: gave up after 50 conflicting writes`);
+      // One read for the documents and the summary (the summary alone when only it conflicted).
+      let current: Versioned<Document> | undefined;
       if (reload) {
-        const loaded = await coll.getVersioned(ids);
-        set = { docs: new Map(loaded.map((v) => [v.doc.id, v.doc])), changed: new Set() };
-        for (const v of loaded) versions.set(v.doc.id, v.version);
-        for (const id of ids) if (!set.docs.has(id)) versions.set(id, 0);
+        const loaded = await coll.getVersioned(summary ? [...ids, summary.id] : ids);
+        befores = new Map();
+        for (const v of loaded) {
+          if (v.doc.id === summary?.id) current = v;
+          else {
+            befores.set(v.doc.id, v.doc);
+            versions.set(v.doc.id, v.version);
+          }
+        }
+        for (const id of ids) if (!befores.has(id)) versions.set(id, 0);
+        set = { docs: new Map(befores), changed: new Set() };
         for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
-      }
-      const befores = new Map<string, Document | null>();
-      if (reload) {
-        const fresh = await coll.getVersioned(ids.filter((id) => set.changed.has(id)));
-        const byId = new Map(fresh.map((v) => [v.doc.id, v.doc]));
-        for (const id of set.changed) befores.set(id, byId.get(id) ?? null);
+      } else if (summary) {
+        [current] = await coll.getVersioned([summary.id]);
       }
       const changed = [...set.changed];
       const ops: WriteOp[] = changed.map((id) => ({ collection: name, op: 'put', doc: set.docs.get(id) as Document, expectedVersion: versions.get(id) ?? 0 }));
       let summaryVersion = 0;
       if (summary && (changed.length > 0 || owed.length > 0)) {
-        const [current] = await coll.getVersioned([summary.id]);
         summaryVersion = current?.version ?? 0;
         let total = current?.doc ?? summary.initial();
         for (const [before, after] of [...owed, ...changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null])]) {
