@@ -268,8 +268,9 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
    */
   const fieldColumns = new Map<string, string[]>();
   let schemaVersion = -1;
+  const readSchemaVersion = db.prepare('PRAGMA schema_version').pluck();
   function refreshColumns(): void {
-    const now = db.pragma('schema_version', { simple: true }) as number;
+    const now = readSchemaVersion.get() as number;
     if (now !== schemaVersion) fieldColumns.clear();
     schemaVersion = now;
   }

@@ -162,6 +162,43 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   }
 
   /**
+   * The documents this runner last read or wrote, each at the version the store gave it then,
+   * so that the next batch on an order need not read and parse it again: an order's document
+   * is written a dozen times within seconds. A stale entry is harmless: versions only grow within
+   * a collection, so if anyone else wrote the document since, the compare-and-set conflicts and
+   * the batch reloads from the store, bypassing this. Dropped whenever the collection handle is
+   * (a failed batch, a resume after a rebuild swapped a new collection in), and bounded.
+   */
+  const known = new Map<string, Versioned<Document>>();
+  const KNOWN_MAX = 20_000;
+  function remember(v: Versioned<Document>): void {
+    known.delete(v.doc.id);
+    known.set(v.doc.id, v);
+    if (known.size > KNOWN_MAX) known.delete(known.keys().next().value as string);
+  }
+  function forget(): void {
+    collection = undefined;
+    known.clear();
+  }
+
+  /** The documents among `ids` that exist, from `known` where allowed, the rest from the store. */
+  async function load(coll: Collection<Document>, ids: string[], cached: boolean): Promise<Versioned<Document>[]> {
+    const out: Versioned<Document>[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = cached ? known.get(id) : undefined;
+      if (hit) out.push(hit);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return out;
+    for (const v of await coll.getVersioned(missing)) {
+      remember(v);
+      out.push(v);
+    }
+    return out;
+  }
+
+  /**
    * Compare-and-set by version: another replica may write the same document (an order is fed
    * from several topics). On a conflict the batch reloads and folds again; a document that did
    * land has recorded its events and skips them. The summary moves only by the changes that
@@ -184,7 +221,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       // One read for the documents and the summary (the summary alone when only it conflicted).
       let current: Versioned<Document> | undefined;
       if (reload) {
-        const loaded = await coll.getVersioned(summary ? [...ids, summary.id] : ids);
+        const loaded = await load(coll, summary ? [...ids, summary.id] : ids, attempt === 0);
         befores = new Map();
         for (const v of loaded) {
           if (v.doc.id === summary?.id) current = v;
@@ -197,19 +234,21 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
         set = { docs: new Map(befores), changed: new Set() };
         for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
       } else if (summary) {
-        [current] = await coll.getVersioned([summary.id]);
+        [current] = await load(coll, [summary.id], false);
       }
       const changed = [...set.changed];
       const ops: WriteOp[] = changed.map((id) => ({ collection: name, op: 'put', doc: set.docs.get(id) as Document, expectedVersion: versions.get(id) ?? 0 }));
       let summaryVersion = 0;
+      let total: Document | undefined;
       if (summary && (changed.length > 0 || owed.length > 0)) {
         summaryVersion = current?.version ?? 0;
-        let total = current?.doc ?? summary.initial();
+        let sum: Document = current?.doc ?? summary.initial();
         for (const [before, after] of [...owed, ...changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null])]) {
-          if (before) total = summary.add(total, before, -1);
-          if (after) total = summary.add(total, after, 1);
+          if (before) sum = summary.add(sum, before, -1);
+          if (after) sum = summary.add(sum, after, 1);
         }
-        ops.push({ collection: name, op: 'put', doc: total, expectedVersion: summaryVersion });
+        total = sum;
+        ops.push({ collection: name, op: 'put', doc: sum, expectedVersion: summaryVersion });
       }
       const { conflicts } = await store.write(ops, { [checkpoint]: mark });
       const lost = new Set(conflicts.map((c) => c.id));
@@ -217,7 +256,17 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       const pairs = changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null]);
       if (summaryLanded) owed = changed.filter((id) => lost.has(id)).map((id, i) => { void i; const p = pairs[changed.indexOf(id)]!; return [p[1], p[0]]; });
       else owed = [...owed, ...changed.filter((id) => !lost.has(id)).map((id) => pairs[changed.indexOf(id)]!)];
-      for (const id of changed) if (!lost.has(id)) written.set(id, set.docs.get(id) as Document);
+      for (const id of changed) {
+        if (lost.has(id)) known.delete(id);
+        else {
+          written.set(id, set.docs.get(id) as Document);
+          remember({ doc: set.docs.get(id) as Document, version: (versions.get(id) ?? 0) + 1 });
+        }
+      }
+      if (summary && total) {
+        if (summaryLanded) remember({ doc: total, version: summaryVersion + 1 });
+        else known.delete(summary.id);
+      }
       if (lost.size === 0) break;
       reload = changed.some((id) => lost.has(id));
       if (!reload) set = { docs: new Map(), changed: new Set() };
@@ -227,7 +276,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
 
   function enqueue(events: RecordedEvent[]): Promise<ProjectionChange | null> {
     const run = queue.then(() => apply(events)).catch((error: unknown) => {
-      collection = undefined;
+      forget();
       throw error;
     });
     queue = run.catch(() => undefined);
@@ -371,8 +420,9 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   async function resume(): Promise<void> {
     state = 'running';
     pausedFor = null;
-    // The swap put a new collection under the name: opened (and its indexes ensured) again.
-    collection = undefined;
+    // The swap put a new collection under the name: opened (and its indexes ensured) again,
+    // and nothing known of the old one's documents and versions is kept.
+    forget();
     await startConsuming();
     await beat();
   }
