@@ -167,7 +167,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
    * is written a dozen times within seconds. A stale entry is harmless: versions only grow within
    * a collection, so if anyone else wrote the document since, the compare-and-set conflicts and
    * the batch reloads from the store, bypassing this. Dropped whenever the collection handle is
-   * (a failed batch, a resume after a rebuild swapped a new collection in), and bounded.
+   * (a failed batch, a start or a resume after a rebuild swapped a new collection in), and bounded.
    */
   const known = new Map<string, Versioned<Document>>();
   const KNOWN_MAX = 20_000;
@@ -439,6 +439,8 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     async start() {
       if (state !== 'stopped') return;
       state = 'running';
+      // Stopped, the collection may have been swapped (a rebuild holding this runner as its live projector).
+      forget();
       await bus.createTopics(topics.map((name) => ({ name }))); // the bus's BUS_PARTITIONS, as every service
       if (deps.handover === false) return startConsuming();
       await joinControl();
