@@ -4,7 +4,7 @@
  * caller's object), and the keyset pagination plan with its opaque cursor.
  */
 import { ValidationError } from '../errors';
-import { UnindexedFieldError, type CollectionSpec, type Filter, type FindOptions, type Scalar } from './port';
+import { UnindexedFieldError, type CollectionSpec, type Document, type Filter, type FindOptions, type Scalar } from './port';
 
 /** Collection names become SQL table and Mongo collection names: letters, digits, underscore. */
 const COLLECTION_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -227,7 +227,7 @@ export const VERSION_FIELD = '__v';
 
 /** A checked op: its document serialised once, and its expected version. */
 export type CheckedOp =
-  | { collection: string; op: 'put'; id: string; json: string; expectedVersion: number }
+  | { collection: string; op: 'put'; id: string; doc: Document; json: string; expectedVersion: number }
   | { collection: string; op: 'delete'; id: string; expectedVersion: number };
 
 /** Checks a whole batch before anything is written: each op, its version, and one op per document. */
@@ -249,7 +249,7 @@ export function checkBatch(
     if (op.op === 'put') {
       const { id, json } = checkDocument(collection, op.doc);
       if (VERSION_FIELD in (op.doc as object)) throw new ValidationError(`collection ${collection}: '${VERSION_FIELD}' is the store's own field`);
-      result = { collection, op: 'put', id, json, expectedVersion };
+      result = { collection, op: 'put', id, doc: op.doc as Document, json, expectedVersion };
     } else if (op.op === 'delete') {
       if (expectedVersion === 0) throw new ValidationError('a delete needs the version of the document it deletes');
       result = { collection, op: 'delete', id: checkId(op.id), expectedVersion };

@@ -149,4 +149,75 @@ describe('SQLite document store', () => {
     expect(reads).toBeGreaterThan(100);
     expect(Object.keys(seen).sort()).toEqual(['3', '6']);
   });
+
+  describe('field columns filled by the writes', () => {
+    const put = (doc: Document, expectedVersion: number) => ({ collection: 'orders', op: 'put' as const, doc, expectedVersion });
+    const ids = async (store: Awaited<ReturnType<typeof openSqliteDocumentStore>>, options: FindOptions) => {
+      const coll = await store.collection(ORDERS);
+      return (await coll.find(options)).items.map((d) => d.id);
+    };
+
+    it('moves a document in the indexes when an update changes an indexed field, and keeps it when another field changes', async () => {
+      const store = await openSqliteDocumentStore({ dataDir: tempDir() });
+      await store.collection(ORDERS);
+      await store.write([put({ id: 'a', status: 'placed', customerId: 'c1', total: 5, note: 'x' }, 0), put({ id: 'b', status: 'placed', customerId: 'c2', total: 7 }, 0)]);
+      // Only `note` moves: every index still finds it where it was.
+      await store.write([put({ id: 'a', status: 'placed', customerId: 'c1', total: 5, note: 'y' }, 1)]);
+      expect(await ids(store, { filter: { status: 'placed' } })).toEqual(['a', 'b']);
+      expect(await ids(store, { filter: { customerId: 'c1' } })).toEqual(['a']);
+      // The status moves, a field disappears, a boolean and a fraction are set: the queries follow.
+      await store.write([put({ id: 'a', status: 'confirmed', total: 5.5, createdAt: true }, 2), put({ id: 'b', status: 'placed', customerId: 'c2', total: 9 }, 1)]);
+      expect(await ids(store, { filter: { status: 'placed' } })).toEqual(['b']);
+      expect(await ids(store, { filter: { status: 'confirmed' } })).toEqual(['a']);
+      expect(await ids(store, { filter: { customerId: 'c1' } })).toEqual([]);
+      expect(await ids(store, { filter: { customerId: null } })).toEqual(['a']);
+      expect(await ids(store, { filter: { total: { $gt: 5, $lt: 6 } } })).toEqual(['a']);
+      expect(await ids(store, { filter: { total: 9 } })).toEqual(['b']);
+      expect(await ids(store, { filter: { createdAt: true } })).toEqual(['a']);
+      // A stale version still conflicts and changes nothing.
+      expect((await store.write([put({ id: 'a', status: 'rejected' }, 2)])).conflicts).toEqual([{ collection: 'orders', id: 'a' }]);
+      expect(await ids(store, { filter: { status: 'rejected' } })).toEqual([]);
+      await store.close();
+    });
+
+    it('copies a table of generated field columns (an older file) into plain ones, and keeps its indexes up to date', async () => {
+      const dataDir = tempDir();
+      const Database = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
+      const old = new Database(path.join(dataDir, 'readmodels.sqlite'));
+      old.exec(
+        `CREATE TABLE orders (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1, ` +
+          `"@status" ANY AS (json_extract(doc, '$.status')) STORED, "@customerId" ANY AS (json_extract(doc, '$.customerId')) VIRTUAL) STRICT`,
+      );
+      old.exec(`CREATE INDEX "status@00000000" ON orders ("@status", id)`);
+      const insert = old.prepare('INSERT INTO orders (id, doc, version) VALUES (?, ?, ?)');
+      for (const doc of seed(12)) insert.run(doc.id, JSON.stringify(doc), 3);
+      old.close();
+
+      const store = await openSqliteDocumentStore({ dataDir });
+      const orders = await store.collection(ORDERS);
+      expect(await orders.count({ status: 'placed' })).toBe(4);
+      expect(await orders.count({ customerId: 'c1' })).toBe(1);
+      expect(await orders.count({ total: 3 })).toBe(1);
+      expect((await orders.getVersioned(['o0003']))[0]).toEqual({ doc: seed(12)[3], version: 3 });
+      // o0004 was confirmed.
+      await store.write([put({ ...seed(12)[4]!, status: 'placed' }, 3)]);
+      expect(await orders.count({ status: 'placed' })).toBe(5);
+      expect(store.explainFind('orders', { filter: { status: 'placed' } })).toEqual([expect.stringMatching(/^SEARCH orders USING (COVERING )?INDEX status@/)]);
+      await store.close();
+    });
+
+    it('fills a field column another connection added after this one opened the collection', async () => {
+      const dataDir = tempDir();
+      const first = await openSqliteDocumentStore({ dataDir });
+      await first.collection(ORDERS);
+      const second = await openSqliteDocumentStore({ dataDir });
+      const wider = await second.collection({ name: 'orders', indexes: [...ORDERS.indexes, 'region'] });
+      await first.write([put({ id: 'a', status: 'placed', region: 'eu' }, 0)]);
+      await first.write([put({ id: 'a', status: 'placed', region: 'us' }, 1)]);
+      expect(await wider.count({ region: 'us' })).toBe(1);
+      expect(await wider.count({ region: 'eu' })).toBe(0);
+      await first.close();
+      await second.close();
+    });
+  });
 });

@@ -6,8 +6,10 @@ import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import type { DocumentStore } from '@saga/platform/document-store/port';
 import type { BusMessage, ConsumerOptions, MessageBus } from '@saga/platform/message-bus/port';
-import { customerOrder, orderStory, record } from './fixtures';
+import { customerOrder, orderStory, outcomeOf, record } from './fixtures';
 import { ordersProjection } from './orders';
+import { projectAll } from './projection';
+import { STATS_ID, statsProjection } from './stats';
 import { createProjectorRunner } from './runner';
 
 /** A bus that only hands the runner's batch handler to the test, which then plays the partitions. */
@@ -68,5 +70,42 @@ describe('projector runner fed by the bus', () => {
     expect((await orders.getMany(['ord-0', 'ord-1', 'ord-2'])).map((d) => d.id)).toEqual(['ord-0', 'ord-1']);
     await runner.stop();
     await real.close();
+  });
+
+  it('a replica that wrote a document since this runner last did: the next write conflicts, reloads, and nothing is lost or counted twice', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+    dirs.push(dataDir);
+    const store = await openSqliteDocumentStore({ dataDir });
+    const writes: { ids: string[]; conflicts: number }[] = [];
+    const watched: DocumentStore = Object.create(store, {
+      write: {
+        value: async (...args: Parameters<DocumentStore['write']>) => {
+          const result = await store.write(...args);
+          writes.push({ ids: args[0].map((op) => (op.op === 'put' ? op.doc.id : '')), conflicts: result.conflicts.length });
+          return result;
+        },
+      },
+    });
+    const bus = capturingBus().bus;
+    // Two replicas of the stats projection (per-order figures and one totals document) on one read model.
+    const a = createProjectorRunner({ bus, store: watched, projection: statsProjection, handover: false, replica: 'a' });
+    const b = createProjectorRunner({ bus, store, projection: statsProjection, handover: false, replica: 'b' });
+    const log = record([0, 1, 2].flatMap((n) => orderStory(customerOrder(n, Date.UTC(2026, 0, 1)), outcomeOf(n))));
+    const mine = log.filter((e) => statsProjection.eventTypes.includes(e.type as never));
+    const third = Math.floor(mine.length / 3);
+    await a.applyBatch(mine.slice(0, third));
+    // B moves the same figures documents and the totals past the versions A last wrote.
+    await b.applyBatch(mine.slice(third, 2 * third));
+    writes.length = 0;
+    await a.applyBatch(mine.slice(2 * third));
+
+    expect(writes[0]!.conflicts).toBeGreaterThan(0);
+    expect(writes.at(-1)!.conflicts).toBe(0);
+    const coll = await store.collection(statsProjection.collection);
+    const want = projectAll(statsProjection, mine);
+    const got = await coll.getMany([...want.keys()]);
+    expect(Object.fromEntries(got.map((d) => [d.id, d]))).toEqual(Object.fromEntries(want));
+    expect(await coll.get(STATS_ID)).toEqual(want.get(STATS_ID));
+    await store.close();
   });
 });

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
 import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
-import type { Collection, Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
+import type { Collection, Document, DocumentStore, Versioned, WriteOp } from '@saga/platform/document-store/port';
 import {
   applyEvent,
   checkpointOf,
@@ -50,6 +50,13 @@ export interface ProjectorRunner {
   onChange(listener: (change: ProjectionChange) => void): () => void;
   status(): ProjectorStatus;
 }
+
+/**
+ * The type of a message that begins `{"eventId":"…","type":"…"`, as JSON.stringify writes a
+ * recorded event: anchored, and with no quote or backslash inside either string, this is the
+ * top-level type exactly as JSON.parse reads it. Any other message is parsed.
+ */
+const LEADING_TYPE = /^\{"eventId":"[^"\\]*","type":"([^"\\]*)"/;
 
 /** Where an admin replay for one consumer group is published; only that group reads it. */
 export const replayTopicOf = (groupId: string): string => `replay.${groupId}`;
@@ -100,11 +107,16 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   /**
    * The batch's events this projection handles, decoded. The type is read from the plain JSON
    * first, so the envelope of an event the projection ignores is never checked nor copied; a
-   * message without a string type still goes through the check, which rejects it.
+   * message without a string type still goes through the check, which rejects it. An event
+   * the relay wrote (`eventId` then `type` first) shows its type in its first characters, so an
+   * ignored one is not even parsed (every group reads every message of its topics: the stats
+   * group skips five events an order).
    */
   function decodeRelevant(messages: BusMessage[]): RecordedEvent[] {
     const events: RecordedEvent[] = [];
     for (const message of messages) {
+      const sniffed = LEADING_TYPE.exec(message.value)?.[1];
+      if (sniffed !== undefined && !handles(projection, { type: sniffed })) continue;
       const raw: unknown = JSON.parse(message.value);
       const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
       if (typeof type === 'string' && !handles(projection, { type })) continue;
@@ -150,6 +162,43 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   }
 
   /**
+   * The documents this runner last read or wrote, each at the version the store gave it then,
+   * so that the next batch on an order need not read and parse it again: an order's document
+   * is written a dozen times within seconds. A stale entry is harmless: versions only grow within
+   * a collection, so if anyone else wrote the document since, the compare-and-set conflicts and
+   * the batch reloads from the store, bypassing this. Dropped whenever the collection handle is
+   * (a failed batch, a start or a resume after a rebuild swapped a new collection in), and bounded.
+   */
+  const known = new Map<string, Versioned<Document>>();
+  const KNOWN_MAX = 20_000;
+  function remember(v: Versioned<Document>): void {
+    known.delete(v.doc.id);
+    known.set(v.doc.id, v);
+    if (known.size > KNOWN_MAX) known.delete(known.keys().next().value as string);
+  }
+  function forget(): void {
+    collection = undefined;
+    known.clear();
+  }
+
+  /** The documents among `ids` that exist, from `known` where allowed, the rest from the store. */
+  async function load(coll: Collection<Document>, ids: string[], cached: boolean): Promise<Versioned<Document>[]> {
+    const out: Versioned<Document>[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = cached ? known.get(id) : undefined;
+      if (hit) out.push(hit);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return out;
+    for (const v of await coll.getVersioned(missing)) {
+      remember(v);
+      out.push(v);
+    }
+    return out;
+  }
+
+  /**
    * Compare-and-set by version: another replica may write the same document (an order is fed
    * from several topics). On a conflict the batch reloads and folds again; a document that did
    * land has recorded its events and skips them. The summary moves only by the changes that
@@ -165,33 +214,41 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     let reload = true;
     let set: WorkingSet = { docs: new Map(), changed: new Set() };
     const versions = new Map<string, number>();
+    /** Each document as read, at the version its write expects: what the summary takes back. */
+    let befores = new Map<string, Document>();
     for (let attempt = 0; ; attempt++) {
       if (attempt > 50) throw new Error(`projection ${projection.name}: gave up after 50 conflicting writes`);
+      // One read for the documents and the summary (the summary alone when only it conflicted).
+      let current: Versioned<Document> | undefined;
       if (reload) {
-        const loaded = await coll.getVersioned(ids);
-        set = { docs: new Map(loaded.map((v) => [v.doc.id, v.doc])), changed: new Set() };
-        for (const v of loaded) versions.set(v.doc.id, v.version);
-        for (const id of ids) if (!set.docs.has(id)) versions.set(id, 0);
+        const loaded = await load(coll, summary ? [...ids, summary.id] : ids, attempt === 0);
+        befores = new Map();
+        for (const v of loaded) {
+          if (v.doc.id === summary?.id) current = v;
+          else {
+            befores.set(v.doc.id, v.doc);
+            versions.set(v.doc.id, v.version);
+          }
+        }
+        for (const id of ids) if (!befores.has(id)) versions.set(id, 0);
+        set = { docs: new Map(befores), changed: new Set() };
         for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
-      }
-      const befores = new Map<string, Document | null>();
-      if (reload) {
-        const fresh = await coll.getVersioned(ids.filter((id) => set.changed.has(id)));
-        const byId = new Map(fresh.map((v) => [v.doc.id, v.doc]));
-        for (const id of set.changed) befores.set(id, byId.get(id) ?? null);
+      } else if (summary) {
+        [current] = await load(coll, [summary.id], false);
       }
       const changed = [...set.changed];
       const ops: WriteOp[] = changed.map((id) => ({ collection: name, op: 'put', doc: set.docs.get(id) as Document, expectedVersion: versions.get(id) ?? 0 }));
       let summaryVersion = 0;
+      let total: Document | undefined;
       if (summary && (changed.length > 0 || owed.length > 0)) {
-        const [current] = await coll.getVersioned([summary.id]);
         summaryVersion = current?.version ?? 0;
-        let total = current?.doc ?? summary.initial();
+        let sum: Document = current?.doc ?? summary.initial();
         for (const [before, after] of [...owed, ...changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null])]) {
-          if (before) total = summary.add(total, before, -1);
-          if (after) total = summary.add(total, after, 1);
+          if (before) sum = summary.add(sum, before, -1);
+          if (after) sum = summary.add(sum, after, 1);
         }
-        ops.push({ collection: name, op: 'put', doc: total, expectedVersion: summaryVersion });
+        total = sum;
+        ops.push({ collection: name, op: 'put', doc: sum, expectedVersion: summaryVersion });
       }
       const { conflicts } = await store.write(ops, { [checkpoint]: mark });
       const lost = new Set(conflicts.map((c) => c.id));
@@ -199,7 +256,17 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       const pairs = changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null]);
       if (summaryLanded) owed = changed.filter((id) => lost.has(id)).map((id, i) => { void i; const p = pairs[changed.indexOf(id)]!; return [p[1], p[0]]; });
       else owed = [...owed, ...changed.filter((id) => !lost.has(id)).map((id) => pairs[changed.indexOf(id)]!)];
-      for (const id of changed) if (!lost.has(id)) written.set(id, set.docs.get(id) as Document);
+      for (const id of changed) {
+        if (lost.has(id)) known.delete(id);
+        else {
+          written.set(id, set.docs.get(id) as Document);
+          remember({ doc: set.docs.get(id) as Document, version: (versions.get(id) ?? 0) + 1 });
+        }
+      }
+      if (summary && total) {
+        if (summaryLanded) remember({ doc: total, version: summaryVersion + 1 });
+        else known.delete(summary.id);
+      }
       if (lost.size === 0) break;
       reload = changed.some((id) => lost.has(id));
       if (!reload) set = { docs: new Map(), changed: new Set() };
@@ -209,7 +276,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
 
   function enqueue(events: RecordedEvent[]): Promise<ProjectionChange | null> {
     const run = queue.then(() => apply(events)).catch((error: unknown) => {
-      collection = undefined;
+      forget();
       throw error;
     });
     queue = run.catch(() => undefined);
@@ -353,8 +420,9 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
   async function resume(): Promise<void> {
     state = 'running';
     pausedFor = null;
-    // The swap put a new collection under the name: opened (and its indexes ensured) again.
-    collection = undefined;
+    // The swap put a new collection under the name: opened (and its indexes ensured) again,
+    // and nothing known of the old one's documents and versions is kept.
+    forget();
     await startConsuming();
     await beat();
   }
@@ -371,6 +439,8 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     async start() {
       if (state !== 'stopped') return;
       state = 'running';
+      // Stopped, the collection may have been swapped (a rebuild holding this runner as its live projector).
+      forget();
       await bus.createTopics(topics.map((name) => ({ name }))); // the bus's BUS_PARTITIONS, as every service
       if (deps.handover === false) return startConsuming();
       await joinControl();

@@ -58,16 +58,24 @@ const edgeDocId = (orderId: string, edge: string) => `${orderId}|${edge}`;
 export const emptyCounts = (): SagaCounts => ({ total: 0, states: {}, transitions: {} });
 export const emptySagaStats = (): SagaStatsDoc => ({ id: SAGA_STATS_ID, ...emptyCounts(), versions: {} });
 
-/** A count moved by `delta`; a key back at zero is dropped, so the keys never depend on delivery order. */
-function bump(counts: Record<string, number>, key: string, delta: number): Record<string, number> {
+/** Moves a count of `counts`, which the caller owns (a copy): a key back at zero is dropped, so the keys never depend on delivery order. */
+function move(counts: Record<string, number>, key: string, delta: number): void {
   const now = (counts[key] ?? 0) + delta;
-  const { [key]: _was, ...others } = counts;
-  return now === 0 ? others : { ...others, [key]: now };
+  if (now === 0) delete counts[key];
+  else counts[key] = now;
 }
 
+/** A count moved by `delta`, in a new object. */
+function bump(counts: Record<string, number>, key: string, delta: number): Record<string, number> {
+  const out = { ...counts };
+  move(out, key, delta);
+  return out;
+}
+
+/** One copy of each map per document added, however many transitions it took (the totals run on every batch). */
 function addTo(counts: SagaCounts, doc: SagaPositionDoc, sign: 1 | -1): SagaCounts {
-  let transitions = counts.transitions;
-  for (const [key, n] of Object.entries(doc.transitions)) transitions = bump(transitions, key, sign * n);
+  const transitions = { ...counts.transitions };
+  for (const key in doc.transitions) move(transitions, key, sign * doc.transitions[key]!);
   return { total: counts.total + sign, states: bump(counts.states, doc.state, sign), transitions };
 }
 

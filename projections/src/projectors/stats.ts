@@ -94,9 +94,11 @@ function addMoney(byCurrency: Record<string, Money>, currency: string | null, de
   if (currency === null || (delta.captured === 0 && delta.refunded === 0 && delta.confirmed === 0)) return byCurrency;
   const was = byCurrency[currency] ?? { captured: 0, refunded: 0, confirmed: 0 };
   const now = { captured: was.captured + delta.captured, refunded: was.refunded + delta.refunded, confirmed: was.confirmed + delta.confirmed };
-  const { [currency]: _dropped, ...others } = byCurrency;
+  const out = { ...byCurrency };
   // A currency whose figures are all back to zero is dropped, so the keys never depend on delivery order.
-  return now.captured === 0 && now.refunded === 0 && now.confirmed === 0 ? others : { ...others, [currency]: now };
+  if (now.captured === 0 && now.refunded === 0 && now.confirmed === 0) delete out[currency];
+  else out[currency] = now;
+  return out;
 }
 
 function addFigures(stats: StatsDoc, f: OrderFiguresDoc, sign: 1 | -1): StatsDoc {
