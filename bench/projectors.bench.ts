@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/projectors.bench.ts [--orders N] [--rate R] [--runs K]`: what the live
+ * `npm run bench:projectors -- [--orders N] [--rate R] [--runs K]`: what the live
  * read-model projectors cost per order, apart from the saga.
  *
  * Whole order stories (the fixtures', saga events from the real machine) are published to the
