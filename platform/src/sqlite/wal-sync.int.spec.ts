@@ -206,6 +206,28 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
     await consumer.stop();
   });
 
+  it('message bus: a follower\'s copy behind a plain publish not yet on disk, in one partition, waits for that sync', async () => {
+    const bus: MessageBus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
+    closers.push(() => bus.close());
+    const got: BusMessage[] = [];
+    const consumer = await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void got.push(m) });
+    await tick();
+    hold();
+
+    const plain = bus.publish('t', [{ key: 'k', value: 'command' }]);
+    await tick();
+    const copy = bus.publishMany([{ topic: 't', messages: [{ key: 'k', value: 'copy' }] }], { checkpoint: { name: 'relay', value: '8' } });
+    await tick();
+    expect(await settledState(plain)).toBe('pending');
+    expect(await settledState(copy)).toBe('pending');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toEqual([]);
+    await releaseAll();
+    await Promise.all([plain, copy]);
+    await vi.waitFor(() => expect(got.map((m) => m.value)).toEqual(['command', 'copy']));
+    await consumer.stop();
+  });
+
   it('document store: a write answers only after its fsync', async () => {
     const docs = await openSqliteDocumentStore({ dataDir: tempDir() });
     closers.push(() => docs.close());

@@ -39,6 +39,8 @@ export class PartitionLog {
   private readonly publishTx: Database.Transaction<(batches: TopicMessages[], checkpoint: PublishCheckpoint | undefined) => Appended[]>;
   /** Several publishes in one transaction, each in its own savepoint: a moved checkpoint undoes that one alone. */
   private readonly publishGroupTx: Database.Transaction<(group: PendingPublish[]) => (Appended[] | CheckpointMovedError)[]>;
+  /** Partitions (`workerKey`) with committed publishes whose sync has not answered yet, and how many. */
+  private readonly unsynced = new Map<string, number>();
   /** Publishes asked for during this turn's microtasks, written together (`publishPending`). */
   private pending: PendingPublish[] = [];
   private readonly createTopicsTx: Database.Transaction<(topics: TopicSpec[]) => void>;
@@ -122,6 +124,7 @@ export class PartitionLog {
       for (const p of group) this.publishAlone(p);
       return;
     }
+    const written = results.flatMap((r) => (r instanceof CheckpointMovedError ? [] : r));
     const answer = () =>
       group.forEach((p, i) => {
         const result = results[i]!;
@@ -129,8 +132,8 @@ export class PartitionLog {
         this.committed(result);
         p.resolve();
       });
-    if (group.every((p) => p.checkpoint)) return answer();
-    this.sync().then(answer, (error: unknown) => {
+    if (group.every((p) => p.checkpoint) && !this.behindUnsynced(written)) return answer();
+    this.awaitSync(group.some((p) => !p.checkpoint) ? written : [], answer, (error) => {
       for (const p of group) p.reject(error);
     });
   }
@@ -143,15 +146,34 @@ export class PartitionLog {
       p.reject(error);
       return;
     }
-    if (p.checkpoint) {
+    const answer = () => {
       this.committed(touched);
       p.resolve();
-      return;
-    }
+    };
+    if (p.checkpoint && !this.behindUnsynced(touched)) return answer();
+    this.awaitSync(p.checkpoint ? [] : touched, answer, p.reject);
+  }
+
+  /**
+   * Whether a follower's copy lands behind another publish's messages that are not on disk yet
+   * (a partition both write to): handing it out would hand those out too, so it waits for their sync.
+   */
+  private behindUnsynced(touched: Appended[]): boolean {
+    return touched.some((a) => (this.unsynced.get(a.key) ?? 0) > 0);
+  }
+
+  /** Answers once a sync covers the commit; `plain` are its messages that must not be handed out before (see `behindUnsynced`). */
+  private awaitSync(plain: Appended[], answer: () => void, fail: (error: unknown) => void): void {
+    for (const a of plain) this.unsynced.set(a.key, (this.unsynced.get(a.key) ?? 0) + 1);
     this.sync().then(() => {
-      this.committed(touched);
-      p.resolve();
-    }, p.reject);
+      // A failed sync leaves its partitions marked: nothing after them is handed out unsynced.
+      for (const a of plain) {
+        const left = (this.unsynced.get(a.key) ?? 1) - 1;
+        if (left > 0) this.unsynced.set(a.key, left);
+        else this.unsynced.delete(a.key);
+      }
+      answer();
+    }, fail);
   }
 
   /** Partition count of a topic, creating it if missing (call inside a write transaction). */
