@@ -13,7 +13,8 @@ import type { EventStore, EventSubscription, LogFilter } from './port';
  * - One active follower per checkpoint: the followers of one checkpoint (in any process) are
  *   members of one consumer group on the one-partition topic `leaseTopic`; the member holding
  *   partition 0 follows, the others wait. A SIGKILLed holder's partition moves to another member
- *   once its session or lease expires (embedded bus: 5 s; Kafka: `leaseSessionMs`).
+ *   once its session or lease expires (embedded bus: at the next heartbeat if it ran on this host,
+ *   else 5 s; Kafka: `leaseSessionMs`).
  * - A holder that lost the lease and does not know it yet cannot publish twice: the embedded bus
  *   compares the checkpoint in the publish's transaction (`expected`), and on Kafka the new holder's
  *   InitProducerId of the checkpoint's transactional id fenced the old one.

@@ -76,6 +76,17 @@ const placed = (orderId: string): NewEvent =>
     metadata: { correlationId: orderId, causationId: `cmd-${orderId}`, userId: 'user-1' },
   }) as NewEvent;
 
+/** A one-partition bus with a consumer of topic `t` collecting what it is handed, then every fsync held. */
+async function busWithHeldSyncs(): Promise<{ bus: MessageBus; got: BusMessage[]; consumer: { stop(): Promise<void> } }> {
+  const bus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
+  closers.push(() => bus.close());
+  const got: BusMessage[] = [];
+  const consumer = await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void got.push(m) });
+  await tick();
+  hold();
+  return { bus, got, consumer };
+}
+
 describe('WalSync (group commit)', () => {
   it('answers a sync only with an fsync that started after it, at most two at a time, one answering every sync asked for meanwhile', async () => {
     const dir = tempDir();
@@ -162,12 +173,7 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
   });
 
   it('message bus: the publish waits for its fsync, and a consumer is handed the message only after it', async () => {
-    const bus: MessageBus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
-    closers.push(() => bus.close());
-    const got: BusMessage[] = [];
-    const consumer = await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void got.push(m) });
-    await tick();
-    hold();
+    const { bus, got, consumer } = await busWithHeldSyncs();
 
     const publish = bus.publish('t', [{ key: 'k', value: 'v1' }]);
     await tick();
@@ -183,12 +189,7 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
   });
 
   it('message bus: a follower\'s copy (a publish with its checkpoint) is handed out without waiting for an fsync; a plain publish still waits', async () => {
-    const bus: MessageBus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
-    closers.push(() => bus.close());
-    const got: BusMessage[] = [];
-    const consumer = await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void got.push(m) });
-    await tick();
-    hold();
+    const { bus, got, consumer } = await busWithHeldSyncs();
 
     await bus.publishMany([{ topic: 't', messages: [{ key: 'k', value: 'copy' }] }], { checkpoint: { name: 'relay', value: '7' } });
     await vi.waitFor(() => expect(got.map((m) => m.value)).toEqual(['copy']));
@@ -207,12 +208,7 @@ describe('embedded stores answer and hand out a commit only once it is on disk',
   });
 
   it('message bus: a follower\'s copy behind a plain publish not yet on disk, in one partition, waits for that sync', async () => {
-    const bus: MessageBus = await openSqliteMessageBus({ dataDir: tempDir(), defaultPartitions: 1 });
-    closers.push(() => bus.close());
-    const got: BusMessage[] = [];
-    const consumer = await bus.consume({ groupId: 'g', topics: ['t'], handler: async (m) => void got.push(m) });
-    await tick();
-    hold();
+    const { bus, got, consumer } = await busWithHeldSyncs();
 
     const plain = bus.publish('t', [{ key: 'k', value: 'command' }]);
     await tick();

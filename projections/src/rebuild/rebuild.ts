@@ -229,10 +229,9 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
     const cache = new Map<string, Document | null>();
     // The version of each document written so far (the shadow's only writer knows them all).
     const stored = new Map<string, number>();
-    const pending = new Set<string>();
+    /** The documents changed but not written yet, and when (in events read) each last changed. */
+    const pending = new Map<string, number>();
     let pendingEvents = 0;
-    /** When (in events read) each pending document last changed. */
-    const touchedAt = new Map<string, number>();
     /**
      * Documents in writes that have not landed yet: one evicted from the cache meanwhile is
      * found here, so folding never waits for the writer to read a document back.
@@ -241,7 +240,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
 
     /** Writes the pending documents (all of them, or those not changed in the last `coldAfter` events). */
     const flush = async (all: boolean) => {
-      const ids = all ? [...pending] : [...pending].filter((id) => progress.eventsDone - (touchedAt.get(id) ?? 0) >= coldAfter);
+      const ids = [...pending.keys()].filter((id) => all || progress.eventsDone - pending.get(id)! >= coldAfter);
       const ops: WriteOp[] = ids.map((id) => ({ collection: shadowName, op: 'put', doc: cache.get(id) as Document, expectedVersion: stored.get(id) ?? 0 }));
       // Chunks of about 1,000 documents (no write is one huge batch); the checkpoint goes with
       // the last chunk of a write of everything, when the shadow holds all that was read (M3).
@@ -263,7 +262,6 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
       for (const id of ids) {
         stored.set(id, (stored.get(id) ?? 0) + 1);
         pending.delete(id);
-        touchedAt.delete(id);
       }
       pendingEvents = 0;
       // Forget the oldest entries (a Map iterates in insertion order), never the summary nor one still to write.
@@ -319,10 +317,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
       const set: WorkingSet = { docs: cache, changed };
       for (const event of page) applyEvent(projection, set, event);
       const at = progress.eventsDone + page.length;
-      for (const id of changed) {
-        pending.add(id);
-        touchedAt.set(id, at);
-      }
+      for (const id of changed) pending.set(id, at);
       pendingEvents += page.length;
     };
 
