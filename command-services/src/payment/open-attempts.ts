@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, ensurePrivateFiles } from '@saga/platform/sqlite/connection';
+import { ensurePrivateDir, ensurePrivateFiles, switchToWal } from '@saga/platform/sqlite/connection';
 
 /**
  * The charges and refunds asked of the provider whose answer is not recorded yet (one at a time per order), so a restart finds them
@@ -23,9 +23,10 @@ export function openAttemptIndex(dataDir?: string): OpenAttempts & { closeIndex(
     ensurePrivateFiles(file);
   }
   const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
+  // Two payment processes opening a new file meet at the switch to WAL.
+  switchToWal(db, 5_000);
+  db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE IF NOT EXISTS open_attempts (order_id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL)');
   const insert = db.prepare<[string, string]>('INSERT OR REPLACE INTO open_attempts (order_id, idempotency_key) VALUES (?, ?)');
   const remove = db.prepare<[string]>('DELETE FROM open_attempts WHERE order_id = ?');

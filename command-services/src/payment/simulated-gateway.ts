@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, ensurePrivateFiles } from '@saga/platform/sqlite/connection';
+import { ensurePrivateDir, ensurePrivateFiles, switchToWal } from '@saga/platform/sqlite/connection';
 import { WalSync } from '@saga/platform/sqlite/wal-sync';
 import { realSleep, type Sleep } from '../shared/runtime';
 import { GatewayUnavailableError, InvalidCardError, ProviderUnreachableError, type AuthorizeResult, type PaymentGateway } from './gateway';
@@ -176,9 +176,10 @@ function openBooks(dataDir: string | undefined): Database.Database {
     ensurePrivateFiles(file);
   }
   const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // Two payment processes opening a new file meet at the switch to WAL.
+  switchToWal(db, 5_000);
+  db.pragma('synchronous = NORMAL');
   db.exec(`
     CREATE TABLE IF NOT EXISTS authorizations (idempotency_key TEXT PRIMARY KEY, result TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS captures (idempotency_key TEXT PRIMARY KEY, capture_id TEXT NOT NULL, payment_id TEXT NOT NULL, amount INTEGER NOT NULL);

@@ -54,6 +54,26 @@ describe('openSqliteConnection', () => {
     }).toEqual({ journal: 'wal', synchronous: 1, autoCheckpoint: 0 });
   });
 
+  it('opens new files from several processes at once, as the services of one DATA_DIR do at boot', async () => {
+    // The switch to WAL needs an exclusive lock that SQLite does not wait for while another
+    // process switches too: without a retry, some openers fail with SQLITE_BUSY.
+    const dir = path.dirname(tempFile());
+    const files = 60;
+    const startAt = Date.now() + 2_500;
+    const answers = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'connection-open.fixture.ts'), dir, String(files), String(startAt)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      return new Promise<{ ok: boolean; mode?: string; error?: string }[]>((resolve) =>
+        child.on('exit', () => resolve(out.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { ok: boolean }))),
+      );
+    });
+    const results = (await Promise.all(answers)).flat();
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results.length).toBe(4 * files);
+    expect(new Set(results.map((r) => r.mode))).toEqual(new Set(['wal']));
+  }, 60_000);
+
   it('copies committed pages into the database file from the worker thread', async () => {
     const file = tempFile();
     const c = connect(file, { intervalMs: 10 });

@@ -45,14 +45,33 @@ const AUTO_CHECKPOINT_PAGES = 1000;
 const RESTART_BUSY_TIMEOUT_MS = 10;
 
 /**
+ * Processes started together on one DATA_DIR (the services, several replicas) all switch a new
+ * file to WAL at once. The switch needs an exclusive lock, and SQLite does not wait for it when
+ * another connection is switching too (that wait could deadlock): it fails with SQLITE_BUSY at
+ * once, so the switch is tried again here, until the busy timeout.
+ */
+export function switchToWal(db: Database.Database, busyTimeoutMs: number): void {
+  const until = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      if (db.pragma('journal_mode = WAL', { simple: true }) === 'wal') return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
+    }
+    if (Date.now() >= until) throw new Error(`could not switch ${db.name} to WAL within ${busyTimeoutMs} ms: the database is locked`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + Math.floor(Math.random() * 10));
+  }
+}
+
+/**
  * The pragmas every embedded file gets. Sizes are per connection and bounded: the page cache
  * holds the hot b-tree pages of a growing log (the event id index is random-order), and
  * memory-mapped reads skip a copy per page read.
  */
 export function applySqlitePragmas(db: Database.Database, busyTimeoutMs: number): void {
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
   db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  switchToWal(db, busyTimeoutMs);
+  db.pragma('synchronous = NORMAL');
   db.pragma('cache_size = -32768'); // 32 MiB
   db.pragma('mmap_size = 268435456'); // 256 MiB
   db.pragma('temp_store = MEMORY');
