@@ -479,6 +479,8 @@ export async function openMongoDocumentStore(options: MongoDocumentStoreOptions)
   }
 
   return {
+    // Ops apply one by one (FerretDB has no transactions; MongoDB would need a replica set for them).
+    atomicBatches: false,
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolvedSpec = resolveSpec(spec);
       const since = Date.now();

@@ -89,11 +89,16 @@ export class UnindexedFieldError extends Error {
 }
 
 export interface DocumentStore {
+  /**
+   * true: a write is all or nothing (SQLite: one transaction), so when an op conflicts no op of
+   * the batch is applied. false: ops apply one by one as below (MongoDB without transactions).
+   */
+  readonly atomicBatches: boolean;
   /** Opens (and creates with its indexes, if missing) a collection. */
   collection<T extends Document>(spec: CollectionSpec): Promise<Collection<T>>;
   /**
-   * Applies each op on its own (atomic per document, not across documents), then sets the
-   * checkpoints, only if no op conflicted. Documents record what they have applied, so a
+   * Applies each op on its own (atomic per document; across documents only if `atomicBatches`),
+   * then sets the checkpoints, only if no op conflicted. Documents record what they have applied, so a
    * crash between two ops or before the checkpoint leaves nothing that a redelivery would
    * apply twice. Every op is checked before any is written: a bad op (ValidationError), an
    * op on a collection not opened with `collection()` (NotFoundError) or two ops on one

@@ -148,6 +148,13 @@ function countSql(table: string, conditions: Condition[]): Sql {
   return { text: `SELECT count(*) AS n FROM ${quote(table)}${where.text}`, params: where.params };
 }
 
+/** Thrown inside a write's transaction to roll it back when an op conflicted. */
+class RolledBack extends Error {
+  constructor(readonly conflicts: WriteResult['conflicts']) {
+    super('a write op conflicted');
+  }
+}
+
 export async function openSqliteDocumentStore(options: { dataDir: string }): Promise<SqliteDocumentStore> {
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   // Documents and checkpoints commit together, and a write answers once a sync of the WAL has
@@ -235,11 +242,13 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
   });
 
   /**
-   * One transaction for the batch (cheaper than one per document, and atomic here, which the
-   * port does not promise): each op is a compare-and-set on its version, a conflicting op is
-   * skipped and reported, and the checkpoints are set only when none conflicted.
+   * One transaction for the batch, all or nothing (`atomicBatches`): each op is a compare-and-set
+   * on its version, and if any conflicts, the transaction is rolled back and the conflicts are
+   * reported; the checkpoints are set with the ops. A projector's batch (its documents and the
+   * summary moved by them) thus lands whole or not at all, even when the process dies between
+   * two tries of it.
    */
-  const writeBatch = db.transaction((ops: WriteOp[], checkpoints: Record<string, string> | undefined): WriteResult => {
+  const writeTransaction = db.transaction((ops: WriteOp[], checkpoints: Record<string, string> | undefined): WriteResult => {
     const batch = checkBatch(ops, checkpoints, specOf);
     const conflicts: WriteResult['conflicts'] = [];
     refreshColumns();
@@ -254,12 +263,23 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
       }
       if (changes === 0) conflicts.push({ collection: op.collection, id: op.id });
     }
-    if (conflicts.length > 0) return { conflicts };
+    if (conflicts.length > 0) throw new RolledBack(conflicts);
     for (const [name, value] of batch.checkpoints) {
       statement(`INSERT INTO ${quote(CHECKPOINTS)} (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`).run(name, value);
     }
     return { conflicts };
   });
+
+  const writeBatch = {
+    immediate(ops: WriteOp[], checkpoints: Record<string, string> | undefined): WriteResult {
+      try {
+        return writeTransaction.immediate(ops, checkpoints);
+      } catch (error) {
+        if (error instanceof RolledBack) return { conflicts: error.conflicts };
+        throw error;
+      }
+    },
+  };
 
   /**
    * The field columns of each table as the file has them, which a write fills: they may be more
@@ -367,6 +387,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
   }
 
   return {
+    atomicBatches: true,
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolved = resolveSpec(spec);
       // IMMEDIATE takes the write lock first, so two processes cannot both add a missing index.

@@ -108,4 +108,43 @@ describe('projector runner fed by the bus', () => {
     expect(await coll.get(STATS_ID)).toEqual(want.get(STATS_ID));
     await store.close();
   });
+
+  it('a replica killed between a try whose summary conflicted and the next: on restart every change counts once (all-or-nothing batches)', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+    dirs.push(dataDir);
+    const store = await openSqliteDocumentStore({ dataDir });
+    let killAfterConflict = true;
+    // Replica A's process "dies" right after a write that conflicted: no second try.
+    const dying: DocumentStore = Object.create(store, {
+      write: {
+        value: async (...args: Parameters<DocumentStore['write']>) => {
+          const result = await store.write(...args);
+          if (killAfterConflict && result.conflicts.length > 0) throw new Error('killed before the next try');
+          return result;
+        },
+      },
+    });
+    const bus = capturingBus().bus;
+    const a = createProjectorRunner({ bus, store: dying, projection: statsProjection, handover: false, replica: 'a' });
+    const b = createProjectorRunner({ bus, store, projection: statsProjection, handover: false, replica: 'b' });
+    const stories = [0, 1, 2].map((n) => record(orderStory(customerOrder(n, Date.UTC(2026, 0, 1)), outcomeOf(n))).filter((e) => statsProjection.eventTypes.includes(e.type as never)));
+    const [zero, one, two] = stories as [RecordedEvent[], RecordedEvent[], RecordedEvent[]];
+    const half = Math.floor(zero.length / 2);
+    await a.applyBatch(zero.slice(0, half));
+    // B moves only the totals (another order): A's next write conflicts on the summary alone.
+    await b.applyBatch(one);
+    const redelivered = [...zero.slice(half), ...two];
+    await expect(a.applyBatch(redelivered)).rejects.toThrow('killed');
+    // A's restart (a new process: nothing cached) gets the same events again from the bus.
+    killAfterConflict = false;
+    const restarted = createProjectorRunner({ bus, store, projection: statsProjection, handover: false, replica: 'a2' });
+    await restarted.applyBatch(redelivered);
+
+    const coll = await store.collection(statsProjection.collection);
+    const want = projectAll(statsProjection, [...zero, ...one, ...two]);
+    const got = await coll.getMany([...want.keys()]);
+    expect(Object.fromEntries(got.map((d) => [d.id, d]))).toEqual(Object.fromEntries(want));
+    expect(await coll.get(STATS_ID)).toEqual(want.get(STATS_ID));
+    await store.close();
+  });
 });

@@ -203,6 +203,11 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
    * from several topics). On a conflict the batch reloads and folds again; a document that did
    * land has recorded its events and skips them. The summary moves only by the changes that
    * landed: what it took for a conflicting document is taken back on the next try.
+   *
+   * On a store whose batches are all or nothing (SQLite) the documents and the summary land
+   * together, so a process killed between two tries leaves nothing owed. On one that applies ops
+   * one by one (MongoDB), a kill between a try whose documents landed and the try that lands the
+   * summary loses those documents' change to the summary until a rebuild (known gap).
    */
   async function writeWithRetry(coll: Collection<Document>, relevant: RecordedEvent[], mark: string) {
     const name = projection.collection.name;
@@ -251,7 +256,8 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
         ops.push({ collection: name, op: 'put', doc: sum, expectedVersion: summaryVersion });
       }
       const { conflicts } = await store.write(ops, { [checkpoint]: mark });
-      const lost = new Set(conflicts.map((c) => c.id));
+      // An atomic store applied none of the batch if any op conflicted: every op is lost.
+      const lost = new Set((store.atomicBatches && conflicts.length > 0 ? ops.map((op) => (op.op === 'put' ? op.doc.id : op.id)) : conflicts.map((c) => c.id)));
       const summaryLanded = !summary || !lost.has(summary.id);
       const pairs = changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null]);
       if (summaryLanded) owed = changed.filter((id) => lost.has(id)).map((id, i) => { void i; const p = pairs[changed.indexOf(id)]!; return [p[1], p[0]]; });
