@@ -31,6 +31,21 @@ describe('saga timer index', () => {
     expect(await entry('o1')).toEqual({ id: 'o1', partition: 2, step: 'chargePayment', dueAt: 500, revision: 3 });
   });
 
+  it('writes every entry of a batch in which one conflicted (the store rolls back the whole batch)', async () => {
+    await index.lower([{ orderId: 'b1', partition: 1, step: 'reserveStock', dueAt: 1_000, baseRevision: -1 }]);
+    // b1 exists, so its first, read-free try conflicts; b2 and b3 must land all the same.
+    await index.lower([
+      { orderId: 'b2', partition: 1, step: 'reserveStock', dueAt: 3_000, baseRevision: -1 },
+      { orderId: 'b1', partition: 1, step: 'chargePayment', dueAt: 500, baseRevision: 2 },
+      { orderId: 'b3', partition: 1, step: 'reserveStock', dueAt: 4_000, baseRevision: -1 },
+    ]);
+    expect([await entry('b1'), await entry('b2'), await entry('b3')]).toEqual([
+      { id: 'b1', partition: 1, step: 'chargePayment', dueAt: 500, revision: 2 },
+      { id: 'b2', partition: 1, step: 'reserveStock', dueAt: 3_000, revision: -1 },
+      { id: 'b3', partition: 1, step: 'reserveStock', dueAt: 4_000, revision: -1 },
+    ]);
+  });
+
   it('raises an entry only from a later revision than the one it was written from', async () => {
     await index.lower([{ orderId: 'o2', partition: 0, step: 'reserveStock', dueAt: 1_000, baseRevision: 4 }]);
     // Written from revision 4 (a writer about to append after 4): a raise from 4 must not undo it.

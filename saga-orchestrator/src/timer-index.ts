@@ -90,7 +90,8 @@ export async function openTimerIndex(docs: DocumentStore): Promise<TimerIndex> {
       }
       if (ops.length === 0) return;
       const { conflicts } = await docs.write(ops);
-      pending = conflicts.map((c) => byId.get(c.id)!);
+      // An all-or-nothing store applied none of them if one conflicted: every one is tried again.
+      pending = docs.atomicBatches && conflicts.length > 0 ? [...byId.values()] : conflicts.map((c) => byId.get(c.id)!);
       current = undefined;
     }
   }
