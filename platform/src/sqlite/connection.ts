@@ -51,6 +51,7 @@ const RESTART_BUSY_TIMEOUT_MS = 10;
  * once, so the switch is tried again here, until the busy timeout.
  */
 export function switchToWal(db: Database.Database, busyTimeoutMs: number): void {
+  if (db.memory) return; // an in-memory database has no WAL (its mode stays 'memory'), and no other process
   const until = Date.now() + busyTimeoutMs;
   for (;;) {
     try {
