@@ -55,6 +55,14 @@ describe('saga timer index', () => {
     expect(await entry('o2')).toEqual({ id: 'o2', partition: 0, step: 'chargePayment', dueAt: 9_000, revision: 5 });
   });
 
+  it('never brings an entry back with a raise that lands after the saga ended', async () => {
+    // Two instances: one applied a reply at revision 3 (its raise still queued), another the end at revision 6.
+    await index.lower([{ orderId: 'o5', partition: 1, step: 'reserveStock', dueAt: 1_000, baseRevision: -1 }]);
+    await index.ended([{ orderId: 'o5', revision: 6 }]);
+    await index.raise([{ orderId: 'o5', partition: 1, step: 'chargePayment', dueAt: 4_000, revision: 3 }]);
+    expect(await entry('o5')).toBeNull();
+  });
+
   it('removes an ended saga, unless its entry was written from its end or later', async () => {
     await index.lower([{ orderId: 'o3', partition: 1, step: 'reserveStock', dueAt: 1_000, baseRevision: -1 }]);
     await index.ended([{ orderId: 'o3', revision: 6 }]);

@@ -41,8 +41,10 @@ export interface TimerIndex {
   lower(deadlines: Deadline[]): Promise<void>;
   /**
    * After an append moved a running saga's deadline later (at `revision`): its entry is set to
-   * it, unless written from that revision or a later one. Not needed for safety (an early entry
-   * is settled when it fires), but it keeps deadlines firing on time, not a round late.
+   * it, unless written from that revision or a later one, or gone. Not needed for safety (an
+   * early entry is settled when it fires), but it keeps deadlines firing on time, not a round late.
+   * A raise never creates an entry: only `lower` must (the invariant), and an entry that is gone
+   * was removed by the saga's end or by a settle, which a raise landing late must not undo.
    */
   raise(deadlines: (Omit<Deadline, 'baseRevision'> & { revision: number })[]): Promise<void>;
   /** After a saga ended at `revision`: its entry goes, unless written from that revision or a later one. */
@@ -124,9 +126,10 @@ export async function openTimerIndex(docs: DocumentStore): Promise<TimerIndex> {
       await casRounds(
         deadlines.map((d) => ({ ...d, id: d.orderId })),
         (d, current) => {
-          if (current && current.doc.revision >= d.revision) return null;
+          // Gone: the saga ended (another instance's write of its end overtook this one), or it has no deadline.
+          if (!current || current.doc.revision >= d.revision) return null;
           const doc: TimerEntry = { id: d.id, partition: d.partition, step: d.step, dueAt: d.dueAt, revision: d.revision };
-          return { collection: timerCollection, op: 'put', doc, expectedVersion: current?.version ?? 0 };
+          return { collection: timerCollection, op: 'put', doc, expectedVersion: current.version };
         },
       );
     },
