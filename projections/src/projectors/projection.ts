@@ -154,11 +154,11 @@ export function projectAll(projection: AnyProjection, events: RecordedEvent[], s
 }
 
 /** A document as readers see it. (`Omit` would drop the named fields of an indexed type.) */
-export type PublicView<D> = { [K in keyof D as K extends '_applied' ? never : K]: D[K] };
+export type PublicView<D> = { [K in keyof D as K extends '_applied' | '_pending' ? never : K]: D[K] };
 
-/** Removes the bookkeeping a reader has no use for. */
+/** Removes the bookkeeping a reader has no use for (a summary's `_pending`: see the runner). */
 export function publicView<D extends Document>(doc: D): PublicView<D> {
-  const { _applied: _ignored, ...rest } = doc as D & { _applied?: unknown };
+  const { _applied: _ignored, _pending: _promised, ...rest } = doc as D & { _applied?: unknown; _pending?: unknown };
   return rest as unknown as PublicView<D>;
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '@saga/event-schemas/envelope';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
-import type { DocumentStore } from '@saga/platform/document-store/port';
+import type { DocumentStore, WriteOp } from '@saga/platform/document-store/port';
 import type { BusMessage, ConsumerOptions, MessageBus } from '@saga/platform/message-bus/port';
 import { customerOrder, orderStory, outcomeOf, record } from './fixtures';
 import { ordersProjection } from './orders';
@@ -146,5 +146,126 @@ describe('projector runner fed by the bus', () => {
     expect(Object.fromEntries(got.map((d) => [d.id, d]))).toEqual(Object.fromEntries(want));
     expect(await coll.get(STATS_ID)).toEqual(want.get(STATS_ID));
     await store.close();
+  });
+
+  /**
+   * The embedded store with MongoDB's write semantics: each op on its own (compare-and-set per
+   * document), the checkpoint only if none conflicted. `die(op)` names the op before which the
+   * process "dies" (the write throws and writes nothing more).
+   */
+  function oneByOne(store: DocumentStore, die: (op: WriteOp, conflictsSoFar: number) => boolean = () => false): DocumentStore {
+    let conflictsSoFar = 0;
+    return Object.create(store, {
+      atomicBatches: { value: false },
+      write: {
+        value: async (ops: WriteOp[], checkpoints?: Record<string, string>) => {
+          const conflicts: { collection: string; id: string }[] = [];
+          for (const op of ops) {
+            if (die(op, conflictsSoFar)) throw new Error('killed');
+            const result = await store.write([op]);
+            conflictsSoFar += result.conflicts.length;
+            conflicts.push(...result.conflicts);
+          }
+          if (conflicts.length === 0 && checkpoints) await store.write([], checkpoints);
+          return { conflicts };
+        },
+      },
+    }) as DocumentStore;
+  }
+
+  const storiesOf = (...orders: number[]) =>
+    orders.map((n) => record(orderStory(customerOrder(n, Date.UTC(2026, 0, 1)), outcomeOf(n))).filter((e) => statsProjection.eventTypes.includes(e.type as never)));
+
+  async function expectRebuilt(store: DocumentStore, events: RecordedEvent[]): Promise<void> {
+    const coll = await store.collection(statsProjection.collection);
+    const want = projectAll(statsProjection, events);
+    const got = await coll.getMany([...want.keys()]);
+    expect(Object.fromEntries(got.filter((d) => d.id !== STATS_ID).map((d) => [d.id, d]))).toEqual(Object.fromEntries([...want].filter(([id]) => id !== STATS_ID)));
+    // Exactly the rebuild's, bookkeeping included: every promise kept and dropped.
+    expect(await coll.get(STATS_ID)).toEqual(want.get(STATS_ID));
+  }
+
+  describe('on a store that applies ops one by one (MongoDB): the summary is the commit point', () => {
+    it('two replicas interleaving on one summary and shared documents: nothing lost or counted twice', async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+      dirs.push(dataDir);
+      const sqlite = await openSqliteDocumentStore({ dataDir });
+      const store = oneByOne(sqlite);
+      const bus = capturingBus().bus;
+      const a = createProjectorRunner({ bus, store, projection: statsProjection, handover: false, replica: 'a' });
+      const b = createProjectorRunner({ bus, store, projection: statsProjection, handover: false, replica: 'b' });
+      const all = storiesOf(0, 1, 2, 3).flat();
+      // Alternate small batches between the replicas, so each one's cache goes stale on the documents and the summary.
+      for (let i = 0; i < all.length; i += 3) await (i % 2 === 0 ? a : b).applyBatch(all.slice(i, i + 3));
+      await expectRebuilt(sqlite, all);
+      await sqlite.close();
+    });
+
+    it('a replica killed right after a write that conflicted on the summary: its restart counts every change once', async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+      dirs.push(dataDir);
+      const sqlite = await openSqliteDocumentStore({ dataDir });
+      let killing = false;
+      const dying = oneByOne(sqlite, (_op, conflicts) => killing && conflicts > 0);
+      const bus = capturingBus().bus;
+      const a = createProjectorRunner({ bus, store: dying, projection: statsProjection, handover: false, replica: 'a' });
+      const b = createProjectorRunner({ bus, store: oneByOne(sqlite), projection: statsProjection, handover: false, replica: 'b' });
+      const [zero, one, two] = storiesOf(0, 1, 2) as [RecordedEvent[], RecordedEvent[], RecordedEvent[]];
+      const half = Math.floor(zero.length / 2);
+      await a.applyBatch(zero.slice(0, half));
+      await b.applyBatch(one); // moves the summary past what a knows
+      killing = true;
+      const redelivered = [...zero.slice(half), ...two];
+      await expect(a.applyBatch(redelivered)).rejects.toThrow('killed');
+      const restarted = createProjectorRunner({ bus, store: oneByOne(sqlite), projection: statsProjection, handover: false, replica: 'a2' });
+      await restarted.applyBatch(redelivered);
+      await expectRebuilt(sqlite, [...zero, ...one, ...two]);
+      await sqlite.close();
+    });
+
+    it('a replica killed after its summary committed and before its documents: the promise is kept by the next batch of any replica', async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+      dirs.push(dataDir);
+      const sqlite = await openSqliteDocumentStore({ dataDir });
+      let killing = false;
+      const dying = oneByOne(sqlite, (op) => killing && op.op === 'put' && op.doc.id !== STATS_ID);
+      const bus = capturingBus().bus;
+      const a = createProjectorRunner({ bus, store: dying, projection: statsProjection, handover: false, replica: 'a' });
+      const [zero, one, two] = storiesOf(0, 1, 2) as [RecordedEvent[], RecordedEvent[], RecordedEvent[]];
+      const half = Math.floor(zero.length / 2);
+      await a.applyBatch(zero.slice(0, half));
+      killing = true;
+      const redelivered = [...zero.slice(half), ...two];
+      await expect(a.applyBatch(redelivered)).rejects.toThrow('killed');
+      // Replica b's batch (another order) finds the summary's promise of order 0's and 2's documents and writes them.
+      const b = createProjectorRunner({ bus, store: oneByOne(sqlite), projection: statsProjection, handover: false, replica: 'b' });
+      await b.applyBatch(one);
+      // A's restart gets the same events again: all applied already, nothing counts twice.
+      const restarted = createProjectorRunner({ bus, store: oneByOne(sqlite), projection: statsProjection, handover: false, replica: 'a2' });
+      await restarted.applyBatch(redelivered);
+      await expectRebuilt(sqlite, [...zero, ...one, ...two]);
+      await sqlite.close();
+    });
+
+    it('a replica killed between two of its documents, after the summary committed: its restart completes the batch once', async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+      dirs.push(dataDir);
+      const sqlite = await openSqliteDocumentStore({ dataDir });
+      let puts = 0;
+      let killAt = Infinity;
+      const dying = oneByOne(sqlite, (op) => op.op === 'put' && op.doc.id !== STATS_ID && ++puts === killAt);
+      const bus = capturingBus().bus;
+      const a = createProjectorRunner({ bus, store: dying, projection: statsProjection, handover: false, replica: 'a' });
+      const [zero, one] = storiesOf(0, 1) as [RecordedEvent[], RecordedEvent[]];
+      await a.applyBatch(zero.slice(0, 2));
+      puts = 0;
+      killAt = 2; // the batch changes order 0's and order 1's figures: the second one is never written
+      const redelivered = [...zero.slice(2), ...one];
+      await expect(a.applyBatch(redelivered)).rejects.toThrow('killed');
+      const restarted = createProjectorRunner({ bus, store: oneByOne(sqlite), projection: statsProjection, handover: false, replica: 'a2' });
+      await restarted.applyBatch(redelivered);
+      await expectRebuilt(sqlite, [...zero, ...one]);
+      await sqlite.close();
+    });
   });
 });

@@ -6,12 +6,14 @@ import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bu
 import type { Collection, Document, DocumentStore, Versioned, WriteOp } from '@saga/platform/document-store/port';
 import {
   applyEvent,
+  appliedRevision,
   checkpointOf,
   groupIdOf,
   handles,
   idsNeeded,
   topicsOf,
   type AnyProjection,
+  type ProjectedDoc,
   type WorkingSet,
 } from './projection';
 import { CONTROL_TOPIC, decodeControl, encodeControl, ensureControlTopic, HEARTBEAT_MS, REPLICAS, type ReplicaDoc } from '../rebuild/control';
@@ -57,6 +59,20 @@ export interface ProjectorRunner {
  * top-level type exactly as JSON.parse reads it. Any other message is parsed.
  */
 const LEADING_TYPE = /^\{"eventId":"[^"\\]*","type":"([^"\\]*)"/;
+
+/** A summary document as a store without atomic batches keeps it: with the documents it promises. */
+type SummaryDoc = Document & { _pending?: Document[] };
+
+const withoutPromises = (doc: Document): Document => {
+  const { _pending: _ignored, ...rest } = doc as SummaryDoc;
+  return rest;
+};
+
+/** Whether `doc` has applied every stream revision that `promise` has. */
+function covers(doc: ProjectedDoc | undefined, promise: ProjectedDoc): boolean {
+  for (const { s, r } of promise._applied) if (appliedRevision(doc ?? null, s) < r) return false;
+  return true;
+}
 
 /** Where an admin replay for one consumer group is published; only that group reads it. */
 export const replayTopicOf = (groupId: string): string => `replay.${groupId}`;
@@ -200,84 +216,147 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
 
   /**
    * Compare-and-set by version: another replica may write the same document (an order is fed
-   * from several topics). On a conflict the batch reloads and folds again; a document that did
-   * land has recorded its events and skips them. The summary moves only by the changes that
-   * landed: what it took for a conflicting document is taken back on the next try.
-   *
-   * On a store whose batches are all or nothing (SQLite) the documents and the summary land
-   * together, so a process killed between two tries leaves nothing owed. On one that applies ops
-   * one by one (MongoDB), a kill between a try whose documents landed and the try that lands the
-   * summary loses those documents' change to the summary until a rebuild (known gap).
+   * from several topics). On a conflict the batch reads again and folds again; a document that
+   * did land (a store without atomic batches, no summary) has recorded its events and skips them.
+   * With a summary, the store's batches are all or nothing here, so the documents and the summary
+   * moved by them land together or not at all, even when the process dies between two tries; a
+   * store that applies ops one by one goes through `commitThroughSummary` instead.
    */
   async function writeWithRetry(coll: Collection<Document>, relevant: RecordedEvent[], mark: string) {
+    if (projection.summary && !store.atomicBatches) return commitThroughSummary(coll, relevant, mark, projection.summary);
     const name = projection.collection.name;
     const summary = projection.summary;
     const ids = idsNeeded(projection, relevant).filter((id) => id !== summary?.id);
     const written = new Map<string, Document>();
     const applied = new Set<RecordedEvent>();
-    let owed: [before: Document | null, after: Document | null][] = [];
-    let reload = true;
-    let set: WorkingSet = { docs: new Map(), changed: new Set() };
-    const versions = new Map<string, number>();
-    /** Each document as read, at the version its write expects: what the summary takes back. */
-    let befores = new Map<string, Document>();
     for (let attempt = 0; ; attempt++) {
       if (attempt > 50) throw new Error(`projection ${projection.name}: gave up after 50 conflicting writes`);
-      // One read for the documents and the summary (the summary alone when only it conflicted).
+      // One read for the documents and the summary.
       let current: Versioned<Document> | undefined;
-      if (reload) {
-        const loaded = await load(coll, summary ? [...ids, summary.id] : ids, attempt === 0);
-        befores = new Map();
-        for (const v of loaded) {
-          if (v.doc.id === summary?.id) current = v;
-          else {
-            befores.set(v.doc.id, v.doc);
-            versions.set(v.doc.id, v.version);
-          }
-        }
-        for (const id of ids) if (!befores.has(id)) versions.set(id, 0);
-        set = { docs: new Map(befores), changed: new Set() };
-        for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
-      } else if (summary) {
-        [current] = await load(coll, [summary.id], false);
+      const befores = new Map<string, Versioned<Document>>();
+      for (const v of await load(coll, summary ? [...ids, summary.id] : ids, attempt === 0)) {
+        if (v.doc.id === summary?.id) current = v;
+        else befores.set(v.doc.id, v);
       }
+      const set: WorkingSet = { docs: new Map(ids.map((id) => [id, befores.get(id)?.doc ?? null])), changed: new Set() };
+      for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
       const changed = [...set.changed];
-      const ops: WriteOp[] = changed.map((id) => ({ collection: name, op: 'put', doc: set.docs.get(id) as Document, expectedVersion: versions.get(id) ?? 0 }));
-      let summaryVersion = 0;
-      let total: Document | undefined;
-      if (summary && (changed.length > 0 || owed.length > 0)) {
-        summaryVersion = current?.version ?? 0;
-        let sum: Document = current?.doc ?? summary.initial();
-        for (const [before, after] of [...owed, ...changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null])]) {
-          if (before) sum = summary.add(sum, before, -1);
-          if (after) sum = summary.add(sum, after, 1);
+      const ops: WriteOp[] = changed.map((id) => ({ collection: name, op: 'put', doc: set.docs.get(id) as Document, expectedVersion: befores.get(id)?.version ?? 0 }));
+      if (summary && changed.length > 0) {
+        let total: Document = current?.doc ?? summary.initial();
+        for (const id of changed) {
+          const before = befores.get(id)?.doc;
+          if (before) total = summary.add(total, before, -1);
+          total = summary.add(total, set.docs.get(id) as Document, 1);
         }
-        total = sum;
-        ops.push({ collection: name, op: 'put', doc: sum, expectedVersion: summaryVersion });
+        ops.push({ collection: name, op: 'put', doc: total, expectedVersion: current?.version ?? 0 });
       }
       const { conflicts } = await store.write(ops, { [checkpoint]: mark });
       // An atomic store applied none of the batch if any op conflicted: every op is lost.
-      const lost = new Set((store.atomicBatches && conflicts.length > 0 ? ops.map((op) => (op.op === 'put' ? op.doc.id : op.id)) : conflicts.map((c) => c.id)));
-      const summaryLanded = !summary || !lost.has(summary.id);
-      const pairs = changed.map((id) => [befores.get(id) ?? null, set.docs.get(id) ?? null] as [Document | null, Document | null]);
-      if (summaryLanded) owed = changed.filter((id) => lost.has(id)).map((id, i) => { void i; const p = pairs[changed.indexOf(id)]!; return [p[1], p[0]]; });
-      else owed = [...owed, ...changed.filter((id) => !lost.has(id)).map((id) => pairs[changed.indexOf(id)]!)];
-      for (const id of changed) {
-        if (lost.has(id)) known.delete(id);
+      const lost = new Set(store.atomicBatches && conflicts.length > 0 ? ops.map((op) => (op.op === 'put' ? op.doc.id : op.id)) : conflicts.map((c) => c.id));
+      for (const op of ops) {
+        if (op.op !== 'put') continue;
+        if (lost.has(op.doc.id)) known.delete(op.doc.id);
         else {
-          written.set(id, set.docs.get(id) as Document);
-          remember({ doc: set.docs.get(id) as Document, version: (versions.get(id) ?? 0) + 1 });
+          if (op.doc.id !== summary?.id) written.set(op.doc.id, op.doc);
+          remember({ doc: op.doc, version: op.expectedVersion + 1 });
         }
       }
-      if (summary && total) {
-        if (summaryLanded) remember({ doc: total, version: summaryVersion + 1 });
-        else known.delete(summary.id);
-      }
       if (lost.size === 0) break;
-      reload = changed.some((id) => lost.has(id));
-      if (!reload) set = { docs: new Map(), changed: new Set() };
     }
     return { docs: [...written.values()], applied: relevant.filter((e) => applied.has(e)) };
+  }
+
+  /**
+   * A batch with a summary, on a store that applies ops one by one (MongoDB): the summary's
+   * compare-and-set is the batch's commit point. It is written first, moved by the batch's
+   * changes and carrying the changed documents themselves (`_pending`); the documents are
+   * written after it, and then the summary again without them. A process killed in between leaves the summary promising documents
+   * that are not stored: the next batch of any replica reads the summary, writes each promised
+   * document that is not stored yet (rolls it forward; compare-and-set, so a late write of the
+   * original writer then conflicts harmlessly), and only then drops the promise. Every writer of
+   * such a document commits through the summary first, so a promised document is either stored
+   * (its `_applied` covers the promise's) or still at the version before it.
+   */
+  async function commitThroughSummary(coll: Collection<Document>, relevant: RecordedEvent[], mark: string, summary: NonNullable<AnyProjection['summary']>) {
+    const name = projection.collection.name;
+    const ids = idsNeeded(projection, relevant).filter((id) => id !== summary.id);
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 50) throw new Error(`projection ${projection.name}: gave up after 50 conflicting writes`);
+      const cached = attempt === 0;
+      const stored = new Map<string, Versioned<Document>>();
+      let current: Versioned<Document> | undefined;
+      for (const v of await load(coll, [...ids, summary.id], cached)) {
+        if (v.doc.id === summary.id) current = v;
+        else stored.set(v.doc.id, v);
+      }
+      const promised = ((current?.doc as SummaryDoc | undefined)?._pending ?? []) as ProjectedDoc[];
+      const elsewhere = promised.map((p) => p.id).filter((id) => !stored.has(id));
+      if (elsewhere.length > 0) for (const v of await load(coll, elsewhere, cached)) stored.set(v.doc.id, v);
+      // Keep each promise: roll forward the ones not stored yet.
+      const rollForward: WriteOp[] = [];
+      for (const promise of promised) {
+        const now = stored.get(promise.id);
+        if (covers(now?.doc as ProjectedDoc | undefined, promise)) continue;
+        if (now && !covers(promise, now.doc as ProjectedDoc)) {
+          deps.onError?.(new Error(`projection ${projection.name}: document ${promise.id} has events its promise in the summary lacks; keeping the stored one`));
+          continue;
+        }
+        rollForward.push({ collection: name, op: 'put', doc: promise, expectedVersion: now?.version ?? 0 });
+      }
+      if (rollForward.length > 0) {
+        const { conflicts } = await store.write(rollForward);
+        if (conflicts.length > 0) {
+          for (const c of conflicts) known.delete(c.id);
+          continue; // someone wrote one of them meanwhile: read everything again
+        }
+        for (const op of rollForward) {
+          if (op.op !== 'put') continue;
+          const v = { doc: op.doc, version: op.expectedVersion + 1 };
+          stored.set(op.doc.id, v);
+          remember(v);
+        }
+      }
+      const set: WorkingSet = { docs: new Map(ids.map((id) => [id, stored.get(id)?.doc ?? null])), changed: new Set() };
+      const applied = new Set<RecordedEvent>();
+      for (const event of relevant) if (applyEvent(projection, set, event, false)) applied.add(event);
+      const changed = [...set.changed];
+      if (changed.length === 0 && promised.length === 0) {
+        await store.write([], { [checkpoint]: mark });
+        return { docs: [], applied: [] };
+      }
+      let sum: Document = current ? withoutPromises(current.doc) : { ...summary.initial(), id: summary.id };
+      for (const id of changed) {
+        const before = stored.get(id)?.doc;
+        if (before) sum = summary.add(sum, before, -1);
+        sum = summary.add(sum, set.docs.get(id) as Document, 1);
+      }
+      const afters = changed.map((id) => set.docs.get(id) as Document);
+      const committed: Document = { ...sum, id: summary.id, _pending: afters };
+      const commit = await store.write([{ collection: name, op: 'put', doc: committed, expectedVersion: current?.version ?? 0 }]);
+      if (commit.conflicts.length > 0) {
+        known.delete(summary.id);
+        continue;
+      }
+      remember({ doc: committed, version: (current?.version ?? 0) + 1 });
+      // Committed: the documents now only materialise what the summary promises.
+      const ops: WriteOp[] = afters.map((doc) => ({ collection: name, op: 'put', doc, expectedVersion: stored.get(doc.id)?.version ?? 0 }));
+      const { conflicts } = await store.write(ops, { [checkpoint]: mark });
+      const lost = new Set(conflicts.map((c) => c.id));
+      for (const op of ops) {
+        if (op.op !== 'put') continue;
+        // Lost: another replica rolled it forward already (and maybe moved it on).
+        if (lost.has(op.doc.id)) known.delete(op.doc.id);
+        else remember({ doc: op.doc, version: op.expectedVersion + 1 });
+      }
+      if (lost.size > 0) await store.write([], { [checkpoint]: mark });
+      // Every promise kept: the summary drops them, so readers and compares see no bookkeeping and
+      // the next batch reads no document for them. Lost to a newer commit, that one dropped them.
+      const clean = await store.write([{ collection: name, op: 'put', doc: sum, expectedVersion: (current?.version ?? 0) + 1 }]);
+      if (clean.conflicts.length > 0) known.delete(summary.id);
+      else remember({ doc: sum, version: (current?.version ?? 0) + 2 });
+      return { docs: afters, applied: relevant.filter((e) => applied.has(e)) };
+    }
   }
 
   function enqueue(events: RecordedEvent[]): Promise<ProjectionChange | null> {
