@@ -271,8 +271,9 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
    * A batch with a summary, on a store that applies ops one by one (MongoDB): the summary's
    * compare-and-set is the batch's commit point. It is written first, moved by the batch's
    * changes and carrying the changed documents themselves (`_pending`); the documents are
-   * written after it, and then the summary again without them. A process killed in between leaves the summary promising documents
-   * that are not stored: the next batch of any replica reads the summary, writes each promised
+   * written after it, and then the summary again without them. A process killed in between
+   * leaves the summary promising documents that are not stored: the next batch of any replica
+   * reads the summary, writes each promised
    * document that is not stored yet (rolls it forward; compare-and-set, so a late write of the
    * original writer then conflicts harmlessly), and only then drops the promise. Every writer of
    * such a document commits through the summary first, so a promised document is either stored
