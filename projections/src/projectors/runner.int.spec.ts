@@ -29,15 +29,19 @@ const asMessages = (events: RecordedEvent[], partition: number): BusMessage[] =>
   events.map((e, i) => ({ topic: 'events.order', partition, offset: i, key: e.streamId, value: JSON.stringify(e), headers: {}, timestamp: 0 }));
 
 const dirs: string[] = [];
+/** The embedded document store in a temp dir of its own, removed after the test. */
+async function freshStore() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+  dirs.push(dataDir);
+  return openSqliteDocumentStore({ dataDir });
+}
 afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe('projector runner fed by the bus', () => {
   it('applies batches from several partitions together, and when that fails only the batch at fault fails', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-    dirs.push(dataDir);
-    const real = await openSqliteDocumentStore({ dataDir });
+    const real = await freshStore();
     const writes: string[][] = [];
     // The read model refuses any write touching ord-2: a batch holding its events cannot be applied.
     const store: DocumentStore = Object.create(real, {
@@ -73,9 +77,7 @@ describe('projector runner fed by the bus', () => {
   });
 
   it('a replica that wrote a document since this runner last did: the next write conflicts, reloads, and nothing is lost or counted twice', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-    dirs.push(dataDir);
-    const store = await openSqliteDocumentStore({ dataDir });
+    const store = await freshStore();
     const writes: { ids: string[]; conflicts: number }[] = [];
     const watched: DocumentStore = Object.create(store, {
       write: {
@@ -110,9 +112,7 @@ describe('projector runner fed by the bus', () => {
   });
 
   it('a replica killed between a try whose summary conflicted and the next: on restart every change counts once (all-or-nothing batches)', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-    dirs.push(dataDir);
-    const store = await openSqliteDocumentStore({ dataDir });
+    const store = await freshStore();
     let killAfterConflict = true;
     // Replica A's process "dies" right after a write that conflicted: no second try.
     const dying: DocumentStore = Object.create(store, {
@@ -187,9 +187,7 @@ describe('projector runner fed by the bus', () => {
 
   describe('on a store that applies ops one by one (MongoDB): the summary is the commit point', () => {
     it('two replicas interleaving on one summary and shared documents: nothing lost or counted twice', async () => {
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-      dirs.push(dataDir);
-      const sqlite = await openSqliteDocumentStore({ dataDir });
+      const sqlite = await freshStore();
       const store = oneByOne(sqlite);
       const bus = capturingBus().bus;
       const a = createProjectorRunner({ bus, store, projection: statsProjection, handover: false, replica: 'a' });
@@ -202,9 +200,7 @@ describe('projector runner fed by the bus', () => {
     });
 
     it('a replica killed right after a write that conflicted on the summary: its restart counts every change once', async () => {
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-      dirs.push(dataDir);
-      const sqlite = await openSqliteDocumentStore({ dataDir });
+      const sqlite = await freshStore();
       let killing = false;
       const dying = oneByOne(sqlite, (_op, conflicts) => killing && conflicts > 0);
       const bus = capturingBus().bus;
@@ -224,9 +220,7 @@ describe('projector runner fed by the bus', () => {
     });
 
     it('a replica killed after its summary committed and before its documents: the promise is kept by the next batch of any replica', async () => {
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-      dirs.push(dataDir);
-      const sqlite = await openSqliteDocumentStore({ dataDir });
+      const sqlite = await freshStore();
       let killing = false;
       const dying = oneByOne(sqlite, (op) => killing && op.op === 'put' && op.doc.id !== STATS_ID);
       const bus = capturingBus().bus;
@@ -248,9 +242,7 @@ describe('projector runner fed by the bus', () => {
     });
 
     it('a replica killed between two of its documents, after the summary committed: its restart completes the batch once', async () => {
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'));
-      dirs.push(dataDir);
-      const sqlite = await openSqliteDocumentStore({ dataDir });
+      const sqlite = await freshStore();
       let puts = 0;
       let killAt = Infinity;
       const dying = oneByOne(sqlite, (op) => op.op === 'put' && op.doc.id !== STATS_ID && ++puts === killAt);
