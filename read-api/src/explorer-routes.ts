@@ -8,8 +8,7 @@ import { requireRole, userOf } from '@saga/platform/http/auth-middleware';
 import { bearer, json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
 import type { MessageBus } from '@saga/platform/message-bus/port';
-import type { OrderQueries } from '@saga/projections/projectors/orders';
-import { isAdmin, visibleOrder } from './access';
+import { isAdmin, type VisibleOrder } from './access';
 import { LogQuery, ReplayRequest, StreamEventsQuery, StreamIdParams, StreamStateQuery, StreamsQuery } from './params';
 import { canFold, foldStream } from './replay/aggregates';
 import { LogPage, ReplayResult, StreamEvents, StreamList, StreamState } from './responses';
@@ -19,7 +18,7 @@ import { republishRange } from './replay/republish';
 export interface ExplorerDeps {
   eventStore: EventStore;
   bus: MessageBus;
-  orders: OrderQueries;
+  visibleOrder: VisibleOrder;
 }
 
 /** Streams that belong to one order; a customer may explore those of their own orders. */
@@ -28,7 +27,7 @@ const perOrder = new Set(['order', 'payment', 'email', 'saga']);
 async function checkStreamAccess(deps: ExplorerDeps, user: AuthUser, streamId: string): Promise<void> {
   if (isAdmin(user)) return;
   if (!perOrder.has(categoryOf(streamId))) throw new NotFoundError(`stream ${streamId} not found`);
-  await visibleOrder(deps.orders, user, idOf(streamId)).catch(() => {
+  await deps.visibleOrder(user, idOf(streamId)).catch(() => {
     throw new NotFoundError(`stream ${streamId} not found`);
   });
 }

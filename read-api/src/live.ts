@@ -16,6 +16,7 @@ import type { SagaQueries } from '@saga/projections/projectors/sagas';
 import type { ProjectionChange } from '@saga/projections/projectors/runner';
 import type { RebuildProgress } from '@saga/projections/rebuild/rebuild';
 import { isAdmin } from './access';
+import { catchUp } from './catch-up';
 import { LiveQuery } from './params';
 
 /**
@@ -110,28 +111,8 @@ export function liveRoute(deps: LiveDeps, auth: RequestHandler): Router {
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
 
   // Streams waiting for a projector to apply an event are woken by its change notifications.
-  const wakers = new Set<() => void>();
-  deps.onProjectionChange?.(() => {
-    for (const wake of [...wakers]) wake();
-  });
-  const nap = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      wakers.add(done);
-    });
-  async function eventually<T>(read: () => Promise<T | null>): Promise<T | null> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const value = await read();
-      if (value !== null || Date.now() >= deadline) return value;
-      await nap(Math.min(50, Math.max(1, deadline - Date.now())));
-    }
-  }
+  const waitFor = catchUp(deps.onProjectionChange);
+  const eventually = <T>(read: () => Promise<T | null>) => waitFor(read, waitMs);
 
   const maxPerUser = deps.maxStreamsPerUser ?? 5;
   const maxStreams = deps.maxStreams ?? 200;

@@ -9,7 +9,7 @@ import type { ProductQueries } from '@saga/projections/projectors/products';
 import type { SagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import type { SagaQueries, SagaView } from '@saga/projections/projectors/sagas';
 import type { StatsQueries } from '@saga/projections/projectors/stats';
-import { isAdmin, visibleOrder } from './access';
+import { isAdmin, type VisibleOrder } from './access';
 import { EmptyQuery, MailboxQuery, OrderIdParams, OrdersQuery, SagaEdgeParams, SagasQuery, SagaStateInstancesQuery, SagaStateParams, SagaStatsQuery } from './params';
 import { MailboxPage, Order, OrderPage, ProductList, Saga, SagaInStatePage, SagaOnEdgePage, SagaPage, SagaStats, Stats } from './responses';
 
@@ -28,8 +28,12 @@ function instanceSearch(query: ReturnType<typeof SagaStateInstancesQuery.parse>)
   return { limit: limit ?? 50, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
 }
 
-/** The read models' routes. `auth` is the authenticate middleware; the catalog is public. */
-export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
+/**
+ * The read models' routes. `auth` is the authenticate middleware; the catalog is public.
+ * `visibleOrder` reads one order for a user who may see it (access.ts: it waits for an order
+ * just placed).
+ */
+export function queryRoutes(q: ReadModelQueries, visibleOrder: VisibleOrder, auth: RequestHandler): Router {
   const router = Router();
 
   router.get('/api/products', async (req, res) => {
@@ -60,7 +64,7 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
   router.get('/api/orders/:orderId', auth, async (req, res) => {
     const { orderId } = parseWith(OrderIdParams, req.params, 'path');
     parseWith(EmptyQuery, req.query, 'query');
-    res.json(await visibleOrder(q.orders, userOf(req), orderId));
+    res.json(await visibleOrder(userOf(req), orderId));
   });
 
   router.get('/api/sagas', auth, requireRole('admin'), async (req, res) => {
@@ -109,7 +113,7 @@ export function queryRoutes(q: ReadModelQueries, auth: RequestHandler): Router {
     parseWith(EmptyQuery, req.query, 'query');
     const user = userOf(req);
     // A customer sees the saga of their own order; the order read model says whose it is.
-    if (!isAdmin(user)) await visibleOrder(q.orders, user, orderId);
+    if (!isAdmin(user)) await visibleOrder(user, orderId);
     const saga = await q.sagas.get(orderId);
     if (!saga) throw new NotFoundError(`no saga for order ${orderId}`);
     // Documents projected before versions and stuck conditions existed: version 1, not stuck.
@@ -182,14 +186,15 @@ export const queryPaths: Paths = {
       operationId: 'getOrder',
       tags: ['orders'],
       summary: 'One order, as the read model has it',
-      description: 'Eventually consistent: right after `placeOrder` it may still be a 404 for a few milliseconds.',
+      description:
+        'As the read model has it, which trails the log by milliseconds: an order already placed but not yet projected is waited for (up to 5 s), so the `Location` of `placeOrder` answers at once; past that, a 503 with Retry-After.',
       security: bearer,
       requestParams: { ...orderIdPath, query: EmptyQuery },
       responses: {
         '200': json('The order', Order, {
           links: { CancelOrder: { operationId: 'cancelOrder', parameters: { orderId: '$response.body#/orderId' } } },
         }),
-        ...problems(401, 404),
+        ...problems(401, 404, 503),
       },
     },
   },
@@ -243,7 +248,7 @@ export const queryPaths: Paths = {
       summary: 'The saga of one order: state, path, step timings',
       security: bearer,
       requestParams: { ...orderIdPath, query: EmptyQuery },
-      responses: { '200': json('The saga', Saga), ...problems(401, 404) },
+      responses: { '200': json('The saga', Saga), ...problems(401, 404, 503) },
     },
   },
   '/api/stats': {

@@ -14,6 +14,8 @@ import { openSagaStatsQueries } from '@saga/projections/projectors/saga-stats';
 import { openSagaQueries } from '@saga/projections/projectors/sagas';
 import { openStatsQueries } from '@saga/projections/projectors/stats';
 import type { RebuildService } from '@saga/projections/rebuild/service';
+import { orderAccess } from './access';
+import { catchUp } from './catch-up';
 import { deadLetterRoutes } from './dead-letter-routes';
 import { explorerRoutes } from './explorer-routes';
 import { liveRoute } from './live';
@@ -31,6 +33,8 @@ export interface ReadApiDeps {
   runners?: readonly ProjectorRunner[];
   projections?: readonly AnyProjection[];
   live?: { projectionWaitMs?: number; heartbeatMs?: number };
+  /** How long a read of an order just placed waits for the read model to show it (access.ts). Default 5000 ms. */
+  orderCatchUpMs?: number;
 }
 
 /**
@@ -54,11 +58,13 @@ export async function createReadApi(deps: ReadApiDeps): Promise<Router> {
     return () => offs.forEach((off) => off());
   };
 
+  const visibleOrder = orderAccess({ orders: queries.orders, eventStore: deps.eventStore, eventually: catchUp(onProjectionChange), ...(deps.orderCatchUpMs === undefined ? {} : { catchUpMs: deps.orderCatchUpMs }) });
+
   const router = Router();
-  router.use(queryRoutes(queries, auth));
+  router.use(queryRoutes(queries, visibleOrder, auth));
   router.use(await deadLetterRoutes({ documentStore: deps.documentStore, bus: deps.bus }, auth));
   router.use(await sagaOperatorRoutes({ eventStore: deps.eventStore, bus: deps.bus, sagaStats: queries.sagaStats }, auth));
-  router.use(explorerRoutes({ eventStore: deps.eventStore, bus: deps.bus, orders: queries.orders }, auth));
+  router.use(explorerRoutes({ eventStore: deps.eventStore, bus: deps.bus, visibleOrder }, auth));
   router.use(
     projectionRoutes(
       { projections, runners, eventStore: deps.eventStore, documentStore: deps.documentStore, bus: deps.bus, rebuilds: deps.rebuilds },

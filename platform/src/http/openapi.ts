@@ -71,6 +71,7 @@ const problemStatuses = {
   429: 'Too many attempts (`/problems/too-many-requests`)',
   431: 'The request line or headers are over the size limit (`/problems/request-header-fields-too-large`)',
   500: 'An unexpected error; the x-correlation-id header identifies it in the logs (`/problems/internal`)',
+  503: 'Not ready yet, e.g. a read model catching up with the log; retry after the Retry-After seconds (`/problems/busy`)',
 } as const;
 export type ProblemStatus = keyof typeof problemStatuses;
 
