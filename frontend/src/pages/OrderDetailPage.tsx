@@ -38,10 +38,11 @@ export function OrderDetailPage({ orderId }: { orderId: string }) {
   });
 
   // Just after checkout the read model may not have the order yet (the API answers 202 before
-  // the projectors run): a 404 in the first seconds means "not yet", so keep asking.
+  // the projectors run; the order read waits a while for it, then answers 503): a 404 or 503 in
+  // the first seconds means "not yet", so keep asking.
   const [mountedAt] = useState(() => Date.now());
   const young = Date.now() - mountedAt < 15_000;
-  const notYet = (e: typeof order.error) => e?.status === 404 && young;
+  const notYet = (e: typeof order.error) => (e?.status === 404 || e?.status === 503) && young;
   useEffect(() => {
     if (!notYet(order.error) && !notYet(saga.error)) return;
     const t = setTimeout(() => {
