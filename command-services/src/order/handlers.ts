@@ -75,7 +75,7 @@ export function createOrderHandlers(deps: OrderHandlerDeps): OrderHandlers {
   // Each command reads only what its stream gained since the last one (command-handler.ts).
   const load = aggregateLoader(store, initialState, evolve);
 
-  const run = (command: OrderCommand, commandId: string, userId: string | undefined, skipHandledCommands = true) =>
+  const run = (command: OrderCommand, commandId: string, userId: string | undefined, skipHandledCommands = true, fresh = false) =>
     handleCommand({
       store,
       load,
@@ -90,10 +90,14 @@ export function createOrderHandlers(deps: OrderHandlerDeps): OrderHandlers {
         ...(userId === undefined ? {} : { userId }),
       },
       skipHandledCommands,
+      // A stream under an id made just now has no events to read: the first attempt decides on
+      // the empty stream and appends with 'no_stream', which the store checks as ever.
+      ...(fresh ? { loaded: { state: initialState, revision: -1, handledCommands: new Set<string>() } } : {}),
     });
 
   return {
     async placeOrder(input) {
+      const generated = input.orderId === undefined && input.idempotencyKey === undefined;
       const orderId = (input.orderId ??
         (input.idempotencyKey === undefined ? newId() : deterministicId('order', input.customer.id, input.idempotencyKey))) as OrderId;
       const { items, total, currency } = await priceItems(input.items, priceLookup);
@@ -115,6 +119,7 @@ export function createOrderHandlers(deps: OrderHandlerDeps): OrderHandlers {
         deterministicId('PlaceOrder', orderId, placementKey(input)),
         input.userId ?? input.customer.id,
         false,
+        generated,
       );
       if (outcome.kind === 'rejected') throw rejectionError(outcome);
       logger('info', outcome.kind === 'appended' ? 'order placed' : 'order placement repeated', { orderId, correlationId: orderId });
