@@ -187,7 +187,7 @@ export const queryPaths: Paths = {
       tags: ['orders'],
       summary: 'One order, as the read model has it',
       description:
-        'As the read model has it, which trails the log by milliseconds: an order already placed but not yet projected is waited for (up to 5 s), so the `Location` of `placeOrder` answers at once; past that, a 503 with Retry-After.',
+        'As the read model has it, which trails the log by milliseconds: an order already placed but not yet projected is waited for (up to 5 s), so the `Location` of `placeOrder` answers once the read model has it; past that, a 503 with Retry-After.',
       security: bearer,
       requestParams: { ...orderIdPath, query: EmptyQuery },
       responses: {
