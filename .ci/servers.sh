@@ -75,7 +75,8 @@ EOF
   rm -rf "$KHOME/libs"
   mvn -B -q -f "$KHOME/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KHOME/libs" >&2
   local log4j
-  log4j=$(cd "$KHOME/libs" && ls log4j-api-*.jar 2>/dev/null | sed -E 's/log4j-api-(.*)\.jar/\1/' | head -1)
+  # 3.x has no log4j-api jar: no match is an empty answer, not a failure (set -e, pipefail).
+  log4j=$(cd "$KHOME/libs" && { ls log4j-api-*.jar 2>/dev/null || true; } | sed -E 's/log4j-api-(.*)\.jar/\1/' | head -1)
   if [ -n "$log4j" ] && ! ls "$KHOME/libs"/log4j-slf4j-impl-*.jar >/dev/null 2>&1; then
     # 4.x logs through log4j2 but its published POM has no slf4j 1.x binding: without it the broker logs nothing.
     mvn -B -q dependency:copy -Dartifact="org.apache.logging.log4j:log4j-slf4j-impl:$log4j" -DoutputDirectory="$KHOME/libs" >&2
