@@ -123,9 +123,32 @@ export class KafkaBusConsumer {
     });
   }
 
+  /**
+   * kafkajs heartbeats only when asked to, and a handler is asked only between its calls: one
+   * call slower than the session (a projector's chunk of 500 on a slow read-model server) had the
+   * member taken for dead, its commit refused and the chunk handed out again, slow again, for
+   * good (K9). So a batch heartbeats on a timer while it is handled, at the interval kafkajs
+   * itself keeps (it sends one only when that is due). A heartbeat answered with a rebalance
+   * makes the batch leave between chunks, so the member rejoins in time.
+   */
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const session = this.options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+    let rebalancing = false;
+    const beat = setInterval(() => {
+      payload.heartbeat().catch(() => {
+        rebalancing = true;
+      });
+    }, heartbeatIntervalFor(session));
+    try {
+      await this.handleBatch(payload, () => rebalancing);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async handleBatch(payload: EachBatchPayload, rebalancing: () => boolean): Promise<void> {
     const { batch, isRunning, isStale, resolveOffset, heartbeat } = payload;
-    const leaving = () => this.interrupt.fired || !isRunning() || isStale();
+    const leaving = () => this.interrupt.fired || !isRunning() || isStale() || rebalancing();
     if (leaving()) return;
     const { topic, partition } = batch;
     const target: DeliveryTarget = {
