@@ -385,10 +385,10 @@ const sqliteServers = (dataDir: string): Servers => ({
 // two replicas from losing each other's update to a document fed from several topics. Measured 2026-12-02 with two
 // projector processes on FerretDB: every other check held and the projectors caught up, but 20 of 121 stats documents
 // had lost a field to the other replica. So on FerretDB one projector process runs (SIGKILLed and restarted like the
-// others); two run on the embedded store here and on MongoDB, whose compare-and-set is atomic.
+// others); two run on the embedded store here, and on MongoDB (atomic compare-and-set) in the GitHub workflow.
 const FERRETDB_PROJECTORS =
   'FerretDB 1.24 has no atomic compare-and-set (two racing {_id, __v} replaces both succeed), so two projector replicas ' +
-  'lose updates there; two run on the embedded store and on MongoDB';
+  'lose updates there; two run on the embedded store, and on MongoDB in the GitHub workflow';
 /** On real servers a step waits on more (the timer index lives on the read-model server): 12 processes on 2 cores. */
 const SERVERS_STEP_TIMEOUT_MS = 10_000;
 const SERVERS_ORDERS = Number(process.env.SCALE_SERVERS_ORDERS ?? 120);
