@@ -2,7 +2,7 @@ import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { deadLetterTopic } from '@saga/event-schemas/streams';
 import { IllegalStateError } from '../errors';
 import { resolveRetryPolicy, validateConsumerOptions } from './delivery';
-import { checkpointsTopic, readCheckpointTopic } from './kafka/checkpoints';
+import { checkpointsTopic, readCheckpointTopic, topicOffsets } from './kafka/checkpoints';
 import { KafkaBusConsumer, type ConsumerBus } from './kafka/consumer';
 import { checkpointTransactionalId, PlainProducer, toKafka, TransactionalPublisher } from './kafka/producers';
 import type {
@@ -204,7 +204,7 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
     await this.ensureTopics([topic]);
     // Real offsets, not kafkajs's -1/-2 sentinels: a consumer reads a committed -1 as "none" and
     // falls back to its own fromBeginning, which would replay everything after a reset to latest.
-    const ends = await this.admin.fetchTopicOffsets(topic);
+    const ends = await topicOffsets(this.admin, topic);
     await this.admin.setOffsets({
       groupId,
       topic,
@@ -224,7 +224,7 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
     const offsets = await this.admin.fetchOffsets({ groupId, topics: [...topics] });
     const result: PartitionLag[] = [];
     for (const { topic, partitions } of offsets) {
-      const ends = new Map((await this.admin.fetchTopicOffsets(topic)).map((e) => [e.partition, e]));
+      const ends = new Map((await topicOffsets(this.admin, topic)).map((e) => [e.partition, e]));
       for (const p of partitions) {
         const end = ends.get(p.partition);
         const high = Number(end?.high ?? 0);

@@ -1,6 +1,7 @@
 import { AssignerProtocol } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { subscribedTopics } from './kafka';
+import { topicOffsets } from './kafka/checkpoints';
 import { DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalFor } from './kafka/consumer';
 
 describe('kafka bus: group members and sessions', () => {
@@ -19,5 +20,36 @@ describe('kafka bus: group members and sessions', () => {
       expect(heartbeatIntervalFor(session)).toBeLessThanOrEqual(1_000);
       expect(heartbeatIntervalFor(session) * 5).toBeLessThanOrEqual(session);
     }
+  });
+});
+
+describe('kafka bus: topic offsets', () => {
+  const answer = [{ partition: 0, offset: '5', high: '5', low: '0' }];
+  const admin = (failures: number, error: () => Error) => {
+    let calls = 0;
+    return {
+      calls: () => calls,
+      fetchTopicOffsets: async () => {
+        calls++;
+        if (calls <= failures) throw error();
+        return answer;
+      },
+    };
+  };
+
+  it("asks again when kafkajs trips over an answer without the topic (its TypeError), and gives up after five tries", async () => {
+    const typeError = () => new TypeError("Cannot destructure property 'partitions' of 'low.pop(...)' as it is undefined.");
+    const flaky = admin(2, typeError);
+    expect(await topicOffsets(flaky as never, 't')).toEqual(answer);
+    expect(flaky.calls()).toBe(3);
+    const broken = admin(10, typeError);
+    await expect(topicOffsets(broken as never, 't')).rejects.toBeInstanceOf(TypeError);
+    expect(broken.calls()).toBe(5);
+  });
+
+  it('passes any other error through at once', async () => {
+    const other = admin(1, () => new Error('UNKNOWN_TOPIC_OR_PARTITION'));
+    await expect(topicOffsets(other as never, 't')).rejects.toThrow('UNKNOWN_TOPIC_OR_PARTITION');
+    expect(other.calls()).toBe(1);
   });
 });

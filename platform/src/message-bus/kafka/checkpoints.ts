@@ -11,6 +11,25 @@ export const checkpointsTopic = 'saga.checkpoints';
 type Admin = ReturnType<Kafka['admin']>;
 
 /**
+ * A topic's partition offsets. kafkajs 2.2.4's `fetchTopicOffsets` throws a TypeError
+ * ("Cannot destructure property 'partitions' of 'low.pop(...)'") when one of its two offset
+ * requests (latest, earliest) comes back without the topic, as for a moment after the topic was
+ * created, before each partition's leader is known: seen in CI as a dispatcher that failed its
+ * log read and resubscribed. That is tried again shortly, a few times, as kafkajs retries the
+ * errors it knows to be retriable.
+ */
+export async function topicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      if (!(error instanceof TypeError) || attempt === 5) throw error;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
+}
+
+/**
  * Reads the checkpoint topic read-committed up to its end when asked and returns the name's
  * last value. The end is the last stable offset (kafkajs's ListOffsets defaults to
  * READ_COMMITTED), so another publisher's open transaction never holds the read. The caller
@@ -19,7 +38,7 @@ type Admin = ReturnType<Kafka['admin']>;
  * move on afterwards and make the restarted publisher send a batch again.
  */
 export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: string, name: string, timeoutMs = 30_000): Promise<string | undefined> {
-  const ends = await admin.fetchTopicOffsets(checkpointsTopic);
+  const ends = await topicOffsets(admin, checkpointsTopic);
   const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]));
   if (pending.size === 0) return undefined;
 
