@@ -139,6 +139,11 @@ export function documentStoreContract(name: string, open: OpenDocumentStore, lim
         expect(await orders.get('w')).toEqual({ id: 'w', status: 'placed', customerId: 'c5', total: 5 });
       });
 
+      it('says whether its compare-and-set is atomic, as this server is known to behave', async () => {
+        const store = await fresh();
+        expect(store.atomicCompareAndSet).toBe(limits.nonAtomicCompareAndSet === undefined);
+      });
+
       if (limits.nonAtomicCompareAndSet) console.warn(`document-store contract (${name}): skipping the compare-and-set race: ${limits.nonAtomicCompareAndSet}`);
       it.skipIf(limits.nonAtomicCompareAndSet !== undefined)('lets exactly one of two stores on one database win a race for one version or one new id', async () => {
         const place = `race${Math.random().toString(36).slice(2, 8)}`;

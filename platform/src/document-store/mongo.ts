@@ -481,6 +481,7 @@ export async function openMongoDocumentStore(options: MongoDocumentStoreOptions)
   return {
     // Ops apply one by one (FerretDB has no transactions; MongoDB would need a replica set for them).
     atomicBatches: false,
+    atomicCompareAndSet: !ferretDb,
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolvedSpec = resolveSpec(spec);
       const since = Date.now();

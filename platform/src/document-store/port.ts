@@ -94,6 +94,13 @@ export interface DocumentStore {
    * the batch is applied. false: ops apply one by one as below (MongoDB without transactions).
    */
   readonly atomicBatches: boolean;
+  /**
+   * true: a put or delete at an expected version is one isolated step, so of two writers racing
+   * for one version exactly one wins. false (FerretDB 1.x: its update reads, then writes by id
+   * without checking again): both may win, and one's update is lost, so a document must have
+   * one writer at a time (the projector runs one replica of a projection at a time there).
+   */
+  readonly atomicCompareAndSet: boolean;
   /** Opens (and creates with its indexes, if missing) a collection. */
   collection<T extends Document>(spec: CollectionSpec): Promise<Collection<T>>;
   /**

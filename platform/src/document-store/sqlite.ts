@@ -388,6 +388,7 @@ export async function openSqliteDocumentStore(options: { dataDir: string }): Pro
 
   return {
     atomicBatches: true,
+    atomicCompareAndSet: true,
     async collection<T extends Document>(spec: CollectionSpec) {
       const resolved = resolveSpec(spec);
       // IMMEDIATE takes the write lock first, so two processes cannot both add a missing index.

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
-import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
+import type { BusMessage, Consumer, MessageBus, TopicPartition } from '@saga/platform/message-bus/port';
+import { leaseTopic } from '@saga/platform/event-store/follow-log';
 import type { Collection, Document, DocumentStore, Versioned, WriteOp } from '@saga/platform/document-store/port';
 import {
   applyEvent,
@@ -426,6 +427,46 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     });
   }
 
+  /**
+   * On a store whose compare-and-set is not atomic (FerretDB), two replicas writing one document
+   * at once can both win and lose an update: there one replica of a projection writes at a time.
+   * The one its lease group (one partition of the lease topic, nothing ever published there)
+   * assigns consumes; the others stand by, and the group hands the lease on when the holder
+   * stops or dies (its session). A handover overlaps at most the batch the old holder has in
+   * flight when the rebalance begins. Different projections' leases spread over the replicas.
+   */
+  const exclusive = !store.atomicCompareAndSet;
+  let writerLease: Consumer | null = null;
+  /** Whether this replica may consume: always where the store's compare-and-set is atomic. */
+  let mayWrite = !exclusive;
+  /** Lease changes apply one after another, and after the start or resume that came before. */
+  let leaseChanges: Promise<unknown> = Promise.resolve();
+
+  async function consumeIfWriter(): Promise<void> {
+    if (mayWrite) await startConsuming();
+  }
+
+  async function joinWriterLease(): Promise<void> {
+    if (!exclusive || writerLease) return;
+    await bus.createTopics([{ name: leaseTopic, partitions: 1 }]);
+    const holds = (partitions: TopicPartition[]) => partitions.some((p) => p.topic === leaseTopic && p.partition === 0);
+    writerLease = await bus.consume({
+      groupId: `lease.projection-${projection.name}`,
+      topics: [leaseTopic],
+      startFrom: 'latest',
+      sessionTimeoutMs: 6_000,
+      handler: async () => {},
+      onAssignment: (partitions) => {
+        const held = holds(partitions);
+        if (held === mayWrite) return;
+        mayWrite = held;
+        leaseChanges = leaseChanges
+          .then(() => (!held ? stopConsuming() : state === 'running' ? startConsuming() : undefined))
+          .catch((error: unknown) => deps.onError?.(error));
+      },
+    });
+  }
+
   /** Stops fetching; the batch in flight lands and commits before this resolves. */
   async function stopConsuming(): Promise<void> {
     const running = consumer;
@@ -509,7 +550,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     // The swap put a new collection under the name: opened (and its indexes ensured) again,
     // and nothing known of the old one's documents and versions is kept.
     forget();
-    await startConsuming();
+    await consumeIfWriter();
     await beat();
   }
 
@@ -528,12 +569,13 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       // Stopped, the collection may have been swapped (a rebuild holding this runner as its live projector).
       forget();
       await bus.createTopics(topics.map((name) => ({ name }))); // the bus's BUS_PARTITIONS, as every service
-      if (deps.handover === false) return startConsuming();
+      await joinWriterLease();
+      if (deps.handover === false) return consumeIfWriter();
       await joinControl();
       // Read after joining the roster: a rebuild that set its lease before then waits for this replica.
       const lease = await currentLease(store, projection.name);
       if (lease?.state === 'handover') pause(lease.rebuildId);
-      else await startConsuming();
+      else await consumeIfWriter();
     },
     async stop() {
       if (state === 'stopped') return;
@@ -544,6 +586,13 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       control = null;
       await controlling?.stop();
       await stopConsuming();
+      // After its last batch: the lease passes on once nothing of this replica's is in flight.
+      const leasing = writerLease;
+      writerLease = null;
+      mayWrite = !exclusive;
+      await leasing?.stop();
+      await leaseChanges;
+      await stopConsuming(); // one a lease change started while this stop began
       if (deps.handover !== false) await leaveRoster().catch((error: unknown) => deps.onError?.(error));
     },
     onChange(listener) {
