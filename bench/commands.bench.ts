@@ -12,8 +12,13 @@
  *
  * Clients are keep-alive node:http connections in this same process (2 shared cores: a
  * lighter client than fetch leaves more CPU to the server on both sides of the ratio).
+ * Beside requests per second, each side's CPU per request: the event loop thread's (client and
+ * server, from /proc on Linux) and the whole process's (with the fsync pool, the checkpointer
+ * and the GC threads). On a machine shared with other work the throughput of a round swings
+ * with the neighbours; CPU per request moves much less, so its ratio is the steadier figure.
  * What is not measured: the relay, saga and projectors that would also run in `npm start`.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -30,14 +35,33 @@ const BUS_MESSAGES = quick ? 10_000 : 30_000;
 
 const Ping = z.strictObject({ items: z.array(z.strictObject({ sku: z.string(), quantity: z.int().positive() })).min(1) });
 
+/** CPU time (µs) of this process's main thread, where /proc tells it (Linux); else undefined. */
+function mainThreadCpu(): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime (fields 14 and 15 of stat, 11 and 12 after the name) in clock ticks, 100 per second on Linux.
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Round {
+  perSecond: number;
+  /** µs of CPU per request: the main thread's (undefined off Linux) and the whole process's. */
+  mainCpu: number | undefined;
+  processCpu: number;
+}
+
 interface Target {
   path: string;
   body: () => string;
   expect: number;
 }
 
-/** Runs CONNECTIONS closed-loop clients for `ms`; answers requests per second, and adds each request's latency (ms) to `latencies`. */
-async function load(baseUrl: string, token: string, target: Target, ms: number, latencies: number[] = []): Promise<number> {
+/** Runs CONNECTIONS closed-loop clients for `ms`; answers requests per second and CPU per request, and adds each request's latency (ms) to `latencies`. */
+async function load(baseUrl: string, token: string, target: Target, ms: number, latencies: number[] = []): Promise<Round> {
   const url = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const deadline = performance.now() + ms;
@@ -61,6 +85,8 @@ async function load(baseUrl: string, token: string, target: Target, ms: number, 
       req.on('error', reject);
       req.end(body);
     });
+  const main0 = mainThreadCpu();
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
@@ -74,8 +100,14 @@ async function load(baseUrl: string, token: string, target: Target, ms: number, 
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const main1 = mainThreadCpu();
   agent.destroy();
-  return done / seconds;
+  return {
+    perSecond: done / seconds,
+    mainCpu: main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / done,
+    processCpu: (cpu.user + cpu.system) / done,
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -105,13 +137,15 @@ try {
   await load(stack.baseUrl, token, targets.ceiling, 500);
   await load(stack.baseUrl, token, targets.orders, 500);
 
-  const ceiling: number[] = [];
-  const orders: number[] = [];
+  const ceilingRounds: Round[] = [];
+  const orderRounds: Round[] = [];
   const latency = { ceiling: [] as number[], orders: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    ceiling.push(await load(stack.baseUrl, token, targets.ceiling, ROUND_MS, latency.ceiling));
-    orders.push(await load(stack.baseUrl, token, targets.orders, ROUND_MS, latency.orders));
+    ceilingRounds.push(await load(stack.baseUrl, token, targets.ceiling, ROUND_MS, latency.ceiling));
+    orderRounds.push(await load(stack.baseUrl, token, targets.orders, ROUND_MS, latency.orders));
   }
+  const ceiling = ceilingRounds.map((r) => r.perSecond);
+  const orders = orderRounds.map((r) => r.perSecond);
   // A position is no count: the embedded store counts its events.
   const appended = await stack.store.countEvents!();
   const ratios = orders.map((o, i) => o / ceiling[i]!);
@@ -120,6 +154,18 @@ try {
   console.log(`HTTP ceiling (zod-validated POST) ${fmt(median(ceiling))} req/s   rounds ${round(ceiling)}`);
   console.log(`place order (202, appended)       ${fmt(median(orders))} req/s   rounds ${round(orders)}`);
   console.log(`ratio place-order / ceiling       ${median(ratios).toFixed(2)} (aim >= 0.7)   per round ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  // Ceiling's CPU per request over place-order's: the throughput ratio a CPU-bound loop would reach.
+  const cpuLine = (label: string, of: (r: Round) => number | undefined) => {
+    const c = ceilingRounds.map(of);
+    const o = orderRounds.map(of);
+    if (c.some((x) => x === undefined) || o.some((x) => x === undefined)) return;
+    const pairs = c.map((x, i) => x! / o[i]!);
+    console.log(
+      `CPU us/request, ${label.padEnd(12)} ceiling ${fmt(median(c as number[]))}  place order ${fmt(median(o as number[]))}   ratio ${median(pairs).toFixed(2)}   per round ${pairs.map((r) => r.toFixed(2)).join(', ')}`,
+    );
+  };
+  cpuLine('main thread', (r) => r.mainCpu);
+  cpuLine('process', (r) => r.processCpu);
   // With CONNECTIONS requests in flight a stall of the event loop lands on all of them, so the tail shows it.
   const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(1);
   const tail = (xs: number[]) => `p50 ${pct(xs, 0.5)} ms  p99 ${pct(xs, 0.99)} ms  p99.9 ${pct(xs, 0.999)} ms`;

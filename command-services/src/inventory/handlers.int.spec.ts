@@ -44,6 +44,25 @@ describe('inventory handlers on the SQLite event store', () => {
     expect(await inventory.priceLookup([MUG, 'NOPE-1'])).toEqual(new Map([[MUG, { sku: MUG, name: 'Mug', price: 1250, currency: 'EUR' }]]));
   });
 
+  it('prices a product it holds from memory, and catches up with the store for a sku it has not seen', async () => {
+    const dataDir = tempDataDir('inv');
+    const storeA = await storeAt(dataDir);
+    let reads = 0;
+    const counted: EventStore = { ...storeA, readStream: (id, o) => (reads++, storeA.readStream(id, o)) };
+    const a = createInventoryHandlers({ store: counted, clock });
+    const b = createInventoryHandlers({ store: await storeAt(dataDir), clock });
+    await a.addProduct({ sku: MUG, name: 'Mug', price: 1250, currency: 'EUR', stock: 10 });
+    reads = 0;
+    expect(await a.priceLookup([MUG])).toEqual(new Map([[MUG, { sku: MUG, name: 'Mug', price: 1250, currency: 'EUR' }]]));
+    expect(reads).toBe(0);
+    // Added by another instance: a does not hold it, so it reads the stream and finds it.
+    await b.addProduct({ sku: LAMP, name: 'Lamp', price: 3500, currency: 'EUR', stock: 7 });
+    expect((await a.priceLookup([MUG, LAMP])).get(LAMP)).toEqual({ sku: LAMP, name: 'Lamp', price: 3500, currency: 'EUR' });
+    expect(reads).toBe(1);
+    expect(await a.priceLookup(['NOPE-1'])).toEqual(new Map());
+    expect(reads).toBe(2);
+  });
+
   it('a redelivered saga command appends nothing, whichever instance gets it', async () => {
     const dataDir = tempDataDir('inv');
     const a = createInventoryHandlers({ store: await storeAt(dataDir), clock });

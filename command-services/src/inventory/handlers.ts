@@ -11,7 +11,8 @@
  *     Throws ConflictError (sku taken by another product), ValidationError (zod, on append).
  *   restock(input: { sku: string; quantity: number; actor?: Actor }): Promise<{ sku: Sku; available: number }>
  *     Throws NotFoundError (unknown sku).
- *   priceLookup(skus: readonly string[]): Promise<Map<string, ProductPrice>>   (a PriceLookup for createOrderHandlers)
+ *   priceLookup(skus: readonly string[]): Promise<Map<string, ProductPrice>>   (a PriceLookup for createOrderHandlers;
+ *     a sku this instance has not seen yet is looked up in the store)
  *   snapshot(): Promise<InventoryState>   (caught up with the store)
  *   handleSagaCommand(envelope: CommandEnvelope<'ReserveStock' | 'ReleaseStock' | 'CommitStock'>): Promise<CommandOutcome<InventoryEvent>>
  *
@@ -105,7 +106,13 @@ export function createInventoryHandlers(deps: InventoryHandlerDeps): InventoryHa
     },
 
     async priceLookup(skus) {
-      const state = await snapshot();
+      // A product's sale data never changes once added (AddProduct under a taken sku is a no-op
+      // or a conflict), so a product this process already holds is priced from memory, without
+      // queueing behind the warehouse's commands and reading the stream. Only a sku not held yet
+      // is looked up in the store: another process may have added it.
+      const held = warehouse.held();
+      const allHeld = held.status === 'stocked' && skus.every((sku) => held.products.has(sku));
+      const state = allHeld ? held : await snapshot();
       const prices = new Map<string, ProductPrice>();
       if (state.status === 'empty') return prices;
       for (const sku of skus) {

@@ -20,6 +20,8 @@ export interface WarehouseStream {
   execute(command: InventoryCommand, causing: Causing): Promise<CommandOutcome<InventoryEvent>>;
   /** The state caught up with the store (another process may have appended). */
   read(): Promise<InventoryState>;
+  /** The state as this process last read or wrote it, without asking the store: it may lag another process's appends. */
+  held(): InventoryState;
 }
 
 export interface WarehouseStreamOptions {
@@ -190,5 +192,6 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
         void pump();
       });
     },
+    held: () => cache.state,
   };
 }
