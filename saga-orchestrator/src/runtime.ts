@@ -77,6 +77,8 @@ export const sagaGroupId = 'saga-orchestrator';
 const GATHER_A_TURN = 8;
 /** Batches of inputs written at once (on different sagas): one commits while another's fsync runs. */
 const MAX_BATCHES = 2;
+/** How long the timer index's off-path updates (ended sagas, later deadlines) gather before they are written. */
+const INDEX_UPDATE_DELAY_MS = 100;
 
 /** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
 export type Ignored = 'Duplicate' | 'AlreadyStarted' | 'NoSaga' | 'NotApplicable';
@@ -435,9 +437,33 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   /**
    * Ended sagas leave the timer index and later deadlines replace earlier ones; off the inputs'
    * path, in order. Neither is needed for safety: an entry left behind is settled when it fires.
+   * Gathered for `INDEX_UPDATE_DELAY_MS` and written together, the last word per saga only: a
+   * saga moves its deadline at every step and usually ends within that time, so most of its
+   * updates are never written (each was a compare-and-set and an fsync of the read-model store,
+   * shared with the projectors, at every transition). Every write is fenced by the revision it
+   * was taken from, so a late one never undoes a newer one, or a lowering on the inputs' path.
    */
+  type IndexUpdate = { ended: true; orderId: string; revision: number } | ({ ended: false } & Parameters<typeof index.raise>[0][number]);
+  const indexUpdates = new Map<string, IndexUpdate>();
+  let indexTimer: NodeJS.Timeout | undefined;
   let forgetting: Promise<void> = Promise.resolve();
   function updateIndex(ended: { orderId: string; revision: number }[], later: Parameters<typeof index.raise>[0]): void {
+    const note = (u: IndexUpdate) => {
+      const before = indexUpdates.get(u.orderId);
+      if (!before || before.revision <= u.revision) indexUpdates.set(u.orderId, u);
+    };
+    for (const e of ended) note({ ended: true, ...e });
+    for (const l of later) note({ ended: false, ...l });
+    indexTimer ??= setTimeout(flushIndexUpdates, INDEX_UPDATE_DELAY_MS);
+  }
+  function flushIndexUpdates(): void {
+    clearTimeout(indexTimer);
+    indexTimer = undefined;
+    if (indexUpdates.size === 0) return;
+    const updates = [...indexUpdates.values()];
+    indexUpdates.clear();
+    const ended = updates.flatMap((u) => (u.ended ? [{ orderId: u.orderId, revision: u.revision }] : []));
+    const later = updates.flatMap(({ ended: isEnded, ...u }) => (isEnded ? [] : [u as Parameters<typeof index.raise>[0][number]]));
     forgetting = forgetting
       .then(async () => {
         await index.ended(ended);
@@ -643,6 +669,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       await operatorInputs.stop();
       await consumer.stop();
       while (batches.size > 0) await Promise.all(batches);
+      flushIndexUpdates();
       await forgetting;
       await dispatcher.stop();
     },
