@@ -23,6 +23,7 @@
  * the disk before it is acknowledged): the difference is what the fsyncs cost on this machine.
  */
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -67,6 +68,25 @@ const fileOf = (fd: number) => {
     return `fd ${fd}`;
   }
 };
+/** `--breakdown`: write transactions (better-sqlite3 `transaction()` runs) of a latency run, by file. */
+const transactions = new Map<string, number>();
+if (process.argv.includes('--breakdown')) {
+  const make = Database.prototype.transaction;
+  let depth = 0;
+  Database.prototype.transaction = function (this: Database.Database, fn: (...args: never[]) => unknown) {
+    const file = path.basename(this.name);
+    const counted = (...args: never[]) => {
+      if (depth === 0 && timeFsyncs) transactions.set(file, (transactions.get(file) ?? 0) + 1);
+      depth++;
+      try {
+        return fn(...args);
+      } finally {
+        depth--;
+      }
+    };
+    return make.call(this, counted as never);
+  } as typeof Database.prototype.transaction;
+}
 fs.fdatasync = ((fd: number, done: (error: NodeJS.ErrnoException | null) => void) => {
   fsyncs++;
   if (fsyncStubbed) queueMicrotask(() => done(null));
@@ -222,6 +242,7 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   const cpu0 = process.cpuUsage();
   s.trace?.start();
   fsyncTimes.clear();
+  transactions.clear();
   timeFsyncs = breakdown;
   const fsyncs0 = fsyncs;
   const start = performance.now();
@@ -292,6 +313,7 @@ async function printLatency(s: Stack, label: string, rate: number, halfMax: bool
       xs.sort((a, b) => a - b);
       console.log(`  fsync ${file}: ${(xs.length / l.total).toFixed(2)}/order, p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`);
     }
+    console.log(`  write transactions per order: ${[...transactions].map(([file, n]) => `${file} ${(n / l.total).toFixed(1)}`).join(', ')}`);
   }
 }
 
