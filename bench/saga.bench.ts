@@ -19,6 +19,12 @@
  * (durable publishes of 100 messages, bench/bus.bench.ts) and the bare event store (durable
  * single-event appends from 200 concurrent callers). Each saga figure is printed beside the
  * share of those it uses (the events and bus messages an order costs, counted, times orders/s).
+ * Each latency run is also printed as a multiple of one bare durable append (a single-event
+ * append to a store of its own, one at a time, measured just before the run): the saga's path
+ * holds about 16 durable writes one after another, so ~16x is its floor without queueing.
+ * `--breakdown` adds, for each latency run, where an order's time goes hop by hop
+ * (bench/saga-trace.ts), fsyncs and write transactions per order by file; `--latency-at=30,60`
+ * runs only those rates after the warm-up (for profiling one load).
  * `--unsynced-reference` adds a last run with fs.fdatasync answering at once (nothing reaches
  * the disk before it is acknowledged): the difference is what the fsyncs cost on this machine.
  */
@@ -272,6 +278,29 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   return { total, ended, confirmed, cpuMsPerOrder, fsyncsPerOrder };
 }
 
+/** One durable single-event append at a time to a store of its own: the latency of the smallest durable write, now. */
+async function bareAppendLatency(appends: number): Promise<{ p50: number; p99: number }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-store-latency-'));
+  const store = await openSqliteEventStore({ dataDir });
+  const xs: number[] = [];
+  for (let i = 0; i < appends; i++) {
+    const t0 = performance.now();
+    await store.append(`order-l${i}`, [
+      {
+        eventId: randomUUID(),
+        type: 'OrderConfirmed',
+        data: { orderId: `l${i}`, confirmedAt: '2026-01-02T03:04:05.000Z' },
+        metadata: { correlationId: `l${i}`, causationId: randomUUID(), userId: 'bench' },
+      } as NewEvent,
+    ]);
+    xs.push(performance.now() - t0);
+  }
+  await store.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  xs.sort((a, b) => a - b);
+  return { p50: pct(xs, 50), p99: pct(xs, 99) };
+}
+
 /** Durable single-event appends per second from IN_FLIGHT concurrent callers: the bare store under the saga's concurrency. */
 async function bareStoreAppendsPerSec(appends: number): Promise<number> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-store-'));
@@ -301,10 +330,13 @@ async function bareStoreAppendsPerSec(appends: number): Promise<number> {
 
 async function printLatency(s: Stack, label: string, rate: number, halfMax: boolean): Promise<void> {
   await s.settle();
+  const bare = await bareAppendLatency(200);
   const l = await latencyAt(s, rate);
   const f = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
+  const times = (xs: number[]) => `${(pct(xs, 50) / bare.p50).toFixed(0)}x / ${(pct(xs, 99) / bare.p99).toFixed(0)}x`;
   console.log(
-    `${label} at ${r(rate)} orders/s${halfMax ? ' (half max)' : ''}: place -> SagaEnded ${f(l.ended)} (${l.ended.length}/${l.total}); ` +
+    `${label} at ${r(rate)} orders/s${halfMax ? ' (half max)' : ''}: place -> SagaEnded ${f(l.ended)} (${l.ended.length}/${l.total}) = ${times(l.ended)} ` +
+      `a bare durable append (p50 ${bare.p50.toFixed(2)} ms, p99 ${bare.p99.toFixed(2)} ms, just before); ` +
       `place -> OrderConfirmed ${f(l.confirmed)} (${l.confirmed.length}); CPU ${l.cpuMsPerOrder.toFixed(2)} ms/order, ${l.fsyncsPerOrder.toFixed(1)} fsyncs/order`,
   );
   if (s.trace) {

@@ -668,7 +668,14 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       await deadLetters.stop();
       await operatorInputs.stop();
       await consumer.stop();
-      while (batches.size > 0) await Promise.all(batches);
+      // Inputs held back for their saga's batch are written after it: wait for those too.
+      while (batches.size > 0 || queue.length > 0) {
+        if (batches.size > 0) await Promise.all(batches);
+        else {
+          startWriting();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
       flushIndexUpdates();
       await forgetting;
       await dispatcher.stop();
