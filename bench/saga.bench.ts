@@ -19,10 +19,17 @@
  * (durable publishes of 100 messages, bench/bus.bench.ts) and the bare event store (durable
  * single-event appends from 200 concurrent callers). Each saga figure is printed beside the
  * share of those it uses (the events and bus messages an order costs, counted, times orders/s).
+ * Each latency run is also printed as a multiple of one bare durable append (a single-event
+ * append to a store of its own, one at a time, measured just before the run): the saga's path
+ * holds about 16 durable writes one after another, so ~16x is its floor without queueing.
+ * `--breakdown` adds, for each latency run, where an order's time goes hop by hop
+ * (bench/saga-trace.ts), fsyncs and write transactions per order by file; `--latency-at=30,60`
+ * runs only those rates after the warm-up (for profiling one load).
  * `--unsynced-reference` adds a last run with fs.fdatasync answering at once (nothing reaches
  * the disk before it is acknowledged): the difference is what the fsyncs cost on this machine.
  */
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -33,6 +40,7 @@ import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import { allProjections } from '@saga/projections/projectors/registry';
 import { groupIdOf } from '@saga/projections/projectors/projection';
 import { runBusBench } from './bus.bench';
+import { SagaTrace } from './saga-trace';
 
 const quick = process.argv.includes('--quick');
 const withAlone = !process.argv.includes('--no-alone');
@@ -40,6 +48,11 @@ const withAlone = !process.argv.includes('--no-alone');
 const aloneOnly = process.argv.includes('--alone-only');
 /** Also run saga + projectors with every fsync answered at once: what durability costs, in the same run (a reference, not the figure). */
 const unsyncedReference = process.argv.includes('--unsynced-reference');
+/** Also print, for each latency run, where an order's time goes hop by hop (bench/saga-trace.ts). */
+const breakdown = process.argv.includes('--breakdown');
+/** `--latency-at=30,60` (for profiling one load): only these rates, after the warm-up, without the max-rate run. */
+const latencyAt_ = process.argv.find((a) => a.startsWith('--latency-at='));
+const fixedRates = latencyAt_ ? latencyAt_.slice('--latency-at='.length).split(',').map(Number) : undefined;
 const ORDERS = quick ? 1_500 : 5_000;
 const WARM_UP = quick ? 200 : 500;
 const LATENCY_MS = quick ? 3_000 : 6_000;
@@ -51,10 +64,49 @@ let fsyncs = 0;
 /** `--unsynced-reference`: every fsync answered at once, nothing reaches the disk before it is acknowledged. */
 let fsyncStubbed = false;
 const realFdatasync = fs.fdatasync;
+/** `--breakdown`: each fsync of a latency run, by file, with how long it took. */
+const fsyncTimes = new Map<string, number[]>();
+let timeFsyncs = false;
+const fileOf = (fd: number) => {
+  try {
+    return path.basename(fs.readlinkSync(`/proc/self/fd/${fd}`));
+  } catch {
+    return `fd ${fd}`;
+  }
+};
+/** `--breakdown`: write transactions (better-sqlite3 `transaction()` runs) of a latency run, by file. */
+const transactions = new Map<string, number>();
+if (process.argv.includes('--breakdown')) {
+  const make = Database.prototype.transaction;
+  let depth = 0;
+  Database.prototype.transaction = function (this: Database.Database, fn: (...args: never[]) => unknown) {
+    const file = path.basename(this.name);
+    const counted = (...args: never[]) => {
+      if (depth === 0 && timeFsyncs) transactions.set(file, (transactions.get(file) ?? 0) + 1);
+      depth++;
+      try {
+        return fn(...args);
+      } finally {
+        depth--;
+      }
+    };
+    return make.call(this, counted as never);
+  } as typeof Database.prototype.transaction;
+}
 fs.fdatasync = ((fd: number, done: (error: NodeJS.ErrnoException | null) => void) => {
   fsyncs++;
   if (fsyncStubbed) queueMicrotask(() => done(null));
-  else realFdatasync(fd, done);
+  else if (!timeFsyncs) realFdatasync(fd, done);
+  else {
+    const t0 = performance.now();
+    realFdatasync(fd, (error) => {
+      const file = fileOf(fd);
+      let xs = fsyncTimes.get(file);
+      if (!xs) fsyncTimes.set(file, (xs = []));
+      xs.push(performance.now() - t0);
+      done(error);
+    });
+  }
 }) as typeof fs.fdatasync;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -71,7 +123,13 @@ interface Ended {
 async function stack(options: { projectors: boolean }) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-saga-'));
   const docs = options.projectors ? await openSqliteDocumentStore({ dataDir }) : undefined;
-  const system = await startEmbeddedStack({ dataDir, stepTimeoutMs: 30_000, ...(docs ? { docs } : {}) });
+  const trace = breakdown ? new SagaTrace() : undefined;
+  const system = await startEmbeddedStack({
+    dataDir,
+    stepTimeoutMs: 30_000,
+    ...(docs ? { docs } : {}),
+    ...(trace ? { wrap: { store: (s) => trace.store(s), bus: (b) => trace.bus(b) } } : {}),
+  });
   const { bus } = system;
   // The saga and the projectors from the same composition as the services (app/compose.ts).
   const saga = await system.services.consumers.saga();
@@ -129,6 +187,7 @@ async function stack(options: { projectors: boolean }) {
     endedAt.has(orderId) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(orderId, resolve));
 
   return {
+    trace,
     place,
     ended,
     placedAt,
@@ -187,6 +246,11 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   const ids: string[] = [];
   const placing: Promise<void>[] = [];
   const cpu0 = process.cpuUsage();
+  s.trace?.start();
+  fsyncTimes.clear();
+  transactions.clear();
+  timeFsyncs = breakdown;
+  const fsyncs0 = fsyncs;
   const start = performance.now();
   for (let i = 0; i < total; i++) {
     const wait = start + (i * 1000) / ratePerSec - performance.now();
@@ -195,6 +259,9 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   }
   await Promise.all(placing);
   await Promise.race([Promise.all(ids.map(s.ended)), sleep(60_000)]);
+  s.trace?.stop();
+  timeFsyncs = false;
+  const fsyncsPerOrder = (fsyncs - fsyncs0) / total;
   const cpu = process.cpuUsage(cpu0);
   const cpuMsPerOrder = (cpu.user + cpu.system) / 1000 / total;
   const ended: number[] = [];
@@ -208,7 +275,30 @@ async function latencyAt(s: Stack, ratePerSec: number) {
   }
   ended.sort((a, b) => a - b);
   confirmed.sort((a, b) => a - b);
-  return { total, ended, confirmed, cpuMsPerOrder };
+  return { total, ended, confirmed, cpuMsPerOrder, fsyncsPerOrder };
+}
+
+/** One durable single-event append at a time to a store of its own: the latency of the smallest durable write, now. */
+async function bareAppendLatency(appends: number): Promise<{ p50: number; p99: number }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-store-latency-'));
+  const store = await openSqliteEventStore({ dataDir });
+  const xs: number[] = [];
+  for (let i = 0; i < appends; i++) {
+    const t0 = performance.now();
+    await store.append(`order-l${i}`, [
+      {
+        eventId: randomUUID(),
+        type: 'OrderConfirmed',
+        data: { orderId: `l${i}`, confirmedAt: '2026-01-02T03:04:05.000Z' },
+        metadata: { correlationId: `l${i}`, causationId: randomUUID(), userId: 'bench' },
+      } as NewEvent,
+    ]);
+    xs.push(performance.now() - t0);
+  }
+  await store.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  xs.sort((a, b) => a - b);
+  return { p50: pct(xs, 50), p99: pct(xs, 99) };
 }
 
 /** Durable single-event appends per second from IN_FLIGHT concurrent callers: the bare store under the saga's concurrency. */
@@ -238,6 +328,27 @@ async function bareStoreAppendsPerSec(appends: number): Promise<number> {
   return perSec;
 }
 
+async function printLatency(s: Stack, label: string, rate: number, halfMax: boolean): Promise<void> {
+  await s.settle();
+  const bare = await bareAppendLatency(200);
+  const l = await latencyAt(s, rate);
+  const f = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
+  const times = (xs: number[]) => `${(pct(xs, 50) / bare.p50).toFixed(0)}x / ${(pct(xs, 99) / bare.p99).toFixed(0)}x`;
+  console.log(
+    `${label} at ${r(rate)} orders/s${halfMax ? ' (half max)' : ''}: place -> SagaEnded ${f(l.ended)} (${l.ended.length}/${l.total}) = ${times(l.ended)} ` +
+      `a bare durable append (p50 ${bare.p50.toFixed(2)} ms, p99 ${bare.p99.toFixed(2)} ms, just before); ` +
+      `place -> OrderConfirmed ${f(l.confirmed)} (${l.confirmed.length}); CPU ${l.cpuMsPerOrder.toFixed(2)} ms/order, ${l.fsyncsPerOrder.toFixed(1)} fsyncs/order`,
+  );
+  if (s.trace) {
+    for (const line of s.trace.report(l.total, 'bench-watch-sagas')) console.log(line);
+    for (const [file, xs] of fsyncTimes) {
+      xs.sort((a, b) => a - b);
+      console.log(`  fsync ${file}: ${(xs.length / l.total).toFixed(2)}/order, p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`);
+    }
+    console.log(`  write transactions per order: ${[...transactions].map(([file, n]) => `${file} ${(n / l.total).toFixed(1)}`).join(', ')}`);
+  }
+}
+
 // `--no-baselines` (for profiling the saga alone): the shares of the baselines print as NaN.
 const withBaselines = !process.argv.includes('--no-baselines');
 const busBase = withBaselines ? await runBusBench({ messages: quick ? 10_000 : 30_000 }) : { publishPerSec: NaN };
@@ -261,6 +372,10 @@ for (const { projectors, unsynced } of runs) {
   try {
     await closedLoop(s, WARM_UP);
     await s.settle();
+    if (fixedRates) {
+      for (const rate of fixedRates) await printLatency(s, label, rate, false);
+      continue;
+    }
     const before = await s.traffic();
     const max = await closedLoop(s, ORDERS);
     const after = await s.traffic();
@@ -275,15 +390,7 @@ for (const { projectors, unsynced } of runs) {
         `per order ${eventsPerOrder.toFixed(1)} events = ${((100 * perSec * eventsPerOrder) / storeBase).toFixed(0)}% of the bare store, ` +
         `${messagesPerOrder.toFixed(1)} bus messages = ${((100 * perSec * messagesPerOrder) / busBase.publishPerSec).toFixed(1)}% of the bare bus`,
     );
-    for (const rate of [perSec / 2, 30]) {
-      await s.settle();
-      const l = await latencyAt(s, rate);
-      const f = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms`;
-      console.log(
-        `${label} at ${r(rate)} orders/s${rate === 30 ? '' : ' (half max)'}: place -> SagaEnded ${f(l.ended)} (${l.ended.length}/${l.total}); ` +
-          `place -> OrderConfirmed ${f(l.confirmed)} (${l.confirmed.length}); CPU ${l.cpuMsPerOrder.toFixed(2)} ms/order`,
-      );
-    }
+    for (const rate of [perSec / 2, 30]) await printLatency(s, label, rate, rate !== 30);
   } finally {
     await s.close();
   }

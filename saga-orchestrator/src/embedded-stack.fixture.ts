@@ -61,14 +61,18 @@ export async function startEmbeddedStack(options: {
   docs?: DocumentStore;
   /** The bus on these brokers (Kafka) instead of the embedded log; the store stays in dataDir. */
   kafka?: { brokers: string[]; clientId: string };
+  /** Wraps the store and the bus before anything uses them (a benchmark's tracing). */
+  wrap?: { store?: (store: EventStore) => EventStore; bus?: (bus: MessageBus) => MessageBus };
 }): Promise<EmbeddedStack> {
   const { dataDir, stepTimeoutMs } = options;
-  const store = await openSqliteEventStore({ dataDir });
+  const opened = await openSqliteEventStore({ dataDir });
+  const store = options.wrap?.store ? options.wrap.store(opened) : opened;
   const docs = options.docs ?? (await openSqliteDocumentStore({ dataDir }));
   const leaseTtlMs = options.leaseTtlMs ?? 5_000;
-  const bus = options.kafka
+  const openedBus = options.kafka
     ? await openKafkaMessageBus({ ...options.kafka, log: () => undefined })
     : await openSqliteMessageBus({ dataDir, membership: { heartbeatMs: Math.max(50, leaseTtlMs / 5), leaseTtlMs } });
+  const bus = options.wrap?.bus ? options.wrap.bus(openedBus) : openedBus;
   // Every topic before any consumer, with the bus's partition count (as the app's adapters do).
   await bus.createTopics([...categories.map(eventTopic), ...Object.values(commandTopics)].map((name) => ({ name })));
   const services = composeServices(

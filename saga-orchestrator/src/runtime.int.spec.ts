@@ -12,6 +12,7 @@ import { openSqliteMessageBus } from '@saga/platform/message-bus/sqlite';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import type { DocumentStore } from '@saga/platform/document-store/port';
 import { deterministicId } from '@saga/platform/ids';
+import { partitionForKey } from '@saga/platform/message-bus/partitioner';
 import { createMetrics } from '@saga/platform/metrics';
 import type { RetryPolicy } from '@saga/platform/message-bus/port';
 import { startSagaRuntime, type SagaRuntime } from './runtime';
@@ -361,5 +362,67 @@ describe('saga runtime on the SQLite event store and bus', () => {
     await w.until('the saga ends', async () => (await ended(w)) !== undefined);
     expect(await ended(w)).toMatchObject({ status: 'cancelled', flags: [] });
     expect(w.received.map((c) => c.type)).toEqual(['ReserveStock', 'ChargePayment', 'ReleaseStock', 'CancelOrder', 'SendEmail']);
+  });
+
+  it("writes another saga's input while a batch waits on its write, and a saga's next input after its own batch", async () => {
+    const w = await world(() => null);
+    const held = streamIdFor.saga(orderId);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    /** appendMany calls with the held saga's stream in them, and how many are under way. */
+    let heldWrites = 0;
+    let heldUnderWay = 0;
+    let mostAtOnce = 0;
+    const store = new Proxy(w.store, {
+      get(target, prop) {
+        if (prop === 'appendMany') {
+          return async (appends: Parameters<NonNullable<EventStore['appendMany']>>[0]) => {
+            if (!appends.some((a) => a.streamId === held)) return target.appendMany!(appends);
+            heldWrites++;
+            mostAtOnce = Math.max(mostAtOnce, ++heldUnderWay);
+            try {
+              if (heldWrites === 1) await gate;
+              return await target.appendMany!(appends);
+            } finally {
+              heldUnderWay--;
+            }
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const r = await startSagaRuntime({ store, bus: w.bus, docs: w.docs, stepTimeoutMs: 5_000, timerTickMs: 20 });
+    runtimes.push(r);
+    // Another saga whose OrderPlaced is on another partition (one partition's messages are handled in order).
+    const partitionOf = (id: string) => partitionForKey(streamIdFor.order(id), 4);
+    const other = ['ord-2', 'ord-3', 'ord-4', 'ord-5', 'ord-6', 'ord-7'].find((id) => partitionOf(id) !== partitionOf(orderId))!;
+    const otherPlaced = {
+      ...orderPlaced,
+      eventId: deterministicId('place', other),
+      streamId: streamIdFor.order(other),
+      data: { ...orderPlaced.data, orderId: other },
+      metadata: { ...orderPlaced.metadata, correlationId: other },
+    } as RecordedEvent;
+
+    await w.publishEvent(orderPlaced);
+    await w.until('the first saga is being written', () => heldWrites === 1);
+    // The held saga's next input (on another topic), and another saga's input, arrive meanwhile.
+    await w.publishEvent(recorded('StockReserved', streamOf.StockReserved!, { orderId, items }, deterministicId('reserved', orderId), deterministicId(orderId, 'reserveStock', 'ReserveStock')));
+    await w.publishEvent(otherPlaced);
+    await w.until('the other saga is stored while the first write waits', async () => (await w.store.readStream(streamIdFor.saga(other))).length > 0);
+    expect({ heldWrites, stored: (await w.sagaEvents()).length }).toEqual({ heldWrites: 1, stored: 0 });
+
+    release();
+    await w.until('the first saga is stored', async () => (await w.sagaEvents()).length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await w.until('the reply is applied', async () => (await w.sagaEvents()).length > 1);
+    // The reply waited for the saga's first write (before it, there was no saga to apply it to),
+    // then was written on its own: in order, never two writes of one saga at once.
+    expect((await w.sagaEvents()).map((e) => [e.type, (e.data as { to?: string; state?: string }).to ?? (e.data as { state?: string }).state])).toEqual([
+      ['SagaStarted', 'reservingStock'],
+      ['SagaTransitioned', 'chargingPayment'],
+    ]);
+    expect({ heldWrites, mostAtOnce }).toEqual({ heldWrites: 2, mostAtOnce: 1 });
   });
 });

@@ -75,6 +75,10 @@ export const sagaGroupId = 'saga-orchestrator';
 
 /** A write of at least this many inputs means the runtime is busy: the next one waits a turn to gather more. */
 const GATHER_A_TURN = 8;
+/** Batches of inputs written at once (on different sagas): one commits while another's fsync runs. */
+const MAX_BATCHES = 2;
+/** How long the timer index's off-path updates (ended sagas, later deadlines) gather before they are written. */
+const INDEX_UPDATE_DELAY_MS = 100;
 
 /** Why an input changed nothing: a value, not an exception (a redelivery is normal). */
 export type Ignored = 'Duplicate' | 'AlreadyStarted' | 'NoSaga' | 'NotApplicable';
@@ -211,10 +215,15 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   }
 
   /**
-   * Group commit. Inputs queue up while a batch is being written; the next batch takes all of
-   * them: each saga's inputs are applied in arrival order in memory, and every saga touched is
-   * appended at its expected revision in one `appendMany` (one transaction in the embedded
-   * store). One batch at a time, so one saga is never written twice at once in this process.
+   * Group commit. Inputs queue up while batches are being written; the next batch takes all of
+   * them whose saga is not in a batch under way: each saga's inputs are applied in arrival order
+   * in memory, and every saga touched is appended at its expected revision in one `appendMany`
+   * (one transaction in the embedded store). A saga is in one batch at a time, so it is never
+   * written twice at once in this process, and its later inputs wait for that batch.
+   *
+   * Up to `MAX_BATCHES` batches are under way at once: the next one commits while the one before
+   * waits for its fsync (the store starts a second fsync for it rather than queue it behind the
+   * first), so an input waits for its own batch's sync, not for the rest of another's first.
    *
    * A copy of a saga may be stale (another instance applied an input to it), and a stale copy
    * must never make an input look inapplicable: a saga whose append conflicts, or whose cached
@@ -227,7 +236,10 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     reject: (error: unknown) => void;
   }
   let queue: Pending[] = [];
-  let writing: Promise<void> | undefined;
+  /** Sagas in a batch under way. */
+  const busy = new Set<string>();
+  const batches = new Set<Promise<void>>();
+  let gathering = false;
 
   function apply(input: Input): Promise<Applied> {
     return new Promise<Applied>((resolve, reject) => {
@@ -236,28 +248,42 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
     });
   }
 
-  function startWriting(): void {
-    writing ??= writeAll().finally(() => {
-      writing = undefined;
-      // An input queued after the last batch was taken but before this ran would wait forever.
-      if (queue.length > 0) startWriting();
-    });
-  }
-
   let lastBatch = 0;
-  async function writeAll(): Promise<void> {
-    // Let other inputs join the first write: when busy, those of a whole turn of the event loop
+  function startWriting(): void {
+    if (gathering || batches.size >= MAX_BATCHES || queue.length === 0) return;
+    gathering = true;
+    // Let other inputs join the batch: when busy, those of a whole turn of the event loop
     // (other partitions' batches); when quiet, only those already on their way (the rest of
     // this bus batch), so a lone input does not wait a turn.
-    await new Promise<void>((resolve) => (lastBatch >= GATHER_A_TURN ? setImmediate(resolve) : process.nextTick(resolve)));
-    while (queue.length > 0) {
-      const batch = queue;
-      queue = [];
-      lastBatch = batch.length;
-      await write(batch).catch((error: unknown) => {
+    const go = () => {
+      gathering = false;
+      launch();
+    };
+    if (lastBatch >= GATHER_A_TURN) setImmediate(go);
+    else process.nextTick(go);
+  }
+
+  function launch(): void {
+    if (batches.size >= MAX_BATCHES) return;
+    const batch: Pending[] = [];
+    const held: Pending[] = [];
+    for (const p of queue) (busy.has(p.input.orderId) ? held : batch).push(p);
+    queue = held;
+    // Every input waits for its saga's batch: the end of that batch starts the next.
+    if (batch.length === 0) return;
+    const sagas = new Set(batch.map((p) => p.input.orderId));
+    for (const orderId of sagas) busy.add(orderId);
+    lastBatch = batch.length;
+    const done: Promise<void> = write(batch)
+      .catch((error: unknown) => {
         for (const p of batch) p.reject(error);
+      })
+      .finally(() => {
+        for (const orderId of sagas) busy.delete(orderId);
+        batches.delete(done);
+        startWriting();
       });
-    }
+    batches.add(done);
   }
 
   async function write(batch: Pending[]): Promise<void> {
@@ -355,26 +381,36 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       if (partition === undefined) throw new Error(`saga ${w.orderId}: the partition count of ${ownerTopic} is not known yet`);
       earlier.push({ orderId: w.orderId, partition, step: next.step, dueAt: next.dueAt, baseRevision: w.base?.revision ?? -1 });
     }
-    await index.lower(earlier);
-
-    let results: Awaited<ReturnType<typeof appendMany>>;
-    try {
-      results = await appendMany(
-        store,
-        writes.map(({ orderId, base, events }) => ({
-          streamId: streamIdFor.saga(orderId),
-          events,
-          expectedRevision: base ? base.revision : 'no_stream',
-        })),
-      );
-    } catch (error) {
+    // Only the sagas whose entry is lowered wait for that write (another store, another fsync);
+    // the others are appended meanwhile, in a transaction of their own.
+    const lowering = new Set(earlier.map((d) => d.orderId));
+    const appendAll = async (ws: Work[]) =>
+      ws.length === 0
+        ? []
+        : appendMany(
+            store,
+            ws.map(({ orderId, base, events }) => ({
+              streamId: streamIdFor.saga(orderId),
+              events,
+              expectedRevision: base ? base.revision : 'no_stream',
+            })),
+          );
+    const plain = writes.filter((w) => !lowering.has(w.orderId));
+    const lowered = writes.filter((w) => lowering.has(w.orderId));
+    const settled = await Promise.allSettled([appendAll(plain), index.lower(earlier).then(() => appendAll(lowered))]);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
       // Some of these may have been stored: forget them all, the redelivery reads the streams.
       for (const w of writes) cache.delete(w.orderId);
-      throw error;
+      throw failed.reason;
     }
+    const answers = new Map<Work, Awaited<ReturnType<typeof appendMany>>[number]>();
+    const [plainResults, loweredResults] = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof appendMany>>>).value);
+    plain.forEach((w, i) => answers.set(w, plainResults![i]!));
+    lowered.forEach((w, i) => answers.set(w, loweredResults![i]!));
+    const results = writes.map((w) => answers.get(w)!);
     const ended: { orderId: string; revision: number }[] = [];
     const later: Parameters<typeof index.raise>[0] = [];
-    const lowered = new Set(earlier.map((d) => d.orderId));
     writes.forEach((w, i) => {
       const result = results[i]!;
       if (result instanceof WrongExpectedRevisionError) return retry(w, result);
@@ -386,7 +422,7 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       const next = runningTimer(w.record!);
       const before = w.base ? runningTimer(w.base) : null;
       const partition = partitionOf(w.orderId);
-      if (next && before && next.dueAt !== before.dueAt && !lowered.has(w.orderId) && partition !== undefined) {
+      if (next && before && next.dueAt !== before.dueAt && !lowering.has(w.orderId) && partition !== undefined) {
         later.push({ orderId: w.orderId, partition, step: next.step, dueAt: next.dueAt, revision });
       }
       for (const { result: applied } of w.done) {
@@ -401,9 +437,33 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
   /**
    * Ended sagas leave the timer index and later deadlines replace earlier ones; off the inputs'
    * path, in order. Neither is needed for safety: an entry left behind is settled when it fires.
+   * Gathered for `INDEX_UPDATE_DELAY_MS` and written together, the last word per saga only: a
+   * saga moves its deadline at every step and usually ends within that time, so most of its
+   * updates are never written (each was a compare-and-set and an fsync of the read-model store,
+   * shared with the projectors, at every transition). Every write is fenced by the revision it
+   * was taken from, so a late one never undoes a newer one, or a lowering on the inputs' path.
    */
+  type IndexUpdate = { ended: true; orderId: string; revision: number } | ({ ended: false } & Parameters<typeof index.raise>[0][number]);
+  const indexUpdates = new Map<string, IndexUpdate>();
+  let indexTimer: NodeJS.Timeout | undefined;
   let forgetting: Promise<void> = Promise.resolve();
   function updateIndex(ended: { orderId: string; revision: number }[], later: Parameters<typeof index.raise>[0]): void {
+    const note = (u: IndexUpdate) => {
+      const before = indexUpdates.get(u.orderId);
+      if (!before || before.revision <= u.revision) indexUpdates.set(u.orderId, u);
+    };
+    for (const e of ended) note({ ended: true, ...e });
+    for (const l of later) note({ ended: false, ...l });
+    indexTimer ??= setTimeout(flushIndexUpdates, INDEX_UPDATE_DELAY_MS);
+  }
+  function flushIndexUpdates(): void {
+    clearTimeout(indexTimer);
+    indexTimer = undefined;
+    if (indexUpdates.size === 0) return;
+    const updates = [...indexUpdates.values()];
+    indexUpdates.clear();
+    const ended = updates.flatMap((u) => (u.ended ? [{ orderId: u.orderId, revision: u.revision }] : []));
+    const later = updates.flatMap(({ ended: isEnded, ...u }) => (isEnded ? [] : [u as Parameters<typeof index.raise>[0][number]]));
     forgetting = forgetting
       .then(async () => {
         await index.ended(ended);
@@ -608,7 +668,15 @@ export async function startSagaRuntime(deps: SagaRuntimeDeps): Promise<SagaRunti
       await deadLetters.stop();
       await operatorInputs.stop();
       await consumer.stop();
-      await writing?.catch(() => undefined);
+      // Inputs held back for their saga's batch are written after it: wait for those too.
+      while (batches.size > 0 || queue.length > 0) {
+        if (batches.size > 0) await Promise.all(batches);
+        else {
+          startWriting();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
+      flushIndexUpdates();
       await forgetting;
       await dispatcher.stop();
     },
