@@ -433,7 +433,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
    * The one its lease group (one partition of the lease topic, nothing ever published there)
    * assigns consumes; the others stand by, and the group hands the lease on when the holder
    * stops or dies (its session). A handover overlaps at most the batch the old holder has in
-   * flight when the rebalance begins. Different projections' leases spread over the replicas.
+   * flight when the rebalance begins. Each projection has a lease of its own (held by any replica).
    */
   const exclusive = !store.atomicCompareAndSet;
   let writerLease: Consumer | null = null;
