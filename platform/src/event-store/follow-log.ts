@@ -1,5 +1,6 @@
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
-import { CheckpointMovedError, PublisherFencedError, type MessageBus, type OutgoingMessage, type TopicPartition } from '../message-bus/port';
+import { joinLease } from '../message-bus/lease';
+import { CheckpointMovedError, PublisherFencedError, type MessageBus, type OutgoingMessage } from '../message-bus/port';
 import type { EventStore, EventSubscription, LogFilter } from './port';
 
 /**
@@ -11,7 +12,7 @@ import type { EventStore, EventSubscription, LogFilter } from './port';
  * - Exactly once: a publish that failed may still have committed (Kafka cannot always tell), so
  *   the follower never sends a batch again; it re-reads the checkpoint and follows on from there.
  * - One active follower per checkpoint: the followers of one checkpoint (in any process) are
- *   members of one consumer group on the one-partition topic `leaseTopic`; the member holding
+ *   members of one consumer group on the one-partition topic `leaseTopic` (message-bus/lease.ts); the member holding
  *   partition 0 follows, the others wait. A SIGKILLed holder's partition moves to another member
  *   once its session or lease expires (embedded bus: at the next heartbeat if it ran on this host,
  *   else 5 s; Kafka: `leaseSessionMs`).
@@ -45,8 +46,7 @@ export interface LogFollower {
   stop(): Promise<void>;
 }
 
-/** The one-partition topic whose partition 0, in a group per checkpoint, is the follower's lease. */
-export const leaseTopic = 'saga.leases';
+/** The follower's lease (message-bus/lease.ts), one per checkpoint. */
 export const leaseGroup = (checkpoint: string) => `lease.${checkpoint}`;
 
 const IDLE = Symbol('idle');
@@ -246,17 +246,11 @@ export async function followLog(options: FollowLogOptions): Promise<LogFollower>
     };
   }
 
-  await bus.createTopics([{ name: leaseTopic, partitions: 1 }]);
-  const holds = (partitions: TopicPartition[]) => partitions.some((p) => p.topic === leaseTopic && p.partition === 0);
-  const lease = await bus.consume({
+  const lease = await joinLease(bus, {
     groupId: leaseGroup(checkpoint),
-    topics: [leaseTopic],
-    startFrom: 'latest',
     sessionTimeoutMs: options.leaseSessionMs ?? 6_000,
-    // Nothing is ever published there: the group's assignment is the whole point.
-    handler: async () => {},
-    onAssignment: (partitions) => {
-      holding = holds(partitions);
+    onChange: (held) => {
+      holding = held;
       if (holding) begin();
       else void end('lease lost');
     },

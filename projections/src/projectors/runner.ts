@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { RecordedEventJson } from '@saga/event-schemas/envelope';
-import type { BusMessage, Consumer, MessageBus, TopicPartition } from '@saga/platform/message-bus/port';
-import { leaseTopic } from '@saga/platform/event-store/follow-log';
+import type { BusMessage, Consumer, MessageBus } from '@saga/platform/message-bus/port';
+import { joinLease } from '@saga/platform/message-bus/lease';
 import type { Collection, Document, DocumentStore, Versioned, WriteOp } from '@saga/platform/document-store/port';
 import {
   applyEvent,
@@ -448,16 +448,10 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
 
   async function joinWriterLease(): Promise<void> {
     if (!exclusive || writerLease) return;
-    await bus.createTopics([{ name: leaseTopic, partitions: 1 }]);
-    const holds = (partitions: TopicPartition[]) => partitions.some((p) => p.topic === leaseTopic && p.partition === 0);
-    writerLease = await bus.consume({
+    writerLease = await joinLease(bus, {
       groupId: `lease.projection-${projection.name}`,
-      topics: [leaseTopic],
-      startFrom: 'latest',
       sessionTimeoutMs: 6_000,
-      handler: async () => {},
-      onAssignment: (partitions) => {
-        const held = holds(partitions);
+      onChange: (held) => {
         if (held === mayWrite) return;
         mayWrite = held;
         leaseChanges = leaseChanges
