@@ -420,6 +420,17 @@ export function messageBusContract(name: string, open: () => Promise<MessageBus>
       expect(await bus.lag(groupId)).toEqual(expected);
     });
 
+    it('keeps nothing of an ephemeral group once it stops', async () => {
+      const topic = unique('ephemeral');
+      const groupId = unique('control');
+      await bus.createTopics([{ name: topic, partitions: 2 }]);
+      await bus.publish(topic, [{ key: 'k', value: '"hello"' }]);
+      const { consumer } = await collect(groupId, topic, 1, { ephemeral: true });
+      await until(async () => (await bus.lag(groupId)).length > 0, `${groupId} to show in lag while it runs`);
+      await consumer.stop();
+      expect(await bus.lag(groupId)).toEqual([]);
+    });
+
     it('stores a publisher checkpoint with its messages', async () => {
       const topic = unique('checkpoint');
       const checkpoint = unique('relay');

@@ -244,6 +244,16 @@ class KafkaMessageBus implements MessageBus, ConsumerBus {
     await this.admin.disconnect();
   }
 
+  /** Deletes a group its last member has left (an ephemeral group's end); a group still in use is left as it is. */
+  async forgetGroup(groupId: string): Promise<void> {
+    try {
+      await this.admin.deleteGroups([groupId]);
+    } catch (error) {
+      // GROUP_NOT_EMPTY (another member joined meanwhile) or the broker away: the broker's offset retention ends it.
+      this.report('message bus: an ephemeral group could not be deleted', { groupId, error: String(error) });
+    }
+  }
+
   /** Produces a dead letter to `<topic>.dlq`, created with the source topic's partition count. */
   async deadLetter(topic: string, message: OutgoingMessage): Promise<void> {
     const dlq = deadLetterTopic(topic);

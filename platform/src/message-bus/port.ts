@@ -111,6 +111,14 @@ export interface ConsumerOptions {
    */
   onAssigned?: (partitions: TopicPartition[]) => void | Promise<void>;
   onRevoked?: (partitions: TopicPartition[]) => void | Promise<void>;
+  /**
+   * A group of this member alone, for as long as it runs (a per-process control channel, named
+   * afresh at each start): nothing of it is kept once it stops. Its offsets and membership are
+   * deleted when it stops; those of one whose process died are deleted by the next ephemeral
+   * group to start on the embedded bus once its lease has run out, and by the broker after
+   * `offsets.retention.minutes` on Kafka. Without this every start leaves a group behind.
+   */
+  ephemeral?: boolean;
 }
 
 export interface Consumer {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { messageBusContract, until } from './contract';
 import { openSqliteMessageBus } from './sqlite';
@@ -143,9 +144,15 @@ interface ChildMessage {
 }
 
 /** Starts a consumer in another process on the same bus file. */
-async function consumerProcess(dataDir: string, groupId: string, topic: string, membership?: { heartbeatMs: number; leaseTtlMs: number }) {
+async function consumerProcess(
+  dataDir: string,
+  groupId: string,
+  topic: string,
+  membership?: { heartbeatMs: number; leaseTtlMs: number },
+  ephemeral = false,
+) {
   const script = path.join(import.meta.dirname, 'sqlite.consumer-process.ts');
-  const args = ['--import', 'tsx', script, dataDir, groupId, topic, ...(membership ? [JSON.stringify(membership)] : [])];
+  const args = ['--import', 'tsx', script, dataDir, groupId, topic, JSON.stringify(membership ?? { heartbeatMs: 100, leaseTtlMs: 600 }), ...(ephemeral ? ['ephemeral'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const received: ChildMessage[] = [];
   let ready = false;
@@ -213,6 +220,49 @@ describe('sqlite message bus shared by two processes', () => {
     await bus.publish('t', keys.map((key) => ({ key, value: JSON.stringify(`${key}-after`) })));
     await until(() => new Set(mine.map((m) => m.value)).size === 40, 'this process to take over the dead member\'s partitions');
     expect([...new Set(mine.map((m) => m.value))].sort()).toEqual(keys.map((k) => JSON.stringify(`${k}-after`)).sort());
+    await bus.close();
+  });
+
+  it('drops the ephemeral groups of SIGKILLed processes once their leases ran out, and keeps a durable group\'s offsets', async () => {
+    const dataDir = tempDir();
+    const bus = await openSqliteMessageBus({ dataDir, membership });
+    await bus.createTopics([{ name: 'control', partitions: 1 }]);
+    await bus.publish('control', [{ key: 'k', value: '"hello"' }]);
+    const dead = await consumerProcess(dataDir, 'control.dead', 'control', membership, true);
+    const durable = await consumerProcess(dataDir, 'durable.dead', 'control', membership);
+    children.push(dead.child, durable.child);
+    await until(() => dead.received.length === 1 && durable.received.length === 1, 'both processes to get the message');
+    for (const c of [dead.child, durable.child]) {
+      const gone = new Promise((resolve) => c.once('exit', resolve));
+      c.kill('SIGKILL');
+      await gone;
+    }
+    const rows = (groupId: string) => {
+      const db = new Database(path.join(dataDir, 'bus.sqlite'), { readonly: true });
+      try {
+        const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE group_id = ?`).get(groupId) as { n: number }).n;
+        return { offsets: count('bus_offsets'), members: count('bus_members'), leases: count('bus_leases') };
+      } finally {
+        db.close();
+      }
+    };
+    // What a SIGKILL leaves behind: what every restart of a process with a per-start group used to add for good.
+    expect(rows('control.dead')).toEqual({ offsets: 1, members: 1, leases: 1 });
+
+    // A new ephemeral group starting before the dead one's lease ran out leaves it be (it could be starting, not dead)...
+    const early = await bus.consume({ groupId: 'control.early', topics: ['control'], startFrom: 'latest', ephemeral: true, handler: async () => {} });
+    expect(rows('control.dead').offsets).toBe(1);
+    await early.stop();
+    // ...and once it has, the next one drops it.
+    await new Promise((r) => setTimeout(r, membership.leaseTtlMs + 200));
+    const live = await bus.consume({ groupId: 'control.live', topics: ['control'], startFrom: 'latest', ephemeral: true, handler: async () => {} });
+    expect(rows('control.dead')).toEqual({ offsets: 0, members: 0, leases: 0 });
+    expect(rows('control.early')).toEqual({ offsets: 0, members: 0, leases: 0 });
+    // A durable group's offsets outlive its members: its next member resumes from them.
+    expect(await bus.lag('durable.dead')).toEqual([{ topic: 'control', partition: 0, committed: 1, end: 1, lag: 0 }]);
+    expect(rows('control.live')).toMatchObject({ offsets: 1, members: 1 });
+    await live.stop();
+    expect(rows('control.live')).toEqual({ offsets: 0, members: 0, leases: 0 });
     await bus.close();
   });
 

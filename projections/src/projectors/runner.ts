@@ -496,6 +496,8 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       groupId: `projector-control.${replica}`,
       topics: [CONTROL_TOPIC],
       startFrom: 'latest',
+      // Named afresh at each start: nothing of it is kept once it stops.
+      ephemeral: true,
       handler: async (message) => {
         const m = decodeControl(message);
         if (!m || m.projection !== projection.name) return;

@@ -84,6 +84,8 @@ export function busHandover(options: HandoverOptions): LiveProjector {
       groupId: `rebuild-control.${randomUUID()}`,
       topics: [CONTROL_TOPIC],
       startFrom: 'latest',
+      // Named afresh at each start: nothing of it is kept once it stops.
+      ephemeral: true,
       handler: async (message) => {
         const m = decodeControl(message);
         if (!m || m.projection !== projection || !('replica' in m) || !('rebuildId' in m) || m.rebuildId !== rebuildId) return;

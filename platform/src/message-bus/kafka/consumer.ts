@@ -25,6 +25,7 @@ export interface ConsumerBus {
   kafka: Kafka;
   deadLetter(topic: string, message: OutgoingMessage): Promise<void>;
   report(msg: string, extra?: object): void;
+  forgetGroup(groupId: string): Promise<void>;
 }
 
 /**
@@ -199,6 +200,7 @@ export class KafkaBusConsumer {
       await Promise.allSettled([...this.inFlight]);
       await this.consumer.stop();
       await this.consumer.disconnect();
+      if (this.options.ephemeral) await this.bus.forgetGroup(this.options.groupId);
     })();
     return this.stopped;
   }

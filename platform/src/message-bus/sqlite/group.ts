@@ -3,6 +3,7 @@ import os from 'node:os';
 import { newId } from '../../ids';
 import type { ConsumerOptions, RetryPolicy } from '../port';
 import { workerKey } from './log';
+import { dropGroup } from './schema';
 import { PartitionWorker, type BusParts, type WorkerOwner } from './worker';
 
 /**
@@ -55,17 +56,12 @@ export class SqliteConsumer implements WorkerOwner {
   }
 
   start(): void {
-    const { sql, db, log } = this.bus;
-    db.transaction(() => {
-      for (const topic of this.options.topics) {
-        const partitions = log.ensureTopic(topic, log.defaultPartitions);
-        const ends = sql.nextOffsets.all(topic);
-        for (let p = 0; p < partitions; p++) {
-          const start = this.options.startFrom === 'latest' ? ends[p]!.next_offset : 0;
-          sql.initOffset.run(this.options.groupId, topic, p, start);
-        }
-      }
-    }).immediate();
+    this.bus.db
+      .transaction(() => {
+        if (this.options.ephemeral) this.dropAbandonedEphemeralGroups(Date.now());
+        this.initOffsets();
+      })
+      .immediate();
     this.rebalance();
     this.heartbeat = setInterval(() => {
       try {
@@ -77,6 +73,30 @@ export class SqliteConsumer implements WorkerOwner {
     }, this.bus.membership.heartbeatMs);
   }
 
+  /** A new group's offsets, where its topics end now ('latest') or at their start; a group's existing offsets are kept. */
+  private initOffsets(): void {
+    const { sql, log } = this.bus;
+    if (this.options.ephemeral) sql.markEphemeral.run(this.options.groupId, Date.now());
+    for (const topic of this.options.topics) {
+      const partitions = log.ensureTopic(topic, log.defaultPartitions);
+      const ends = sql.nextOffsets.all(topic);
+      for (let p = 0; p < partitions; p++) {
+        const start = this.options.startFrom === 'latest' ? ends[p]!.next_offset : 0;
+        sql.initOffset.run(this.options.groupId, topic, p, start);
+      }
+    }
+  }
+
+  /**
+   * Ephemeral groups whose every member is gone without stopping (a SIGKILLed process's): their
+   * offsets, leases and membership. Only groups older than a lease, so one that another process is
+   * starting right now (marked, its member not yet written) is left alone.
+   */
+  private dropAbandonedEphemeralGroups(now: number): void {
+    const { sql } = this.bus;
+    for (const groupId of sql.abandonedEphemeral.all(now - this.bus.membership.leaseTtlMs, now)) dropGroup(sql, groupId);
+  }
+
   /** Heartbeat: renew membership and leases, then take or give up partitions to match the assignment. */
   private rebalance(): void {
     if (this.stopping) return;
@@ -86,6 +106,8 @@ export class SqliteConsumer implements WorkerOwner {
     const expires = now + this.bus.membership.leaseTtlMs;
     const decided = db
       .transaction(() => {
+        // A member that stalled past its lease may have found its ephemeral group dropped as abandoned: it starts it again.
+        if (this.options.ephemeral) this.initOffsets();
         sql.upsertMember.run(groupId, this.memberId, JSON.stringify(topics), expires, processHost, processHost === null ? null : process.pid);
         // A member of this host whose process is gone (SIGKILLed, crashed) gives up its partitions
         // now, not when its lease runs out: the survivors take them at this heartbeat.
@@ -162,7 +184,13 @@ export class SqliteConsumer implements WorkerOwner {
       const workers = [...this.workers.values()];
       for (const w of workers) w.revoke();
       await Promise.all(workers.map((w) => w.finished));
-      this.bus.sql.deleteMember.run(this.options.groupId, this.memberId);
+      const { sql, db } = this.bus;
+      const { groupId, ephemeral } = this.options;
+      db.transaction(() => {
+        sql.deleteMember.run(groupId, this.memberId);
+        // The group's last member gone: nothing of an ephemeral group is kept.
+        if (ephemeral && sql.liveMembers.get(groupId, Date.now()) === 0) dropGroup(sql, groupId);
+      }).immediate();
     })();
     return this.stopped;
   }

@@ -21,6 +21,7 @@ export function createSchema(db: Database.Database): void {
       group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, owner TEXT NOT NULL, expires_at INTEGER NOT NULL,
       PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS bus_checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS bus_ephemeral_groups (group_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL) WITHOUT ROWID;
   `);
   // Where each member runs (host and PID namespace, and its PID), so that a member on the same
   // host whose process is gone is told from one that is only slow; added to older files.
@@ -106,7 +107,28 @@ export function prepareStatements(db: Database.Database) {
       ON CONFLICT (group_id, topic, partition) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
       WHERE bus_leases.owner = excluded.owner OR bus_leases.expires_at < ?`),
     releaseLease: db.prepare('DELETE FROM bus_leases WHERE group_id = ? AND topic = ? AND partition = ? AND owner = ?'),
+    markEphemeral: db.prepare('INSERT INTO bus_ephemeral_groups (group_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+    /** Ephemeral groups older than a lease with no live member: their processes stopped without a word. */
+    abandonedEphemeral: db
+      .prepare<[number, number], string>(
+        `SELECT group_id FROM bus_ephemeral_groups e WHERE created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM bus_members m WHERE m.group_id = e.group_id AND m.expires_at >= ?)`,
+      )
+      .pluck(),
+    liveMembers: db.prepare<[string, number], number>('SELECT count(*) FROM bus_members WHERE group_id = ? AND expires_at >= ?').pluck(),
+    dropGroupOffsets: db.prepare('DELETE FROM bus_offsets WHERE group_id = ?'),
+    dropGroupLeases: db.prepare('DELETE FROM bus_leases WHERE group_id = ?'),
+    dropGroupMembers: db.prepare('DELETE FROM bus_members WHERE group_id = ?'),
+    dropEphemeral: db.prepare('DELETE FROM bus_ephemeral_groups WHERE group_id = ?'),
   };
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
+
+/** Everything a group has: offsets, leases, members, and its ephemeral mark (in the caller's transaction). */
+export function dropGroup(sql: Statements, groupId: string): void {
+  sql.dropGroupOffsets.run(groupId);
+  sql.dropGroupLeases.run(groupId);
+  sql.dropGroupMembers.run(groupId);
+  sql.dropEphemeral.run(groupId);
+}
