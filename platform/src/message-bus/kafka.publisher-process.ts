@@ -1,7 +1,8 @@
 /**
  * A publisher that dies holding an open transaction, for the checkpoint-read test (K5): commits
  * checkpoint `committed` through the bus, then opens a transaction of the same transactional id
- * with a checkpoint record in it, prints `open`, and waits to be SIGKILLed.
+ * with a checkpoint record in it, prints `open <offset of its record on the topic>`, and waits to
+ * be SIGKILLed.
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { checkpointsTopic } from './kafka/checkpoints';
@@ -25,12 +26,12 @@ const producer = new Kafka({ clientId, brokers: brokers.split(','), logLevel: lo
 });
 await producer.connect();
 const transaction = await producer.transaction();
-await transaction.sendBatch({
+const sent = await transaction.sendBatch({
   acks: -1,
   topicMessages: [
     { topic, messages: [{ key: 'k', value: '"uncommitted"' }] },
     { topic: checkpointsTopic, messages: [{ key: `cp.${clientId}`, value: 'uncommitted' }] },
   ],
 });
-process.stdout.write('open\n');
+process.stdout.write(`open ${sent.find((r) => r.topicName === topic)!.baseOffset}\n`);
 setInterval(() => {}, 60_000);

@@ -31,11 +31,17 @@ export async function topicOffsets(admin: Admin, topic: string): ReturnType<Admi
 
 /**
  * Reads the checkpoint topic read-committed up to its end when asked and returns the name's
- * last value. The end is the last stable offset (kafkajs's ListOffsets defaults to
- * READ_COMMITTED), so another publisher's open transaction never holds the read. The caller
- * has first initialised its own transactional producer: that settles its crashed predecessor's
- * transaction (aborts it, or completes a commit already prepared), so the value read cannot
- * move on afterwards and make the restarted publisher send a batch again.
+ * last value. The caller has first initialised its own transactional producer: that settles its
+ * crashed predecessor's transaction (aborts it, or completes a commit already prepared), so the
+ * value read cannot move on afterwards and make the restarted publisher send a batch again.
+ *
+ * The end is the high watermark, not the last stable offset (what kafkajs's ListOffsets returns,
+ * READ_COMMITTED): a record committed after another checkpoint's writer opened a transaction is
+ * past the LSO for as long as that transaction is open, and a read that stopped there would
+ * return an older value. So the read waits for such transactions to settle: a live writer's
+ * within milliseconds, a dead one's when the coordinator aborts it (its transaction timeout).
+ * Left out: a partition whose every record since its start is in an open transaction reads as
+ * empty (the LSO is then its start, and without a fetch its high watermark is unknown).
  */
 export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: string, name: string, timeoutMs = 30_000): Promise<string | undefined> {
   const ends = await topicOffsets(admin, checkpointsTopic);
@@ -45,6 +51,7 @@ export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: 
   const groupId = `${clientId}.checkpoint-reader.${newId()}`;
   const reader = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   let value: string | undefined;
+  const extended = new Set<number>();
   try {
     await reader.connect();
     await reader.subscribe({ topics: [checkpointsTopic], fromBeginning: true });
@@ -52,8 +59,18 @@ export async function readCheckpointTopic(kafka: Kafka, admin: Admin, clientId: 
       const timer = setTimeout(() => reject(new Error(`timed out reading ${checkpointsTopic}`)), timeoutMs);
       // Fired for every fetched batch, including those holding only transaction markers.
       reader.on(reader.events.END_BATCH_PROCESS, ({ payload }) => {
-        const target = pending.get(payload.partition);
-        if (target !== undefined && BigInt(payload.lastOffset) >= target) pending.delete(payload.partition);
+        let target = pending.get(payload.partition);
+        if (target === undefined) return;
+        // The last stable offset stops at the first open transaction, and another checkpoint's
+        // writer that died holding one hides every record after it, this name's last included:
+        // the read goes on to the partition's high watermark as first fetched, as those
+        // transactions settle (each within the coordinator's timeout of it).
+        if (!extended.has(payload.partition)) {
+          extended.add(payload.partition);
+          const high = BigInt(payload.highWatermark) - 1n;
+          if (high > target) pending.set(payload.partition, (target = high));
+        }
+        if (BigInt(payload.lastOffset) >= target) pending.delete(payload.partition);
         if (pending.size === 0) {
           clearTimeout(timer);
           resolve();

@@ -192,7 +192,18 @@ export class TransactionalPublisher {
         transactionTimeout: TRANSACTION_TIMEOUT_MS,
       });
       try {
-        await within(CONNECT_DEADLINE_MS, producer.connect());
+        await within(
+          CONNECT_DEADLINE_MS,
+          (async () => {
+            await producer.connect();
+            // kafkajs's connect() asks for a producer id without the transactional id (as an idempotent
+            // producer), which fences nobody; the transactional InitProducerId waits for the first
+            // transaction(). Opened and abandoned here (no partition added, so no EndTxn is sent), it
+            // fences the id's previous holder now and returns once the coordinator has settled that
+            // holder's open transaction, before the caller reads its checkpoint (K5).
+            await (await producer.transaction()).abort();
+          })(),
+        );
       } catch (error) {
         void within(CLEANUP_DEADLINE_MS, producer.disconnect()).catch(() => undefined);
         throw error;
