@@ -38,6 +38,40 @@ describe('followLog on the embedded bus', () => {
     await bus.close();
   });
 
+  // Reads of a backlog come from memory and checkpointed publishes are not waited on: without a turn of the loop
+  // between batches, a long catch-up ran in one microtask chain and no timer or request ran until it ended.
+  it('lets timers run while it catches up on a backlog', async () => {
+    const dataDir = tempDir();
+    const store = await openSqliteEventStore({ dataDir });
+    const bus = await openSqliteMessageBus({ dataDir });
+    const streams = Array.from({ length: 20 }, () => `inventory-${randomUUID()}`);
+    const event = () => ({ eventId: randomUUID(), type: 'ProductRestocked' as const, data: { sku: Sku.parse('MUG'), quantity: 1 }, metadata: { correlationId: 'test', causationId: randomUUID() } });
+    for (const streamId of streams) await store.append(streamId, Array.from({ length: 250 }, event));
+    const total = streams.length * 250;
+    let mapped = 0;
+    const seenByTimer: number[] = [];
+    const tick = setInterval(() => seenByTimer.push(mapped), 1);
+    const follower = await followLog({
+      store,
+      bus,
+      checkpoint: `cp-${randomUUID().slice(0, 8)}`,
+      toMessages: (e) => (mapped++, toMessages(e)),
+      log: silent,
+      maxBatchSize: 50,
+    });
+    try {
+      await until(() => mapped === total, 'the backlog to be published', 30_000);
+      const during = seenByTimer.filter((n) => n > 0 && n < total);
+      console.log(`follow-log: a 1 ms timer ran ${during.length} times during the catch-up of ${total} events`);
+      expect(during.length).toBeGreaterThan(0);
+    } finally {
+      clearInterval(tick);
+      await follower.stop();
+      await bus.close();
+      await store.close();
+    }
+  });
+
   it('runs one of two followers of a checkpoint; the other takes over when it stops, nothing lost or doubled', async () => {
     const dataDir = tempDir();
     const store = await openSqliteEventStore({ dataDir });

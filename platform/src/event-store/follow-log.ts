@@ -156,6 +156,11 @@ export async function followLog(options: FollowLogOptions): Promise<LogFollower>
         if (spell.stopping) return; // stepped down while reading: the next holder publishes this
         if ((await publishOrResume(batch, after)) !== 'published') return;
         after = batch[batch.length - 1]!.position;
+        // A full batch: catching up on a backlog, whose reads and (checkpointed, so unsynced)
+        // publishes all settle at once. A turn of the loop before the next, or the whole backlog
+        // would run in one microtask chain: no request, timer or consumer until it ended (a
+        // million-event log re-published after the bus was lost held /healthz back 161 s).
+        if (batch.length === maxBatchSize) await nextTurn();
       }
     }
 

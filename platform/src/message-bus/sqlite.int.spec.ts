@@ -62,6 +62,31 @@ describe('sqlite message bus', () => {
     await bus.close();
   });
 
+  // The bus's reads are synchronous and a handler like this one settles at once: without a turn of the loop between
+  // batches, a backlog was handled in one microtask chain and no timer or request ran until it ended.
+  it('lets timers run while a consumer works through a backlog', async () => {
+    const bus = await openSqliteMessageBus({ dataDir: tempDir() });
+    await bus.createTopics([{ name: 'backlog', partitions: 1 }]);
+    const total = 5_000;
+    for (let i = 0; i < total; i += 500) {
+      await bus.publish('backlog', Array.from({ length: 500 }, (_, j) => ({ key: 'k', value: String(i + j) })));
+    }
+    let handled = 0;
+    const seenByTimer: number[] = [];
+    const tick = setInterval(() => seenByTimer.push(handled), 1);
+    const consumer = await bus.consume({ groupId: 'g', topics: ['backlog'], maxBatchSize: 100, handler: async () => void handled++ });
+    try {
+      await until(() => handled === total, 'the backlog to be handled', 30_000);
+      const during = seenByTimer.filter((n) => n > 0 && n < total);
+      console.log(`sqlite bus: a 1 ms timer ran ${during.length} times while a consumer handled a backlog of ${total}`);
+      expect(during.length).toBeGreaterThan(0);
+    } finally {
+      clearInterval(tick);
+      await consumer.stop();
+      await bus.close();
+    }
+  });
+
   it('interleaves in order what this connection and another one publish to a partition', async () => {
     const dataDir = tempDir();
     const here = await openSqliteMessageBus({ dataDir, pollMs: 5 });

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { deliverWithRetry, Interrupt, type DeliveryTarget } from '../delivery';
 import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy } from '../port';
@@ -114,6 +115,10 @@ export class PartitionWorker implements PartitionCommitter {
             continue;
           }
           if (this.next !== this.committedOffset && !this.lost) this.bus.commits.add(this, this.next);
+          // More to read at once: a turn of the event loop first. A handler whose awaits all settle
+          // at once (SQLite is synchronous) would otherwise run batch after batch of a backlog in one
+          // microtask chain, and no request, timer or I/O callback would run until it ended.
+          await nextTurn();
         } catch (error) {
           // Storage trouble (e.g. busy past the timeout): handled messages stay uncommitted and
           // are committed with the next batch, or redelivered; the partition is retried, not dropped.
