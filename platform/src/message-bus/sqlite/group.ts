@@ -58,7 +58,11 @@ export class SqliteConsumer implements WorkerOwner {
   start(): void {
     this.bus.db
       .transaction(() => {
-        if (this.options.ephemeral) this.dropAbandonedEphemeralGroups(Date.now());
+        if (this.options.ephemeral) {
+          const now = Date.now();
+          this.dropAbandonedEphemeralGroups(now);
+          this.bus.sql.markEphemeral.run(this.options.groupId, now);
+        }
         this.initOffsets();
       })
       .immediate();
@@ -76,7 +80,6 @@ export class SqliteConsumer implements WorkerOwner {
   /** A new group's offsets, where its topics end now ('latest') or at their start; a group's existing offsets are kept. */
   private initOffsets(): void {
     const { sql, log } = this.bus;
-    if (this.options.ephemeral) sql.markEphemeral.run(this.options.groupId, Date.now());
     for (const topic of this.options.topics) {
       const partitions = log.ensureTopic(topic, log.defaultPartitions);
       const ends = sql.nextOffsets.all(topic);
@@ -106,8 +109,9 @@ export class SqliteConsumer implements WorkerOwner {
     const expires = now + this.bus.membership.leaseTtlMs;
     const decided = db
       .transaction(() => {
-        // A member that stalled past its lease may have found its ephemeral group dropped as abandoned: it starts it again.
-        if (this.options.ephemeral) this.initOffsets();
+        // A member that stalled past its lease may have found its ephemeral group dropped as abandoned (its mark
+        // gone, so marking it again writes a row): it starts the group again.
+        if (this.options.ephemeral && sql.markEphemeral.run(groupId, now).changes > 0) this.initOffsets();
         sql.upsertMember.run(groupId, this.memberId, JSON.stringify(topics), expires, processHost, processHost === null ? null : process.pid);
         // A member of this host whose process is gone (SIGKILLed, crashed) gives up its partitions
         // now, not when its lease runs out: the survivors take them at this heartbeat.
