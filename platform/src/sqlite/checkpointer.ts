@@ -13,6 +13,8 @@
  * over. A RESTART from the worker instead would wait for the
  * write lock, which SQLite's busy handler, polling, rarely wins against a busy event loop.
  *
+ * One thread serves every file of the process (see `Thread` below).
+ *
  * The worker's body is plain JavaScript run with `eval` (it needs no TypeScript loader, under
  * tsx, vitest or node alike) and loads the same better-sqlite3 build by resolved path.
  */
@@ -36,7 +38,7 @@ export interface CheckpointerHooks {
 }
 
 export interface Checkpointer {
-  /** Stops checkpointing, closes the worker's connection and resolves once its thread has exited. */
+  /** Stops checkpointing, closes the worker's connection to the file and resolves once it is closed (and the thread has exited, when it was the last file). */
   stop(): Promise<void>;
 }
 
@@ -47,87 +49,175 @@ const driver = createRequire(import.meta.url).resolve('better-sqlite3');
 const workerBody = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
-db.pragma('wal_autocheckpoint = 0');
-let timer;
-const tick = () => {
+const files = new Map();
+const busy = (error) => error && (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED');
+const schedule = (id, f) => (f.timer = setTimeout(() => tick(id), f.intervalMs));
+const tick = (id) => {
+  const f = files.get(id);
+  if (!f) return;
   try {
-    let [passive] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (passive.log > workerData.walLimitPages) {
+    let [passive] = f.db.pragma('wal_checkpoint(PASSIVE)');
+    if (passive.log > f.walLimitPages) {
       // Catch up first: what the owner's checkpoint copies, on its event loop, is what was
       // committed since the last pass, so pass again until a pass has little left to copy.
       for (let pass = 0; pass < 8; pass++) {
         const before = passive.checkpointed;
-        [passive] = db.pragma('wal_checkpoint(PASSIVE)');
-        if (passive.checkpointed - before <= workerData.catchUpPages) break;
+        [passive] = f.db.pragma('wal_checkpoint(PASSIVE)');
+        if (passive.checkpointed - before <= f.catchUpPages) break;
       }
-      // The next tick is scheduled when the owner answers 'resume'.
-      parentPort.postMessage({ walPages: passive.log });
+      // This file's next tick is scheduled when the owner answers 'resume'.
+      parentPort.postMessage({ type: 'over', id, walPages: passive.log });
       return;
     }
   } catch (error) {
     // Another connection's checkpoint or a lock held past the timeout: the next tick retries.
-    if (!(error && (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED'))) throw error;
+    if (!busy(error)) return fail(id, f, error);
   }
-  timer = setTimeout(tick, workerData.intervalMs);
+  schedule(id, f);
 };
-timer = setTimeout(tick, workerData.intervalMs);
-parentPort.on('message', (message) => {
-  if (message === 'resume') {
-    timer = setTimeout(tick, workerData.intervalMs);
-  } else if (message === 'stop') {
-    clearTimeout(timer);
-    db.close();
+const fail = (id, f, error) => {
+  files.delete(id);
+  clearTimeout(f?.timer);
+  try { f?.db.close(); } catch {}
+  parentPort.postMessage({ type: 'failed', id, error: String(error && error.stack || error) });
+};
+parentPort.on('message', (m) => {
+  const f = files.get(m.id);
+  if (m.type === 'add') {
+    try {
+      const db = new Database(m.file, { fileMustExist: true });
+      db.pragma('busy_timeout = ' + m.busyTimeoutMs);
+      db.pragma('wal_autocheckpoint = 0');
+      const added = { db, intervalMs: m.intervalMs, walLimitPages: m.walLimitPages, catchUpPages: m.catchUpPages };
+      files.set(m.id, added);
+      schedule(m.id, added);
+    } catch (error) {
+      fail(m.id, undefined, error);
+    }
+  } else if (m.type === 'resume') {
+    if (f) schedule(m.id, f);
+  } else if (m.type === 'remove') {
+    if (f) {
+      files.delete(m.id);
+      clearTimeout(f.timer);
+      f.db.close();
+    }
+    parentPort.postMessage({ type: 'removed', id: m.id });
+  } else if (m.type === 'exit') {
     parentPort.close();
   }
 });
 `;
 
+interface Registered {
+  hooks: CheckpointerHooks;
+  stopping: boolean;
+  removed: () => void;
+}
+
 /**
- * Starts the checkpointing thread for `file` (which must exist, in WAL mode). It never keeps
- * the process alive on its own; `onFailure` is called if the thread dies before `stop()`.
+ * One thread checkpoints every file this process opened (a process opens three or four):
+ * a thread costs a Node environment to boot and about 10 MB, and the start of a process
+ * should not pay for one per file. It is started by the first file and ended with the last.
  */
-export function startCheckpointer(file: string, options: CheckpointerOptions, hooks: CheckpointerHooks): Checkpointer {
-  const worker = new Worker(workerBody, {
-    eval: true,
-    workerData: {
-      driver,
-      file,
-      intervalMs: options.intervalMs ?? 100,
-      walLimitPages: options.walLimitPages ?? defaultWalLimitPages,
-      busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
-      catchUpPages: 64,
-    },
-  });
-  let stopping = false;
+interface Thread {
+  worker: Worker;
+  files: Map<number, Registered>;
+  exited: Promise<void>;
+  /** Files being stopped: the thread keeps the process alive until they are closed. */
+  pending: number;
+}
+
+let thread: Thread | undefined;
+let nextId = 0;
+
+function startThread(): Thread {
+  const worker = new Worker(workerBody, { eval: true, workerData: { driver } });
+  const files = new Map<number, Registered>();
   let failure: unknown;
+  let ending = false;
+  const started: Thread = { worker, files, exited: Promise.resolve(), pending: 0 };
   worker.on('error', (error) => (failure = error));
-  worker.on('message', (message: { walPages: number }) => {
-    if (stopping) return;
-    try {
-      hooks.onWalOverLimit(message.walPages);
-    } finally {
-      worker.postMessage('resume');
+  worker.on('message', (message: { type: 'over'; id: number; walPages: number } | { type: 'failed'; id: number; error: string } | { type: 'removed'; id: number }) => {
+    const file = files.get(message.id);
+    if (!file) return;
+    if (message.type === 'over') {
+      if (file.stopping) return;
+      try {
+        file.hooks.onWalOverLimit(message.walPages);
+      } finally {
+        worker.postMessage({ type: 'resume', id: message.id });
+      }
+    } else if (message.type === 'failed') {
+      files.delete(message.id);
+      if (file.stopping) file.removed();
+      else file.hooks.onFailure(new Error(message.error));
+      endIfIdle(started);
+    } else {
+      files.delete(message.id);
+      file.removed();
+      endIfIdle(started);
     }
   });
-  const exited = new Promise<void>((resolve) =>
+  started.exited = new Promise<void>((resolve) =>
     worker.once('exit', (code) => {
-      if (!stopping) hooks.onFailure(failure ?? new Error(`checkpointer thread exited with code ${code}`));
+      if (thread === started) thread = undefined;
+      ending = true;
+      const error = failure ?? new Error(`checkpointer thread exited with code ${code}`);
+      for (const file of files.values()) {
+        if (file.stopping) file.removed();
+        else file.hooks.onFailure(error);
+      }
+      files.clear();
       resolve();
     }),
   );
   // After the listeners: adding a 'message' listener refs the worker again.
   worker.unref();
+  const endIfIdle = (t: Thread) => {
+    if (t.files.size > 0 || ending) return;
+    ending = true;
+    // The next file to open starts a new thread.
+    if (thread === t) thread = undefined;
+    worker.postMessage({ type: 'exit' });
+  };
+  return started;
+}
+
+/**
+ * Checkpoints `file` (which must exist, in WAL mode) on the process's checkpointing thread,
+ * starting the thread if none runs. It never keeps the process alive on its own; `onFailure`
+ * is called if checkpointing the file (or the thread) fails before `stop()`.
+ */
+export function startCheckpointer(file: string, options: CheckpointerOptions, hooks: CheckpointerHooks): Checkpointer {
+  const t = (thread ??= startThread());
+  const id = nextId++;
+  let removed!: () => void;
+  const done = new Promise<void>((resolve) => (removed = resolve));
+  const registered: Registered = { hooks, stopping: false, removed };
+  t.files.set(id, registered);
+  t.worker.postMessage({
+    type: 'add',
+    id,
+    file,
+    intervalMs: options.intervalMs ?? 100,
+    walLimitPages: options.walLimitPages ?? defaultWalLimitPages,
+    busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
+    catchUpPages: 64,
+  });
   let stopped: Promise<void> | undefined;
   return {
     stop() {
-      stopped ??= (() => {
-        stopping = true;
-        // Held by the caller's await until the thread has closed its connection.
-        worker.ref();
-        worker.postMessage('stop');
-        return exited;
+      stopped ??= (async () => {
+        if (!t.files.has(id)) return;
+        registered.stopping = true;
+        // Held by the caller's await until the thread has closed this file's connection.
+        if (t.pending++ === 0) t.worker.ref();
+        t.worker.postMessage({ type: 'remove', id });
+        await done;
+        // The last file's stop also waits for the thread to end, so nothing is left running.
+        if (t.files.size === 0) await t.exited;
+        if (--t.pending === 0) t.worker.unref();
       })();
       return stopped;
     },

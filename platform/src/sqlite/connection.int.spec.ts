@@ -126,6 +126,28 @@ describe('openSqliteConnection', () => {
     expect(slowest).toBeLessThan(1_000);
   });
 
+  it('checkpoints every file of the process on one thread, which goes on when one of them closes', async () => {
+    const threads = () => fs.readdirSync('/proc/self/task').length;
+    const baseline = threads();
+    const files = [tempFile(), tempFile(), tempFile()];
+    const connections = files.map((file) => connect(file, { intervalMs: 10 }));
+    const before = files.map(size);
+    await Promise.all(connections.map((c) => write(c, 100)));
+    expect(await eventually(() => files.every((file, i) => size(file) > before[i]! + 100 * 2_000))).toBe(true);
+    // One thread for the three (each thread of its own made this +3).
+    expect(threads() - baseline).toBe(1);
+
+    await connections[0]!.close();
+    expect(fs.existsSync(`${files[0]}-wal`)).toBe(false);
+    const grown = files.map(size);
+    await Promise.all(connections.slice(1).map((c) => write(c, 100)));
+    expect(await eventually(() => files.slice(1).every((file, i) => size(file) > grown[i + 1]! + 100 * 2_000))).toBe(true);
+
+    await Promise.all(connections.slice(1).map((c) => c.close()));
+    // The last file's close ends the thread.
+    expect(threads()).toBe(baseline);
+  });
+
   it('checkpoints on the main connection when asked not to use a worker', async () => {
     const c = connect(tempFile(), false);
     expect(c.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
