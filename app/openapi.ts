@@ -37,6 +37,22 @@ const documentPaths: Paths = {
 
 const { version } = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
 
+/** Every declared path: what the document lists and what OPTIONS and 405 answer from. */
+const allPaths = (): Paths =>
+  mergePaths(
+    authPaths,
+    commandPaths,
+    queryPaths,
+    deadLetterPaths,
+    sagaDefinitionPaths,
+    sagaOperatorPaths,
+    explorerPaths,
+    projectionPaths,
+    livePaths,
+    documentPaths,
+    edgePaths,
+  );
+
 export function openApiDocument() {
   return buildOpenApiDocument({
     title: 'Order saga system',
@@ -58,34 +74,30 @@ export function openApiDocument() {
       { name: 'live' },
       { name: 'operations' },
     ],
-    paths: mergePaths(
-      authPaths,
-      commandPaths,
-      queryPaths,
-      deadLetterPaths,
-      sagaDefinitionPaths,
-      sagaOperatorPaths,
-      explorerPaths,
-      projectionPaths,
-      livePaths,
-      documentPaths,
-      edgePaths,
-    ),
+    paths: allPaths(),
   });
 }
 
 /** The committed file's text: what `npm run openapi` writes. */
 export const openApiText = () => `${JSON.stringify(openApiDocument(), null, 2)}\n`;
 
+/**
+ * Serves the document, generated at the first request and kept: generating it turns every zod
+ * schema into JSON Schema (tens of milliseconds), which a start should not wait for.
+ */
 export function openApiRoutes(): Router {
   const router = Router();
-  const text = openApiText();
+  let text: string | undefined;
   router.get('/api/openapi.json', (req, res) => {
     parseWith(noQuery, req.query, 'query');
+    text ??= openApiText();
     res.type('application/json').set('Cache-Control', 'public, max-age=60').send(text);
   });
   return router;
 }
 
-/** OPTIONS and 405 for the methods the document does not declare on its paths (before the routers). */
-export const methodNotAllowedRoutes = () => methodNotAllowed(openApiDocument().paths ?? {});
+/**
+ * OPTIONS and 405 for the methods the document does not declare on its paths (before the
+ * routers), from the same declarations the document is generated from.
+ */
+export const methodNotAllowedRoutes = () => methodNotAllowed(allPaths());

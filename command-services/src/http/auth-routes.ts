@@ -6,7 +6,7 @@ import { UnauthorizedError } from '@saga/platform/errors';
 import { TooManyRequestsError } from '@saga/platform/http/problem';
 import { json, problems, type Paths } from '@saga/platform/http/openapi';
 import { parseWith } from '@saga/platform/http/validate';
-import { LoginRequest, RegisterRequest, type UserStore } from '../users/user-store';
+import { loadPasswordPolicy, LoginRequest, RegisterRequest, type UserStore } from '../users/user-store';
 
 export interface RateLimitOptions {
   windowMs: number;
@@ -59,6 +59,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     '/api/auth/register',
     limiter(deps.registerRateLimit ?? { windowMs: 60_000, limit: 20 }, 'registration'),
     async (req: Request, res) => {
+      await loadPasswordPolicy();
       const body = parseWith(RegisterRequest, req.body);
       const user = await users.register({ ...body, role: 'customer' });
       req.log.info({ userId: user.id }, 'user registered');

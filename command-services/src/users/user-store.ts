@@ -7,13 +7,18 @@ import { ConflictError } from '@saga/platform/errors';
 import { deterministicId } from '@saga/platform/ids';
 import { isCommonPassword, isEmailLike, MIN_PASSWORD_LENGTH } from './password-policy';
 
+export { loadPasswordPolicy } from './password-policy';
+
 /** Emails compare case-insensitively: stored and looked up trimmed and lower-cased. */
 export const UserEmail = z
   .email()
   .max(254)
   .transform((e) => e.trim().toLowerCase());
 
-/** At least 8 characters and not a common one; the upper bound only keeps scrypt's input sane. */
+/**
+ * At least 8 characters and not a common one; the upper bound only keeps scrypt's input sane.
+ * Parse it after `await loadPasswordPolicy()`.
+ */
 export const Password = z
   .string()
   .min(MIN_PASSWORD_LENGTH, { error: `password must be at least ${MIN_PASSWORD_LENGTH} characters` })
