@@ -28,7 +28,7 @@ RUN node app/build.mjs --force \
 FROM node:20-bookworm-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
-# package.json for "type": "module", which the .js bundles need.
+# package.json for "type": "module", which the .js launchers need (each runs its .cjs bundle).
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

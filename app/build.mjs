@@ -10,7 +10,7 @@
  *
  * `node app/build.mjs [--force]`
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ export const entries = {
   main: 'app/main.ts',
   'rebuild-cli': 'projections/src/rebuild-cli.ts',
   orchestrator: 'saga-orchestrator/src/orchestrator.process.ts',
-  // The rebuild's worker thread (projections/src/rebuild/spawn.ts starts it from beside its chunk).
+  // The rebuild's worker thread (projections/src/rebuild/spawn.ts starts it from beside its bundle).
   'rebuild-worker': 'projections/src/rebuild/worker.ts',
 };
 
@@ -38,6 +38,7 @@ const external = ['better-sqlite3', 'kafkajs', 'mongodb', '@eventstore/db-client
 /** Files that change what esbuild resolves, beyond the modules it reads. */
 const serverConfigFiles = [
   'app/build.mjs',
+  'app/load.cjs',
   'tsconfig.json',
   'package.json',
   ...['event-schemas', 'platform', 'command-services', 'saga-orchestrator', 'projections', 'read-api'].map((w) => `${w}/package.json`),
@@ -104,7 +105,7 @@ const hasSources = () => existsSync(join(root, entries.main));
 export function serverStale() {
   if (!hasSources()) return false;
   const meta = readMeta(serverMeta);
-  if (!meta || Object.keys(entries).some((name) => !existsSync(join(dist, `${name}.js`)))) return true;
+  if (!meta || Object.keys(entries).some((name) => !existsSync(join(dist, `${name}.js`)) || !existsSync(join(dist, `${name}.cjs`)))) return true;
   return changed(meta.inputs);
 }
 
@@ -122,23 +123,36 @@ async function buildServer() {
     absWorkingDir: root,
     entryPoints: Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, join(root, file)])),
     outdir: dist,
-    // Chunks beside the entries: code that resolves files from import.meta.dirname (the
-    // frontend, `..` of app/) then finds them at the same depth from every output.
-    chunkNames: '[name]-[hash]',
+    outExtension: { '.js': '.cjs' },
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    // CommonJS, one file per entry: node 20 keeps a code cache only for scripts (app/load.cjs),
+    // not for ES modules. Dynamic imports stay lazy: their modules are evaluated at the import.
+    format: 'cjs',
     platform: 'node',
     target: 'node20.19',
     external: external.flatMap((name) => [name, `${name}/*`]),
-    // Bundled CommonJS packages require node built-ins; ESM output needs a real require for that.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    // What the sources read from import.meta, from the bundle's own path (beside its launcher).
+    define: { 'import.meta.url': '__import_meta_url', 'import.meta.dirname': '__dirname', 'import.meta.resolve': '__import_meta_resolve' },
+    banner: {
+      js: [
+        "const __import_meta_url = require('node:url').pathToFileURL(__filename).href;",
+        "const __import_meta_resolve = (specifier) => require('node:url').pathToFileURL(require.resolve(specifier)).href;",
+      ].join('\n'),
+    },
     // Maps for `NODE_OPTIONS=--enable-source-maps` when debugging; off by default, it costs ~130 ms a start.
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
   });
-  const outputs = Object.keys(result.metafile.outputs).map((f) => resolve(root, f));
+  // The loader, and each entry's launcher: `node dist/<entry>.js` runs `<entry>.cjs` with its code cache.
+  copyFileSync(join(root, 'app', 'load.cjs'), join(dist, 'load.cjs'));
+  for (const name of Object.keys(entries)) {
+    writeFileSync(join(dist, `${name}.js`), `import { runBundle } from './load.cjs';\n\nrunBundle(new URL('./${name}.cjs', import.meta.url));\n`);
+  }
+  // A cache made for the previous bundles would be refused by its key; dropped so it is not kept for nothing.
+  for (const file of readdirSync(dist)) if (file.endsWith('.v8-cache')) rmSync(join(dist, file), { force: true });
+  const written = ['load.cjs', ...Object.keys(entries).map((name) => `${name}.js`)].map((f) => join(dist, f));
+  const outputs = [...Object.keys(result.metafile.outputs).map((f) => resolve(root, f)), ...written];
   // Outputs of the previous build that this one did not write (chunks under old hashes).
   for (const old of previous?.outputs ?? []) {
     if (!outputs.includes(join(root, old))) rmSync(join(root, old), { force: true });

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * Starts the rebuild worker (projections/src/rebuild/worker.ts) with the given data. Bundled
- * (dist/), it is dist/rebuild-worker.js beside the chunk this code is in; run from sources
+ * (dist/), it is dist/rebuild-worker.js beside the bundle this code is in; run from sources
  * (tsx, tests), it is the TypeScript file, loaded through tsx's loader registered in the
  * worker (node 20 does not pass `--import` hooks to worker threads).
  */

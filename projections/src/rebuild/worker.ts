@@ -20,8 +20,8 @@ const task = workerData as WorkerTask;
 const projection = projectionNamed(task.projection);
 if (!projection) throw new Error(`no projection named ${task.projection}`);
 
-if (task.role === 'writer') await serveWrites();
-else await rebuild();
+// A rejection is left unhandled on purpose: it ends the thread with an 'error' the parent reports.
+void (task.role === 'writer' ? serveWrites() : rebuild());
 
 async function serveWrites(): Promise<void> {
   const store = await openDocumentStoreAt(task.at);
