@@ -35,7 +35,7 @@ describe('app/load.cjs', () => {
     expect(run(file)).toMatchObject({ answer: 'first', dirname: path.dirname(file), file });
     const cache = fs.readFileSync(`${file}.v8-cache`);
     const key = cache.subarray(0, cache.indexOf(10)).toString();
-    expect(key).toBe(`${process.version} ${process.arch} ${process.config.variables.node_module_version} ${fs.statSync(file).size} ${fs.statSync(file).mtimeMs}`);
+    expect(key).toBe(`${process.version} ${process.arch} ${(process.config.variables as Record<string, unknown>).node_module_version} ${fs.statSync(file).size} ${fs.statSync(file).mtimeMs}`);
     expect(cache.length).toBeGreaterThan(key.length + 1);
     // A second run uses it and leaves it as it is.
     expect(run(file).answer).toBe('first');
