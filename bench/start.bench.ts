@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, startCommand, startSystem } from '../e2e/harness';
+import { Client, freePort, startCommand, startSystem } from '../e2e/harness';
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -64,17 +64,8 @@ async function main() {
   const dataDir = given ?? mkdtempSync(join(tmpdir(), 'bench-start-'));
   // The first start seeds (or, on a given dir, catches up), writes the code cache, and places an order.
   const first = await startSystem({ dataDir });
-  const login = await fetch(`${first.baseUrl}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'alice@example.com', password: 'alice-password' }),
-  });
-  const { token } = (await login.json()) as { token: string };
-  const placed = await fetch(`${first.baseUrl}/api/orders`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': randomUUID() },
-    body: JSON.stringify({ items: [{ sku: 'MUG-001', quantity: 1 }], payment: { card: '4242424242424242' } }),
-  });
+  const alice = await new Client(first.baseUrl).login('alice@example.com', 'alice-password');
+  const placed = await alice.request('POST', '/api/orders', { items: [{ sku: 'MUG-001', quantity: 1 }], payment: { card: '4242424242424242' } }, { 'idempotency-key': randomUUID() });
   if (placed.status !== 202) throw new Error(`place order: ${placed.status}`);
   await new Promise((r) => setTimeout(r, 1_500));
   if ((await first.stop()) !== 0) throw new Error('the first start did not stop cleanly');

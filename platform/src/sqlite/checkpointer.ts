@@ -152,11 +152,11 @@ function startThread(): Thread {
       files.delete(message.id);
       if (file.stopping) file.removed();
       else file.hooks.onFailure(new Error(message.error));
-      endIfIdle(started);
+      endIfIdle();
     } else {
       files.delete(message.id);
       file.removed();
-      endIfIdle(started);
+      endIfIdle();
     }
   });
   started.exited = new Promise<void>((resolve) =>
@@ -174,11 +174,11 @@ function startThread(): Thread {
   );
   // After the listeners: adding a 'message' listener refs the worker again.
   worker.unref();
-  const endIfIdle = (t: Thread) => {
-    if (t.files.size > 0 || ending) return;
+  const endIfIdle = () => {
+    if (files.size > 0 || ending) return;
     ending = true;
     // The next file to open starts a new thread.
-    if (thread === t) thread = undefined;
+    if (thread === started) thread = undefined;
     worker.postMessage({ type: 'exit' });
   };
   return started;
