@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpointer';
+import { defaultWalLimitPages, startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpointer';
 import { WalSync } from './wal-sync';
 
 export interface SqliteConnectionOptions {
@@ -127,6 +127,11 @@ export function openSqliteConnection(file: string, options: SqliteConnectionOpti
 
   const log = options.log ?? ((msg, extra) => console.error(msg, extra ?? ''));
   db.pragma('wal_autocheckpoint = 0');
+  // The WAL restarts once it passes its limit; a file that a stall let grow further (the worker
+  // unscheduled on a loaded machine) is then cut back to the limit by the next commit, instead
+  // of keeping that size for good.
+  const walLimitBytes = (options.checkpoint?.walLimitPages ?? defaultWalLimitPages) * (db.pragma('page_size', { simple: true }) as number);
+  db.pragma(`journal_size_limit = ${walLimitBytes}`);
   let checkpointer: Checkpointer | undefined;
   try {
     checkpointer = startCheckpointer(file, options.checkpoint ?? {}, {
