@@ -48,6 +48,7 @@ const driver = createRequire(import.meta.url).resolve('better-sqlite3');
 
 const workerBody = `
 const { workerData, parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
 const Database = require(workerData.driver);
 const files = new Map();
 const busy = (error) => error && (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED');
@@ -65,6 +66,10 @@ const tick = (id) => {
         [passive] = f.db.pragma('wal_checkpoint(PASSIVE)');
         if (passive.checkpointed - before <= f.catchUpPages) break;
       }
+      // A passive checkpoint that did not copy the whole WAL (commits go on) leaves what it
+      // copied unsynced in the database file: flush it here, or the owner's RESTART, on its
+      // event loop, would (measured: 340 ms a time while a 1M-event log was re-published).
+      fs.fdatasyncSync(f.fd);
       // This file's next tick is scheduled when the owner answers 'resume'.
       parentPort.postMessage({ type: 'over', id, walPages: passive.log });
       return;
@@ -79,6 +84,7 @@ const fail = (id, f, error) => {
   files.delete(id);
   clearTimeout(f?.timer);
   try { f?.db.close(); } catch {}
+  try { if (f) fs.closeSync(f.fd); } catch {}
   parentPort.postMessage({ type: 'failed', id, error: String(error && error.stack || error) });
 };
 parentPort.on('message', (m) => {
@@ -86,9 +92,16 @@ parentPort.on('message', (m) => {
   if (m.type === 'add') {
     try {
       const db = new Database(m.file, { fileMustExist: true });
+      let fd;
+      try {
+        fd = fs.openSync(m.file, 'r');
+      } catch (error) {
+        db.close();
+        throw error;
+      }
       db.pragma('busy_timeout = ' + m.busyTimeoutMs);
       db.pragma('wal_autocheckpoint = 0');
-      const added = { db, intervalMs: m.intervalMs, walLimitPages: m.walLimitPages, catchUpPages: m.catchUpPages };
+      const added = { db, fd, intervalMs: m.intervalMs, walLimitPages: m.walLimitPages, catchUpPages: m.catchUpPages };
       files.set(m.id, added);
       schedule(m.id, added);
     } catch (error) {
@@ -101,6 +114,7 @@ parentPort.on('message', (m) => {
       files.delete(m.id);
       clearTimeout(f.timer);
       f.db.close();
+      fs.closeSync(f.fd);
     }
     parentPort.postMessage({ type: 'removed', id: m.id });
   } else if (m.type === 'exit') {
