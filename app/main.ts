@@ -72,8 +72,11 @@ async function main(): Promise<void> {
   adapters = await opening;
   const ctx = createContext(config, adapters, logger);
 
-  // Consumers before the gateway, so the system is whole once it answers.
-  const order = [...services.filter((n) => n !== 'gateway'), ...services.filter((n) => n === 'gateway')];
+  // The gateway first: it answers (and takes commands, which the log keeps until the consumers
+  // reach them) while the consumers start. Started after them, it waited for whatever backlog
+  // they and the relay met at start: a log of 1M events re-published to a lost bus file held
+  // the first /healthz back 145 s.
+  const order = [...services.filter((n) => n === 'gateway'), ...services.filter((n) => n !== 'gateway')];
   for (const name of order) {
     if (stopping) return;
     const started = startService(name, ctx);

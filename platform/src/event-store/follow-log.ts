@@ -1,5 +1,6 @@
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { joinLease } from '../message-bus/lease';
+import { backgroundTurn } from '../turns';
 import { CheckpointMovedError, PublisherFencedError, type MessageBus, type OutgoingMessage } from '../message-bus/port';
 import type { EventStore, EventSubscription, LogFilter } from './port';
 
@@ -51,6 +52,8 @@ export const leaseGroup = (checkpoint: string) => `lease.${checkpoint}`;
 
 const IDLE = Symbol('idle');
 const nextTurn = () => new Promise<typeof IDLE>((resolve) => setImmediate(() => resolve(IDLE)));
+/** Longest the follower runs before it gives the event loop a turn (requests, timers, consumers). */
+const SLICE_MS = 8;
 const backoff = (failures: number) => Math.min(100 * 2 ** (failures - 1), 5_000);
 
 /** One spell of following the log, while the lease is held. */
@@ -132,6 +135,7 @@ export async function followLog(options: FollowLogOptions): Promise<LogFollower>
       const events = subscription[Symbol.asyncIterator]();
       let pending: Promise<IteratorResult<RecordedEvent>> | undefined;
       let ended = false;
+      let sliceStart = performance.now();
       while (!spell.stopping && !ended) {
         const first = await (pending ?? events.next());
         pending = undefined;
@@ -156,11 +160,16 @@ export async function followLog(options: FollowLogOptions): Promise<LogFollower>
         if (spell.stopping) return; // stepped down while reading: the next holder publishes this
         if ((await publishOrResume(batch, after)) !== 'published') return;
         after = batch[batch.length - 1]!.position;
-        // A full batch: catching up on a backlog, whose reads and (checkpointed, so unsynced)
-        // publishes all settle at once. A turn of the loop before the next, or the whole backlog
-        // would run in one microtask chain: no request, timer or consumer until it ended (a
-        // million-event log re-published after the bus was lost held /healthz back 161 s).
-        if (batch.length === maxBatchSize) await nextTurn();
+        // Catching up on a backlog, reads (a page of the store at a time) and (checkpointed, so
+        // unsynced) publishes all settle at once: without a turn of the loop now and then the
+        // whole backlog runs in one microtask chain, and no request, timer or consumer runs until
+        // it ends. So the follower yields by time, not by batch size: it yielded after full
+        // batches only, and the embedded store's pages (256) never fill one (500), so a
+        // million-event log re-published after the bus was lost held the loop for 32 s.
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          await backgroundTurn();
+          sliceStart = performance.now();
+        }
       }
     }
 

@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { backgroundTurn } from '../../turns';
 import type Database from 'better-sqlite3';
 import { deliverWithRetry, Interrupt, type DeliveryTarget } from '../delivery';
 import type { BusMessage, ConsumerOptions, OutgoingMessage, RetryPolicy } from '../port';
@@ -118,7 +118,7 @@ export class PartitionWorker implements PartitionCommitter {
           // More to read at once: a turn of the event loop first. A handler whose awaits all settle
           // at once (SQLite is synchronous) would otherwise run batch after batch of a backlog in one
           // microtask chain, and no request, timer or I/O callback would run until it ended.
-          await nextTurn();
+          await backgroundTurn();
         } catch (error) {
           // Storage trouble (e.g. busy past the timeout): handled messages stay uncommitted and
           // are committed with the next batch, or redelivered; the partition is retried, not dropped.
