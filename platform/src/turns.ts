@@ -10,6 +10,11 @@
  * resolves in a loop iteration of its own, in the order asked: the poll phase (requests, I/O,
  * the syncs' answers) and the timers run between any two slices, whatever their number.
  * An idle loop hands a turn out at once (one iteration, a few microseconds).
+ *
+ * Only loops working through a backlog ask: a partition worker with more to read after a
+ * batch, a follower that has run for a slice. A worker woken by a publish handles what it
+ * brought at once, so the live path gains no iteration per hop (measured with bench:saga: the
+ * wake-ups queued here too cost 15% of the throughput, more syncs of smaller groups).
  */
 const waiting: (() => void)[] = [];
 let head = 0;
