@@ -26,7 +26,7 @@ import { createSimulatedGateway } from '@saga/command-services/payment/simulated
 import { createUserStore } from '@saga/command-services/users/user-store';
 import { createAuthRouter } from '@saga/command-services/http/auth-routes';
 import { createCommandRouter } from '@saga/command-services/http/command-routes';
-import { DEMO_USERS, seedDemo } from '@saga/command-services/seed';
+import { DEMO_USERS, seedDemo, type SeedDeps } from '@saga/command-services/seed';
 import { sagaDefinitionRoutes } from '@saga/saga-orchestrator/routes';
 import { relayCheckpointName } from '@saga/projections/relay/relay';
 import { allProjections } from '@saga/projections/projectors/registry';
@@ -159,24 +159,12 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
       }
     }
   }
-  if (seeding.seed) {
-    // In both modes; with several gateways each seeds, harmlessly: user ids derive from the
-    // email and the catalog lives in one stream appended at an exact revision, where adding
-    // a product already there is ignored. A ConflictError means another gateway registered a
-    // demo user between this one's check and its insert: the next pass finds it there. Two
-    // gateways started together can meet on every demo user in turn, so each conflict is a
-    // pass of its own (each one means a user more exists, so the passes are bounded).
-    const seedOnce = async (passesLeft: number): Promise<Awaited<ReturnType<typeof seedDemo>>> => {
-      try {
-        return await seedDemo({ users, inventory });
-      } catch (error) {
-        if (error instanceof ConflictError && passesLeft > 1) return seedOnce(passesLeft - 1);
-        throw error;
-      }
-    };
-    const seeded = await seedOnce(DEMO_USERS.length + 1);
-    if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
-  }
+  // Seeded while the gateway already listens: on a log with no warehouse snapshot (imported, or
+  // the read models' file deleted) the catalog's check folds the whole stream, which held the
+  // first /healthz back 1.7 s on a million events. Requests other than /healthz and /metrics
+  // wait for it (a login must find the demo users), and a failed seeding still fails the start.
+  const seeded: Promise<void> = seeding.seed ? seedDemoData({ users, inventory }, log) : Promise.resolve();
+  seeded.catch(() => undefined); // awaited below, once listening
   (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);
   const rebuilds = createRebuildService({
     eventStore: adapters.store,
@@ -199,6 +187,7 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     metricsAccess: metricsServer ? false : [authenticate(jwt), requireRole('admin')],
     helmet: gatewayHelmet,
   });
+  app.use((_req, _res, next) => void seeded.then(() => next(), next));
   app.use(compressed);
   app.use(methodNotAllowedRoutes());
   app.use(
@@ -234,6 +223,14 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     { host: config.HOST, port, metrics: metricsServer ? `${metricsServer.url}/metrics` : 'GET /metrics on the gateway, admin token required' },
     `gateway listening on ${url}`,
   );
+  try {
+    await seeded;
+  } catch (error) {
+    server.closeAllConnections();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    await metricsServer?.close();
+    throw error;
+  }
   return {
     name: 'gateway',
     url,
@@ -246,6 +243,26 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
       await metricsServer?.close();
     },
   };
+}
+
+/**
+ * The demo users and catalog, where missing. In both modes; with several gateways each seeds,
+ * harmlessly: user ids derive from the email and the catalog lives in one stream appended at an
+ * exact revision, where adding a product already there is ignored. A ConflictError means another
+ * gateway registered a demo user between this one's check and its insert: the next pass finds it
+ * there. Two gateways started together can meet on every demo user in turn, so each conflict is
+ * a pass of its own (each one means a user more exists, so the passes are bounded).
+ */
+async function seedDemoData(deps: SeedDeps, log: Logger): Promise<void> {
+  for (let passesLeft = DEMO_USERS.length + 1; ; passesLeft--) {
+    try {
+      const seeded = await seedDemo(deps);
+      if (seeded.usersCreated.length + seeded.productsAdded.length > 0) log.info(seeded, 'seeded demo users and catalog');
+      return;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || passesLeft <= 1) throw error;
+    }
+  }
 }
 
 /**

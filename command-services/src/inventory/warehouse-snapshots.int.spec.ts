@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OrderId, Sku } from '@saga/event-schemas/ids';
 import { streamIdFor } from '@saga/event-schemas/streams';
@@ -5,10 +6,11 @@ import type { DocumentStore } from '@saga/platform/document-store/port';
 import { openSqliteDocumentStore } from '@saga/platform/document-store/sqlite';
 import type { EventStore, ReadStreamOptions } from '@saga/platform/event-store/port';
 import { openSqliteEventStore } from '@saga/platform/event-store/sqlite';
-import { silentLogger } from '../shared/runtime';
+import { realSleep, silentLogger } from '../shared/runtime';
 import { envelopeOf, fixedClock, tempDataDir } from '../shared/test-support';
 import { createInventoryHandlers, type InventoryHandlers } from './handlers';
 import { openWarehouseSnapshots } from './warehouse-snapshots';
+import { openWarehouseStream } from './warehouse-stream';
 
 const MUG = 'MUG-001' as Sku;
 const LAMP = 'LAMP-001' as Sku;
@@ -136,4 +138,36 @@ describe('warehouse snapshots', () => {
     expect(full.reads).toEqual([(await store.streamRevision(streamIdFor.inventory())) + 1]);
 
   });
+
+  it('folds a long stream with no snapshot in pages, and timers run while it does', async () => {
+    const dataDir = tempDataDir('snap-long');
+    const { store } = await open(dataDir);
+    const warehouse = streamIdFor.inventory();
+    const meta = { correlationId: 'bulk', causationId: 'bulk' };
+    await store.append(warehouse, [{ eventId: randomUUID(), type: 'ProductAdded', data: { sku: MUG, name: 'Mug', price: 1250, currency: 'EUR', stock: 1 }, metadata: meta }]);
+    for (let batch = 0; batch < 12; batch++) {
+      await store.append(warehouse, Array.from({ length: 5_000 }, () => ({ eventId: randomUUID(), type: 'ProductRestocked' as const, data: { sku: MUG, quantity: 1 }, metadata: meta })));
+    }
+    const spied = counting(store);
+    const stream = openWarehouseStream({ store: spied.store, clock, logger: silentLogger, sleep: realSleep, maxAttempts: 3 });
+    let fired = 0;
+    let reading = true;
+    const ticking = (async () => {
+      while (reading) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        fired++;
+      }
+    })();
+    const firedBefore = fired;
+    const state = await stream.read();
+    const firedDuring = fired - firedBefore;
+    reading = false;
+    await ticking;
+    expect(state.status === 'stocked' && state.products.get(MUG)?.available).toBe(60_001);
+    // Pages of 1,000 (the last one short), and a 1 ms timer fired between them.
+    expect(spied.reads.slice(0, -1).every((n) => n === 1_000)).toBe(true);
+    expect(spied.reads.reduce((a, b) => a + b, 0)).toBe(60_001);
+    expect(firedDuring, `reads ${spied.reads.length}`).toBeGreaterThan(0);
+  });
 });
+

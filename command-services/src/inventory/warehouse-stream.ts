@@ -2,6 +2,7 @@ import type { NewEvent } from '@saga/event-schemas/envelope';
 import { streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { WrongExpectedRevisionError } from '@saga/platform/event-store/port';
+import { backgroundTurn } from '@saga/platform/turns';
 import { expectedRevisionOf, foldRecorded, type Aggregate, type CommandOutcome } from '../shared/command-handler';
 import { ignore, isEvents } from '../shared/decision';
 import { toNewEvents } from '../shared/new-events';
@@ -36,7 +37,12 @@ export interface WarehouseStreamOptions {
   snapshots?: Promise<WarehouseSnapshots>;
   /** Events appended by this process between two snapshots. */
   snapshotEvery?: number;
+  /** Events read and folded at a time when catching up. Default 1,000 (a few milliseconds each). */
+  catchUpPage?: number;
 }
+
+/** Longest a catch-up folds before it gives the event loop a turn. */
+const SLICE_MS = 8;
 
 type Waiting =
   | { kind: 'command'; command: InventoryCommand; causing: Causing; resolve: (o: CommandOutcome<InventoryEvent>) => void; reject: (e: unknown) => void }
@@ -55,6 +61,7 @@ type Waiting =
 export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseStream {
   const { store, clock, logger, sleep, maxAttempts } = options;
   const maxBatch = options.maxBatch ?? 256;
+  const catchUpPage = options.catchUpPage ?? 1_000;
   const streamId = streamIdFor.inventory();
   let cache: Aggregate<InventoryState> = { state: initialState, revision: -1, handledCommands: new Set() };
   const waiting: Waiting[] = [];
@@ -88,11 +95,25 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
         logger('warn', 'warehouse snapshot could not be read; folding the stream from the start', { error: error instanceof Error ? error.message : String(error) }),
       );
     }
-    const events = await store.readStream(streamId, { fromRevision: cache.revision + 1 });
-    // Into a copy made once for all of them (the cached state may be held by a reader).
-    if (events.length > 0) cache = foldRecorded(events, evolveInPlace, { ...cache, state: draftOf(cache.state) });
+    // In pages, with a turn of the event loop between slices: a start with no snapshot (a log
+    // imported, the read models' file deleted) folds the whole stream, and 200,000 events read
+    // and folded at once held every request back 1.5 s.
+    let folded = 0;
+    let sliceStart = performance.now();
+    for (;;) {
+      const events = await store.readStream(streamId, { fromRevision: cache.revision + 1, limit: catchUpPage });
+      if (events.length === 0) break;
+      // Into a copy made once per page (the cached state may be held by a reader).
+      cache = foldRecorded(events, evolveInPlace, { ...cache, state: draftOf(cache.state) });
+      folded += events.length;
+      if (events.length < catchUpPage) break;
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await backgroundTurn();
+        sliceStart = performance.now();
+      }
+    }
     // A long fold (a first start on a long stream) is worth saving too, not only our own appends.
-    if (events.length > 0) maybeSnapshot();
+    if (folded > 0) maybeSnapshot();
   }
 
   /** In the background: commands never wait for a snapshot, and a failed one only costs a longer next start. */
