@@ -32,13 +32,33 @@ async function longestTimerWait(yieldTurn: () => Promise<void>, loops = 10, slic
 }
 
 describe('backgroundTurn', () => {
-  it('runs one waiting slice per event-loop iteration, so a timer waits for one slice, not one of every loop', async () => {
+  it('runs one long slice per event-loop iteration, so a timer waits for one slice, not one of every loop', async () => {
     // Ten loops of 5 ms slices: with bare setImmediate every loop's slice runs in one check
     // phase (50 ms) before the timer's phase comes round again.
     const bare = await longestTimerWait(() => new Promise((resolve) => setImmediate(resolve)));
     const turns = await longestTimerWait(backgroundTurn);
     expect(bare).toBeGreaterThan(45);
     expect(turns, `longest timer wait ${turns.toFixed(1)} ms (bare setImmediate: ${bare.toFixed(1)} ms)`).toBeLessThan(bare / 2);
+  });
+
+  it('runs short slices together within one iteration budget, so a live hop costs no iteration', async () => {
+    // 20 loops of 50 slices that do next to nothing: one slice per iteration would take 1,000 iterations.
+    let iterations = 0;
+    let running = true;
+    const counter = (async () => {
+      while (running) {
+        await new Promise((resolve) => setImmediate(resolve));
+        iterations++;
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        for (let i = 0; i < 50; i++) await backgroundTurn();
+      }),
+    );
+    running = false;
+    await counter;
+    expect(iterations).toBeLessThan(100);
   });
 
   it('hands turns out in the order asked, and at once to a lone waiter', async () => {

@@ -76,6 +76,47 @@ describe('projector runner fed by the bus', () => {
     await real.close();
   });
 
+  it('writes a long batch in parts, with turns of the event loop between them, to the same documents and totals', async () => {
+    const store = await freshStore();
+    const writes: number[] = [];
+    const watched: DocumentStore = Object.create(store, {
+      write: {
+        value: async (...args: Parameters<DocumentStore['write']>) => {
+          writes.push(args[0].length);
+          return store.write(...args);
+        },
+      },
+    });
+    const runner = createProjectorRunner({ bus: capturingBus().bus, store: watched, projection: statsProjection, handover: false });
+    const log = record(Array.from({ length: 600 }, (_, n) => orderStory(customerOrder(n, Date.UTC(2026, 0, 1)), outcomeOf(n))).flat());
+    const mine = log.filter((e) => statsProjection.eventTypes.includes(e.type as never));
+    let fired = 0;
+    let applying = true;
+    const ticking = (async () => {
+      while (applying) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        fired++;
+      }
+    })();
+    const firedBefore = fired;
+    const change = await runner.applyBatch(mine);
+    const firedDuring = fired - firedBefore;
+    applying = false;
+    await ticking;
+
+    expect(writes.length, `${mine.length} events in writes of ${writes.join(', ')} documents`).toBeGreaterThan(1);
+    expect(firedDuring).toBeGreaterThan(0);
+    const want = projectAll(statsProjection, mine);
+    const coll = await store.collection(statsProjection.collection);
+    const got = await coll.getMany([...want.keys()]);
+    expect(Object.fromEntries(got.map((d) => [d.id, d]))).toEqual(Object.fromEntries(want));
+    // One change for the whole batch: every document once (the totals are not among them), as it ended.
+    expect(change!.docs.map((d) => d.id).sort()).toEqual([...want.keys()].filter((id) => id !== STATS_ID).sort());
+    expect(change!.docs).toEqual(change!.docs.map((d) => want.get(d.id)));
+    expect(change!.events.length).toBe(mine.length);
+    await store.close();
+  });
+
   it('a replica that wrote a document since this runner last did: the next write conflicts, reloads, and nothing is lost or counted twice', async () => {
     const store = await freshStore();
     const writes: { ids: string[]; conflicts: number }[] = [];

@@ -101,6 +101,9 @@ export class PartitionWorker implements PartitionCommitter {
           const messages = log.fetch(this.topic, this.partition, this.next, limit);
           if (messages.length === 0) {
             await log.waitForPartition(this.topic, this.partition, this.leave);
+            // Woken by a publish: a turn first, or every worker it woke would handle its batch
+            // inside the publisher's turn, one after another (a re-published log wakes 48).
+            await backgroundTurn();
             continue;
           }
           const next = await deliverWithRetry(messages, options, this.target);
@@ -112,12 +115,14 @@ export class PartitionWorker implements PartitionCommitter {
           if (messages.length < limit && readAll && log.wakeCount(key) === wakes && !this.leaving) {
             if (this.next !== this.committedOffset && !this.lost) this.bus.commits.add(this, this.next);
             await log.waitForPartition(this.topic, this.partition, this.leave);
+            await backgroundTurn();
             continue;
           }
           if (this.next !== this.committedOffset && !this.lost) this.bus.commits.add(this, this.next);
           // More to read at once: a turn of the event loop first. A handler whose awaits all settle
           // at once (SQLite is synchronous) would otherwise run batch after batch of a backlog in one
           // microtask chain, and no request, timer or I/O callback would run until it ended.
+          // (A wake-up above takes a turn too.)
           await backgroundTurn();
         } catch (error) {
           // Storage trouble (e.g. busy past the timeout): handled messages stay uncommitted and
