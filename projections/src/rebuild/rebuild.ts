@@ -2,6 +2,7 @@ import { eventTypes } from '@saga/event-schemas/catalog';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
+import { backgroundTurn } from '@saga/platform/turns';
 import { applyEvent, checkpointOf, idsNeeded, type AnyProjection, type WorkingSet } from '../projectors/projection';
 
 /**
@@ -113,7 +114,7 @@ export interface RebuildOptions {
  * with one, so queries, /healthz, bus consumers and timers run between pages even when the
  * loop runs on the main thread.
  */
-export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+export const yieldToLoop = backgroundTurn;
 
 /** The document store as a shadow writer: each write done before the next begins. */
 function directWriter(store: DocumentStore, shadowName: string): ShadowWriter {
