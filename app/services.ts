@@ -187,7 +187,9 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     metricsAccess: metricsServer ? false : [authenticate(jwt), requireRole('admin')],
     helmet: gatewayHelmet,
   });
-  app.use((_req, _res, next) => void seeded.then(() => next(), next));
+  let seedingOver = false;
+  void seeded.then(() => (seedingOver = true), () => undefined);
+  app.use((_req, _res, next) => (seedingOver ? next() : void seeded.then(() => next(), next)));
   app.use(compressed);
   app.use(methodNotAllowedRoutes());
   app.use(
