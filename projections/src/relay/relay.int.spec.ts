@@ -86,7 +86,7 @@ describe('relay from the SQLite event store to the SQLite bus', () => {
     const dataDir = tempDir();
     const store = await openSqliteEventStore({ dataDir });
     const bus = await openSqliteMessageBus({ dataDir });
-    for (let chunk = 0; chunk < 60; chunk++) {
+    for (let chunk = 0; chunk < 120; chunk++) {
       await store.append(`inventory-warehouse-${chunk}`, Array.from({ length: 1_000 }, (_, i) => restocked(chunk * 1_000 + i)));
     }
     const head = String(await store.headPosition());
@@ -100,7 +100,7 @@ describe('relay from the SQLite event store to the SQLite bus', () => {
     }, 2);
     const started = performance.now();
     const relay = await startRelay({ store, bus });
-    await until(async () => (await bus.readCheckpoint(relayCheckpointName('relay'))) === head, 'the relay at the head of 60,000 events', 60_000);
+    await until(async () => (await bus.readCheckpoint(relayCheckpointName('relay'))) === head, 'the relay at the head of 120,000 events', 60_000);
     const took = performance.now() - started;
     clearInterval(ticker);
     await relay.stop();
