@@ -164,7 +164,9 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
   // first /healthz back 1.7 s on a million events. Requests other than /healthz and /metrics
   // wait for it (a login must find the demo users), and a failed seeding still fails the start.
   const seeded: Promise<void> = seeding.seed ? seedDemoData({ users, inventory }, log) : Promise.resolve();
-  seeded.catch(() => undefined); // awaited below, once listening
+  let seedingOver = false;
+  // A failure is raised below, once listening.
+  void seeded.then(() => (seedingOver = true), () => undefined);
   (seeding.publicDemoPasswordsAllowed ? log.info.bind(log) : log.warn.bind(log))({ host: config.HOST, seedDemo: seeding.seed }, seeding.note);
   const rebuilds = createRebuildService({
     eventStore: adapters.store,
@@ -187,8 +189,6 @@ async function startGateway(ctx: Context, log: Logger): Promise<Stoppable> {
     metricsAccess: metricsServer ? false : [authenticate(jwt), requireRole('admin')],
     helmet: gatewayHelmet,
   });
-  let seedingOver = false;
-  void seeded.then(() => (seedingOver = true), () => undefined);
   app.use((_req, _res, next) => (seedingOver ? next() : void seeded.then(() => next(), next)));
   app.use(compressed);
   app.use(methodNotAllowedRoutes());

@@ -53,6 +53,19 @@ function schedule(): void {
   setImmediate(handOut);
 }
 
+/**
+ * For a loop that runs on without waiting (a catch-up, a follower): the returned function takes a
+ * background turn once the loop has run `sliceMs` since its last one, else resolves at once.
+ */
+export function turnEvery(sliceMs: number): () => Promise<void> {
+  let sliceStart = performance.now();
+  return async () => {
+    if (performance.now() - sliceStart < sliceMs) return;
+    await backgroundTurn();
+    sliceStart = performance.now();
+  };
+}
+
 /** Resolves once the loops that asked before have had their turns: within this iteration's budget, else in the next iteration. */
 export function backgroundTurn(): Promise<void> {
   return new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@ import type { NewEvent } from '@saga/event-schemas/envelope';
 import { streamIdFor } from '@saga/event-schemas/streams';
 import type { EventStore } from '@saga/platform/event-store/port';
 import { WrongExpectedRevisionError } from '@saga/platform/event-store/port';
-import { backgroundTurn } from '@saga/platform/turns';
+import { turnEvery } from '@saga/platform/turns';
 import { expectedRevisionOf, foldRecorded, type Aggregate, type CommandOutcome } from '../shared/command-handler';
 import { ignore, isEvents } from '../shared/decision';
 import { toNewEvents } from '../shared/new-events';
@@ -99,7 +99,7 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
     // imported, the read models' file deleted) folds the whole stream, and 200,000 events read
     // and folded at once held every request back 1.5 s.
     let folded = 0;
-    let sliceStart = performance.now();
+    const turnIfDue = turnEvery(SLICE_MS);
     for (;;) {
       const events = await store.readStream(streamId, { fromRevision: cache.revision + 1, limit: catchUpPage });
       if (events.length === 0) break;
@@ -107,10 +107,7 @@ export function openWarehouseStream(options: WarehouseStreamOptions): WarehouseS
       cache = foldRecorded(events, evolveInPlace, { ...cache, state: draftOf(cache.state) });
       folded += events.length;
       if (events.length < catchUpPage) break;
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await backgroundTurn();
-        sliceStart = performance.now();
-      }
+      await turnIfDue();
     }
     // A long fold (a first start on a long stream) is worth saving too, not only our own appends.
     if (folded > 0) maybeSnapshot();

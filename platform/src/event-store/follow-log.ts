@@ -1,6 +1,6 @@
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import { joinLease } from '../message-bus/lease';
-import { backgroundTurn } from '../turns';
+import { turnEvery } from '../turns';
 import { CheckpointMovedError, PublisherFencedError, type MessageBus, type OutgoingMessage } from '../message-bus/port';
 import type { EventStore, EventSubscription, LogFilter } from './port';
 
@@ -135,7 +135,7 @@ export async function followLog(options: FollowLogOptions): Promise<LogFollower>
       const events = subscription[Symbol.asyncIterator]();
       let pending: Promise<IteratorResult<RecordedEvent>> | undefined;
       let ended = false;
-      let sliceStart = performance.now();
+      const turnIfDue = turnEvery(SLICE_MS);
       while (!spell.stopping && !ended) {
         const first = await (pending ?? events.next());
         pending = undefined;
@@ -166,10 +166,7 @@ export async function followLog(options: FollowLogOptions): Promise<LogFollower>
         // it ends. So the follower yields by time, not by batch size: it yielded after full
         // batches only, and the embedded store's pages (256) never fill one (500), so a
         // million-event log re-published after the bus was lost held the loop for 32 s.
-        if (performance.now() - sliceStart >= SLICE_MS) {
-          await backgroundTurn();
-          sliceStart = performance.now();
-        }
+        await turnIfDue();
       }
     }
 

@@ -155,6 +155,9 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     return events;
   }
 
+  /** Events written at once: adjusted to the time the last parts took (see `nextPartSize`). */
+  let partSize = 256;
+
   async function apply(events: RecordedEvent[]): Promise<ProjectionChange | null> {
     if (!positionLoaded) {
       position = ((await store.getCheckpoint(checkpoint)) ?? null) as LogPosition | null;
@@ -174,7 +177,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     const applied: RecordedEvent[] = [];
     for (let from = 0; from < relevant.length; ) {
       if (from > 0) await backgroundTurn();
-      const part = from === 0 && relevant.length <= partSize ? relevant : relevant.slice(from, from + partSize);
+      const part = relevant.slice(from, from + partSize);
       from += part.length;
       // Positions are opaque but compare as strings in log order.
       let maxPosition = position;
@@ -182,10 +185,7 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
       const began = performance.now();
       const result = await writeWithRetry(collection, part, maxPosition!);
       if (part.length >= MIN_PART) partSize = nextPartSize(partSize, part.length, performance.now() - began);
-      for (const doc of result.docs) {
-        written.delete(doc.id);
-        written.set(doc.id, doc);
-      }
+      for (const doc of result.docs) written.set(doc.id, doc);
       applied.push(...result.applied);
       eventsSkipped += part.length - result.applied.length;
       eventsApplied += result.applied.length;
@@ -207,9 +207,6 @@ export function createProjectorRunner(deps: ProjectorRunnerDeps): ProjectorRunne
     }
     return change;
   }
-
-  /** Events written at once: adjusted to the time the last parts took (see `nextPartSize`). */
-  let partSize = 256;
 
   /**
    * The documents this runner last read or wrote, each at the version the store gave it then,

@@ -2,6 +2,8 @@ import { eventTypes } from '@saga/event-schemas/catalog';
 import type { LogPosition, RecordedEvent } from '@saga/event-schemas/envelope';
 import type { Document, DocumentStore, WriteOp } from '@saga/platform/document-store/port';
 import type { EventStore } from '@saga/platform/event-store/port';
+// Each page of a long loop here (build, compare) waits for a background turn, so queries, /healthz,
+// bus consumers and timers run between pages even when the rebuild runs on the main thread.
 import { backgroundTurn } from '@saga/platform/turns';
 import { applyEvent, checkpointOf, idsNeeded, type AnyProjection, type WorkingSet } from '../projectors/projection';
 
@@ -109,13 +111,6 @@ export interface RebuildOptions {
   onProgress?: (progress: RebuildProgress) => void;
 }
 
-/**
- * Gives the event loop a turn: each page of a long loop (rebuild, compare, re-publish) ends
- * with one, so queries, /healthz, bus consumers and timers run between pages even when the
- * loop runs on the main thread.
- */
-export const yieldToLoop = backgroundTurn;
-
 /** The document store as a shadow writer: each write done before the next begins. */
 function directWriter(store: DocumentStore, shadowName: string): ShadowWriter {
   return {
@@ -158,7 +153,7 @@ export async function compareCollections(store: DocumentStore, projection: AnyPr
       if (!other || canonical(doc) !== canonical(other)) differing++;
     }
     cursor = page.nextCursor ?? undefined;
-    await yieldToLoop();
+    await backgroundTurn();
   } while (cursor);
   // Documents only the right side has differ too.
   differing += rightCount - foundInRight;
@@ -257,7 +252,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
           },
           () => undefined, // the writer's failure is raised by its next call
         );
-        await yieldToLoop();
+        await backgroundTurn();
       }
       if (ops.length === 0 && all) await writer.write([], checkpoint);
       for (const id of ids) {
@@ -294,7 +289,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: AnyProjec
         if (pendingEvents >= flushEvery) await flush(false);
         report();
         if (page.length < pageSize) break;
-        await yieldToLoop();
+        await backgroundTurn();
       }
       if (pending.size > 0) await flush(true);
       return read;
